@@ -1,0 +1,1 @@
+"""One module per ``datamoat`` subcommand; each exposes ``register(subparsers)``."""
