@@ -1,0 +1,119 @@
+"""Partial window aggregates: computed per batch, merged exactly, finalised on close.
+
+Every aggregate is a sum, so partials from different batches and partitions merge by
+adding. Unique authors are kept exactly as the distinct ``(window_start, key, author_id)``
+triples of the open windows (a set union merges them); exact counts cost memory only for
+the windows still open, which the watermark bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import polars as pl
+
+__all__ = [
+    "GROUP",
+    "PARTIAL_SCHEMA",
+    "STREAM_KEY",
+    "SUM_COLUMNS",
+    "UNIQUE_SCHEMA",
+    "explode_keys",
+    "merge_partials",
+    "partials",
+    "uniques",
+]
+
+#: The key of the whole stream.
+STREAM_KEY: Final = "*"
+GROUP: Final = ("window_start", "key")
+#: VADER's conventional thresholds on the compound score.
+POSITIVE_AT: Final = 0.05
+NEGATIVE_AT: Final = -0.05
+
+SUM_COLUMNS: Final = (
+    "posts",
+    "originals",
+    "reposts",
+    "replies",
+    "quotes",
+    "reach",
+    "scored",
+    "sentiment_sum",
+    "positive",
+    "neutral",
+    "negative",
+)
+PARTIAL_SCHEMA: Final = pl.Schema(
+    {
+        "window_start": pl.Int64,
+        "key": pl.String,
+        **{c: pl.Float64 if c == "sentiment_sum" else pl.Int64 for c in SUM_COLUMNS},
+        "max_event": pl.Int64,
+    }
+)
+UNIQUE_SCHEMA: Final = pl.Schema(
+    {"window_start": pl.Int64, "key": pl.String, "author_id": pl.Int64}
+)
+
+
+def explode_keys(windowed: pl.DataFrame) -> pl.DataFrame:
+    """One row per (post, window, key): each distinct non-empty hashtag, and ``*``."""
+    tags = pl.col("hashtags").list.filter(pl.element() != "").list.unique(maintain_order=True)
+    return windowed.with_columns(
+        tags.list.concat(pl.lit([STREAM_KEY], dtype=pl.List(pl.String))).alias("key")
+    ).explode("key")
+
+
+def partials(keyed: pl.DataFrame, by: Sequence[str] = GROUP) -> pl.DataFrame:
+    """Sum the rows of one batch per ``by`` (window_start, key, maybe partition)."""
+    kind = pl.col("kind")
+    has_score = "compound" in keyed.columns
+    compound = pl.col("compound") if has_score else pl.lit(None, dtype=pl.Float64)
+    return (
+        keyed.group_by(by)
+        .agg(
+            pl.len().cast(pl.Int64).alias("posts"),
+            (kind == "post").sum().cast(pl.Int64).alias("originals"),
+            (kind == "repost").sum().cast(pl.Int64).alias("reposts"),
+            (kind == "reply").sum().cast(pl.Int64).alias("replies"),
+            (kind == "quote").sum().cast(pl.Int64).alias("quotes"),
+            pl.col("followers").sum().cast(pl.Int64).alias("reach"),
+            compound.count().cast(pl.Int64).alias("scored"),
+            compound.sum().cast(pl.Float64).alias("sentiment_sum"),
+            (compound >= POSITIVE_AT).sum().cast(pl.Int64).alias("positive"),
+            compound.is_between(NEGATIVE_AT, POSITIVE_AT, closed="none")
+            .sum()
+            .cast(pl.Int64)
+            .alias("neutral"),
+            (compound <= NEGATIVE_AT).sum().cast(pl.Int64).alias("negative"),
+            pl.col("created_at").max().alias("max_event"),
+        )
+        .select(*_extra(by), *PARTIAL_SCHEMA.names())
+    )
+
+
+def uniques(keyed: pl.DataFrame, by: Sequence[str] = GROUP) -> pl.DataFrame:
+    """The distinct (window_start, key, author_id) triples of one batch (plus ``by``)."""
+    return keyed.select(*_extra(by), *UNIQUE_SCHEMA.names()).unique()
+
+
+def merge_partials(frames: list[pl.DataFrame], by: Sequence[str] = GROUP) -> pl.DataFrame:
+    """Add up partials of the same ``by`` group."""
+    frames = [f for f in frames if not f.is_empty()]
+    if not frames:
+        return pl.DataFrame(schema={**dict.fromkeys(_extra(by), pl.Int32), **PARTIAL_SCHEMA})
+    if len(frames) == 1 and list(by) == frames[0].columns[: len(by)]:
+        return frames[0]
+    return (
+        pl.concat([f.select(*_extra(by), *PARTIAL_SCHEMA.names()) for f in frames])
+        .group_by(by)
+        .agg(*(pl.col(c).sum() for c in SUM_COLUMNS), pl.col("max_event").max())
+        .select(*_extra(by), *PARTIAL_SCHEMA.names())
+    )
+
+
+def _extra(by: Sequence[str]) -> list[str]:
+    """Group columns beyond (window_start, key), e.g. ``partition``."""
+    return [c for c in by if c not in GROUP]

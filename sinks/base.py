@@ -1,0 +1,44 @@
+"""The sink protocols: where closed-window signals and dead letters go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+__all__ = ["DeadLetters", "DeadLetterSink", "SignalSink"]
+
+
+@runtime_checkable
+class SignalSink(Protocol):
+    """Writes signal rows of closed windows.
+
+    Idempotent per window: writing the same window again replaces the earlier copy. After
+    :meth:`write` returns, the rows are durable (the caller commits offsets next).
+    """
+
+    def write(self, signals: pl.DataFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetters:
+    """Rejected records, their original bytes untouched, with a reason each."""
+
+    values: list[bytes]
+    keys: list[bytes | None]
+    reasons: list[str]
+    partitions: list[int]
+    offsets: list[int]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@runtime_checkable
+class DeadLetterSink(Protocol):
+    def write(self, letters: DeadLetters) -> None: ...
+
+    def close(self) -> None: ...
