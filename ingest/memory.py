@@ -1,0 +1,106 @@
+"""The in-memory transport: a partitioned log in one process, standing in for Kafka.
+
+``MemoryTopic`` keeps every record (append-only, per partition, like a Kafka log) and
+``MemorySource`` reads it with its own offsets. Used by ``--transport memory`` (no broker)
+and by unit tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+
+from ingest.batch import RawBatch
+
+__all__ = ["MemorySource", "MemoryTopic"]
+
+
+class MemoryTopic:
+    """An append-only, partitioned log of (key, value) records; thread-safe."""
+
+    def __init__(self, partitions: int = 6) -> None:
+        if partitions < 1:
+            raise ValueError("a topic needs at least one partition")
+        self.partitions = partitions
+        self._keys: list[list[bytes | None]] = [[] for _ in range(partitions)]
+        self._values: list[list[bytes]] = [[] for _ in range(partitions)]
+        self._cond = threading.Condition()
+        self.closed = False
+
+    def append(
+        self, partitions: Sequence[int], keys: Sequence[bytes | None], values: Sequence[bytes]
+    ) -> None:
+        """Append records; ``partitions[i]`` is record i's partition."""
+        with self._cond:
+            if len(set(partitions)) == 1:
+                p = partitions[0]
+                self._keys[p].extend(keys)
+                self._values[p].extend(values)
+            else:
+                for p, k, v in zip(partitions, keys, values, strict=True):
+                    self._keys[p].append(k)
+                    self._values[p].append(v)
+            self._cond.notify_all()
+
+    write = append  # the PostWriter protocol
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        """No more records will come (a reader at the end then stops waiting)."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def end_offsets(self) -> list[int]:
+        with self._cond:
+            return [len(v) for v in self._values]
+
+    def read(self, positions: list[int], max_records: int, timeout_ms: int) -> RawBatch:
+        """Records from ``positions`` on (advanced in place), an even share per partition."""
+        batch = RawBatch()
+        with self._cond:
+            if not self._available(positions) and not self.closed:
+                self._cond.wait(timeout_ms / 1000.0)
+            share = -(-max_records // self.partitions)  # an even share each, rounded up
+            for p in range(self.partitions):
+                start = positions[p]
+                end = min(len(self._values[p]), start + share)
+                if end <= start:
+                    continue
+                batch.values.extend(self._values[p][start:end])
+                batch.keys.extend(self._keys[p][start:end])
+                batch.partitions.extend([p] * (end - start))
+                batch.offsets.extend(range(start, end))
+                positions[p] = end
+        return batch
+
+    def _available(self, positions: list[int]) -> bool:
+        return any(len(v) > positions[p] for p, v in enumerate(self._values))
+
+
+class MemorySource:
+    """A reader of a :class:`MemoryTopic` with committed offsets, like a consumer group."""
+
+    def __init__(self, topic: MemoryTopic) -> None:
+        self.topic = topic
+        self.positions = [0] * topic.partitions
+        self.committed: dict[int, int] = {}
+
+    def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
+        return self.topic.read(self.positions, max_records, timeout_ms)
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        self.committed.update(offsets)
+
+    def lag(self) -> dict[int, int]:
+        ends = self.topic.end_offsets()
+        return {p: ends[p] - self.positions[p] for p in range(self.topic.partitions)}
+
+    def exhausted(self) -> bool:
+        """True once the topic is closed and everything in it has been read."""
+        return self.topic.closed and not any(self.lag().values())
+
+    def close(self) -> None:
+        return None
