@@ -1,0 +1,183 @@
+"""Originals and their cascades, one block of event time at a time.
+
+Block b covers event times [b W, (b+1) W) ms after start. Its originals are a Poisson
+process of constant rate in activity time (so diurnal in event time) plus burst posts
+(thinned in event time). Each original seeds a cluster of a self-exciting Hawkes process:
+a post has Poisson(m) direct children, m = p * fitness * (followers / ref) ** gamma (capped),
+delays drawn from a SEISMIC-style kernel (flat for ``kernel_flat_s``, then a power law of
+exponent ``kernel_exponent``, cut off at ``kernel_cutoff_s``) in activity time. The whole
+forest is generated at once from the block's own random stream, so block b is a pure
+function of (config, seed, start, b), and its posts go to the calendar to wait their turn.
+Post ids are ``b << 32 | n`` (n = 1, 2, ... within the block's forest).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.firehose.authors import Authors
+from ingest.firehose.bursts import BurstBook
+from ingest.firehose.calendar import EVENT, Events
+from ingest.firehose.config import FirehoseConfig
+from ingest.firehose.hashing import seed_key, uniform
+from ingest.firehose.profile import TimeWarp, burst_shape
+
+__all__ = ["ID_SHIFT", "CascadeModel", "child_kinds"]
+
+ID_SHIFT = 32
+_SALT_BLOCK = 0xB10C
+_SALT_KIND = 0xC1D
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+def child_kinds(ids: I64, config: FirehoseConfig, seed: int) -> npt.NDArray[np.int8]:
+    """Kind code (1 repost, 2 reply, 3 quote) of each child post: a function of its id."""
+    u = uniform(ids, seed_key(seed, _SALT_KIND))
+    repost, reply, _ = config.child_kinds
+    total = sum(config.child_kinds)
+    kinds = np.where(u < repost / total, 1, np.where(u < (repost + reply) / total, 2, 3))
+    return kinds.astype(np.int8)
+
+
+class CascadeModel:
+    def __init__(
+        self,
+        config: FirehoseConfig,
+        seed: int,
+        warp: TimeWarp,
+        authors: Authors,
+        bursts: BurstBook,
+        block_ms: int,
+    ) -> None:
+        self._c = config
+        self._seed = seed
+        self._warp = warp
+        self._authors = authors
+        self._bursts = bursts
+        self._block_ms = block_ms
+        scale = config.time_scale
+        self._flat = config.kernel_flat_s * 1000.0 * scale
+        self._cutoff = max(config.kernel_cutoff_s * 1000.0 * scale, self._flat + 1.0)
+        theta = config.kernel_exponent - 1.0
+        ratio = (self._cutoff / self._flat) ** (-theta)
+        self._theta = theta
+        self._tail_norm = 1.0 - ratio  # tail mass = flat / theta * tail_norm
+        self._p_flat = 1.0 / (1.0 + self._tail_norm / theta)
+        sizes = self.expected_cascade_size()
+        self.expected_size = sizes
+        total_roots_per_ms = config.rate / 1000.0 / sizes
+        self._root_rate = total_roots_per_ms * (1.0 - bursts.random_volume_share)
+        self._burst_rate = total_roots_per_ms
+
+    # --- model pieces -------------------------------------------------------------------
+    def _mean_children(self, fitness: F64, followers: F64, kinds: npt.NDArray[np.int8]) -> F64:
+        c = self._c
+        g = (followers / c.followers_ref) ** c.infectiousness_exponent
+        m = c.infectiousness * fitness * g
+        m = np.where(kinds == 2, m * c.reply_infectiousness, m)
+        out: F64 = np.minimum(m, c.max_children_mean)
+        return out
+
+    def expected_cascade_size(self) -> float:
+        """E[cascade size] (root included), by quadrature over fitness and followers."""
+        c = self._c
+        followers = self._authors.followers[:100_000].astype(np.float64)
+        nodes, weights = np.polynomial.hermite_e.hermegauss(48)
+        weights = weights / weights.sum()
+        shares = np.array(c.child_kinds, dtype=np.float64) / sum(c.child_kinds)
+        size = 0.0
+        for z, w in zip(nodes.tolist(), weights.tolist(), strict=True):
+            fit = np.full(len(followers), math.exp(c.fitness_sd * z))
+            root = float(self._mean_children(fit, followers, np.zeros(1, np.int8)).mean())
+            child = sum(
+                float(s) * float(self._mean_children(fit, followers, np.full(1, k, np.int8)).mean())
+                for k, s in zip((1, 2, 3), shares.tolist(), strict=True)
+            )
+            size += w * (1.0 + root / (1.0 - child))
+        return size
+
+    def _delays(self, u: F64) -> F64:
+        flat = u < self._p_flat
+        v = np.clip((u - self._p_flat) / (1.0 - self._p_flat), 0.0, 1.0)
+        tail = self._flat * (1.0 - v * self._tail_norm) ** (-1.0 / self._theta)
+        out: F64 = np.where(flat, u / self._p_flat * self._flat, tail)
+        return out
+
+    # --- one block ----------------------------------------------------------------------
+    def _roots(self, rng: np.random.Generator, lo: float, hi: float) -> tuple[F64, I64]:
+        """Originals of [lo, hi): activity times and burst topics (0 = none)."""
+        warp = self._warp
+        tau_lo, tau_hi = warp.tau(np.array([lo, hi]))
+        n = int(rng.poisson(self._root_rate * (tau_hi - tau_lo)))
+        taus = [rng.uniform(tau_lo, tau_hi, n)]
+        topics = [np.zeros(n, np.int64)]
+        for burst in self._bursts.overlapping(lo, hi):
+            x_lo = (lo - burst.start) / burst.rise
+            x_hi = (hi - burst.start) / burst.rise
+            h_max = float(burst_shape(np.array([min(max(1.0, x_lo), x_hi)]))[0])
+            lam = self._burst_rate * burst.peak * h_max * (hi - lo)
+            m = int(rng.poisson(lam))
+            x = rng.uniform(lo, hi, m)
+            keep = rng.uniform(size=m) * h_max < burst_shape((x - burst.start) / burst.rise)
+            taus.append(warp.tau(x[keep]))
+            topics.append(np.full(int(keep.sum()), burst.topic, np.int64))
+        tau = np.concatenate(taus)
+        order = np.argsort(tau, kind="stable")
+        return tau[order], np.concatenate(topics)[order]
+
+    def block(self, b: int) -> Events:
+        """Every post of the cascade forest rooted in block b (any due time)."""
+        c = self._c
+        rng = np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence([self._seed, _SALT_BLOCK, b]))
+        )
+        lo = float(b * self._block_ms)
+        hi = lo + self._block_ms
+        tau, topic = self._roots(rng, lo, hi)
+        n = len(tau)
+        base = np.int64(b) << np.int64(ID_SHIFT)
+        ids = base + np.arange(1, n + 1, dtype=np.int64)
+        t = np.clip(np.floor(self._warp.inverse(tau)), lo, hi - 1).astype(np.int64)
+        fitness = rng.lognormal(0.0, c.fitness_sd, n)
+        kind = np.zeros(n, np.int8)
+        parts = [(t, ids, np.zeros(n, np.int64), np.zeros(n, np.int64), ids, t, topic, kind)]
+        root, src, src_t = ids, ids, t
+        next_id = n + 1
+        for _depth in range(c.max_depth):
+            if n == 0:
+                break
+            followers = self._authors.followers[self._authors.of_posts(ids)]
+            m = self._mean_children(fitness, followers.astype(np.float64), kind)
+            k = rng.poisson(m)
+            parent = np.repeat(np.arange(n), k)
+            n = len(parent)
+            if n == 0:
+                break
+            child_tau = tau[parent] + self._delays(rng.uniform(size=n))
+            child_t = np.maximum(
+                np.floor(self._warp.inverse(child_tau)).astype(np.int64), t[parent] + 1
+            )
+            child_ids = base + np.arange(next_id, next_id + n, dtype=np.int64)
+            next_id += n
+            child_kind = child_kinds(child_ids, c, self._seed)
+            repost = child_kind == 1
+            child_src = np.where(repost, src[parent], child_ids)
+            child_src_t = np.where(repost, src_t[parent], child_t)
+            root = root[parent]
+            topic = topic[parent]
+            parts.append(
+                (child_t, child_ids, ids[parent], root, child_src, child_src_t, topic, child_kind)
+            )
+            tau, t, ids, src, src_t = child_tau, child_t, child_ids, child_src, child_src_t
+            fitness, kind = fitness[parent], child_kind
+        total = sum(len(p[0]) for p in parts)
+        out = np.empty(total, dtype=EVENT)
+        for name, j in zip(EVENT.names or (), range(8), strict=True):
+            out[name] = np.concatenate([p[j] for p in parts])
+        if next_id >= 1 << ID_SHIFT:
+            raise OverflowError("a block's cascade forest outgrew its id space")
+        return out

@@ -1,0 +1,118 @@
+"""The firehose's configuration: one frozen object, every realism knob with a default.
+
+All durations are in *model* time: a real day has 86,400 s. With ``day_in_s`` set, model time
+is compressed by ``day_in_s / 86400`` (diurnal cycle, cascade kernel, bursts and hashtag
+births alike), so a whole simulated day can be watched in a few minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_LANGUAGES", "Burst", "FirehoseConfig"]
+
+#: (BCP-47 code, share of posts). About half of X's traffic is not English.
+DEFAULT_LANGUAGES: tuple[tuple[str, float], ...] = (
+    ("en", 0.52),
+    ("ja", 0.15),
+    ("es", 0.09),
+    ("pt", 0.06),
+    ("ar", 0.05),
+    ("id", 0.03),
+    ("fr", 0.03),
+    ("ko", 0.02),
+    ("tr", 0.02),
+    ("de", 0.02),
+    ("hi", 0.01),
+)
+
+
+@dataclass(frozen=True)
+class Burst:
+    """A scheduled topic burst: extra original posts about ``hashtag``.
+
+    The extra rate rises from 0 at ``start_ms`` to ``peak * rate`` after ``rise_s`` (model
+    seconds), then decays (shape ``x e^(1-x)`` with ``x = elapsed / rise``). ``sentiment`` in
+    [-1, 1] skews the burst's posts: a scandal is negative, a product launch positive.
+    """
+
+    start_ms: int
+    hashtag: str
+    peak: float = 1.0
+    rise_s: float = 900.0
+    sentiment: float = 0.0
+
+
+@dataclass(frozen=True)
+class FirehoseConfig:
+    """Everything that shapes the synthetic firehose (the stream is a pure function of it,
+    the seed and the start time)."""
+
+    rate: float = 1157.0
+    """Average posts per second (100M posts/day)."""
+
+    # --- time -----------------------------------------------------------------------------
+    day_in_s: float | None = None
+    """Length of a simulated day in seconds; None = a real day (86,400 s)."""
+    diurnal_swing: float = 2.5
+    """Peak-to-trough ratio of the daily activity cycle (1 = flat)."""
+    peak_hour: float = 15.0
+    """Hour of the (model) day, counted from midnight UTC, at which activity peaks."""
+
+    # --- bursts ---------------------------------------------------------------------------
+    bursts: tuple[Burst, ...] = ()
+    """Scheduled bursts (their posts come on top of ``rate``)."""
+    random_bursts_per_day: float = 3.0
+    """Random topic bursts per model day (their expected volume is part of ``rate``)."""
+    random_burst_peak: float = 0.4
+    """Median peak extra rate of a random burst, as a multiple of ``rate``."""
+    random_burst_rise_s: float = 1200.0
+    """Median rise time of a random burst (model seconds)."""
+
+    # --- authors --------------------------------------------------------------------------
+    authors: int = 2_000_000
+    activity_exponent: float = 0.6
+    """Author activity ~ rank^-a (a in [0, 1)): heavy-tailed posting frequency."""
+    followers_log_mean: float = 5.21
+    followers_log_sd: float = 1.60
+    followers_tail_min: float = 1100.0
+    followers_tail_exponent: float = 2.46
+    """Density exponent of the power-law tail of follower counts above ``followers_tail_min``."""
+    followers_max: int = 150_000_000
+
+    # --- hashtags -------------------------------------------------------------------------
+    hashtag_vocab: int = 50_000
+    hashtag_zipf: float = 1.0
+    hashtags_per_post: tuple[float, ...] = (0.62, 0.25, 0.09, 0.04)
+    """Share of originals with 0, 1, 2, 3 ... hashtags."""
+    new_hashtags_per_hour: int = 24
+    """Hashtags born per model hour (each is used for about an hour)."""
+    new_hashtag_share: float = 0.04
+    """Share of hashtag slots filled with a hashtag born this hour."""
+
+    # --- cascades (self-exciting Hawkes process, SEISMIC-style kernel) --------------------
+    infectiousness: float = 0.0132
+    """Expected direct reposts/replies/quotes of a post whose author has ``followers_ref``."""
+    followers_ref: float = 183.0
+    infectiousness_exponent: float = 0.45
+    """Expected children grow like (followers / followers_ref) ** exponent."""
+    fitness_sd: float = 1.3
+    """Log-sd of a cascade's content fitness (a multiplier shared by the whole cascade)."""
+    max_children_mean: float = 0.97
+    """Cap on a post's expected direct children (keeps cascades finite)."""
+    kernel_flat_s: float = 300.0
+    kernel_exponent: float = 1.242
+    kernel_cutoff_s: float = 4 * 86_400.0
+    child_kinds: tuple[float, float, float] = (0.74, 0.18, 0.08)
+    """Shares of repost, reply and quote among children."""
+    reply_infectiousness: float = 0.25
+    """Relative infectiousness of a reply (replies are rarely reposted)."""
+    max_depth: int = 40
+
+    # --- text -----------------------------------------------------------------------------
+    languages: tuple[tuple[str, float], ...] = DEFAULT_LANGUAGES
+
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per model second (1 for a real day)."""
+        return 1.0 if self.day_in_s is None else self.day_in_s / 86_400.0

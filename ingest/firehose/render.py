@@ -1,0 +1,243 @@
+"""Materialise due posts (calendar events) into POST_SCHEMA rows, vectorised.
+
+Everything here is a pure function of each row's ids and times (counter-based hashing), so
+the same post renders identically in any batch or shard. A repost renders its source's
+text and hashtags; replies address the cascade's original author.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from ingest.firehose import vocab
+from ingest.firehose.authors import Authors
+from ingest.firehose.bursts import BurstBook
+from ingest.firehose.calendar import Events
+from ingest.firehose.cascade import child_kinds
+from ingest.firehose.config import FirehoseConfig
+from ingest.firehose.hashing import seed_key, uniform
+from ingest.schema import KINDS, POST_SCHEMA
+
+__all__ = ["Renderer"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+_MAX_TAGS = 3
+_N_ADJ = len(vocab.ADJECTIVES[0])
+_N_BUT = len(vocab.BUT_CLAUSES[0])
+_N_EMOJI = len(vocab.EMOJI[0])
+_FRESH_BASE = 1 << 40
+_BURST_BASE = 1 << 60
+_HOUR_MS = 3_600_000.0
+
+
+def _pick(u: F64, n: int) -> I64:
+    out: I64 = np.minimum((u * n).astype(np.int64), n - 1)
+    return out
+
+
+def _table(strings: tuple[str, ...] | list[str]) -> pl.Series:
+    return pl.Series(list(strings), dtype=pl.String)
+
+
+class Renderer:
+    def __init__(
+        self, config: FirehoseConfig, seed: int, start_ms: int, authors: Authors, bursts: BurstBook
+    ) -> None:
+        self._c = config
+        self._seed = seed
+        self._start = np.int64(start_ms)
+        self._authors = authors
+        self._bursts = bursts
+        self._keys = {name: seed_key(seed, 0x7E00 + k) for k, name in enumerate(_SALTS)}
+        langs = [code for code, _ in config.languages]
+        shares = np.array([s for _, s in config.languages], dtype=np.float64)
+        self._lang_codes = _table(langs)
+        self._lang_cdf = np.cumsum(shares) / shares.sum()
+        # Foreign phrases flattened as [lang][polarity][k]; English rows use the template.
+        self._foreign_n = 3
+        flat: list[str] = []
+        self._foreign_ok = np.zeros(len(langs), dtype=bool)
+        for li, code in enumerate(langs):
+            table = vocab.FOREIGN.get(code)
+            self._foreign_ok[li] = table is not None
+            for pol in range(3):
+                phrases = table[pol] if table is not None else ("",) * self._foreign_n
+                flat.extend(phrases[k % len(phrases)] for k in range(self._foreign_n))
+        self._foreign = _table(flat)
+        self._tag_cdf = np.cumsum(config.hashtags_per_post) / sum(config.hashtags_per_post)
+        self._openers = _table(vocab.OPENERS)
+        self._subjects = _table(vocab.SUBJECTS)
+        self._verbs = _table(vocab.VERBS + vocab.VERBS_NEGATED)
+        self._boosters = _table(vocab.BOOSTERS)
+        self._punct = _table(vocab.PUNCTUATION)
+        self._adj = _table(
+            [w.upper() if caps else w for a in vocab.ADJECTIVES for caps in (0, 1) for w in a]
+        )
+        self._but = _table(["", *(c for b in vocab.BUT_CLAUSES for c in b)])
+        self._emoji = _table([e for group in vocab.EMOJI for e in group])
+        self._syll = _table(vocab.SYLLABLES)
+        self._common = _table(vocab.COMMON_TAGS)
+
+    def _u(self, ids: I64, name: str) -> F64:
+        return uniform(ids, self._keys[name])
+
+    # --- sentiment and hashtags -----------------------------------------------------------
+    def _topic_sentiment(self, topic: I64) -> F64:
+        out = np.zeros(len(topic))
+        for t in np.unique(topic[topic != 0]).tolist():
+            out[topic == t] = self._bursts.topic(int(t))[1]
+        return out
+
+    def _tag_ids(self, src: I64, src_t: I64, topic: I64) -> list[I64]:
+        """Up to three hashtag ids per source post; -1 = none."""
+        c = self._c
+        count = np.searchsorted(self._tag_cdf, self._u(src, "ntags"), side="right")
+        count = np.where(topic != 0, np.maximum(count, 1), count)
+        s = c.hashtag_zipf
+        vocab_n = float(max(c.hashtag_vocab, 1))
+        hour = np.floor(src_t / (_HOUR_MS * c.time_scale)).astype(np.int64)
+        out: list[I64] = []
+        for j in range(_MAX_TAGS):
+            u = self._u(src, f"tag{j}")
+            if abs(s - 1.0) < 1e-9:
+                rank = np.floor((vocab_n + 1.0) ** u)
+            else:
+                top = (vocab_n + 1.0) ** (1.0 - s)
+                rank = np.floor((1.0 + u * (top - 1.0)) ** (1.0 / (1.0 - s)))
+            tag = np.clip(rank.astype(np.int64) - 1, 0, max(c.hashtag_vocab, 1) - 1)
+            fresh = self._u(src, f"new{j}") < c.new_hashtag_share
+            k_new = max(c.new_hashtags_per_hour, 1)
+            fresh_id = _FRESH_BASE + hour * k_new + _pick(self._u(src, f"fid{j}"), k_new)
+            tag = np.where(fresh, fresh_id, tag)
+            if j == 0:
+                on_topic = (topic != 0) & (self._u(src, "ontopic") < 0.85)
+                tag = np.where(on_topic, _BURST_BASE + topic, tag)
+            tag = np.where(count > j, tag, -1)
+            for prev in out:
+                tag = np.where(tag == prev, -1, tag)
+            out.append(tag)
+        return out
+
+    def _tag_names(self, ids: I64) -> pl.Series:
+        """Hashtag name per id (null for -1)."""
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        names: list[str | None] = [None] * len(uniq)
+        ordinary = (uniq >= 0) & (uniq < _FRESH_BASE)
+        n_common = len(vocab.COMMON_TAGS)
+        # ordinary ranks past the common list and fresh tags: syllable names
+        syl_src = np.where(ordinary, uniq - n_common, mix_small(uniq))
+        d0, d1, d2 = syl_src % 64, (syl_src // 64) % 64, (syl_src // 4096) % 64
+        third = (
+            pl.when(pl.Series(syl_src >= 4096)).then(self._syll.gather(d2)).otherwise(pl.lit(""))
+        )
+        built = pl.select(
+            pl.concat_str(self._syll.gather(d0), self._syll.gather(d1), third)
+        ).to_series()
+        built_list = built.to_list()
+        common = self._common.to_list()
+        for k, tag in enumerate(uniq.tolist()):
+            if tag < 0:
+                continue
+            if tag >= _BURST_BASE:
+                names[k] = self._bursts.topic(tag - _BURST_BASE)[0]
+            elif tag < n_common:
+                names[k] = common[tag]
+            else:
+                names[k] = built_list[k]
+        return pl.Series(names, dtype=pl.String).gather(inverse.astype(np.int64))
+
+    # --- text -----------------------------------------------------------------------------
+    def _english(self, src: I64, polarity: I64) -> pl.Series:
+        """Opener, subject, (negated) verb, booster, adjective, but-clause, !?, emoji."""
+        u = self._u
+        negate = (u(src, "neg") < 0.12) & (polarity != 0)
+        word_pol = np.where(negate, -polarity, polarity) + 1
+        feel = polarity + 1
+        caps = (u(src, "caps") < 0.08).astype(np.int64)
+        n_verbs, n_neg = len(vocab.VERBS), len(vocab.VERBS_NEGATED)
+        verb_u = u(src, "verb")
+        verb = np.where(negate, n_verbs + _pick(verb_u, n_neg), _pick(verb_u, n_verbs))
+        boost = np.where(polarity != 0, _pick(u(src, "boost"), len(vocab.BOOSTERS)), 0)
+        adj = (word_pol * 2 + caps) * _N_ADJ + _pick(u(src, "adj"), _N_ADJ)
+        but = np.where(u(src, "but") < 0.12, 1 + feel * _N_BUT + _pick(u(src, "butk"), _N_BUT), 0)
+        emoji = feel * _N_EMOJI + _pick(u(src, "emoji"), _N_EMOJI)
+        return pl.select(
+            pl.concat_str(
+                self._openers.gather(_pick(u(src, "open"), len(vocab.OPENERS))),
+                self._subjects.gather(_pick(u(src, "subj"), len(vocab.SUBJECTS))),
+                pl.lit(" "),
+                self._verbs.gather(verb),
+                pl.lit(" "),
+                self._boosters.gather(boost),
+                self._adj.gather(adj),
+                self._but.gather(but),
+                self._punct.gather(_pick(u(src, "punct"), len(vocab.PUNCTUATION))),
+                self._emoji.gather(emoji),
+            )
+        ).to_series()
+
+    def render(self, ev: Events) -> pl.DataFrame:
+        """POST_SCHEMA rows for the given events (in the given order)."""
+        ids = ev["id"]
+        parent, root, src = ev["parent"], ev["root"], ev["src"]
+        kind = ev["kind"].astype(np.int64)
+        author = self._authors.of_posts(ids)
+        followers = self._authors.followers[author]
+        cascade = np.where(root != 0, root, ids)
+        lang = np.searchsorted(self._lang_cdf, self._u(cascade, "lang"), side="right")
+        lang = np.minimum(lang, len(self._lang_cdf) - 1)
+        topic = ev["topic"]
+        skew = self._topic_sentiment(topic)
+        pol_u = self._u(src, "pol")
+        p_neg = np.clip(0.22 - 0.35 * skew, 0.02, 0.95)
+        p_pos = np.clip(0.38 + 0.35 * skew, 0.02, 0.95)
+        polarity = np.where(pol_u < p_neg, -1, np.where(pol_u > 1.0 - p_pos, 1, 0))
+        tag_ids = self._tag_ids(src, ev["src_t"], topic)
+        tag_names = [self._tag_names(t) for t in tag_ids]
+        english = self._english(src, polarity)
+        pol_i = polarity + 1
+        phrase = (lang * 3 + pol_i) * self._foreign_n + _pick(
+            self._u(src, "phrase"), self._foreign_n
+        )
+        foreign = self._foreign.gather(phrase)
+        use_foreign = pl.Series(self._foreign_ok[lang])
+        src_kind = np.where(
+            src == ids, kind, np.where(src == cascade, 0, child_kinds(src, self._c, self._seed))
+        )
+        mention = pl.Series(np.where(src_kind == 2, 1 + self._authors.of_posts(cascade), 0))
+        emoji_tail = self._emoji.gather(pol_i * _N_EMOJI + _pick(self._u(src, "emoji"), _N_EMOJI))
+        tags_text = [pl.concat_str(pl.lit(" #"), n).fill_null("") for n in tag_names]
+        df = pl.select(
+            post_id=pl.Series(ids),
+            author_id=pl.Series(author + 1),
+            created_at=pl.Series(ev["t"] + self._start),
+            kind=_table(KINDS).gather(kind),
+            parent_id=pl.Series(parent).replace(0, None),
+            root_id=pl.Series(root).replace(0, None),
+            text=pl.concat_str(
+                pl.when(mention > 0).then(pl.format("@user{} ", mention)).otherwise(pl.lit("")),
+                pl.when(use_foreign).then(pl.concat_str(foreign, emoji_tail)).otherwise(english),
+                *tags_text,
+            ),
+            hashtags=pl.concat_list(tag_names).list.drop_nulls(),
+            lang=self._lang_codes.gather(lang),
+            followers=pl.Series(followers),
+        )
+        return df.cast(POST_SCHEMA).select(POST_SCHEMA.names())
+
+
+def mix_small(ids: I64) -> I64:
+    """Scramble fresh-hashtag ids into syllable indices (deterministic, non-negative)."""
+    x = (ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    out: I64 = x.astype(np.int64) + 4096
+    return out
+
+
+_SALTS = (
+    "lang", "pol", "ntags", "tag0", "tag1", "tag2", "new0", "new1", "new2", "fid0", "fid1",
+    "fid2", "ontopic", "neg", "caps", "but", "boost", "verb", "adj", "butk", "emoji", "open",
+    "subj", "punct", "phrase",
+)  # fmt: skip

@@ -1,0 +1,141 @@
+"""The firehose: an endless, deterministic stream of posts in event-time order.
+
+The stream is a pure function of (config, seed, start_ms). Blocks of event time are
+generated in order; each block's cascade forest goes into a calendar and the posts due in a
+block are rendered in batches, so ``take(3) + take(997) == take(1000)`` byte for byte.
+
+Sharding: with ``shards=N``, shard k generates the forests rooted in blocks b with
+b % N == k (and their whole cascades), so the N shards emit disjoint sets of posts whose
+union, ordered by (created_at, post_id), is exactly the single-process stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ingest.firehose.authors import Authors
+from ingest.firehose.bursts import BurstBook
+from ingest.firehose.calendar import Calendar, Events
+from ingest.firehose.cascade import CascadeModel
+from ingest.firehose.config import FirehoseConfig
+from ingest.firehose.profile import TimeWarp
+from ingest.firehose.render import Renderer
+from ingest.schema import POST_SCHEMA
+
+__all__ = ["Firehose", "generate"]
+
+_BLOCK_POSTS = 4096  # expected posts per block at the average rate
+_RENDER_MIN = 16_384  # render at least this many due posts at a time
+
+
+class Firehose:
+    """The synthetic firehose. ``take(n)`` hands out the next n posts."""
+
+    def __init__(
+        self,
+        config: FirehoseConfig,
+        seed: int,
+        start_ms: int,
+        *,
+        shard: int = 0,
+        shards: int = 1,
+    ) -> None:
+        if config.rate <= 0:
+            raise ValueError(f"firehose rate must be positive, got {config.rate}")
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard must be in [0, {shards}), got {shard}")
+        self.config = config
+        self.seed = seed
+        self.start_ms = start_ms
+        self.shard = shard
+        self.shards = shards
+        self.block_ms = int(min(600_000, max(1, round(_BLOCK_POSTS * 1000.0 / config.rate))))
+        warp = TimeWarp.of(config, start_ms)
+        authors = Authors(config, seed)
+        bursts = BurstBook(config, seed, start_ms)
+        self._model = CascadeModel(config, seed, warp, authors, bursts, self.block_ms)
+        self._renderer = Renderer(config, seed, start_ms, authors, bursts)
+        self._calendar = Calendar(self.block_ms)
+        self._block = -1  # last block whose due posts have been collected
+        self._due: list[Events] = []
+        self._due_rows = 0
+        self._ready: list[pl.DataFrame] = []
+        self._ready_rows = 0
+        self._emitted = 0
+
+    @property
+    def emitted(self) -> int:
+        """Posts handed out so far."""
+        return self._emitted
+
+    @property
+    def horizon_ms(self) -> int:
+        """Every post with created_at below this (epoch ms) has been generated."""
+        return self.start_ms + (self._block + 1) * self.block_ms
+
+    @property
+    def pending(self) -> int:
+        """Posts generated but not yet due (the cascade backlog; bounded by the kernel)."""
+        return len(self._calendar)
+
+    def _step(self) -> None:
+        """Generate the next block and collect the posts due in it."""
+        b = self._block + 1
+        if b > 0:
+            self._calendar.advance(b)
+        if b % self.shards == self.shard:
+            self._calendar.add(self._model.block(b))
+        self._block = b
+        due = self._calendar.pop()
+        if len(due):
+            self._due.append(due)
+            self._due_rows += len(due)
+
+    def _render_due(self) -> None:
+        if not self._due:
+            return
+        events = np.concatenate(self._due) if len(self._due) > 1 else self._due[0]
+        self._due, self._due_rows = [], 0
+        self._ready.append(self._renderer.render(events))
+        self._ready_rows += len(events)
+
+    def _fill(self, n: int) -> None:
+        while self._ready_rows + self._due_rows < n:
+            self._step()
+        if self._ready_rows < n:
+            while self._due_rows < _RENDER_MIN and self._due_rows + self._ready_rows < n + 1024:
+                self._step()
+            self._render_due()
+
+    def _pop_ready(self, n: int) -> pl.DataFrame:
+        frame = pl.concat(self._ready) if len(self._ready) > 1 else self._ready[0]
+        out, rest = frame.head(n), frame.slice(n)
+        self._ready = [rest] if len(rest) else []
+        self._ready_rows = len(rest)
+        self._emitted += n
+        return out
+
+    def take(self, n: int) -> pl.DataFrame:
+        """The next n posts (POST_SCHEMA, non-decreasing created_at)."""
+        if n <= 0:
+            return pl.DataFrame(schema=POST_SCHEMA)
+        self._fill(n)
+        return self._pop_ready(n)
+
+    def take_until(self, end_ms: int) -> pl.DataFrame:
+        """Every not yet taken post with created_at < end_ms (epoch ms), for real-time pacing."""
+        while self.horizon_ms < end_ms:
+            self._step()
+        self._render_due()
+        if not self._ready:
+            return pl.DataFrame(schema=POST_SCHEMA)
+        frame = pl.concat(self._ready) if len(self._ready) > 1 else self._ready[0]
+        n = int(frame.get_column("created_at").search_sorted(end_ms, side="left"))
+        self._ready, self._ready_rows = [frame], len(frame)
+        return self._pop_ready(n)
+
+
+def generate(config: FirehoseConfig, seed: int, start_ms: int, n: int) -> pl.DataFrame:
+    """The first n posts of the stream: ``Firehose(config, seed, start_ms).take(n)``."""
+    return Firehose(config, seed, start_ms).take(n)

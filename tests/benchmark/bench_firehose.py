@@ -1,0 +1,45 @@
+"""Firehose throughput: posts/s for generation and for generation + serialisation.
+
+.venv/bin/python tests/benchmark/bench_firehose.py [--posts N] [--batch B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from ingest.firehose import Firehose, FirehoseConfig, encode_keys, encode_values
+
+START = 1_700_000_000_000
+
+
+def run(posts: int, batch: int, encode: bool) -> float:
+    fh = Firehose(FirehoseConfig(), 1, START)
+    t0 = time.perf_counter()
+    done = 0
+    while done < posts:
+        df = fh.take(min(batch, posts - done))
+        if encode:
+            encode_values(df)
+            encode_keys(df)
+        done += df.height
+    return posts / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=50_000)
+    args = parser.parse_args()
+    result = {
+        "posts": args.posts,
+        "batch": args.batch,
+        "generate_posts_per_s": round(run(args.posts, args.batch, encode=False)),
+        "generate_encode_posts_per_s": round(run(args.posts, args.batch, encode=True)),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The synthetic firehose: determinism, sharding, schema, ids and cascades."""
+
+from __future__ import annotations
+
+import orjson
+import polars as pl
+import pytest
+
+from ingest.firehose import Firehose, FirehoseConfig, encode_keys, encode_values, generate
+from ingest.schema import KINDS, POST_SCHEMA
+
+START = 1_700_000_000_000
+# A compressed day and a modest rate: cascades unfold within a small sample.
+FAST = FirehoseConfig(rate=500.0, day_in_s=600.0, authors=50_000)
+
+
+@pytest.fixture(scope="module")
+def sample() -> pl.DataFrame:
+    return generate(FAST, 3, START, 60_000)
+
+
+def test_schema_and_order(sample: pl.DataFrame) -> None:
+    assert sample.schema == POST_SCHEMA
+    assert sample.height == 60_000
+    assert sample["created_at"].is_sorted()
+    assert sample["created_at"][0] >= START
+    assert set(sample["kind"].unique()) <= set(KINDS)
+
+
+def test_split_invariance() -> None:
+    whole = generate(FAST, 5, START, 12_000)
+    fh = Firehose(FAST, 5, START)
+    parts = [fh.take(n) for n in (3, 997, 1, 5_000, 5_999)]
+    assert fh.emitted == 12_000
+    assert pl.concat(parts).equals(whole)
+    assert encode_values(pl.concat(parts)) == encode_values(whole)
+
+
+def test_seed_and_start_change_the_stream() -> None:
+    a = generate(FAST, 1, START, 500)
+    assert not a.equals(generate(FAST, 2, START, 500))
+    assert generate(FAST, 1, START + 1000, 500)["created_at"][0] >= START + 1000
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_shards_partition_the_stream(shards: int) -> None:
+    whole = generate(FAST, 9, START, 15_000)
+    end = int(whole["created_at"][-1]) + 1
+    parts = [
+        Firehose(FAST, 9, START, shard=k, shards=shards).take_until(end) for k in range(shards)
+    ]
+    union = pl.concat(parts).sort("created_at", "post_id")
+    assert union.height >= whole.height
+    assert union.head(whole.height).equals(whole)
+
+
+def test_ids_and_cascades(sample: pl.DataFrame) -> None:
+    assert sample["post_id"].n_unique() == sample.height
+    assert (sample["post_id"] > 0).all() and (sample["author_id"] > 0).all()
+    assert (sample["followers"] >= 0).all()
+    originals = sample.filter(pl.col("kind") == "post")
+    assert originals["parent_id"].null_count() == originals.height
+    assert originals["root_id"].null_count() == originals.height
+    children = sample.filter(pl.col("kind") != "post")
+    assert children.height > 0
+    assert children["parent_id"].null_count() == 0 and children["root_id"].null_count() == 0
+    pos = sample.select("post_id", "created_at", "root_id", "text", "kind").with_row_index("row")
+    joined = children.join(pos, left_on="parent_id", right_on="post_id", suffix="_p", how="inner")
+    # every parent present in the sample comes earlier and shares the cascade root
+    assert joined.height == children.height
+    assert (joined["created_at_p"] < joined["created_at"]).all()
+    same_root = joined["root_id_p"].fill_null(joined["parent_id"]) == joined["root_id"]
+    assert same_root.all()
+    reposts = joined.filter(pl.col("kind") == "repost")
+    assert (reposts["text"] == reposts["text_p"]).all()
+
+
+def test_text_and_hashtags(sample: pl.DataFrame) -> None:
+    tags = sample["hashtags"].explode().drop_nulls()
+    assert (tags == tags.str.to_lowercase()).all()
+    assert not tags.str.starts_with("#").any()
+    text = sample["text"]
+    for needle in ("!", "?", " but ", "not", "very ", "extremely "):
+        assert text.str.contains(needle, literal=True).any(), needle
+    assert text.str.contains(r"\b[A-Z]{3,}\b").any()
+    assert text.str.contains("😍", literal=True).any()
+    assert sample["lang"].n_unique() > 5
+
+
+def test_encoding(sample: pl.DataFrame) -> None:
+    head = sample.head(2_000)
+    values = encode_values(head)
+    assert len(values) == head.height
+    decoded = [orjson.loads(v) for v in values]
+    assert list(decoded[0]) == list(POST_SCHEMA.names())
+    assert pl.DataFrame(decoded, schema=POST_SCHEMA).equals(head)
+    keys = encode_keys(head)
+    assert keys[0] == str(head["author_id"][0]).encode()
