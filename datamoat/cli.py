@@ -12,7 +12,7 @@ from datamoat.errors import DatamoatError
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "produce", "process", "truth", "sentiment", "broker", "bench")
+COMMANDS = ("run", "produce", "process", "truth", "sentiment", "topics", "broker", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -177,11 +177,15 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found: pass --config with an existing file")
+        raise ConfigError(
+            f"config file {path} not found: pass --config with an existing file"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} can't be read: {exc}")
+        raise ConfigError(f"config file {path} can't be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin}: invalid TOML ({exc}); fix the file or pass --config")
+        raise ConfigError(
+            f"{origin}: invalid TOML ({exc}); fix the file or pass --config"
+        ) from None
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(

@@ -32,12 +32,25 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
 
 
 class KafkaSource:
-    """Reads ``topic`` as a member of a consumer group; commits only when told to."""
+    """Reads ``topic`` as a member of a consumer group; commits only when told to.
 
-    def __init__(self, topic: str, config: Mapping[str, Any]) -> None:
+    ``from_end=True`` takes every partition itself (no group rebalancing) starting at the
+    current end of the log: a run then reads exactly what its own firehose produces.
+    """
+
+    def __init__(self, topic: str, config: Mapping[str, Any], *, from_end: bool = False) -> None:
         self.topic = topic
         self.consumer = KafkaConsumer(**config)
-        self.consumer.subscribe([topic])
+        if from_end:
+            partitions = self.consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise LookupError(f"topic {topic!r} does not exist: run 'datamoat topics'")
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            self.consumer.assign(tps)
+            for tp, offset in self.consumer.end_offsets(tps).items():
+                self.consumer.seek(tp, offset)
+        else:
+            self.consumer.subscribe([topic])
 
     def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
         batch = RawBatch()

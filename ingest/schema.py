@@ -24,16 +24,16 @@ KINDS: Final[tuple[str, ...]] = ("post", "repost", "reply", "quote")
 #: Column name -> polars dtype, in the order the firehose writes the JSON keys.
 POST_SCHEMA: Final[pl.Schema] = pl.Schema(
     {
-        "post_id": pl.Int64,
-        "author_id": pl.Int64,
-        "created_at": pl.Int64,
-        "kind": pl.String,
-        "parent_id": pl.Int64,
-        "root_id": pl.Int64,
-        "text": pl.String,
-        "hashtags": pl.List(pl.String),
-        "lang": pl.String,
-        "followers": pl.Int64,
+        "post_id": pl.Int64(),
+        "author_id": pl.Int64(),
+        "created_at": pl.Int64(),
+        "kind": pl.String(),
+        "parent_id": pl.Int64(),
+        "root_id": pl.Int64(),
+        "text": pl.String(),
+        "hashtags": pl.List(pl.String()),
+        "lang": pl.String(),
+        "followers": pl.Int64(),
     }
 )
 

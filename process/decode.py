@@ -89,10 +89,10 @@ def _reason_expr() -> pl.Expr:
         (pl.col("followers") < 0, "out_of_range:followers"),
         (~pl.col("kind").is_in(KINDS), "invalid_kind"),
     ]
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    for cond, reason in checks[1:]:
-        expr = expr.when(cond).then(pl.lit(reason))
-    return expr.otherwise(pl.lit(None, dtype=pl.String))
+    return pl.coalesce(
+        [pl.when(cond).then(pl.lit(reason)) for cond, reason in checks]
+        + [pl.lit(None, dtype=pl.String)]
+    )
 
 
 def _decode_range(

@@ -13,34 +13,34 @@ __all__ = ["CASCADE_DTYPE", "SIGNAL_SCHEMA", "finalise"]
 CASCADE_DTYPE: Final = pl.List(
     pl.Struct(
         {
-            "root_id": pl.Int64,
-            "reposts": pl.Int64,
-            "size": pl.Int64,
-            "depth": pl.Int64,
+            "root_id": pl.Int64(),
+            "reposts": pl.Int64(),
+            "size": pl.Int64(),
+            "depth": pl.Int64(),
         }
     )
 )
 
 SIGNAL_SCHEMA: Final = pl.Schema(
     {
-        "window_start": pl.Int64,
-        "window_end": pl.Int64,
-        "key": pl.String,
-        "posts": pl.Int64,
-        "originals": pl.Int64,
-        "reposts": pl.Int64,
-        "replies": pl.Int64,
-        "quotes": pl.Int64,
-        "unique_authors": pl.Int64,
-        "reach": pl.Int64,
-        "scored": pl.Int64,
-        "sentiment_mean": pl.Float64,
-        "positive_share": pl.Float64,
-        "neutral_share": pl.Float64,
-        "negative_share": pl.Float64,
-        "velocity": pl.Float64,
-        "acceleration": pl.Float64,
-        "trend_score": pl.Float64,
+        "window_start": pl.Int64(),
+        "window_end": pl.Int64(),
+        "key": pl.String(),
+        "posts": pl.Int64(),
+        "originals": pl.Int64(),
+        "reposts": pl.Int64(),
+        "replies": pl.Int64(),
+        "quotes": pl.Int64(),
+        "unique_authors": pl.Int64(),
+        "reach": pl.Int64(),
+        "scored": pl.Int64(),
+        "sentiment_mean": pl.Float64(),
+        "positive_share": pl.Float64(),
+        "neutral_share": pl.Float64(),
+        "negative_share": pl.Float64(),
+        "velocity": pl.Float64(),
+        "acceleration": pl.Float64(),
+        "trend_score": pl.Float64(),
         "top_cascades": CASCADE_DTYPE,
     }
 )
@@ -60,7 +60,7 @@ def finalise(
     authors = (
         pl.concat([u.select(UNIQUE_SCHEMA.names()) for u in unique_frames])
         .group_by(GROUP)
-        .agg(pl.col("author_id").n_unique().cast(pl.Int64).alias("unique_authors"))
+        .agg(pl.col("author_id").n_unique().cast(pl.Int64()).alias("unique_authors"))
     )
     scored = pl.col("scored")
 
@@ -77,11 +77,10 @@ def finalise(
             share("neutral").alias("neutral_share"),
             share("negative").alias("negative_share"),
             (pl.col("posts") / (size_ms / 1000.0)).alias("velocity"),
-            pl.lit(None, dtype=pl.Float64).alias("acceleration"),
-            pl.lit(None, dtype=pl.Float64).alias("trend_score"),
+            pl.lit(None, dtype=pl.Float64()).alias("acceleration"),
+            pl.lit(None, dtype=pl.Float64()).alias("trend_score"),
             pl.lit(None, dtype=CASCADE_DTYPE).alias("top_cascades"),
         )
         .select(SIGNAL_SCHEMA.names())
         .sort(GROUP)
     )
-

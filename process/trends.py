@@ -7,7 +7,8 @@ window of a key:
 * the baseline decays over the windows the key was absent (``(1 - alpha) ** gap``);
 * ``acceleration`` = velocity - velocity of the previous window (0 when the key was absent);
 * ``trend_score`` = ``(velocity - mean) / sqrt(variance + floor**2)`` when the window has at
-  least ``min_support`` posts, else 0, so a rare hashtag can't trend on two posts;
+  least ``min_support`` posts, else 0, so a rare hashtag can't trend on two posts; during
+  the first ``warmup_windows`` of the stream every score is 0 (no baseline yet);
 * then the baseline takes the new velocity in (the EWMA update of mean and variance).
 
 Keys silent for longer than ``ttl_windows`` are dropped, so the long tail of hashtags does
@@ -41,6 +42,7 @@ class TrendConfig:
     min_support: int = 20
     ttl_windows: int = 360
     top_k: int = 10
+    warmup_windows: int = 6  # no key trends before the stream has this much baseline
 
 
 @dataclass(slots=True)
@@ -48,6 +50,7 @@ class TrendTracker:
     config: TrendConfig
     hop_ms: int
     state: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=TREND_STATE_SCHEMA))
+    windows_seen: int = 0
 
     def apply(self, signals: pl.DataFrame) -> pl.DataFrame:
         """Fill ``acceleration`` and ``trend_score`` of closed windows, oldest first."""
@@ -61,18 +64,18 @@ class TrendTracker:
 
     def _window(self, window: pl.DataFrame, start: int) -> pl.DataFrame:
         c = self.config
+        warm = self.windows_seen >= c.warmup_windows
+        self.windows_seen += 1
         gap = (pl.lit(start) - pl.col("last_start")) // self.hop_ms - 1
         decay = (1.0 - c.alpha) ** gap.cast(pl.Float64)
-        joined = window.drop("acceleration", "trend_score").join(
-            self.state, on="key", how="left"
-        )
+        joined = window.drop("acceleration", "trend_score").join(self.state, on="key", how="left")
         scored = joined.with_columns(
             (pl.col("mean") * decay).fill_null(0.0).alias("mean"),
             (pl.col("var") * decay).fill_null(0.0).alias("var"),
             pl.when(gap == 0).then(pl.col("last_velocity")).otherwise(0.0).alias("prev"),
         ).with_columns(
             (pl.col("velocity") - pl.col("prev")).alias("acceleration"),
-            pl.when(pl.col("posts") >= c.min_support)
+            pl.when((pl.col("posts") >= c.min_support) & warm)
             .then((pl.col("velocity") - pl.col("mean")) / (pl.col("var") + c.floor**2).sqrt())
             .otherwise(0.0)
             .alias("trend_score"),

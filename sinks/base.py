@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
-__all__ = ["DeadLetters", "DeadLetterSink", "SignalSink"]
+__all__ = ["DeadLetterSink", "DeadLetters", "SignalSink"]
 
 
 @runtime_checkable

@@ -1,0 +1,177 @@
+"""``datamoat process``: one worker of the consumer group, or a replay of an NDJSON file."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from datamoat.config import Config
+from datamoat.errors import ConfigError
+from datamoat.http import MetricsServer
+from datamoat.options import add_common, config_from, port
+from datamoat.pipeline import build_worker, output_dir
+from datamoat.report import LiveLine, format_summary, make_summary, write_summary
+from datamoat.worker import Worker
+from ingest.file_source import FileSource
+from ingest.kafka_source import KafkaSource, consumer_config
+from sinks.file import FileDeadLetterSink
+from sinks.kafka import KafkaDeadLetterSink, KafkaSignalSink, signal_producer
+from sinks.parquet import ParquetSink
+from sinks.prometheus import Metrics
+
+__all__ = ["register", "status_of", "worker_line"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "process",
+        help="run one worker of the consumer group (or replay a file with --input)",
+        description="Consume posts from Kafka in micro-batches and write window signals.",
+    )
+    add_common(p)
+    p.add_argument("--group", default=None, help="consumer group (default: config, datamoat)")
+    p.add_argument(
+        "--until-idle", action="store_true", help="exit once caught up and idle (then flush)"
+    )
+    p.add_argument("--idle-s", type=float, default=3.0, help="idle time for --until-idle")
+    p.add_argument("--input", type=Path, default=None, help="replay an NDJSON file, no Kafka")
+    p.add_argument("--output-dir", type=Path, default=None, help="where signals/ goes")
+    p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
+    p.add_argument(
+        "--http-port", type=port, default=None, help="/metrics port (default: config; 0 = any)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no live line")
+    p.set_defaults(func=run_process)
+
+
+def status_of(worker: Worker, started: float) -> dict[str, object]:
+    s = worker.stats
+    elapsed = max(time.monotonic() - started, 1e-9)
+    return {
+        "consumed": s.consumed,
+        "processed": s.processed,
+        "processed_per_s": round(s.processed / elapsed, 1),
+        "dead_lettered": s.dead_lettered,
+        "late": s.late,
+        "windows_emitted": s.windows,
+        "open_windows": worker.engine.open_windows,
+        "trending": [k for k, _ in s.trending[:5]],
+    }
+
+
+def worker_line(worker: Worker, elapsed: float) -> str:
+    s = worker.stats
+    rate = s.processed / max(elapsed, 1e-9)
+    return (
+        f"processed {s.processed:,} ({rate:,.0f}/s) | dead-lettered {s.dead_lettered:,} | "
+        f"late {s.late:,} | windows {s.windows:,} | open {worker.engine.open_windows}"
+    )
+
+
+def _install_stop(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_process(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    out = output_dir(args, config)
+    metrics = Metrics()
+    stop = threading.Event()
+    if args.input is not None:
+        return _replay(args, config, out, metrics, stop)
+    bootstrap = config.kafka.bootstrap
+    group = args.group or config.kafka.group
+    source = KafkaSource(config.kafka.posts_topic, consumer_config(bootstrap, group))
+    producer = signal_producer(bootstrap)
+    worker = build_worker(
+        config,
+        source,
+        [ParquetSink(out), KafkaSignalSink(producer, config.kafka.signals_topic)],
+        KafkaDeadLetterSink(producer, config.kafka.dlq_topic),
+        metrics,
+    )
+    started = time.monotonic()
+    http_port = config.http.port if args.http_port is None else args.http_port
+    server = MetricsServer(metrics.registry, lambda: status_of(worker, started), port=http_port)
+    server.start()
+    print(
+        f"datamoat process: group {group} on {bootstrap}; metrics at {server.url}metrics",
+        file=sys.stderr,
+        flush=True,
+    )
+    _install_stop(stop)
+    idle_since: float | None = None
+
+    def idle() -> bool:
+        nonlocal idle_since
+        if not args.until_idle or worker.lag_total():
+            idle_since = None
+            return False
+        now = time.monotonic()
+        if idle_since is None:
+            idle_since = now
+        return bool(now - idle_since >= args.idle_s)
+
+    live = None if args.quiet else LiveLine(lambda e: worker_line(worker, e)).start()
+    try:
+        worker.run(stop, done=idle)
+    finally:
+        if live:
+            live.stop()
+        source.close()
+        producer.close(timeout=10)
+        server.stop()
+    return _finish(worker, started, args.summary_json)
+
+
+def _replay(
+    args: argparse.Namespace, config: Config, out: Path, metrics: Metrics, stop: threading.Event
+) -> int:
+    if not args.input.is_file():
+        raise ConfigError(
+            f"--input {args.input}: no such file (write one with 'datamoat produce --output')"
+        )
+    source = FileSource(args.input)
+    dead = FileDeadLetterSink(out / "dead_letters.ndjson")
+    worker = build_worker(config, source, [ParquetSink(out)], dead, metrics)
+    started = time.monotonic()
+    _install_stop(stop)
+    live = None if args.quiet else LiveLine(lambda e: worker_line(worker, e)).start()
+    try:
+        worker.run(stop, done=source.exhausted)
+    finally:
+        if live:
+            live.stop()
+        source.close()
+        dead.close()
+    return _finish(worker, started, args.summary_json)
+
+
+def _finish(worker: Worker, started: float, summary_json: Path | None) -> int:
+    s = worker.stats
+    summary = make_summary(
+        produced=0,
+        consumed=s.consumed,
+        processed=s.processed,
+        dead_lettered=s.dead_lettered,
+        late=s.late,
+        duration_s=time.monotonic() - started,
+        latencies=s.latencies,
+        windows_emitted=s.windows,
+        signals_emitted=s.signals,
+        dead_letter_reasons=s.dead_letter_reasons,
+    )
+    summary.pop("produced")
+    summary.pop("produced_per_s")
+    write_summary(summary, summary_json)
+    print(format_summary(summary))
+    return 0

@@ -1,0 +1,117 @@
+"""Shared command-line options and their parsers (bad values give one-line errors)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from datamoat.config import Config, load_config
+
+__all__ = [
+    "add_common",
+    "add_firehose",
+    "config_from",
+    "now_ms",
+    "parse_start",
+    "positive_float",
+    "positive_int",
+]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def parse_start(text: str) -> int:
+    """``--start``: epoch milliseconds, or an ISO 8601 time (UTC when no zone is given)."""
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither epoch milliseconds nor ISO 8601 (e.g. 2026-01-01T00:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0 = any free)")
+    return value
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=None, help="pipeline config (default configs/datamoat.toml)"
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default=None,
+        help="Kafka bootstrap servers (default: config, KAFKA_BOOTSTRAP, 127.0.0.1:9092)",
+    )
+
+
+def add_firehose(parser: argparse.ArgumentParser, *, default_rate: bool = True) -> None:
+    group = parser.add_argument_group("firehose")
+    group.add_argument(
+        "--rate", type=positive_float, default=None, help="posts/s (default 1157 = 100M/day)"
+    )
+    group.add_argument("--seed", type=int, default=None, help="random seed (default: config)")
+    group.add_argument(
+        "--start",
+        type=parse_start,
+        default=None,
+        help="event time of the first post, ISO 8601 or epoch ms (default: now)",
+    )
+    group.add_argument(
+        "--diurnal",
+        action="store_true",
+        help="follow a daily activity cycle (2.5x peak to trough) with random topic bursts "
+        "instead of a flat rate",
+    )
+    group.add_argument(
+        "--day-in",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="compress a whole simulated day into SECONDS (implies --diurnal)",
+    )
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    config = load_config(getattr(args, "config", None))
+    bootstrap = getattr(args, "bootstrap", None)
+    if bootstrap:
+        from dataclasses import replace
+
+        config = replace(config, kafka=replace(config.kafka, bootstrap=bootstrap))
+    return config

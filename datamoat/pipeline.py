@@ -1,0 +1,88 @@
+"""Wiring: config and flags into a firehose, a worker and its sinks."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from datamoat.config import Config
+from datamoat.worker import Worker
+from ingest.firehose import Firehose, FirehoseConfig
+from ingest.source import Source
+from process.engine import WindowEngine
+from process.sentiment import with_sentiment
+from process.windows import WindowSpec
+from sinks.base import DeadLetterSink, SignalSink
+from sinks.prometheus import Metrics
+
+__all__ = [
+    "build_worker",
+    "firehose_config",
+    "make_firehose",
+    "output_dir",
+    "score",
+    "window_spec",
+]
+
+
+def window_spec(config: Config) -> WindowSpec:
+    w = config.window
+    size = round(w.size_s * 1000)
+    hop = round(w.hop_s * 1000) or size
+    return WindowSpec(
+        size_ms=size, hop_ms=hop, allowed_lateness_ms=round(w.allowed_lateness_s * 1000)
+    )
+
+
+def firehose_config(config: Config, args: argparse.Namespace) -> FirehoseConfig:
+    """The firehose's config: flat rate by default, the daily cycle with ``--diurnal``."""
+    rate = args.rate or config.firehose.rate
+    day_in = getattr(args, "day_in", None)
+    if getattr(args, "diurnal", False) or day_in:
+        return FirehoseConfig(rate=rate, day_in_s=day_in)
+    return FirehoseConfig(rate=rate, diurnal_swing=1.0, random_bursts_per_day=0.0)
+
+
+def make_firehose(
+    config: Config, args: argparse.Namespace, start_ms: int, shard: int = 0, shards: int = 1
+) -> Firehose:
+    seed = config.firehose.seed if args.seed is None else args.seed
+    fh_config = firehose_config(config, args)
+    if shards == 1:
+        return Firehose(fh_config, seed, start_ms)
+    return Firehose(fh_config, seed, start_ms, shard=shard, shards=shards)
+
+
+def score(posts: pl.DataFrame) -> pl.DataFrame:
+    """Add VADER sentiment (``compound``; null for non-English posts)."""
+    return with_sentiment(posts, text="text", lang="lang").drop("pos", "neu", "neg")
+
+
+def build_worker(
+    config: Config,
+    source: Source,
+    sinks: Sequence[SignalSink],
+    dead_letters: DeadLetterSink,
+    metrics: Metrics,
+) -> Worker:
+    engine = WindowEngine(
+        window_spec(config), idle_timeout_ms=round(config.window.idle_timeout_s * 1000)
+    )
+    return Worker(
+        source=source,
+        engine=engine,
+        sinks=list(sinks),
+        dead_letters=dead_letters,
+        metrics=metrics,
+        max_records=config.batch.max_records,
+        max_wait_ms=config.batch.max_wait_ms,
+        max_record_bytes=config.batch.max_record_bytes,
+        scorer=score,
+    )
+
+
+def output_dir(args: argparse.Namespace, config: Config) -> Path:
+    return Path(getattr(args, "output_dir", None) or config.output.dir)
