@@ -1,0 +1,531 @@
+"""Offline checks of the docker-compose cluster and the monitoring configs.
+
+No Docker engine is needed. The checks:
+
+1. docker-compose.yml validates against the compose specification (check-jsonschema's
+   builtin ``vendor.compose-spec`` schema);
+2. the compose services agree with configs/datamoat.toml (topics, partitions, group, ports)
+   and with the Prometheus and Grafana configs they mount;
+3. every metric the Grafana dashboard queries is exported by :class:`sinks.prometheus.Metrics`;
+4. the Prometheus configs parse, and pass ``promtool check config`` when promtool is on PATH
+   (the dashboard's PromQL then also goes through ``promtool check rules``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from sinks.prometheus import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+CONFIG_FILE = ROOT / "configs" / "datamoat.toml"
+DOCKERFILE = ROOT / "Dockerfile"
+PROMETHEUS_CONFIGS = ROOT / "configs" / "prometheus"
+PROMETHEUS_DOCKER = PROMETHEUS_CONFIGS / "prometheus.yml"
+PROMETHEUS_LOCAL = PROMETHEUS_CONFIGS / "prometheus-local.yml"
+GRAFANA = ROOT / "configs" / "grafana"
+DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
+DASHBOARD_PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "datamoat.yml"
+DASHBOARD = GRAFANA / "dashboards" / "datamoat.json"
+
+#: The services that run the datamoat image.
+APP_SERVICES = ("topics", "firehose", "worker")
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not on PATH (Debian package `prometheus`)"
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    assert isinstance(value, dict), f"expected a mapping, got {value!r}"
+    return value
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    with CONFIG_FILE.open("rb") as f:
+        return tomllib.load(f)
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, dict[str, Any]]:
+    compose = as_dict(load_yaml(COMPOSE_FILE))
+    return {name: as_dict(svc) for name, svc in as_dict(compose["services"]).items()}
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as strings, from either the mapping or the list form."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(str(item).split("=", 1) for item in env)
+    return {str(k): _env_value(v) for k, v in as_dict(env).items()}
+
+
+def _env_value(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(part) for part in cmd]
+
+
+def flag(cmd: list[str], name: str) -> str:
+    """The value of ``--name value`` or ``--name=value`` in a command line."""
+    for i, part in enumerate(cmd):
+        if part == name and i + 1 < len(cmd):
+            return cmd[i + 1]
+        if part.startswith(name + "="):
+            return part.split("=", 1)[1]
+    raise AssertionError(f"{name} not in command {cmd}")
+
+
+def interpolation_default(value: str) -> str:
+    """``${VAR:-default}`` -> ``default``; anything else unchanged."""
+    m = re.fullmatch(r"\$\{\w+:?-([^}]*)\}", value)
+    return m.group(1) if m else value
+
+
+def listeners(spec: str) -> dict[str, tuple[str, int]]:
+    """``NAME://host:port,...`` -> {NAME: (host, port)} (host '' for all interfaces)."""
+    out: dict[str, tuple[str, int]] = {}
+    for item in spec.split(","):
+        name, _, address = item.strip().partition("://")
+        host, _, port = address.rpartition(":")
+        out[name] = (host, int(port))
+    return out
+
+
+def published_ports(service: dict[str, Any]) -> dict[int, int]:
+    """{container port: host port} of a service's ``ports`` (short or long syntax)."""
+    out: dict[int, int] = {}
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            out[int(entry["target"])] = int(entry["published"])
+        else:
+            parts = str(entry).split("/")[0].split(":")
+            out[int(parts[-1])] = int(parts[-2]) if len(parts) > 1 else int(parts[-1])
+    return out
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """{container path: source} of a service's volumes (short or long syntax)."""
+    out: dict[str, str] = {}
+    for entry in service.get("volumes") or []:
+        if isinstance(entry, dict):
+            out[str(entry["target"])] = str(entry["source"])
+        else:
+            source, target = str(entry).split(":")[:2]
+            out[target] = source
+    return out
+
+
+def host_path(source: str) -> Path:
+    return (ROOT / source).resolve()
+
+
+def datamoat_job(prometheus_config: Path) -> dict[str, Any]:
+    jobs = [as_dict(j) for j in load_yaml(prometheus_config)["scrape_configs"]]
+    matches = [j for j in jobs if j["job_name"] == "datamoat"]
+    assert len(matches) == 1, f"{prometheus_config.name}: expected one job 'datamoat'"
+    return matches[0]
+
+
+# --------------------------------------------------------------------------- 1. compose spec
+
+
+def test_compose_file_matches_the_compose_spec() -> None:
+    bin_dir = Path(sys.executable).parent  # the venv's bin/, not resolved through symlinks
+    exe = shutil.which("check-jsonschema", path=str(bin_dir))
+    if exe is None:
+        pytest.fail(
+            f"check-jsonschema is not installed in {bin_dir}: it validates docker-compose.yml "
+            f"offline. Install the dev dependencies: {bin_dir}/pip install check-jsonschema"
+        )
+    result = subprocess.run(
+        [exe, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- 2. consistency
+
+
+def test_app_services_use_the_configured_topics_and_group(
+    services: dict[str, dict[str, Any]], config: dict[str, Any]
+) -> None:
+    kafka = config["kafka"]
+    expected = {
+        "DATAMOAT_KAFKA_POSTS_TOPIC": kafka["posts_topic"],
+        "DATAMOAT_KAFKA_DLQ_TOPIC": kafka["dlq_topic"],
+        "DATAMOAT_KAFKA_SIGNALS_TOPIC": kafka["signals_topic"],
+        "DATAMOAT_KAFKA_PARTITIONS": str(kafka["partitions"]),
+        "DATAMOAT_KAFKA_REPLICATION_FACTOR": str(kafka["replication_factor"]),
+        "DATAMOAT_KAFKA_GROUP": kafka["group"],
+    }
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert {k: env.get(k) for k in expected} == expected, name
+    assert command(services["topics"])[0] == "topics"
+    assert command(services["firehose"])[0] == "produce"
+    assert command(services["worker"])[0] == "process"
+    assert flag(command(services["worker"]), "--group") == kafka["group"]
+
+
+def test_broker_matches_the_topic_settings(
+    services: dict[str, dict[str, Any]], config: dict[str, Any]
+) -> None:
+    env = environment(services["broker"])
+    kafka = config["kafka"]
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert env["KAFKA_NUM_PARTITIONS"] == str(kafka["partitions"])
+    assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
+    for key in (
+        "KAFKA_DEFAULT_REPLICATION_FACTOR",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
+        assert env[key] == str(kafka["replication_factor"]), key
+    assert "healthcheck" in services["broker"]
+    assert str(services["broker"]["image"]).startswith("apache/kafka:4.1.")
+
+
+def test_app_services_reach_the_broker_on_its_internal_listener(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = environment(services["broker"])
+    bound = listeners(env["KAFKA_LISTENERS"])
+    advertised = listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in bound
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    internal = {f"{host}:{port}" for host, port in advertised.values()}
+    for name in APP_SERVICES:
+        bootstrap = flag(command(services[name]), "--bootstrap")
+        assert bootstrap in internal, f"{name}: --bootstrap {bootstrap} is not advertised"
+        assert bootstrap.split(":")[0] == "broker" and "broker" in services
+        assert environment(services[name])["KAFKA_BOOTSTRAP"] == bootstrap, name
+        depends = services[name].get("depends_on") or {}
+        assert ("broker" if name == "topics" else "topics") in depends, name
+    for name, (_, port) in advertised.items():
+        assert bound[name][1] == port, f"listener {name} advertised on another port"
+
+
+def test_broker_host_port_matches_the_configured_bootstrap(
+    services: dict[str, dict[str, Any]], config: dict[str, Any]
+) -> None:
+    bootstrap_port = int(str(config["kafka"]["bootstrap"]).rsplit(":", 1)[1])
+    env = environment(services["broker"])
+    advertised = listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    host_listeners = [port for host, port in advertised.values() if host == "localhost"]
+    assert host_listeners == [bootstrap_port]
+    assert published_ports(services["broker"]) == {bootstrap_port: bootstrap_port}
+
+
+def test_worker_http_port_matches_config_and_scrape_port(
+    services: dict[str, dict[str, Any]], config: dict[str, Any]
+) -> None:
+    port = int(config["http"]["port"])
+    worker = services["worker"]
+    assert int(flag(command(worker), "--http-port")) == port
+    assert [int(p) for p in worker.get("expose", [])] == [port]
+    [sd] = datamoat_job(PROMETHEUS_DOCKER)["dns_sd_configs"]
+    assert sd["names"] == ["worker"]
+    assert sd["type"] == "A"
+    assert int(sd["port"]) == port
+    [static] = datamoat_job(PROMETHEUS_LOCAL)["static_configs"]
+    assert static["targets"] == [f"127.0.0.1:{port}"]
+
+
+def test_worker_is_scalable(services: dict[str, dict[str, Any]]) -> None:
+    worker = services["worker"]
+    assert "container_name" not in worker, "replicas would collide on the name"
+    assert not worker.get("ports"), "replicas would collide on a fixed host port"
+    assert flag(command(worker), "--output-dir") in mounts(worker)
+
+
+def test_firehose_default_rate_matches_config(
+    services: dict[str, dict[str, Any]], config: dict[str, Any]
+) -> None:
+    rate = flag(command(services["firehose"]), "--rate")
+    assert rate.startswith("${RATE")
+    assert float(interpolation_default(rate)) == pytest.approx(config["firehose"]["rate"])
+
+
+def test_app_image_is_built_from_the_repository(services: dict[str, dict[str, Any]]) -> None:
+    for name in APP_SERVICES:
+        build = as_dict(services[name]["build"])
+        assert host_path(str(build["context"])) == ROOT, name
+        assert (ROOT / str(build.get("dockerfile", "Dockerfile"))) == DOCKERFILE, name
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r'^ENTRYPOINT \["datamoat"\]', text, re.M)
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        packages = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
+    for pattern in packages:
+        package = pattern.rstrip("*")
+        assert re.search(rf"^COPY {package} ", text, re.M), f"Dockerfile misses {package}/"
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    for entry in (".venv", ".kafka", ".git", "out"):
+        assert entry in ignored, f".dockerignore misses {entry}"
+
+
+def test_mounted_host_paths_exist(services: dict[str, dict[str, Any]]) -> None:
+    for name, svc in services.items():
+        for target, source in mounts(svc).items():
+            if source.startswith((".", "/")):
+                assert host_path(source).exists(), f"{name}: {source} -> {target} is missing"
+
+
+def test_prometheus_service_mounts_the_docker_config(services: dict[str, dict[str, Any]]) -> None:
+    prometheus = services["prometheus"]
+    source = mounts(prometheus)["/etc/prometheus/prometheus.yml"]
+    assert host_path(source) == PROMETHEUS_DOCKER
+    assert published_ports(prometheus) == {9090: 9090}
+
+
+def test_grafana_datasource_points_at_the_prometheus_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    [datasource] = load_yaml(DATASOURCES)["datasources"]
+    url = urlsplit(datasource["url"])
+    assert datasource["type"] == "prometheus"
+    assert datasource["uid"] == "prometheus"
+    assert url.scheme == "http"
+    assert url.hostname in services
+    assert url.port in published_ports(services[str(url.hostname)])
+    assert "prometheus" in (services["grafana"].get("depends_on") or [])
+
+
+def test_grafana_mounts_provisioning_and_dashboards(services: dict[str, dict[str, Any]]) -> None:
+    grafana = services["grafana"]
+    volumes = mounts(grafana)
+    assert host_path(volumes["/etc/grafana/provisioning"]) == GRAFANA / "provisioning"
+    [provider] = load_yaml(DASHBOARD_PROVIDERS)["providers"]
+    assert provider["type"] == "file"
+    dashboards_dir = provider["options"]["path"]
+    assert host_path(volumes[dashboards_dir]) == DASHBOARD.parent
+    env = environment(grafana)
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{dashboards_dir}/{DASHBOARD.name}"
+    assert published_ports(grafana) == {3000: 3000}
+
+
+# --------------------------------------------------------------------------- 3. dashboard
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_MATCHERS = re.compile(r"\{[^}]*\}")
+_RANGES = re.compile(r"\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_IDENTIFIER = re.compile(r"(?<![\w.$])[A-Za-z_:][\w:]*")
+_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "inf", "nan"}
+)
+#: Series names prometheus_client derives from a metric family, by type.
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "summary": ("", "_sum", "_count", "_created"),
+    "info": ("_info",),
+    "stateset": ("",),
+    "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+}
+
+
+def metric_names(promql: str) -> set[str]:
+    """The metric names a PromQL expression selects (not functions, keywords or labels)."""
+    text = _STRINGS.sub('""', promql)
+    text = _GROUPING.sub(" ", _RANGES.sub("", _MATCHERS.sub("", text)))
+    names = set()
+    for m in _IDENTIFIER.finditer(text):
+        if text[m.end() :].lstrip().startswith("(") or m.group() in _KEYWORDS:
+            continue  # a function or aggregation call, or a keyword
+        names.add(m.group())
+    return names
+
+
+def exported_names() -> set[str]:
+    """Every series name a fresh :class:`Metrics` exposes on /metrics.
+
+    ``registry.collect()`` yields no samples for a labelled metric that has no children
+    yet (e.g. dead letters by reason), so names are also derived from the family type.
+    """
+    names: set[str] = set()
+    for family in Metrics().registry.collect():
+        names.update(sample.name for sample in family.samples)
+        names.update(family.name + suffix for suffix in _SUFFIXES[family.type])
+    return names
+
+
+def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])  # collapsed rows nest their panels
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    return as_dict(json.loads(DASHBOARD.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def expressions(dashboard: dict[str, Any]) -> list[str]:
+    """Every PromQL expression of the dashboard: panel targets and template variables."""
+    exprs = [t["expr"] for p in _panels(dashboard) for t in p.get("targets", []) if "expr" in t]
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "query":
+            query = variable["query"]
+            text = query["query"] if isinstance(query, dict) else str(query)
+            inner = re.fullmatch(r"label_values\((?:(.*),\s*)?\w+\)", text.strip())
+            assert inner, f"unexpected variable query {text}"
+            exprs.append(inner.group(1) or "")
+    return [e for e in exprs if e]
+
+
+def test_metric_name_extraction() -> None:
+    expr = (
+        'histogram_quantile(0.99, sum by (le) (rate(a_bucket{x=~"$i", y="z{w}"}[1m]))) '
+        "/ on (job) group_left (b) time() - b_seconds offset 5m > bool 1e3 or vector(0)"
+    )
+    assert metric_names(expr) == {"a_bucket", "b_seconds"}
+    assert metric_names("topk(10, max by (key) (c))") == {"c"}
+
+
+def test_dashboard_uses_only_exported_metrics(expressions: list[str]) -> None:
+    exported = exported_names()
+    assert "datamoat_posts_processed_total" in exported
+    assert "datamoat_dead_letters_total" in exported  # labelled, no samples yet
+    assert len(expressions) >= 15
+    for expr in expressions:
+        names = metric_names(expr)
+        assert names, f"no metric in {expr}"
+        unknown = names - exported
+        assert not unknown, f"{sorted(unknown)} not exported by sinks.prometheus: {expr}"
+
+
+def test_dashboard_covers_the_pipeline_metrics(expressions: list[str]) -> None:
+    used = set().union(*(metric_names(e) for e in expressions))
+    wanted = {
+        "datamoat_posts_produced_total",
+        "datamoat_posts_consumed_total",
+        "datamoat_posts_processed_total",
+        "datamoat_dead_letters_total",
+        "datamoat_late_records_total",
+        "datamoat_batch_processing_seconds_bucket",
+        "datamoat_end_to_end_latency_seconds_bucket",
+        "datamoat_consumer_lag_records",
+        "datamoat_windows_emitted_total",
+        "datamoat_open_windows",
+        "datamoat_state_bytes",
+        "datamoat_watermark_seconds",
+        "datamoat_trending_score",
+    }
+    assert not wanted - used, f"dashboard misses {sorted(wanted - used)}"
+
+
+def test_dashboard_is_well_formed(dashboard: dict[str, Any]) -> None:
+    [datasource] = load_yaml(DATASOURCES)["datasources"]
+    assert dashboard["uid"] and dashboard["title"]
+    panels = list(_panels(dashboard))
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), "duplicate panel ids"
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        area = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
+        assert not area & cells, f"panel {panel['title']!r} overlaps another"
+        cells |= area
+        if panel["type"] == "row":
+            continue
+        assert panel.get("targets"), panel["title"]
+        for ref in [panel["datasource"], *(t["datasource"] for t in panel["targets"])]:
+            assert ref == {"type": "prometheus", "uid": datasource["uid"]}, panel["title"]
+        ref_ids = [t["refId"] for t in panel["targets"]]
+        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+
+
+@needs_promtool
+def test_dashboard_promql_parses(expressions: list[str], tmp_path: Path) -> None:
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:expr_{i}", "expr": expr}
+                    for i, expr in enumerate(expressions)
+                ],
+            }
+        ]
+    }
+    rules_file = tmp_path / "dashboard-rules.yml"
+    rules_file.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    result = subprocess.run(
+        [str(PROMTOOL), "check", "rules", str(rules_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- 4. prometheus
+
+
+@pytest.mark.parametrize("path", [PROMETHEUS_DOCKER, PROMETHEUS_LOCAL], ids=lambda p: p.name)
+def test_prometheus_config_parses(path: Path) -> None:
+    prometheus = as_dict(load_yaml(path))
+    assert prometheus["global"]["scrape_interval"] == "15s"
+    job = datamoat_job(path)
+    assert job["scrape_interval"] == "5s"
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+
+
+@needs_promtool
+@pytest.mark.parametrize("path", [PROMETHEUS_DOCKER, PROMETHEUS_LOCAL], ids=lambda p: p.name)
+def test_promtool_check_config(path: Path) -> None:
+    result = subprocess.run(
+        [str(PROMTOOL), "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
