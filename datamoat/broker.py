@@ -1,0 +1,448 @@
+"""The managed local Apache Kafka: jars from Maven, KRaft nodes as detached JVM children.
+
+Layout under the data dir: ``cluster.json`` (cluster id, node count, ports) and one
+``node-<id>/`` per node holding ``server.properties``, ``kafka.pid``, ``server.log``,
+``stdout.log`` and the Kafka log dir ``data/``. Only processes whose pid we recorded and whose
+command line is ``kafka.Kafka <our properties file>`` are ever signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from base64 import urlsafe_b64encode
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from datamoat.errors import BrokerError
+
+__all__ = [
+    "CONFIG_DIR",
+    "HOST",
+    "ClusterStatus",
+    "LocalCluster",
+    "NodeStatus",
+    "datamoat_home",
+    "ensure_jars",
+    "ensure_topics",
+    "find_java",
+    "free_port",
+    "is_reachable",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "kafka"
+HOST = "127.0.0.1"
+_NO_JAVA = "install openjdk-17-jre-headless or pass --bootstrap to use an existing broker"
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def datamoat_home() -> Path:
+    """Where ``.kafka/`` (jars, data) lives: ``$DATAMOAT_HOME`` or the repository root."""
+    env = os.environ.get("DATAMOAT_HOME")
+    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1]
+
+
+def find_java() -> str:
+    """The ``java`` executable (``$JAVA_HOME/bin/java``, else on PATH), checked to be 17+."""
+    java_home = os.environ.get("JAVA_HOME")
+    home_java = Path(java_home, "bin", "java") if java_home else None
+    java = str(home_java) if home_java and home_java.is_file() else shutil.which("java")
+    if java is None:
+        raise BrokerError(f"Java 17+ not found: {_NO_JAVA}")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    major = 0 if match is None else int(match[1])
+    major = int(match[2] or 0) if match is not None and major == 1 else major
+    if major < 17:
+        raise BrokerError(f"Java 17+ not found ({java} is Java {major or '?'}): {_NO_JAVA}")
+    return java
+
+
+def ensure_jars(root: Path | None = None) -> Path:
+    """Copy the broker jars into ``<root>/.kafka/libs`` once; refetch when the pom changed."""
+    libs = (root or datamoat_home()) / ".kafka" / "libs"
+    pom = CONFIG_DIR / "pom.xml"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    stamp = libs / ".pom-sha256"
+    if stamp.is_file() and stamp.read_text().strip() == digest:
+        return libs
+    find_java()
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError(
+            "Maven (mvn) not found: install maven to fetch the Kafka jars "
+            "or pass --bootstrap to use an existing broker"
+        )
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with (libs.parent / "fetch.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be fetching right now
+        if stamp.is_file() and stamp.read_text().strip() == digest:
+            return libs
+        partial = libs.with_name("libs.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
+        out = subprocess.run(
+            [*cmd, f"-DoutputDirectory={partial}"], capture_output=True, text=True, timeout=900
+        )
+        if out.returncode != 0:
+            tail = _last_lines(out.stdout + out.stderr, 15)
+            raise BrokerError(f"fetching the Kafka jars with Maven failed:\n{tail}")
+        (partial / ".pom-sha256").write_text(digest + "\n")
+        shutil.rmtree(libs, ignore_errors=True)
+        partial.rename(libs)
+    return libs
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    return _free_ports(1, host)[0]
+
+
+def is_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """True when a Kafka broker at ``bootstrap`` answers a metadata request in time."""
+    return _broker_count(bootstrap, timeout_s) > 0
+
+
+def ensure_topics(
+    bootstrap: str,
+    topics: Mapping[str, int],
+    replication_factor: int = 1,
+    timeout_s: float = 30.0,
+) -> None:
+    """Create the missing ``topics`` (name -> partitions); wait until all have leaders.
+
+    Existing topics are left as they are, whatever their partition count.
+    """
+    if not topics:
+        return
+    wanted = {
+        name: {"num_partitions": parts, "replication_factor": replication_factor}
+        for name, parts in topics.items()
+    }
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        result = admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000), raise_errors=False)
+        for topic in result["topics"]:
+            if topic["error_code"] not in (0, _TOPIC_ALREADY_EXISTS):
+                reason = topic.get("error_message") or f"error code {topic['error_code']}"
+                raise BrokerError(f"can't create topic {topic['name']!r}: {reason}")
+        admin.wait_for_topics(list(topics), timeout_ms=int(timeout_s * 1000))
+    except KafkaError as exc:
+        raise BrokerError(f"can't create topics on {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node_id: int
+    port: int
+    pid: int | None
+    running: bool
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    data_dir: Path
+    nodes: tuple[NodeStatus, ...]
+
+    @property
+    def running(self) -> bool:
+        return bool(self.nodes) and all(node.running for node in self.nodes)
+
+    @property
+    def state(self) -> str:
+        up = sum(node.running for node in self.nodes)
+        return "running" if self.running else "partial" if up else "stopped"
+
+    @property
+    def bootstrap(self) -> str | None:
+        return ",".join(f"{HOST}:{n.port}" for n in self.nodes) or None
+
+    @property
+    def pids(self) -> list[int]:
+        return [node.pid for node in self.nodes if node.running and node.pid is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        nodes = [asdict(node) for node in self.nodes]
+        return {"state": self.state, "bootstrap": self.bootstrap, "pids": self.pids,
+                "data_dir": str(self.data_dir), "nodes": nodes}  # fmt: skip
+
+
+class LocalCluster:
+    """``brokers`` KRaft nodes (broker + controller each) on loopback, data in ``data_dir``.
+
+    Ports: ``port`` .. ``port+N-1`` for clients, the next N for the controllers; ``port=0``
+    picks free ports. Processes outlive this object (own session); stop() ends them.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        brokers: int = 1,
+        port: int = 9092,
+        heap: str = "512m",
+        home: Path | None = None,
+        start_timeout_s: float = 90.0,
+    ) -> None:
+        if brokers < 1:
+            raise BrokerError(f"--brokers must be at least 1, got {brokers}")
+        if not re.fullmatch(r"\d+[kKmMgG]?", heap):
+            raise BrokerError(f"invalid heap size {heap!r}: use a JVM size such as 512m or 1g")
+        self.home = home or datamoat_home()
+        self.data_dir = (data_dir or self.home / ".kafka" / "data").resolve()
+        self.brokers, self.port, self.heap = brokers, port, heap
+        self.start_timeout_s = start_timeout_s
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    def status(self) -> ClusterStatus:
+        state = self._read_state()
+        nodes = []
+        for i, port in enumerate(state.get("ports", [])):
+            node_dir = self._node_dir(i + 1)
+            pid = _read_pid(node_dir / "kafka.pid")
+            alive = pid is not None and _is_our_broker(pid, node_dir / "server.properties")
+            nodes.append(NodeStatus(i + 1, port, pid, alive))
+        return ClusterStatus(self.data_dir, tuple(nodes))
+
+    def start(self) -> ClusterStatus:
+        """Start every node, or return the status if this cluster already runs."""
+        current = self.status()
+        if current.running and len(current.nodes) == self.brokers:
+            return current
+        if current.pids:
+            raise BrokerError(
+                f"the broker in {self.data_dir} is {current.state} with "
+                f"{len(current.nodes)} node(s): run `datamoat broker stop` first"
+            )
+        old = self._read_state()
+        if old and old["brokers"] != self.brokers:
+            raise BrokerError(
+                f"{self.data_dir} holds a {old['brokers']}-node cluster, not {self.brokers}: "
+                "pass another --data-dir or delete that one"
+            )
+        libs, java = ensure_jars(self.home), find_java()
+        n = self.brokers
+        ports = _free_ports(2 * n) if self.port == 0 else list(range(self.port, self.port + 2 * n))
+        for port in ports:
+            if not _port_free(port):
+                raise BrokerError(
+                    f"port {port} on {HOST} is in use: stop what listens there or pick --port"
+                )
+        cluster_id = old.get("cluster_id") or _new_cluster_id()
+        state = {"cluster_id": cluster_id, "brokers": n, "ports": ports[:n]}
+        state |= {"controller_ports": ports[n:], "heap": self.heap}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "cluster.json").write_text(json.dumps(state, indent=2) + "\n")
+        self._render(ports[:n], ports[n:])
+        for i in range(1, n + 1):  # format all nodes in parallel: one JVM start each
+            cmd = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", self._props(i)]
+            self._procs[i] = self._java(java, libs, i, [*cmd, "--ignore-formatted"])
+        for i, proc in self._procs.items():
+            if proc.wait(timeout=120) != 0:
+                raise BrokerError(f"formatting node {i} failed:\n{self._log_tail(i)}")
+        heap = [f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
+        for i in range(1, n + 1):
+            self._procs[i] = self._java(java, libs, i, ["kafka.Kafka", self._props(i)], heap)
+            (self._node_dir(i) / "kafka.pid").write_text(f"{self._procs[i].pid}\n")
+        self._wait_ready(ports[:n])
+        return self.status()
+
+    def stop(self, timeout_s: float = 30.0) -> ClusterStatus:
+        """SIGTERM our own recorded broker pids, wait, then SIGKILL what is left."""
+        current = self.status()
+        pids = {node.node_id: node.pid for node in current.nodes if node.running and node.pid}
+        for pid in pids.values():
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while self._alive(pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in self._alive(pids).values():
+            _signal(pid, signal.SIGKILL)
+        while self._alive(pids) and time.monotonic() < deadline + 10:
+            time.sleep(0.1)
+        left = self._alive(pids)
+        for node in current.nodes:
+            if node.node_id not in left:
+                (self._node_dir(node.node_id) / "kafka.pid").unlink(missing_ok=True)
+        return self.status()
+
+    # --- internals ---
+
+    def _node_dir(self, node_id: int) -> Path:
+        return self.data_dir / f"node-{node_id}"
+
+    def _props(self, node_id: int) -> str:
+        return str(self._node_dir(node_id) / "server.properties")
+
+    def _read_state(self) -> dict[str, Any]:
+        path = self.data_dir / "cluster.json"
+        return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+    def _render(self, ports: list[int], controller_ports: list[int]) -> None:
+        template = Template((CONFIG_DIR / "server.properties").read_text())
+        voters = ",".join(f"{i}@{HOST}:{p}" for i, p in enumerate(controller_ports, start=1))
+        for i, (port, cport) in enumerate(zip(ports, controller_ports, strict=True), start=1):
+            node_dir = self._node_dir(i)
+            node_dir.mkdir(parents=True, exist_ok=True)
+            text = template.substitute(
+                node_id=i,
+                voters=voters,
+                host=HOST,
+                port=port,
+                controller_port=cport,
+                log_dirs=str(node_dir / "data").replace("\\", "\\\\"),
+                replication_factor=min(3, self.brokers),
+                min_isr=min(2, self.brokers),
+            )
+            Path(self._props(i)).write_text(text)
+
+    def _java(
+        self, java: str, libs: Path, node_id: int, args: list[str], opts: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
+        """Run ``java <opts> -cp <libs>/* <args>`` in its own session, output to stdout.log."""
+        node_dir = self._node_dir(node_id)
+        log4j = f"-Dlog4j2.configurationFile={CONFIG_DIR / 'log4j2.properties'}"
+        cmd = [java, *opts, log4j, f"-Dkafka.logs.dir={node_dir}", "-cp", f"{libs}/*", *args]
+        with (node_dir / "stdout.log").open("ab") as out:
+            return subprocess.Popen(
+                cmd, cwd=node_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def _wait_ready(self, ports: list[int]) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            for i, proc in self._procs.items():
+                if proc.poll() is not None:
+                    self.stop()
+                    raise BrokerError(
+                        f"Kafka node {i} exited with code {proc.returncode} during start; "
+                        f"log tail:\n{self._log_tail(i)}"
+                    )
+            if all(_broker_count(f"{HOST}:{p}", 1.0) == self.brokers for p in ports):
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BrokerError(
+                    f"Kafka did not answer on {HOST}:{ports[0]} within "
+                    f"{self.start_timeout_s:.0f} s; log tail:\n{self._log_tail(1)}"
+                )
+            time.sleep(0.2)
+
+    def _alive(self, pids: Mapping[int, int | None]) -> dict[int, int]:
+        alive = {}
+        for node_id, pid in pids.items():
+            proc = self._procs.get(node_id)
+            if proc is not None and proc.pid == pid:
+                proc.poll()  # reap our own child so it does not linger as a zombie
+            props = self._node_dir(node_id) / "server.properties"
+            if pid is not None and _is_our_broker(pid, props):
+                alive[node_id] = pid
+        return alive
+
+    def _log_tail(self, node_id: int, lines: int = 20) -> str:
+        parts = []
+        for name in ("stdout.log", "server.log"):
+            path = self._node_dir(node_id) / name
+            text = path.read_text(errors="replace") if path.is_file() else ""
+            # Drop tab-indented lines: Kafka's config dumps and Java stack frames.
+            text = "\n".join(line for line in text.splitlines() if not line.startswith("\t"))
+            if text.strip():
+                parts.append(f"--- {path} ---\n{_last_lines(text, lines)}")
+        return "\n".join(parts) or "(the broker wrote no log)"
+
+
+def _admin(bootstrap: str, timeout_s: float) -> Any:
+    ms = max(100, int(timeout_s * 1000))
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap.split(","), bootstrap_timeout_ms=ms,
+                                request_timeout_ms=ms, client_id="datamoat-broker")  # fmt: skip
+    except KafkaError as exc:
+        raise BrokerError(f"no Kafka broker answers on {bootstrap}: {exc}") from exc
+
+
+def _broker_count(bootstrap: str, timeout_s: float) -> int:
+    """How many brokers the cluster at ``bootstrap`` reports; 0 if it does not answer."""
+    try:
+        admin = _admin(bootstrap, timeout_s)
+        try:
+            return len(admin.describe_cluster()["brokers"])
+        finally:
+            admin.close()
+    except (BrokerError, KafkaError):
+        return 0
+
+
+def _free_ports(count: int, host: str = HOST) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _new_cluster_id() -> str:
+    """A Kafka cluster id: a random UUID, base64url without padding, not starting with '-'."""
+    while True:
+        cid = urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_our_broker(pid: int, props: Path) -> bool:
+    """True if ``pid`` is a live ``kafka.Kafka`` running our ``props`` (never a stranger)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        if Path("/proc/self").exists():
+            return False
+        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True)
+        raw = out.stdout.replace(b" ", b"\0")
+    args = raw.decode(errors="replace").split("\0")
+    return "kafka.Kafka" in args and str(props) in args
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _last_lines(text: str, count: int) -> str:
+    return "\n".join(text.rstrip().splitlines()[-count:])

@@ -1,0 +1,128 @@
+"""``datamoat broker {fetch,start,stop,status}``: the managed local Apache Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from datamoat.broker import ClusterStatus, LocalCluster, datamoat_home, ensure_jars
+
+__all__ = ["register"]
+
+#: ``broker status`` exit code when the broker is not (fully) running, as in LSB init scripts.
+NOT_RUNNING = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "broker",
+        help="the managed local Kafka broker (fetch/start/stop/status)",
+        description="Run Apache Kafka locally without Docker: jars from Maven, KRaft mode, "
+        "loopback only. Jars and data live under .kafka/ (or $DATAMOAT_HOME/.kafka/).",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    fetch = actions.add_parser("fetch", help="download the Kafka jars once (needs Java 17+, mvn)")
+    fetch.set_defaults(func=_fetch)
+
+    start = actions.add_parser("start", help="start the broker in the background")
+    start.add_argument(
+        "--port",
+        type=int,
+        default=9092,
+        help="client port of the first node (default 9092); node i listens on PORT+i-1 and "
+        "the controllers on the next N ports; 0 picks free ports",
+    )
+    start.add_argument(
+        "--brokers", type=int, default=1, metavar="N", help="nodes in the local cluster (default 1)"
+    )
+    start.add_argument("--heap", default="512m", help="JVM heap per node (default 512m)")
+    start.add_argument(
+        "--timeout", type=float, default=90.0, metavar="S", help="seconds to wait (default 90)"
+    )
+    start.set_defaults(func=_start)
+
+    stop = actions.add_parser("stop", help="stop the broker started by `broker start`")
+    stop.set_defaults(func=_stop)
+
+    status = actions.add_parser(
+        "status", help=f"is it running? (exit code 0 if so, {NOT_RUNNING} if not)"
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(func=_status)
+
+    for sub in (start, stop, status):
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="broker data directory (default: .kafka/data/ in the datamoat home)",
+        )
+
+
+def _cluster(args: argparse.Namespace) -> LocalCluster:
+    return LocalCluster(
+        args.data_dir,
+        brokers=getattr(args, "brokers", 1),
+        port=getattr(args, "port", 9092),
+        heap=getattr(args, "heap", "512m"),
+        start_timeout_s=getattr(args, "timeout", 90.0),
+    )
+
+
+def _describe(status: ClusterStatus) -> str:
+    pids = ", ".join(str(pid) for pid in status.pids)
+    where = f"on {status.bootstrap} (pid{'s' if len(status.pids) > 1 else ''} {pids})"
+    nodes = f"{len(status.nodes)}-node cluster" if len(status.nodes) > 1 else "broker"
+    return f"{nodes} {where}, data in {status.data_dir}"
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    began = time.monotonic()
+    libs = ensure_jars(datamoat_home())
+    jars = list(libs.glob("*.jar"))
+    size_mb = sum(jar.stat().st_size for jar in jars) / 1e6
+    took = time.monotonic() - began
+    print(f"Kafka jars ready in {libs} ({len(jars)} jars, {size_mb:.0f} MB, {took:.1f} s)")
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    if cluster.status().running:
+        print(f"already running: {_describe(cluster.status())}")
+        return 0
+    began = time.monotonic()
+    status = cluster.start()
+    print(
+        f"{_describe(status).replace(' on ', ' started on ', 1)} ({time.monotonic() - began:.1f} s)"
+    )
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    before = cluster.status()
+    if not before.pids:
+        print(f"broker not running (data in {before.data_dir})")
+        return 0
+    after = cluster.stop()
+    stopped = ", ".join(str(pid) for pid in before.pids if pid not in after.pids)
+    print(f"broker stopped (pid {stopped}), data kept in {after.data_dir}")
+    return 0 if not after.pids else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _cluster(args).status()
+    if args.json:
+        print(json.dumps(status.to_dict()))
+    elif status.running:
+        print(f"running: {_describe(status)}")
+    elif status.pids:
+        print(f"partial: only pids {status.pids} of {len(status.nodes)} nodes run, data in "
+              f"{status.data_dir}; run `datamoat broker stop` then start again")  # fmt: skip
+    else:
+        print(f"stopped (data in {status.data_dir})")
+    return 0 if status.running else NOT_RUNNING

@@ -1,0 +1,80 @@
+"""Fixtures for tests against a real Apache Kafka broker.
+
+``kafka_bootstrap`` is ``$KAFKA_BOOTSTRAP`` when set, else a one-node broker that this session
+starts on free loopback ports in a temporary directory and stops at the end. A broker that
+can't be started or reached fails the run (with the broker's log tail); it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from datamoat.broker import LocalCluster, ensure_topics, is_reachable
+from datamoat.errors import BrokerError
+
+__all__ = ["TopicFactory", "kafka_bootstrap", "topic_factory"]
+
+#: ``topic_factory(partitions=6, *, create=True) -> topic name``
+TopicFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("KAFKA_BOOTSTRAP")
+    if given:
+        if not is_reachable(given, timeout_s=10.0):
+            pytest.fail(f"KAFKA_BOOTSTRAP={given} does not answer a Kafka metadata request")
+        yield given
+        return
+    cluster = LocalCluster(tmp_path_factory.mktemp("kafka"), port=0, heap="512m")
+    try:
+        status = cluster.start()
+    except BrokerError as exc:
+        pytest.fail(f"could not start the test Kafka broker: {exc}", pytrace=False)
+    assert status.bootstrap is not None
+    try:
+        yield status.bootstrap
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[TopicFactory]:
+    """Make uniquely named topics for one test; they are deleted after it.
+
+    ``create=False`` only reserves a unique name (for tests that create the topic themselves).
+    """
+    made: list[str] = []
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:80]
+
+    def make(partitions: int = 6, *, create: bool = True) -> str:
+        name = f"test-{stem}-{uuid.uuid4().hex[:8]}"
+        made.append(name)
+        if create:
+            ensure_topics(kafka_bootstrap, {name: partitions})
+        return name
+
+    yield make
+    if made:
+        _delete_topics(kafka_bootstrap, made)
+
+
+def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
+    except KafkaError:
+        return  # the broker is gone; nothing left to clean
+    try:
+        existing = set(admin.list_topics())
+        doomed = [name for name in names if name in existing]
+        if doomed:
+            admin.delete_topics(doomed, raise_errors=False)
+    finally:
+        admin.close()
