@@ -28,12 +28,21 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject
 COPY --from=build /wheels /wheels
 RUN pip install --no-deps /wheels/*.whl && rm -rf /wheels
 
+# The default pipeline config goes where datamoat.config looks for it (configs/ beside the
+# packages: the repository root in a checkout, site-packages here); DATAMOAT_<SECTION>_<KEY>
+# environment variables override it. Fail the build, not the container, if it can't load.
+COPY configs/datamoat.toml /tmp/datamoat.toml
+RUN target="$(python -c 'from datamoat.config import default_config_path as p; print(p())')" \
+    && mkdir -p "$(dirname "$target")" \
+    && mv /tmp/datamoat.toml "$target" \
+    && python -c 'from datamoat.config import load_config; load_config()' \
+    && datamoat --help > /dev/null
+
 # Unprivileged user; /data is its working directory and holds the output (/data/out, a
-# volume in docker-compose.yml). The default pipeline config sits at /data/configs.
+# volume in docker-compose.yml).
 RUN useradd --system --uid 10001 --user-group --home-dir /data --create-home datamoat \
     && mkdir -p /data/out && chown -R datamoat:datamoat /data
 WORKDIR /data
-COPY configs/datamoat.toml ./configs/datamoat.toml
 USER datamoat
 
 EXPOSE 8000

@@ -258,6 +258,7 @@ def test_worker_http_port_matches_config_and_scrape_port(
     worker = services["worker"]
     assert int(flag(command(worker), "--http-port")) == port
     assert [int(p) for p in worker.get("expose", [])] == [port]
+    assert environment(worker)["DATAMOAT_HTTP_HOST"] == "0.0.0.0", "scrapable from outside"
     [sd] = datamoat_job(PROMETHEUS_DOCKER)["dns_sd_configs"]
     assert sd["names"] == ["worker"]
     assert sd["type"] == "A"
