@@ -30,8 +30,16 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def default_config_path() -> Path:
-    return REPO_ROOT / "configs" / "datamoat.toml"
+def default_config_path() -> Path | None:
+    """``$DATAMOAT_CONFIG``, else ``configs/datamoat.toml`` in the working directory or the
+    source tree; None when there is none (an installed copy then runs on the defaults)."""
+    given = os.environ.get("DATAMOAT_CONFIG")
+    if given:
+        return Path(given)
+    for candidate in (Path("configs/datamoat.toml"), REPO_ROOT / "configs" / "datamoat.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class HttpConfig:
+    host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     port: int = 8000
 
 
@@ -173,19 +182,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     """Load and validate the config; ``path=None`` means the default file."""
     env = os.environ if env is None else env
     path = path or default_config_path()
-    origin = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found: pass --config with an existing file"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} can't be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{origin}: invalid TOML ({exc}); fix the file or pass --config"
-        ) from None
+    if path is None:
+        origin, raw = "built-in defaults", {}
+    else:
+        origin, raw = str(path), _read_toml(path)
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(
@@ -197,3 +197,16 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     if "KAFKA_BOOTSTRAP" in env and "DATAMOAT_KAFKA_BOOTSTRAP" not in env:
         sections["kafka"] = dataclasses.replace(sections["kafka"], bootstrap=env["KAFKA_BOOTSTRAP"])
     return Config(**sections, source=origin)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found: pass --config with an existing file"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} can't be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc}); fix the file or pass --config") from None

@@ -101,7 +101,12 @@ def run_process(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     http_port = config.http.port if args.http_port is None else args.http_port
-    server = MetricsServer(metrics.registry, lambda: status_of(worker, started), port=http_port)
+    server = MetricsServer(
+        metrics.registry,
+        lambda: status_of(worker, started),
+        host=config.http.host,
+        port=http_port,
+    )
     server.start()
     print(
         f"datamoat process: group {group} on {bootstrap}; metrics at {server.url}metrics",

@@ -32,6 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stop.add_argument("--duration", type=float, default=None, help="seconds of event time")
     stop.add_argument("--posts", type=positive_int, default=None, help="exactly N posts")
     p.add_argument("--output", type=Path, default=None, help="write NDJSON here, not Kafka")
+    p.add_argument(
+        "--unpaced",
+        action="store_true",
+        help="send to Kafka as fast as possible (event times still follow --rate)",
+    )
     p.add_argument("--compression", choices=["none", "lz4", "zstd", "gzip"], default="none")
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
     p.add_argument("--quiet", action="store_true", help="no live line")
@@ -67,7 +72,7 @@ def run_produce(args: argparse.Namespace) -> int:
         start_ms=start_ms,
         partitions=config.kafka.partitions,
         rate=rate,
-        realtime=args.output is None,
+        realtime=args.output is None and not args.unpaced,
     )
     progress = PaceStats()
 

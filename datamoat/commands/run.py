@@ -143,7 +143,12 @@ def _run(args: argparse.Namespace, config: Any, transport: Transport, start_ms: 
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
     http_port = 8000 if args.http_port is None else args.http_port
-    server = MetricsServer(metrics.registry, lambda: status_of(worker, started), port=http_port)
+    server = MetricsServer(
+        metrics.registry,
+        lambda: status_of(worker, started),
+        host=config.http.host,
+        port=http_port,
+    )
     server.start()
     print(
         f"datamoat run: {rate:,.0f} posts/s over {args.transport}; metrics at "

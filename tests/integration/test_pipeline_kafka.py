@@ -1,0 +1,155 @@
+"""The whole pipeline on the real broker: produce, process, dead letters, run, metrics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from polars.testing import assert_frame_equal
+
+from datamoat.broker import free_port
+
+pytestmark = pytest.mark.kafka
+
+START = "2026-01-01T00:00:00Z"
+DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
+
+
+def cli(args: list[str], env: dict[str, str], timeout: float = 180) -> dict[str, object]:
+    """Run a datamoat command; return its --summary-json when it wrote one."""
+    done = subprocess.run(
+        [*DATAMOAT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{args[0]} failed:\n{done.stderr[-3000:]}"
+    if "--summary-json" in args:
+        path = Path(args[args.index("--summary-json") + 1])
+        result: dict[str, object] = orjson.loads(path.read_bytes())
+        return result
+    return {}
+
+
+@pytest.fixture
+def env(kafka_bootstrap: str, topic_factory: Callable[..., str]) -> dict[str, str]:
+    """Environment pointing datamoat at the test broker and this test's own topics."""
+    posts = topic_factory(6, create=False)
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "DATAMOAT_KAFKA_POSTS_TOPIC": posts,
+        "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
+        "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
+        "DATAMOAT_KAFKA_GROUP": f"{posts}-group",
+    }
+
+
+def signals(directory: Path) -> pl.DataFrame:
+    return pl.read_parquet(directory / "signals" / "**" / "*.parquet").sort("window_start", "key")
+
+
+def assert_same_signals(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    assert got.height == want.height
+    assert_frame_equal(got, want, check_exact=False, abs_tol=1e-9)
+
+
+def test_produce_then_process_matches_truth_and_dead_letters_keep_bytes(
+    env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    n = 20_000
+    seeded = ["--seed", "5", "--start", START, "--rate", "2000"]
+    produced = cli(["produce", *seeded, "--posts", str(n), "--unpaced", "--quiet",
+                    "--summary-json", str(tmp_path / "produce.json")], env)  # fmt: skip
+    assert produced["produced"] == n
+
+    bad = [b"", b"not json", b'{"post_id": "x"}', b"[1,2,3]", b"\xff\xfe"]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for raw in bad:
+        producer.send(env["DATAMOAT_KAFKA_POSTS_TOPIC"], value=raw, key=b"1")
+    producer.flush()
+    producer.close()
+
+    summary = cli(["process", "--until-idle", "--idle-s", "2", "--http-port", "0", "--quiet",
+                   "--output-dir", str(tmp_path / "run"),
+                   "--summary-json", str(tmp_path / "process.json")], env)  # fmt: skip
+    assert summary["consumed"] == n + len(bad)
+    assert summary["processed"] == n
+    assert summary["dead_lettered"] == len(bad)
+    assert summary["late"] == 0
+
+    cli(["truth", *seeded, "--posts", str(n), "--output-dir", str(tmp_path / "truth")], env)
+    assert_same_signals(signals(tmp_path / "run"), signals(tmp_path / "truth"))
+
+    consumer = KafkaConsumer(
+        env["DATAMOAT_KAFKA_DLQ_TOPIC"],
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5_000,
+    )
+    letters = list(consumer)
+    consumer.close()
+    assert sorted(r.value for r in letters) == sorted(bad)
+    reasons = {dict(r.headers)["reason"] for r in letters}
+    assert b"not_json" in reasons and b"empty" in reasons and b"not_object" in reasons
+
+
+def test_run_on_kafka_serves_metrics_and_accounts_for_every_post(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *DATAMOAT,
+            "run",
+            "--duration",
+            "8",
+            "--rate",
+            "1157",
+            "--http-port",
+            str(port),
+            "--quiet",
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--summary-json",
+            str(tmp_path / "run.json"),
+        ],  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        body = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "datamoat_posts_processed_total" not in body:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+            except OSError:
+                continue
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    for name in (
+        "datamoat_posts_produced_total",
+        "datamoat_posts_consumed_total",
+        "datamoat_posts_processed_total",
+        "datamoat_batch_processing_seconds_bucket",
+        "datamoat_consumer_lag_records",
+    ):
+        assert name in body, f"{name} missing from /metrics during the run"
+    summary = orjson.loads((tmp_path / "run.json").read_bytes())
+    assert summary["produced"] == summary["processed"] + summary["dead_lettered"]
+    assert summary["consumed"] == summary["produced"]
+    assert abs(summary["produced_per_s"] / 1157 - 1) < 0.05
+    star = signals(tmp_path / "run").filter(pl.col("key") == "*")
+    assert star["posts"].sum() == summary["processed"]

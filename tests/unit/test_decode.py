@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import functools
+
+import orjson
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.firehose import FirehoseConfig, encode_values, generate
+from ingest.schema import POST_SCHEMA
+from process.decode import classify, decode
+
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@functools.cache
+def _pool() -> tuple[bytes, ...]:
+    return tuple(encode_values(generate(FirehoseConfig(rate=1000.0), 3, START, 200)))
+
+
+def good_values(n: int) -> list[bytes]:
+    return list(_pool()[:n])
+
+
+BAD = {
+    b"": "empty",
+    b"   ": "empty",
+    b"not json": "not_json",
+    b'{"post_id": 1': "not_json",
+    b"[1, 2]": "not_object",
+    b'"a string"': "not_object",
+    b"\xff\xfe{}": "invalid_utf8",
+    b'{"post_id":"7"}': "wrong_type:post_id",
+    b'{"post_id":1.5}': "wrong_type:post_id",
+    b'{"post_id":99999999999999999999}': "out_of_range:post_id",
+    b'{"hashtags":"x"}': "wrong_type:hashtags",
+    b'{"a":1}\n{"b":2}': "not_json",
+}
+
+
+def test_clean_batch_decodes_every_field_exactly() -> None:
+    frame = generate(FirehoseConfig(rate=1000.0), 3, START, 2000)
+    decoded = decode(encode_values(frame))
+    assert decoded.rejects.is_empty()
+    assert decoded.posts.drop("_idx").equals(frame)
+    assert decoded.posts.schema == pl.Schema({**POST_SCHEMA, "_idx": pl.Int64()})
+
+
+def test_each_bad_record_gets_its_reason_and_costs_only_itself() -> None:
+    values = good_values(50)
+    bad_positions = {}
+    for i, (raw, reason) in enumerate(BAD.items()):
+        pos = 3 + i * 3
+        values.insert(pos, raw)
+        bad_positions[pos] = reason
+    decoded = decode(values)
+    got = dict(zip(decoded.rejects["_idx"].to_list(), decoded.rejects["reason"].to_list()))
+    assert got == bad_positions
+    assert decoded.posts.height == 50
+    assert set(decoded.posts["_idx"].to_list()).isdisjoint(bad_positions)
+
+
+def test_semantic_checks_reject_parsed_rows() -> None:
+    base = orjson.loads(good_values(1)[0])
+    cases = {
+        "missing_field:text": {k: v for k, v in base.items() if k != "text"},
+        "out_of_range:post_id": {**base, "post_id": 0},
+        "out_of_range:followers": {**base, "followers": -1},
+        "invalid_kind": {**base, "kind": "retweet"},
+    }
+    decoded = decode([orjson.dumps(v) for v in cases.values()])
+    assert decoded.rejects["reason"].to_list() == list(cases)
+    assert decoded.posts.is_empty()
+
+
+def test_unknown_fields_are_ignored_and_null_parent_is_fine() -> None:
+    base = orjson.loads(good_values(1)[0])
+    value = orjson.dumps({**base, "extra": {"nested": [1, 2]}, "parent_id": None})
+    decoded = decode([value])
+    assert decoded.rejects.is_empty()
+    assert decoded.posts["post_id"].to_list() == [base["post_id"]]
+
+
+def test_oversized_records_are_rejected_before_parsing() -> None:
+    values = good_values(5)
+    values[2] = values[2][:-1] + b',"pad":"' + b"x" * 5000 + b'"}'
+    decoded = decode(values, max_record_bytes=4096)
+    assert decoded.rejects.to_dicts() == [{"_idx": 2, "reason": "oversized"}]
+    assert decoded.posts["_idx"].to_list() == [0, 1, 3, 4]
+
+
+def test_classify_of_a_valid_record_says_unparseable_only_for_odd_shapes() -> None:
+    assert classify(b"{}") == "unparseable"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([*BAD, None]), min_size=1, max_size=60))
+def test_every_record_is_either_a_post_or_a_reject(choices: list[bytes | None]) -> None:
+    goods = iter(good_values(len(choices)))
+    values = [next(goods) if c is None else c for c in choices]
+    decoded = decode(values)
+    idx = sorted(decoded.posts["_idx"].to_list() + decoded.rejects["_idx"].to_list())
+    assert idx == list(range(len(values)))
+    assert decoded.posts.height == sum(c is None for c in choices)
