@@ -64,8 +64,11 @@ def classify(value: bytes) -> str:
         return "not_object"
     for name in _INT_FIELDS:
         v = obj.get(name)
-        if v is not None and (type(v) is not int or not _INT64_MIN <= v <= _INT64_MAX):
-            return f"wrong_type:{name}" if type(v) is not int else f"out_of_range:{name}"
+        if v is None or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX):
+            continue
+        if type(v) is int or (isinstance(v, float) and v.is_integer() and abs(v) >= 2**63):
+            return f"out_of_range:{name}"  # orjson reads integers beyond 64 bits as floats
+        return f"wrong_type:{name}"
     for name in _STR_FIELDS:
         v = obj.get(name)
         if v is not None and not isinstance(v, str):

@@ -119,7 +119,7 @@ def test_run_on_kafka_serves_metrics_and_accounts_for_every_post(
             str(tmp_path / "run"),
             "--summary-json",
             str(tmp_path / "run.json"),
-        ],  # fmt: skip
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -134,7 +134,7 @@ def test_run_on_kafka_serves_metrics_and_accounts_for_every_post(
                     body = r.read().decode()
             except OSError:
                 continue
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()

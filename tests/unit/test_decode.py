@@ -55,7 +55,9 @@ def test_each_bad_record_gets_its_reason_and_costs_only_itself() -> None:
         values.insert(pos, raw)
         bad_positions[pos] = reason
     decoded = decode(values)
-    got = dict(zip(decoded.rejects["_idx"].to_list(), decoded.rejects["reason"].to_list()))
+    got = dict(
+        zip(decoded.rejects["_idx"].to_list(), decoded.rejects["reason"].to_list(), strict=False)
+    )
     assert got == bad_positions
     assert decoded.posts.height == 50
     assert set(decoded.posts["_idx"].to_list()).isdisjoint(bad_positions)

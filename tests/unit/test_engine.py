@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import polars as pl
@@ -38,7 +39,7 @@ def stream(spec: WindowSpec, order: list[int], cuts: list[int]) -> tuple[pl.Data
     frame = posts()[order]
     out, late = [], 0
     bounds = [0, *sorted(set(cuts)), frame.height]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         if hi <= lo:
             continue
         added = engine.add(frame[lo:hi], now_ms=0)
