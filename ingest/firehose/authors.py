@@ -43,6 +43,19 @@ class Authors:
         self._stride = stride
         self._offset = int(rng.integers(n))
 
+    def _index(self, rank: I64) -> I64:
+        out: I64 = (rank * self._stride + self._offset) % self.count
+        return out
+
+    def activity(self) -> npt.NDArray[np.float64]:
+        """The probability that a post is by author index i, for every i."""
+        one_minus_a = 1.0 - self._a
+        edges = np.arange(self.count + 1, dtype=np.float64) + 1.0
+        cdf = (edges**one_minus_a - 1.0) / ((self.count + 1.0) ** one_minus_a - 1.0)
+        p = np.empty(self.count)
+        p[self._index(np.arange(self.count, dtype=np.int64))] = np.diff(cdf)
+        return p
+
     def of_posts(self, post_ids: I64) -> I64:
         """Author index (0-based) of each post."""
         u = uniform(post_ids, self._key)
@@ -51,5 +64,4 @@ class Authors:
         top = (self.count + 1.0) ** one_minus_a
         r = np.floor((1.0 + u * (top - 1.0)) ** (1.0 / one_minus_a)).astype(np.int64) - 1
         r = np.clip(r, 0, self.count - 1)
-        out: I64 = (r * self._stride + self._offset) % self.count
-        return out
+        return self._index(r)

@@ -13,8 +13,6 @@ Post ids are ``b << 32 | n`` (n = 1, 2, ... within the block's forest).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 
@@ -67,6 +65,13 @@ class CascadeModel:
         self._theta = theta
         self._tail_norm = 1.0 - ratio  # tail mass = flat / theta * tail_norm
         self._p_flat = 1.0 / (1.0 + self._tail_norm / theta)
+        weight = authors.activity()
+        g_all = self._g(authors.followers.astype(np.float64))
+        shares = np.array(config.child_kinds, dtype=np.float64) / sum(config.child_kinds)
+        kind_factor = shares[0] + shares[1] * config.reply_infectiousness + shares[2]
+        self._mean_g_root = float(weight @ g_all)
+        self._mean_g = self._mean_g_root * kind_factor
+        self._fitness_max = config.max_branching / (config.infectiousness * self._mean_g)
         sizes = self.expected_cascade_size()
         self.expected_size = sizes
         total_roots_per_ms = config.rate / 1000.0 / sizes
@@ -74,31 +79,40 @@ class CascadeModel:
         self._burst_rate = total_roots_per_ms
 
     # --- model pieces -------------------------------------------------------------------
-    def _mean_children(self, fitness: F64, followers: F64, kinds: npt.NDArray[np.int8]) -> F64:
+    def _g(self, followers: F64) -> F64:
         c = self._c
         g = (followers / c.followers_ref) ** c.infectiousness_exponent
-        m = c.infectiousness * fitness * g
-        m = np.where(kinds == 2, m * c.reply_infectiousness, m)
-        out: F64 = np.minimum(m, c.max_children_mean)
+        out: F64 = np.minimum(g, c.max_children_mean / c.infectiousness)
+        return out
+
+    def _mean_children(
+        self, fitness: F64, followers: F64, kinds: npt.NDArray[np.int8], depth: int
+    ) -> F64:
+        c = self._c
+        m = c.infectiousness * fitness * self._g(followers) * c.depth_decay**depth
+        factor = np.where(kinds == 0, c.original_infectiousness, 1.0)
+        factor = np.where(kinds == 2, c.reply_infectiousness, factor)
+        out: F64 = m * factor
         return out
 
     def expected_cascade_size(self) -> float:
-        """E[cascade size] (root included), by quadrature over fitness and followers."""
+        """E[cascade size] (root included), by quadrature over the fitness distribution.
+
+        Given fitness phi, a root has m(phi) expected children and every later post n(phi)
+        (authors and kinds are drawn independently), so E[size | phi] = 1 + m / (1 - n).
+        """
         c = self._c
-        followers = self._authors.followers[:100_000].astype(np.float64)
-        nodes, weights = np.polynomial.hermite_e.hermegauss(48)
-        weights = weights / weights.sum()
-        shares = np.array(c.child_kinds, dtype=np.float64) / sum(c.child_kinds)
-        size = 0.0
-        for z, w in zip(nodes.tolist(), weights.tolist(), strict=True):
-            fit = np.full(len(followers), math.exp(c.fitness_sd * z))
-            root = float(self._mean_children(fit, followers, np.zeros(1, np.int8)).mean())
-            child = sum(
-                float(s) * float(self._mean_children(fit, followers, np.full(1, k, np.int8)).mean())
-                for k, s in zip((1, 2, 3), shares.tolist(), strict=True)
-            )
-            size += w * (1.0 + root / (1.0 - child))
-        return size
+        nodes, weights = np.polynomial.hermite_e.hermegauss(96)
+        fit = np.minimum(np.exp(c.fitness_sd * nodes), self._fitness_max)
+        branching = c.infectiousness * fit * self._mean_g
+        generation = branching * (self._mean_g_root / self._mean_g) * c.original_infectiousness
+        size = 1.0 + generation
+        for depth in range(1, c.max_depth):
+            generation = generation * branching * c.depth_decay**depth
+            size = size + generation
+            if float(generation.max()) < 1e-12:
+                break
+        return float((weights * size).sum() / weights.sum())
 
     def _delays(self, u: F64) -> F64:
         flat = u < self._p_flat
@@ -142,16 +156,16 @@ class CascadeModel:
         base = np.int64(b) << np.int64(ID_SHIFT)
         ids = base + np.arange(1, n + 1, dtype=np.int64)
         t = np.clip(np.floor(self._warp.inverse(tau)), lo, hi - 1).astype(np.int64)
-        fitness = rng.lognormal(0.0, c.fitness_sd, n)
+        fitness = np.minimum(rng.lognormal(0.0, c.fitness_sd, n), self._fitness_max)
         kind = np.zeros(n, np.int8)
         parts = [(t, ids, np.zeros(n, np.int64), np.zeros(n, np.int64), ids, t, topic, kind)]
         root, src, src_t = ids, ids, t
         next_id = n + 1
-        for _depth in range(c.max_depth):
+        for depth in range(c.max_depth):
             if n == 0:
                 break
             followers = self._authors.followers[self._authors.of_posts(ids)]
-            m = self._mean_children(fitness, followers.astype(np.float64), kind)
+            m = self._mean_children(fitness, followers.astype(np.float64), kind, depth)
             k = rng.poisson(m)
             parent = np.repeat(np.arange(n), k)
             n = len(parent)

@@ -91,23 +91,30 @@ class FirehoseConfig:
     """Share of hashtag slots filled with a hashtag born this hour."""
 
     # --- cascades (self-exciting Hawkes process, SEISMIC-style kernel) --------------------
-    infectiousness: float = 0.0132
+    infectiousness: float = 0.0088
     """Expected direct reposts/replies/quotes of a post whose author has ``followers_ref``."""
     followers_ref: float = 183.0
-    infectiousness_exponent: float = 0.45
+    infectiousness_exponent: float = 1.13
     """Expected children grow like (followers / followers_ref) ** exponent."""
-    fitness_sd: float = 1.3
+    fitness_sd: float = 1.59
     """Log-sd of a cascade's content fitness (a multiplier shared by the whole cascade)."""
-    max_children_mean: float = 0.97
-    """Cap on a post's expected direct children (keeps cascades finite)."""
-    kernel_flat_s: float = 300.0
-    kernel_exponent: float = 1.242
-    kernel_cutoff_s: float = 4 * 86_400.0
+    max_children_mean: float = 2000.0
+    """Cap on one post's expected direct children (a celebrity's reach is not unbounded)."""
+    max_branching: float = 0.816
+    """Cap on a cascade's branching ratio (its children's expected children, averaged over
+    authors and kinds): fitness is clipped there, which keeps every cascade finite."""
+    kernel_flat_s: float = 350.0
+    kernel_exponent: float = 1.2
+    kernel_cutoff_s: float = 2.6 * 86_400.0
     child_kinds: tuple[float, float, float] = (0.74, 0.18, 0.08)
     """Shares of repost, reply and quote among children."""
+    original_infectiousness: float = 1.59
+    """Relative infectiousness of an original post (it is what followers see first)."""
+    depth_decay: float = 0.88
+    """Infectiousness multiplier per generation (content ages as it travels)."""
     reply_infectiousness: float = 0.25
     """Relative infectiousness of a reply (replies are rarely reposted)."""
-    max_depth: int = 40
+    max_depth: int = 400
 
     # --- text -----------------------------------------------------------------------------
     languages: tuple[tuple[str, float], ...] = DEFAULT_LANGUAGES

@@ -79,7 +79,9 @@ class Renderer:
         self._but = _table(["", *(c for b in vocab.BUT_CLAUSES for c in b)])
         self._emoji = _table([e for group in vocab.EMOJI for e in group])
         self._syll = _table(vocab.SYLLABLES)
-        self._common = _table(vocab.COMMON_TAGS)
+        n_common = len(vocab.COMMON_TAGS)
+        codes = np.arange(max(config.hashtag_vocab - n_common, 0), dtype=np.int64)
+        self._vocab_names = pl.concat([_table(vocab.COMMON_TAGS), self._syllable_names(codes)])
 
     def _u(self, ids: I64, name: str) -> F64:
         return uniform(ids, self._keys[name])
@@ -121,33 +123,34 @@ class Renderer:
             out.append(tag)
         return out
 
-    def _tag_names(self, ids: I64) -> pl.Series:
-        """Hashtag name per id (null for -1)."""
-        uniq, inverse = np.unique(ids, return_inverse=True)
-        names: list[str | None] = [None] * len(uniq)
-        ordinary = (uniq >= 0) & (uniq < _FRESH_BASE)
-        n_common = len(vocab.COMMON_TAGS)
-        # ordinary ranks past the common list and fresh tags: syllable names
-        syl_src = np.where(ordinary, uniq - n_common, mix_small(uniq))
-        d0, d1, d2 = syl_src % 64, (syl_src // 64) % 64, (syl_src // 4096) % 64
-        third = (
-            pl.when(pl.Series(syl_src >= 4096)).then(self._syll.gather(d2)).otherwise(pl.lit(""))
-        )
-        built = pl.select(
+    def _syllable_names(self, codes: I64) -> pl.Series:
+        """A pronounceable name per non-negative code: two or three syllables."""
+        d0, d1, d2 = codes % 64, (codes // 64) % 64, (codes // 4096) % 64
+        third = pl.when(pl.Series(codes >= 4096)).then(self._syll.gather(d2)).otherwise(pl.lit(""))
+        return pl.select(
             pl.concat_str(self._syll.gather(d0), self._syll.gather(d1), third)
         ).to_series()
-        built_list = built.to_list()
-        common = self._common.to_list()
-        for k, tag in enumerate(uniq.tolist()):
-            if tag < 0:
-                continue
-            if tag >= _BURST_BASE:
-                names[k] = self._bursts.topic(tag - _BURST_BASE)[0]
-            elif tag < n_common:
-                names[k] = common[tag]
-            else:
-                names[k] = built_list[k]
-        return pl.Series(names, dtype=pl.String).gather(inverse.astype(np.int64))
+
+    def _tag_names(self, ids: I64) -> pl.Series:
+        """Hashtag name per id (null for -1): common list, syllable vocabulary, fresh, burst."""
+        vocab_n = len(self._vocab_names)
+        ordinary = pl.Series(self._vocab_names.gather(np.clip(ids, 0, vocab_n - 1)))
+        fresh = (ids >= _FRESH_BASE) & (ids < _BURST_BASE)
+        names = pl.select(
+            pl.when(pl.Series(ids < 0))
+            .then(pl.lit(None, pl.String))
+            .when(pl.Series(fresh))
+            .then(self._syllable_names(mix_small(ids)))
+            .otherwise(ordinary)
+        ).to_series()
+        burst = ids >= _BURST_BASE
+        if burst.any():
+            rows = np.flatnonzero(burst)
+            topics = ids[rows] - _BURST_BASE
+            uniq, inverse = np.unique(topics, return_inverse=True)
+            table = _table([self._bursts.topic(int(t))[0] for t in uniq.tolist()])
+            names = names.scatter(rows, table.gather(inverse.astype(np.int64)))
+        return names
 
     # --- text -----------------------------------------------------------------------------
     def _english(self, src: I64, polarity: I64) -> pl.Series:
@@ -192,8 +195,8 @@ class Renderer:
         topic = ev["topic"]
         skew = self._topic_sentiment(topic)
         pol_u = self._u(src, "pol")
-        p_neg = np.clip(0.22 - 0.35 * skew, 0.02, 0.95)
-        p_pos = np.clip(0.38 + 0.35 * skew, 0.02, 0.95)
+        p_neg = np.clip(0.22 - 0.6 * skew, 0.02, 0.95)
+        p_pos = np.clip(0.38 + 0.6 * skew, 0.02, 0.95)
         polarity = np.where(pol_u < p_neg, -1, np.where(pol_u > 1.0 - p_pos, 1, 0))
         tag_ids = self._tag_ids(src, ev["src_t"], topic)
         tag_names = [self._tag_names(t) for t in tag_ids]

@@ -111,6 +111,6 @@ SYLLABLES = (
     "ka", "ri", "to", "mo", "na", "shi", "lu", "ve", "xo", "za", "pe", "di", "bo", "ne", "fa",
     "gu", "ly", "tri", "sta", "qu", "ro", "mi", "de", "lo", "ta", "vi", "so", "ha", "ju", "ke",
     "pa", "zu", "fi", "ga", "no", "wi", "be", "co", "ma", "ti", "ra", "sa", "el", "on", "ax",
-    "io", "um", "ex", "ar", "en", "in", "or", "us", "al", "ic", "ly", "ex", "go", "up", "it",
+    "io", "um", "ex", "ar", "en", "in", "or", "us", "al", "ic", "yo", "ku", "go", "up", "it",
     "he", "we", "am", "oz",
 )  # fmt: skip
