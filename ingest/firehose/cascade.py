@@ -18,15 +18,14 @@ import numpy.typing as npt
 
 from ingest.firehose.authors import Authors
 from ingest.firehose.bursts import BurstBook
-from ingest.firehose.calendar import EVENT, Events
+from ingest.firehose.calendar import ID_SHIFT, MAX_LEAD_MS, Events, Posts, pack
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.hashing import seed_key, uniform
 from ingest.firehose.profile import TimeWarp, burst_shape
 
-__all__ = ["ID_SHIFT", "CascadeModel", "child_kinds"]
-
-ID_SHIFT = 32
+__all__ = ["CascadeModel", "child_kinds"]
 _SALT_BLOCK = 0xB10C
+_FIELDS = ("t", "id", "parent", "root", "src", "src_t", "topic", "kind")
 _SALT_KIND = 0xC1D
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -60,6 +59,14 @@ class CascadeModel:
         scale = config.time_scale
         self._flat = config.kernel_flat_s * 1000.0 * scale
         self._cutoff = max(config.kernel_cutoff_s * 1000.0 * scale, self._flat + 1.0)
+        self._horizon = config.cascade_horizon_s * 1000.0 * scale
+        # leads are int32 ms; the warp can move a time by 2 A = 2 a / omega either way
+        slack = 2.0 * warp.amplitude / warp.omega + 2.0 * block_ms
+        if self._horizon + slack >= MAX_LEAD_MS:
+            raise ValueError(
+                f"cascade_horizon_s too long for this day length: at most "
+                f"{(MAX_LEAD_MS - slack) / 1000.0 / scale:.0f} model seconds"
+            )
         theta = config.kernel_exponent - 1.0
         ratio = (self._cutoff / self._flat) ** (-theta)
         self._theta = theta
@@ -158,8 +165,9 @@ class CascadeModel:
         t = np.clip(np.floor(self._warp.inverse(tau)), lo, hi - 1).astype(np.int64)
         fitness = np.minimum(rng.lognormal(0.0, c.fitness_sd, n), self._fitness_max)
         kind = np.zeros(n, np.int8)
-        parts = [(t, ids, np.zeros(n, np.int64), np.zeros(n, np.int64), ids, t, topic, kind)]
-        root, src, src_t = ids, ids, t
+        zero = np.zeros(n, np.int64)
+        parts = [Posts(t, ids, zero, zero, ids, t, topic, kind)]
+        root, src, src_t, root_tau = ids, ids, t, tau
         next_id = n + 1
         for depth in range(c.max_depth):
             if n == 0:
@@ -168,10 +176,12 @@ class CascadeModel:
             m = self._mean_children(fitness, followers.astype(np.float64), kind, depth)
             k = rng.poisson(m)
             parent = np.repeat(np.arange(n), k)
+            child_tau = tau[parent] + self._delays(rng.uniform(size=len(parent)))
+            alive = child_tau - root_tau[parent] <= self._horizon
+            parent, child_tau = parent[alive], child_tau[alive]
             n = len(parent)
             if n == 0:
                 break
-            child_tau = tau[parent] + self._delays(rng.uniform(size=n))
             child_t = np.maximum(
                 np.floor(self._warp.inverse(child_tau)).astype(np.int64), t[parent] + 1
             )
@@ -181,17 +191,15 @@ class CascadeModel:
             repost = child_kind == 1
             child_src = np.where(repost, src[parent], child_ids)
             child_src_t = np.where(repost, src_t[parent], child_t)
-            root = root[parent]
-            topic = topic[parent]
+            root, root_tau, topic = root[parent], root_tau[parent], topic[parent]
             parts.append(
-                (child_t, child_ids, ids[parent], root, child_src, child_src_t, topic, child_kind)
+                Posts(
+                    child_t, child_ids, ids[parent], root, child_src, child_src_t, topic, child_kind
+                )
             )
             tau, t, ids, src, src_t = child_tau, child_t, child_ids, child_src, child_src_t
             fitness, kind = fitness[parent], child_kind
-        total = sum(len(p[0]) for p in parts)
-        out = np.empty(total, dtype=EVENT)
-        for name, j in zip(EVENT.names or (), range(8), strict=True):
-            out[name] = np.concatenate([p[j] for p in parts])
         if next_id >= 1 << ID_SHIFT:
             raise OverflowError("a block's cascade forest outgrew its id space")
-        return out
+        forest = Posts(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+        return pack(b, self._block_ms, forest)

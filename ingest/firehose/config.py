@@ -115,6 +115,8 @@ class FirehoseConfig:
     reply_infectiousness: float = 0.25
     """Relative infectiousness of a reply (replies are rarely reposted)."""
     max_depth: int = 400
+    cascade_horizon_s: float = 7 * 86_400.0
+    """A cascade ends this long after its original (bounds the pending backlog)."""
 
     # --- text -----------------------------------------------------------------------------
     languages: tuple[tuple[str, float], ...] = DEFAULT_LANGUAGES

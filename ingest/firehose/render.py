@@ -14,7 +14,7 @@ import polars as pl
 from ingest.firehose import vocab
 from ingest.firehose.authors import Authors
 from ingest.firehose.bursts import BurstBook
-from ingest.firehose.calendar import Events
+from ingest.firehose.calendar import Events, unpack
 from ingest.firehose.cascade import child_kinds
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.hashing import seed_key, uniform
@@ -44,8 +44,15 @@ def _table(strings: tuple[str, ...] | list[str]) -> pl.Series:
 
 class Renderer:
     def __init__(
-        self, config: FirehoseConfig, seed: int, start_ms: int, authors: Authors, bursts: BurstBook
+        self,
+        config: FirehoseConfig,
+        seed: int,
+        start_ms: int,
+        block_ms: int,
+        authors: Authors,
+        bursts: BurstBook,
     ) -> None:
+        self._block_ms = block_ms
         self._c = config
         self._seed = seed
         self._start = np.int64(start_ms)
@@ -93,8 +100,9 @@ class Renderer:
             out[topic == t] = self._bursts.topic(int(t))[1]
         return out
 
-    def _tag_ids(self, src: I64, src_t: I64, topic: I64) -> list[I64]:
-        """Up to three hashtag ids per source post; -1 = none."""
+    def _tag_ids(self, src: I64, src_t: I64, topic: I64) -> tuple[I64, I64]:
+        """Hashtag ids per source post as an (n, 3) matrix, distinct ones first, -1 after;
+        and the number of hashtags per post."""
         c = self._c
         count = np.searchsorted(self._tag_cdf, self._u(src, "ntags"), side="right")
         count = np.where(topic != 0, np.maximum(count, 1), count)
@@ -121,7 +129,12 @@ class Renderer:
             for prev in out:
                 tag = np.where(tag == prev, -1, tag)
             out.append(tag)
-        return out
+        ids = np.stack(out, axis=1)
+        valid = ids >= 0
+        order = np.argsort(~valid, axis=1, kind="stable")
+        compact: I64 = np.take_along_axis(ids, order, axis=1)
+        counts: I64 = valid.sum(axis=1).astype(np.int64)
+        return compact, counts
 
     def _syllable_names(self, codes: I64) -> pl.Series:
         """A pronounceable name per non-negative code: two or three syllables."""
@@ -184,22 +197,26 @@ class Renderer:
 
     def render(self, ev: Events) -> pl.DataFrame:
         """POST_SCHEMA rows for the given events (in the given order)."""
-        ids = ev["id"]
-        parent, root, src = ev["parent"], ev["root"], ev["src"]
-        kind = ev["kind"].astype(np.int64)
+        posts = unpack(ev, self._block_ms)
+        ids, parent, root, src = posts.id, posts.parent, posts.root, posts.src
+        kind = posts.kind.astype(np.int64)
         author = self._authors.of_posts(ids)
         followers = self._authors.followers[author]
         cascade = np.where(root != 0, root, ids)
         lang = np.searchsorted(self._lang_cdf, self._u(cascade, "lang"), side="right")
         lang = np.minimum(lang, len(self._lang_cdf) - 1)
-        topic = ev["topic"]
+        topic = posts.topic
         skew = self._topic_sentiment(topic)
         pol_u = self._u(src, "pol")
         p_neg = np.clip(0.22 - 0.6 * skew, 0.02, 0.95)
         p_pos = np.clip(0.38 + 0.6 * skew, 0.02, 0.95)
         polarity = np.where(pol_u < p_neg, -1, np.where(pol_u > 1.0 - p_pos, 1, 0))
-        tag_ids = self._tag_ids(src, ev["src_t"], topic)
-        tag_names = [self._tag_names(t) for t in tag_ids]
+        tag_ids, tag_counts = self._tag_ids(src, posts.src_t, topic)
+        tag_flat = self._tag_names(tag_ids.ravel())
+        tag_names = [
+            tag_flat.gather(np.arange(j, tag_flat.len(), _MAX_TAGS)) for j in range(_MAX_TAGS)
+        ]
+        hashtags = tag_flat.reshape((len(ids), _MAX_TAGS)).arr.to_list()
         english = self._english(src, polarity)
         pol_i = polarity + 1
         phrase = (lang * 3 + pol_i) * self._foreign_n + _pick(
@@ -216,7 +233,7 @@ class Renderer:
         df = pl.select(
             post_id=pl.Series(ids),
             author_id=pl.Series(author + 1),
-            created_at=pl.Series(ev["t"] + self._start),
+            created_at=pl.Series(posts.t + self._start),
             kind=_table(KINDS).gather(kind),
             parent_id=pl.Series(parent).replace(0, None),
             root_id=pl.Series(root).replace(0, None),
@@ -225,7 +242,7 @@ class Renderer:
                 pl.when(use_foreign).then(pl.concat_str(foreign, emoji_tail)).otherwise(english),
                 *tags_text,
             ),
-            hashtags=pl.concat_list(tag_names).list.drop_nulls(),
+            hashtags=hashtags.list.head(pl.lit(pl.Series(tag_counts))),
             lang=self._lang_codes.gather(lang),
             followers=pl.Series(followers),
         )

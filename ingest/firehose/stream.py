@@ -55,7 +55,7 @@ class Firehose:
         authors = Authors(config, seed)
         bursts = BurstBook(config, seed, start_ms)
         self._model = CascadeModel(config, seed, warp, authors, bursts, self.block_ms)
-        self._renderer = Renderer(config, seed, start_ms, authors, bursts)
+        self._renderer = Renderer(config, seed, start_ms, self.block_ms, authors, bursts)
         self._calendar = Calendar(self.block_ms)
         self._block = -1  # last block whose due posts have been collected
         self._due: list[Events] = []
