@@ -11,6 +11,7 @@ from __future__ import annotations
 from ingest.firehose.config import Burst, FirehoseConfig
 from ingest.firehose.encode import encode_keys, encode_values
 from ingest.firehose.profile import schedule
+from ingest.firehose.realism import realism_report, render_report
 from ingest.firehose.stream import Firehose, generate
 
 __all__ = [
@@ -20,5 +21,7 @@ __all__ = [
     "encode_keys",
     "encode_values",
     "generate",
+    "realism_report",
+    "render_report",
     "schedule",
 ]

@@ -94,5 +94,41 @@ def test_encoding(sample: pl.DataFrame) -> None:
     decoded = [orjson.loads(v) for v in values]
     assert list(decoded[0]) == list(POST_SCHEMA.names())
     assert pl.DataFrame(decoded, schema=POST_SCHEMA).equals(head)
+    rows = head.to_dicts()
+    assert values == [orjson.dumps(row) for row in rows]  # byte for byte what orjson writes
+    odd = head.head(4).with_columns(text=pl.Series(['q"b\\s', "nl\n\t\x01", "\u2028 😍", ""]))
+    assert encode_values(odd) == [orjson.dumps(row) for row in odd.to_dicts()]
     keys = encode_keys(head)
     assert keys[0] == str(head["author_id"][0]).encode()
+
+
+def test_public_surface() -> None:
+    import ingest.firehose as firehose
+
+    assert sorted(firehose.__all__) == [
+        "Burst",
+        "Firehose",
+        "FirehoseConfig",
+        "encode_keys",
+        "encode_values",
+        "generate",
+        "realism_report",
+        "render_report",
+        "schedule",
+    ]
+
+
+def test_every_vader_rule_is_exercised(sample: pl.DataFrame) -> None:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    english = sample.filter(pl.col("lang") == "en", pl.col("kind") != "repost")["text"]
+    texts = english.head(3_000).to_list()
+    analyzer = SentimentIntensityAnalyzer()
+    compound = [analyzer.polarity_scores(t)["compound"] for t in texts]
+    positive = sum(c >= 0.05 for c in compound) / len(compound)
+    negative = sum(c <= -0.05 for c in compound) / len(compound)
+    assert 0.2 < positive < 0.7 and 0.1 < negative < 0.5
+    joined = "\n".join(texts)
+    for cue in ("isn't", "not ", "never", "extremely ", "kind of ", " but ", "!!", "?", "😡", ":)"):
+        assert cue in joined, cue
+    assert any(w.isupper() and len(w) > 3 and w.isalpha() for w in joined.split())
