@@ -103,9 +103,9 @@ class FirehoseConfig:
     max_branching: float = 0.816
     """Cap on a cascade's branching ratio (its children's expected children, averaged over
     authors and kinds): fitness is clipped there, which keeps every cascade finite."""
-    kernel_flat_s: float = 350.0
-    kernel_exponent: float = 1.2
-    kernel_cutoff_s: float = 2.6 * 86_400.0
+    kernel_flat_s: float = 300.0
+    kernel_exponent: float = 1.15
+    kernel_cutoff_s: float = 2 * 86_400.0
     child_kinds: tuple[float, float, float] = (0.74, 0.18, 0.08)
     """Shares of repost, reply and quote among children."""
     original_infectiousness: float = 1.59
