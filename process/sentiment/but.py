@@ -4,7 +4,6 @@ one and a half times, with the reference's lookup-by-value quirk reproduced."""
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 
 from process.sentiment.lexicon import CODES
 from process.sentiment.tokens import Batch
@@ -32,40 +31,33 @@ def _first_but(batch: Batch) -> np.ndarray:
     at = np.flatnonzero((batch.code == CODES["but"])[batch.word])
     first = np.full(len(batch.n), -1, dtype=np.int64)
     rows, index = np.unique(batch.row[at], return_index=True)
-    first[rows] = batch.pos[at[index]]
+    first[rows] = at[index] - batch.start[rows]
     return first
 
 
-def but_rule(batch: Batch, row: np.ndarray, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The valences (of tokens at ``row``, ``pos``) after the "but" rule.
+def _keys(row: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """One 64-bit key per (row, value) pair (equal pairs, equal keys)."""
+    return values.view(np.uint64) ^ (row.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
 
-    Rows where a valence equals an earlier one already scaled (where the reference's
-    lookup by value bites) are redone one by one with :func:`_but_exact`; they are rare.
+
+def but_rule(batch: Batch, row: np.ndarray, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The valences (of tokens at ``row``, ``pos``, sorted) after the "but" rule.
+
+    Rows where a valence may equal another one already scaled (where the reference's
+    lookup by value bites) are redone one by one with :func:`_but_exact`; they are rare,
+    and a row redone needlessly gets the same result.
     """
     but = _first_but(batch)[row]
     factor = np.where(but < 0, 1.0, np.where(pos < but, 0.5, np.where(pos > but, 1.5, 1.0)))
     scaled = np.where(factor == 1.0, values, values * factor)
     live = np.flatnonzero((but >= 0) & (values != 0.0))
-    if len(live) < 2:
+    keys = _keys(row[live], values[live])
+    clash = np.isin(keys, _keys(row[live], scaled[live]))
+    if not clash.any():
         return scaled
-    nonzero = pl.DataFrame(
-        {"at": live, "row": row[live], "pos": pos[live], "v": values[live], "m": scaled[live]}
-    )
-    earlier = nonzero.select("row", pl.col("pos").alias("earlier"), pl.col("m").alias("v"))
-    clashes = (
-        nonzero.select("row", "pos", "v")
-        .join(earlier, on=["row", "v"])
-        .filter(pl.col("earlier") < pl.col("pos"))
-        .get_column("row")
-        .unique()
-    )
-    if clashes.len() == 0:
-        return scaled
-    redo = (
-        nonzero.filter(pl.col("row").is_in(clashes.implode()))
-        .group_by("row", maintain_order=True)
-        .agg("at", "v", "pos")
-    )
-    for _, at, v, p in redo.iter_rows():
-        scaled[at] = _but_exact(v, p, int(but[at[0]]))
+    redo = live[np.isin(row[live], row[live[clash]])]
+    _, starts = np.unique(row[redo], return_index=True)
+    for at in np.split(redo, starts[1:]):
+        exact = _but_exact(values[at].tolist(), pos[at].tolist(), int(but[at[0]]))
+        scaled[at] = exact
     return scaled

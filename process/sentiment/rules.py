@@ -1,15 +1,17 @@
 """VADER's per-word valence rules, vectorised over the lexicon words of a batch.
 
 Only words in the lexicon carry a valence, so the rules run on those tokens alone, each
-one seeing the features of its three predecessors and two successors in the same text:
-"no", ALL-CAPS emphasis, boosters with distance scaling, negation, "never so/this",
-"without doubt", idioms, "least" and "kind of", applied in the reference's order with the
-reference's floating-point operations, one array operation per rule for the whole batch.
+one seeing its three predecessors and two successors in the same text: "no", ALL-CAPS
+emphasis, boosters with distance scaling, negation, "never so/this", "without doubt",
+idioms, "least" and "kind of", in the reference's order and with its floating-point
+operations. Each rule is one array operation over the words it applies to, and most
+rules apply to few words.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -21,6 +23,12 @@ __all__ = ["valences"]
 
 Array = np.ndarray
 
+#: Bits of a word code in a packed phrase key.
+_BITS = 6
+assert len(CODES) < 1 << _BITS
+#: Per-word feature bits.
+_LEX, _BOOST, _NEG, _UPPER = 1, 2, 4, 8
+
 
 class _Window:
     """The lexicon words of a batch and their neighbours, by offset in the same text."""
@@ -29,35 +37,42 @@ class _Window:
         self.batch = batch
         self.at = np.flatnonzero(batch.in_lex)
         self.row = batch.row[self.at]
-        self.pos = batch.pos[self.at]
+        self.pos = self.at - batch.start[self.row]
         self.left = batch.n[self.row] - 1 - self.pos  # tokens after the word
-        self._words: dict[int, tuple[Array, Array]] = {}
-        self._codes: dict[int, Array] = {}
+        self.word = batch.word[self.at]
+        self.capdiff = batch.capdiff[self.row]
+        self._bits = (
+            batch.in_lex_word * _LEX
+            | ~np.isnan(batch.boostv) * _BOOST
+            | batch.negator * _NEG
+            | batch.upper * _UPPER
+        ).astype(np.uint8)
+        self._cache: dict[tuple[str, int], Array] = {}
 
-    def word(self, offset: int) -> tuple[Array, Array]:
+    def neighbour(self, offset: int) -> tuple[Array, Array]:
         """(exists, distinct-word index) of the token ``offset`` places away."""
-        if offset not in self._words:
-            there = self.pos >= -offset if offset < 0 else self.left >= offset
-            index = np.where(there, self.at + offset, 0)
-            self._words[offset] = there, self.batch.word[index]
-        return self._words[offset]
+        there = self.pos >= -offset if offset < 0 else self.left >= offset
+        return there, self.batch.word[np.where(there, self.at + offset, 0)]
 
     def code(self, offset: int) -> Array:
-        if offset not in self._codes:
-            there, word = self.word(offset)
-            self._codes[offset] = np.where(there, self.batch.code[word], 0)
-        return self._codes[offset]
+        """Word code (:data:`.lexicon.CODES`) of the token at ``offset``, 0 if none."""
+        if ("code", offset) not in self._cache:
+            there, word = self.neighbour(offset)
+            self._cache["code", offset] = np.where(there, self.batch.code[word], 0)
+            self._cache["bits", offset] = np.where(there, self._bits[word], 0)
+        return self._cache["code", offset]
 
-    def flag(self, offset: int, values: Array) -> Array:
-        """A per-word boolean feature of the token at ``offset`` (False if none)."""
-        there, word = self.word(offset)
-        result: Array = there & values[word]
+    def has(self, offset: int, bit: int) -> Array:
+        """The token at ``offset`` exists and has feature ``bit``."""
+        self.code(offset)
+        result: Array = (self._cache["bits", offset] & bit) != 0
         return result
 
-    def value(self, offset: int, values: Array) -> Array:
-        """A per-word float feature of the token at ``offset`` (NaN if none)."""
-        there, word = self.word(offset)
-        result: Array = np.where(there, values[word], np.nan)
+    def out(self, offset: int) -> Array:
+        """The token at ``offset`` exists and is not a lexicon word."""
+        self.code(offset)
+        there = self.pos >= -offset if offset < 0 else self.left >= offset
+        result: Array = there & ((self._cache["bits", offset] & _LEX) == 0)
         return result
 
     def is_(self, offset: int, *words: str) -> Array:
@@ -68,48 +83,51 @@ class _Window:
             result |= codes == CODES[word]
         return result
 
-    def spells(self, offsets: Sequence[int], phrase: str) -> Array:
-        """The tokens at ``offsets`` spell ``phrase``."""
-        result = np.ones(len(self.at), dtype=bool)
-        for offset, word in zip(offsets, phrase.split(), strict=True):
-            result &= self.is_(offset, word)
-        return result
+    def phrase(self, rows: Array, offsets: Sequence[int], table: dict[str, float]) -> Array:
+        """For ``rows``: the value in ``table`` of the phrase the tokens at ``offsets``
+        spell, NaN if none."""
+        key = np.zeros(len(rows), dtype=np.int64)
+        for offset in offsets:
+            key = (key << _BITS) | self.code(offset)[rows]
+        return _packed(tuple(table.items()), len(offsets))[key]
 
 
-def _phrases(table: dict[str, float], length: int) -> list[tuple[str, float]]:
-    """The entries of ``table`` that are phrases of ``length`` words."""
-    return [(phrase, value) for phrase, value in table.items() if len(phrase.split()) == length]
+@cache
+def _packed(table: tuple[tuple[str, float], ...], length: int) -> Array:
+    """The phrases of ``length`` words in ``table`` as an array indexed by packed codes."""
+    values = np.full(1 << (_BITS * length), np.nan)
+    for phrase, value in table:
+        if len(words := phrase.split()) == length:
+            key = 0
+            for word in words:
+                key = (key << _BITS) | CODES[word]
+            values[key] = value
+    return values
 
 
-def _replace_by_phrase(
-    w: _Window, v: Array, table: dict[str, float], seqs: list[tuple[int, ...]]
-) -> Array:
-    """Set ``v`` to the value of the first sequence that spells a phrase of ``table``."""
-    found = np.zeros(len(v), dtype=bool)
-    for offsets in seqs:
-        for phrase, value in _phrases(table, len(offsets)):
-            match = ~found & w.spells(offsets, phrase)
-            v = np.where(match, value, v)
-            found |= match
-    return v
-
-
-def _booster(w: _Window, k: int, v: Array, capdiff: Array) -> Array:
-    """What the booster ``k`` tokens back adds to the running valence ``v`` (0.0 if none)."""
-    scalar = w.value(-k, w.batch.boostv)
-    scalar = np.where(v < 0, scalar * -1, scalar)
-    caps = w.flag(-k, w.batch.upper) & capdiff
-    scalar = np.where(caps, np.where(v > 0, scalar + C_INCR, scalar - C_INCR), scalar)
-    scalar = np.where(np.isnan(scalar), 0.0, scalar)
+def _boost(w: _Window, k: int, v: Array) -> None:
+    """Add what a booster ``k`` tokens back contributes (in place)."""
+    rows = np.flatnonzero(w.out(-k) & w.has(-k, _BOOST))
+    if not len(rows):
+        return
+    scalar = w.batch.boostv[w.neighbour(-k)[1][rows]]
+    here = v[rows]
+    scalar = np.where(here < 0, scalar * -1, scalar)
+    caps = w.has(-k, _UPPER)[rows] & w.capdiff[rows]
+    scalar = np.where(caps, np.where(here > 0, scalar + C_INCR, scalar - C_INCR), scalar)
     factor = (1.0, 0.95, 0.9)[k - 1]
-    return scalar if factor == 1.0 else np.where(scalar != 0, scalar * factor, scalar)
+    if factor != 1.0:
+        scalar = np.where(scalar != 0, scalar * factor, scalar)
+    v[rows] = here + scalar
 
 
-def _negation(w: _Window, k: int, v: Array) -> Array:
-    """The reference's negation check for the word ``k`` tokens back."""
-    negated = np.where(w.flag(-k, w.batch.negator), v * N_SCALAR, v)
+def _negate(w: _Window, k: int, v: Array) -> None:
+    """The reference's negation check for the word ``k`` tokens back (in place)."""
+    out = w.out(-k)
+    negator = out & w.has(-k, _NEG)
     if k == 1:
-        return negated
+        v[negator] *= N_SCALAR
+        return
     if k == 2:
         never = w.is_(-2, "never") & w.is_(-1, "so", "this")
         doubt = w.is_(-2, "without") & w.is_(-1, "doubt")
@@ -117,36 +135,49 @@ def _negation(w: _Window, k: int, v: Array) -> Array:
         # The reference's operator precedence: (never and so/this) or so/this right before.
         never = (w.is_(-3, "never") & w.is_(-2, "so", "this")) | w.is_(-1, "so", "this")
         doubt = w.is_(-3, "without") & (w.is_(-2, "doubt") | w.is_(-1, "doubt"))
-    return np.where(never, v * 1.25, np.where(doubt, v, negated))
+    v[out & never] *= 1.25
+    v[negator & ~never & ~doubt] *= N_SCALAR
+
+
+def _idioms(w: _Window, v: Array) -> None:
+    """Special-case phrases and booster bigrams ("kind of") around the word (in place)."""
+    near = w.code(-3) | w.code(-2) | w.code(-1) | w.code(0) | w.code(1)
+    rows = np.flatnonzero(w.out(-3) & (near != 0))
+    here = v[rows]
+    found = np.zeros(len(rows), dtype=bool)
+    # The first sequence behind that is a special case wins; then the ones ahead override.
+    for offsets in [(-1, 0), (-2, -1, 0), (-2, -1), (-3, -2, -1), (-3, -2)]:
+        value = w.phrase(rows, offsets, SPECIAL_CASES)
+        match = ~found & ~np.isnan(value)
+        here = np.where(match, value, here)
+        found |= match
+    for offsets in [(0, 1), (0, 1, 2)]:
+        value = w.phrase(rows, offsets, SPECIAL_CASES)
+        here = np.where(np.isnan(value), here, value)
+    for offsets in [(-3, -2, -1), (-3, -2), (-2, -1)]:
+        add = w.phrase(rows, offsets, BOOSTERS)
+        here = np.where(np.isnan(add), here, here + add)
+    v[rows] = here
 
 
 def _rules(w: _Window) -> Array:
     b = w.batch
-    lexv = b.lexv[b.word[w.at]]
-    capdiff = b.capdiff[w.row]
+    lexv = b.lexv[w.word]
+    v: Array = lexv.copy()
     # "no" before another lexicon word loses its own valence; a word after "no" is negated.
-    v = np.where(w.is_(0, "no") & w.flag(1, b.in_lex_word), 0.0, lexv)
+    v[w.is_(0, "no") & w.has(1, _LEX)] = 0.0
     after_no = w.is_(-1, "no") | w.is_(-2, "no") | (w.is_(-3, "no") & w.is_(-1, "or", "nor"))
-    v = np.where(after_no, lexv * N_SCALAR, v)
-    caps = w.flag(0, b.upper) & capdiff
-    v = np.where(caps, np.where(v > 0, v + C_INCR, v - C_INCR), v)
+    v[after_no] = lexv[after_no] * N_SCALAR
+    caps = np.flatnonzero(w.has(0, _UPPER) & w.capdiff)
+    v[caps] = np.where(v[caps] > 0, v[caps] + C_INCR, v[caps] - C_INCR)
     for k in (1, 2, 3):
-        out = w.flag(-k, ~b.in_lex_word)  # the modifier must not be a lexicon word itself
-        v = np.where(out, v + _booster(w, k, v, capdiff), v)
-        v = np.where(out, _negation(w, k, v), v)
-        if k == 3:
-            back = [(-1, 0), (-2, -1, 0), (-2, -1), (-3, -2, -1), (-3, -2)]
-            v = np.where(out, _replace_by_phrase(w, v, SPECIAL_CASES, back), v)
-            v = np.where(out, _replace_by_phrase(w, v, SPECIAL_CASES, [(0, 1)]), v)
-            v = np.where(out, _replace_by_phrase(w, v, SPECIAL_CASES, [(0, 1, 2)]), v)
-            for offsets in [(-3, -2, -1), (-3, -2), (-2, -1)]:
-                for phrase, value in _phrases(BOOSTERS, len(offsets)):
-                    v = np.where(out & w.spells(offsets, phrase), v + value, v)
-    least = w.is_(-1, "least") & w.flag(-1, ~b.in_lex_word)
-    least &= ((w.pos > 1) & ~w.is_(-2, "at", "very")) | (w.pos == 1)
-    v = np.where(least, v * N_SCALAR, v)
-    zero = (w.is_(0, "kind") & w.is_(1, "of")) | ~np.isnan(b.boostv[b.word[w.at]])
-    return np.where(zero, 0.0, v)
+        _boost(w, k, v)
+        _negate(w, k, v)
+    _idioms(w, v)
+    least = w.is_(-1, "least") & w.out(-1)
+    v[least & (((w.pos > 1) & ~w.is_(-2, "at", "very")) | (w.pos == 1))] *= N_SCALAR
+    v[(w.is_(0, "kind") & w.is_(1, "of")) | w.has(0, _BOOST)] = 0.0
+    return v
 
 
 def valences(batch: Batch) -> pl.DataFrame:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from process.sentiment.distinct import distinct
 from process.sentiment.lexicon import tables
 
 __all__ = ["Batch", "tokens"]
@@ -34,19 +35,19 @@ _SEED, _CHECK_SEED = 0x5EED, 0xC0FFEE
 class Batch:
     """A batch cut into tokens.
 
-    Per text: ``n`` tokens, ``bangs`` and ``quests`` (counts of '!' and '?'), ``capdiff``
-    (some but not all tokens ALL CAPS). Per token, in text order: ``row``, ``pos`` in the
-    row, ``word`` (index into the distinct words) and ``in_lex``. Per distinct word:
+    Per text: ``n`` tokens, ``start`` (index of its first token), ``bangs`` and ``quests``
+    (counts of '!' and '?'), ``capdiff`` (some but not all tokens ALL CAPS). Per token, in
+    text order: ``row``, ``word`` (index into the distinct words) and ``in_lex``. Per distinct word:
     ``lexv`` (lexicon valence, NaN if none), ``boostv`` (booster scalar, NaN if none),
     ``negator``, ``code`` (see :data:`.lexicon.CODES`) and ``upper`` (``str.isupper``).
     """
 
     n: np.ndarray
+    start: np.ndarray
     bangs: np.ndarray
     quests: np.ndarray
     capdiff: np.ndarray
     row: np.ndarray
-    pos: np.ndarray
     word: np.ndarray
     in_lex: np.ndarray
     in_lex_word: np.ndarray
@@ -97,12 +98,12 @@ def _features(words: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _distinct(toks: pl.DataFrame, key: str) -> tuple[pl.DataFrame, np.ndarray]:
-    """The distinct tokens by ``key`` and the index of each token among them."""
-    words = toks.select(key, "raw").filter(pl.col(key).is_first_distinct())
+def _distinct_exact(toks: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+    """The distinct tokens and the index of each token among them, by their text."""
+    words = toks.select("raw").filter(pl.col("raw").is_first_distinct())
     ids = (
-        toks.select(key)
-        .join(words.select(key).with_row_index("id"), on=key, how="left", maintain_order="left")
+        toks.select("raw")
+        .join(words.with_row_index("id"), on="raw", how="left", maintain_order="left")
         .get_column("id")
     )
     return words, ids.to_numpy()
@@ -120,13 +121,17 @@ def tokens(texts: pl.Series) -> Batch:
         .with_row_index("row")
         .explode("raw")
         .filter(pl.col("raw") != "")
-        .with_columns(pl.col("raw").hash(_SEED).alias("h"))
+        .with_columns(
+            pl.col("raw").hash(_SEED).alias("h"), pl.col("raw").hash(_CHECK_SEED).alias("h2")
+        )
     )
     counted, toks = pl.collect_all([counts, split])
-    words, ids = _distinct(toks, "h")
-    check = toks.get_column("raw").hash(_CHECK_SEED).to_numpy()
-    if not np.array_equal(words.get_column("raw").hash(_CHECK_SEED).to_numpy()[ids], check):
-        words, ids = _distinct(toks, "raw")  # two tokens with the same hash: go by text
+    ids, first = distinct(toks.get_column("h").to_numpy())
+    check = toks.get_column("h2").to_numpy()
+    if np.array_equal(check[first][ids], check):
+        words = toks.get_column("raw").gather(first).to_frame()
+    else:  # two different tokens with the same hash: go by their text
+        words, ids = _distinct_exact(toks)
     features = {name: column.to_numpy() for name, column in _features(words).to_dict().items()}
     row = toks.get_column("row").to_numpy()
     in_lex_word = ~np.isnan(features["lexv"])
@@ -134,11 +139,11 @@ def tokens(texts: pl.Series) -> Batch:
     shouting = np.bincount(row[features["upper"][ids]], minlength=len(texts))
     return Batch(
         n=n,
+        start=np.cumsum(n) - n,
         bangs=counted.get_column("bangs").to_numpy(),
         quests=counted.get_column("quests").to_numpy(),
         capdiff=(shouting > 0) & (shouting < n),
         row=row,
-        pos=np.arange(len(row), dtype=np.int64) - (np.cumsum(n) - n)[row],
         word=ids,
         in_lex=in_lex_word[ids],
         in_lex_word=in_lex_word,

@@ -24,6 +24,7 @@ from vaderSentiment import vaderSentiment as reference
 
 from datamoat.cli import main
 from process.sentiment import SCORES, lexicon, score_texts, tokens, totals, with_sentiment
+from process.sentiment.distinct import distinct
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sentiment_text"
 
@@ -293,6 +294,25 @@ def test_whitespace_and_caps_follow_python() -> None:
     probes = chars + [a + b for a, b in zip(chars[::97], chars[13::97], strict=False)]
     upper = pl.Series(probes).str.contains(tokens._UPPER).to_list()
     assert [p for p, u in zip(probes, upper, strict=True) if u != p.isupper()] == []
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=3000), st.integers(1, 50))
+def test_distinct_numbers_each_value_once(values: list[int], repeat: int) -> None:
+    keys = np.array(values * repeat, dtype=np.uint64)
+    ids, first = distinct(keys)
+    assert len(first) == len(set(values))
+    assert np.array_equal(keys[first][ids], keys)  # every key maps to a copy of itself
+    assert len(set(keys[first].tolist())) == len(first)  # and each value has one id
+
+
+def test_tokens_with_the_same_hash_are_told_apart_by_text(
+    analyzer: reference.SentimentIntensityAnalyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def everything_collides(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(len(keys), dtype=np.int64), np.zeros(1, dtype=np.int64)
+
+    monkeypatch.setattr(tokens, "distinct", everything_collides)
+    assert mismatches(analyzer, EDGE_CASES) == []
 
 
 @given(st.floats(min_value=-2.0, max_value=2.0, allow_nan=False))
