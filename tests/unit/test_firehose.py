@@ -5,6 +5,8 @@ from __future__ import annotations
 import orjson
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.firehose import Firehose, FirehoseConfig, encode_keys, encode_values, generate
 from ingest.schema import KINDS, POST_SCHEMA
@@ -132,3 +134,23 @@ def test_every_vader_rule_is_exercised(sample: pl.DataFrame) -> None:
     for cue in ("isn't", "not ", "never", "extremely ", "kind of ", " but ", "!!", "?", "😡", ":)"):
         assert cue in joined, cue
     assert any(w.isupper() and len(w) > 3 and w.isalpha() for w in joined.split())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=700), min_size=1, max_size=12))
+def test_any_batching_gives_the_same_stream(sizes: list[int]) -> None:
+    total = sum(sizes)
+    whole = _small_stream().head(total)
+    fh = Firehose(SMALL, 21, START)
+    got = pl.concat([fh.take(n) for n in sizes])
+    assert got.equals(whole)
+
+
+SMALL = FirehoseConfig(rate=200.0, day_in_s=120.0, authors=5_000)
+_SMALL: list[pl.DataFrame] = []
+
+
+def _small_stream() -> pl.DataFrame:
+    if not _SMALL:
+        _SMALL.append(generate(SMALL, 21, START, 12 * 700))
+    return _SMALL[0]
