@@ -75,13 +75,13 @@ def test_scheduled_burst_is_visible_and_skewed() -> None:
 
 
 def test_pending_backlog_is_bounded() -> None:
-    config = FirehoseConfig(rate=1_000.0, day_in_s=20.0, authors=100_000)
+    config = FirehoseConfig(rate=1_000.0, day_in_s=10.0, authors=100_000)
     fh = Firehose(config, 1, START)
     sizes = []
     for _ in range(8):
-        fh.take(40_000)
+        fh.take(20_000)
         sizes.append(fh.pending)
-    # a cascade ends 7 model days (140 s, 140k posts here) after its original: from then on
+    # a cascade ends 7 model days (70 s, 70k posts here) after its original: from then on
     # the backlog no longer grows with the stream
     assert sum(sizes[4:]) < 2 * sum(sizes[:4])
     assert max(sizes) < 0.05 * fh.emitted
