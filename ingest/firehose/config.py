@@ -84,7 +84,7 @@ class FirehoseConfig:
     hashtag_vocab: int = 50_000
     hashtag_zipf: float = 1.0
     hashtags_per_post: tuple[float, ...] = (0.62, 0.25, 0.09, 0.04)
-    """Share of originals with 0, 1, 2, 3 ... hashtags."""
+    """Share of originals with 0, 1, 2, 3 hashtags (counts above 3 are cut to 3)."""
     new_hashtags_per_hour: int = 24
     """Hashtags born per model hour (each is used for about an hour)."""
     new_hashtag_share: float = 0.04
@@ -104,8 +104,12 @@ class FirehoseConfig:
     """Cap on a cascade's branching ratio (its children's expected children, averaged over
     authors and kinds): fitness is clipped there, which keeps every cascade finite."""
     kernel_flat_s: float = 300.0
+    """The delay kernel is flat for this long (SEISMIC: 5 min) ..."""
     kernel_exponent: float = 1.15
+    """... then falls as delay ** -exponent (SEISMIC fits 1.242; 1.15 with this cascade
+    structure puts the 5 min / 1 h / 6 h / 24 h shares nearest the reference cascades) ..."""
     kernel_cutoff_s: float = 2 * 86_400.0
+    """... and is cut off here, so every post's children arrive within a finite time."""
     child_kinds: tuple[float, float, float] = (0.74, 0.18, 0.08)
     """Shares of repost, reply and quote among children."""
     original_infectiousness: float = 1.59
@@ -120,6 +124,38 @@ class FirehoseConfig:
 
     # --- text -----------------------------------------------------------------------------
     languages: tuple[tuple[str, float], ...] = DEFAULT_LANGUAGES
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.rate > 0, "rate must be a positive number of posts/s"),
+            (self.day_in_s is None or self.day_in_s > 0, "day_in_s must be positive or None"),
+            (self.diurnal_swing >= 1, "diurnal_swing is a peak/trough ratio: at least 1"),
+            (self.authors >= 1, "authors must be at least 1"),
+            (0 <= self.activity_exponent < 1, "activity_exponent must be in [0, 1)"),
+            (self.followers_tail_exponent > 1, "followers_tail_exponent must exceed 1"),
+            (self.hashtag_vocab >= 1, "hashtag_vocab must be at least 1"),
+            (
+                len(self.hashtags_per_post) >= 1 and min(self.hashtags_per_post) >= 0,
+                "hashtags_per_post must be non-negative shares of 0, 1, 2 ... hashtags",
+            ),
+            (0 < self.max_branching < 1, "max_branching must be in (0, 1)"),
+            (self.kernel_exponent > 1, "kernel_exponent must exceed 1"),
+            (
+                0 < self.kernel_flat_s < self.kernel_cutoff_s,
+                "need 0 < kernel_flat_s < kernel_cutoff_s",
+            ),
+            (
+                min(self.child_kinds) >= 0 and sum(self.child_kinds) > 0,
+                "child_kinds must be non-negative shares of repost, reply, quote",
+            ),
+            (
+                len(self.languages) >= 1 and min(s for _, s in self.languages) >= 0,
+                "languages must be (code, share) pairs with non-negative shares",
+            ),
+        )
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ValueError("invalid FirehoseConfig: " + "; ".join(problems))
 
     @property
     def time_scale(self) -> float:

@@ -41,8 +41,6 @@ class Firehose:
         shard: int = 0,
         shards: int = 1,
     ) -> None:
-        if config.rate <= 0:
-            raise ValueError(f"firehose rate must be positive, got {config.rate}")
         if not 0 <= shard < shards:
             raise ValueError(f"shard must be in [0, {shards}), got {shard}")
         self.config = config

@@ -104,6 +104,15 @@ def test_encoding(sample: pl.DataFrame) -> None:
     assert keys[0] == str(head["author_id"][0]).encode()
 
 
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="rate must be a positive"):
+        FirehoseConfig(rate=0.0)
+    with pytest.raises(ValueError, match="max_branching"):
+        FirehoseConfig(max_branching=1.0)
+    with pytest.raises(ValueError, match="shard"):
+        Firehose(FAST, 1, START, shard=2, shards=2)
+
+
 def test_public_surface() -> None:
     import ingest.firehose as firehose
 
