@@ -99,12 +99,13 @@ class Firehose:
         self._ready_rows += len(events)
 
     def _fill(self, n: int) -> None:
-        while self._ready_rows + self._due_rows < n:
+        """Make at least n rows ready, rendering in batches of at least _RENDER_MIN rows."""
+        if self._ready_rows >= n:
+            return
+        want = max(n - self._ready_rows, _RENDER_MIN)
+        while self._due_rows < want:
             self._step()
-        if self._ready_rows < n:
-            while self._due_rows < _RENDER_MIN and self._due_rows + self._ready_rows < n + 1024:
-                self._step()
-            self._render_due()
+        self._render_due()
 
     def _pop_ready(self, n: int) -> pl.DataFrame:
         frame = pl.concat(self._ready) if len(self._ready) > 1 else self._ready[0]

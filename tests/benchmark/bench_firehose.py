@@ -27,6 +27,18 @@ def run(posts: int, batch: int, encode: bool) -> float:
     return posts / (time.perf_counter() - t0)
 
 
+def run_encode(posts: int, batch: int) -> float:
+    frames = []
+    fh = Firehose(FirehoseConfig(), 1, START)
+    for _ in range(0, posts, batch):
+        frames.append(fh.take(batch))
+    t0 = time.perf_counter()
+    for df in frames:
+        encode_values(df)
+        encode_keys(df)
+    return sum(f.height for f in frames) / (time.perf_counter() - t0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, default=1_000_000)
@@ -37,6 +49,7 @@ def main() -> None:
         "batch": args.batch,
         "generate_posts_per_s": round(run(args.posts, args.batch, encode=False)),
         "generate_encode_posts_per_s": round(run(args.posts, args.batch, encode=True)),
+        "encode_posts_per_s": round(run_encode(args.posts, args.batch)),
     }
     print(json.dumps(result))
 
