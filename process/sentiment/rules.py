@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
-import polars as pl
 
 from process.sentiment.lexicon import BOOSTERS, C_INCR, CODES, N_SCALAR, SPECIAL_CASES
 from process.sentiment.tokens import Batch
@@ -180,8 +179,8 @@ def _rules(w: _Window) -> Array:
     return v
 
 
-def valences(batch: Batch) -> pl.DataFrame:
-    """Lexicon words of the batch in order: ``row``, ``pos`` and ``sentiment`` (the
-    valence before the "but" rule). Every other token has sentiment 0."""
+def valences(batch: Batch) -> tuple[Array, Array, Array]:
+    """The lexicon words of the batch in order: their ``row``, ``pos`` in the row and
+    valence before the "but" rule. Every other token has valence 0."""
     w = _Window(batch)
-    return pl.DataFrame({"row": w.row, "pos": w.pos, "sentiment": _rules(w)})
+    return w.row, w.pos, _rules(w)

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from process.sentiment.but import but_rule
+from process.sentiment.distinct import distinct
 from process.sentiment.rules import valences
 from process.sentiment.tokens import tokens
 from process.sentiment.totals import running_sums, scores
@@ -16,18 +17,34 @@ __all__ = ["SCORES", "score_texts"]
 SCORES = ("compound", "pos", "neu", "neg")
 
 
+#: Seeds of the two text hashes that find repeated texts (reposts) in a batch.
+_SEED, _CHECK_SEED = 0x7E47, 0xC4EC4
+#: Repeated texts are scored once when at least this share of the batch repeats.
+_REPEATS = 0.2
+
+
 def score_texts(texts: pl.Series) -> pl.DataFrame:
     """VADER 3.3.2 ``polarity_scores`` for every text of a batch.
 
     Returns Float64 columns compound, pos, neu, neg: one row per text, in order, each
     value equal to the reference's (rounded as it rounds); null for a null text. A text
     without tokens (empty, whitespace) scores 0.0 in all four, as in the reference.
+    A text repeated in the batch (a repost) is scored once.
     """
+    texts = texts.cast(pl.String)
+    ids, first = distinct(texts.hash(_SEED).to_numpy())
+    if len(first) > (1 - _REPEATS) * len(texts):
+        return _score(texts)
+    check = texts.hash(_CHECK_SEED).to_numpy()
+    if not np.array_equal(check[first][ids], check):  # two texts with the same hash
+        return _score(texts)
+    return _score(texts.gather(first))[ids]
+
+
+def _score(texts: pl.Series) -> pl.DataFrame:
     batch = tokens(texts)
-    scored = valences(batch)
-    row = scored.get_column("row").to_numpy()
-    pos = scored.get_column("pos").to_numpy()
-    values = but_rule(batch, row, pos, scored.get_column("sentiment").to_numpy())
+    row, pos, values = valences(batch)
+    values = but_rule(batch, row, pos, values)
     sum_s, pos_sum, neg_sum, nonzero = running_sums(row, values, len(texts))
     has = np.flatnonzero(batch.n > 0)
     result = scores(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -37,9 +38,10 @@ class Batch:
 
     Per text: ``n`` tokens, ``start`` (index of its first token), ``bangs`` and ``quests``
     (counts of '!' and '?'), ``capdiff`` (some but not all tokens ALL CAPS). Per token, in
-    text order: ``row``, ``word`` (index into the distinct words) and ``in_lex``. Per distinct word:
-    ``lexv`` (lexicon valence, NaN if none), ``boostv`` (booster scalar, NaN if none),
-    ``negator``, ``code`` (see :data:`.lexicon.CODES`) and ``upper`` (``str.isupper``).
+    text order: ``row``, ``word`` (index into the distinct words) and ``in_lex``. Per
+    distinct word: ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none), ``boostv``
+    (booster scalar, NaN if none), ``negator``, ``code`` (see :data:`.lexicon.CODES`) and
+    ``upper`` (``str.isupper``).
     """
 
     n: np.ndarray
@@ -58,6 +60,7 @@ class Batch:
     upper: np.ndarray
 
 
+@cache
 def _replacements() -> tuple[list[str], list[str]]:
     # An extra space before an emoji changes no token and no '!' or '?' count.
     emoji = tables().emoji

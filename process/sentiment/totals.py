@@ -43,23 +43,20 @@ def running_sums(
     and the count of non-zero values. Adding the zeros left out changes no sum."""
     count = np.bincount(row, minlength=rows)
     rank = np.arange(len(row)) - (np.cumsum(count) - count)[row]
-    sums = [np.zeros(rows), np.zeros(rows), np.zeros(rows)]
-    columns = (values, _positive(values), _negative(values))
+    sums = np.zeros((rows, 3))
+    columns = np.stack([values, _positive(values), _negative(values)], axis=1)
     short = count[row] <= _RANKS
     order = np.flatnonzero(short)[np.argsort(rank[short], kind="stable")]
     bounds = np.cumsum(np.bincount(rank[short], minlength=1))
     for lo, hi in zip(np.concatenate(([0], bounds[:-1])), bounds, strict=True):
         at = order[lo:hi]
-        target = row[at]
-        for total, column in zip(sums, columns, strict=True):
-            total[target] += column[at]
+        sums[row[at]] += columns[at]  # a row appears once per rank: no lost updates
     if not short.all():
         long = _long_rows(row[~short], values[~short])
         target = long.get_column("row").to_numpy()
-        for total, name in zip(sums, ("v", "p", "n"), strict=True):
-            total[target] = long.get_column(name).to_numpy()
+        sums[target] = long.select("v", "p", "n").to_numpy()
     nonzero = np.bincount(row[values != 0.0], minlength=rows)
-    return sums[0], sums[1], sums[2], nonzero
+    return sums[:, 0], sums[:, 1], sums[:, 2], nonzero
 
 
 def py_round(x: np.ndarray, digits: int) -> np.ndarray:

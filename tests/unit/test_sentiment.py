@@ -24,6 +24,7 @@ from vaderSentiment import vaderSentiment as reference
 
 from datamoat.cli import main
 from process.sentiment import SCORES, lexicon, score_texts, tokens, totals, with_sentiment
+from process.sentiment import score as score_module
 from process.sentiment.distinct import distinct
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sentiment_text"
@@ -313,6 +314,17 @@ def test_tokens_with_the_same_hash_are_told_apart_by_text(
 
     monkeypatch.setattr(tokens, "distinct", everything_collides)
     assert mismatches(analyzer, EDGE_CASES) == []
+    monkeypatch.setattr(score_module, "distinct", everything_collides)
+    assert mismatches(analyzer, EDGE_CASES * 2) == []
+
+
+def test_repeated_texts_are_scored_once_with_the_same_result(
+    analyzer: reference.SentimentIntensityAnalyzer,
+) -> None:
+    texts = [*EDGE_CASES, None] * 3
+    got = score_texts(pl.Series(texts, dtype=pl.String))
+    assert got.equals(pl.concat([score_texts(pl.Series([*EDGE_CASES, None]))] * 3))
+    assert mismatches(analyzer, EDGE_CASES * 3) == []
 
 
 @given(st.floats(min_value=-2.0, max_value=2.0, allow_nan=False))
