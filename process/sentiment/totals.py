@@ -2,21 +2,25 @@
 emphasis, the normalised compound and the pos/neu/neg shares, rounded like the reference.
 
 Every floating-point operation is the reference's, in its order, so the results are the
-same bits: sums are added left to right as Python 3.11's ``sum`` does, and rounding is
-Python's correctly rounded ``round``.
+same bits: the valences are summed as this interpreter's ``sum`` does (left to right up
+to Python 3.11, with Neumaier's compensation from 3.12), the pos/neg sums left to right as
+the reference's loop does, and rounding is Python's correctly rounded ``round``.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import polars as pl
+import sys
 
-__all__ = ["running_sums", "scores"]
+import numpy as np
+
+__all__ = ["py_round", "running_sums", "scores"]
 
 _ALPHA = 15
-#: The k-th value of every text is added in one step while k < this; texts with more
-#: scored words finish in polars.
-_RANKS = 64
+#: ``sum()`` of floats is compensated (Neumaier) from CPython 3.12.
+COMPENSATED = sys.version_info >= (3, 12)
+#: The k-th value of every text is added in one vectorised step for k below this; the
+#: values of texts with more scored words are added by Python itself.
+_RANKS = 4096
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -27,34 +31,45 @@ def _negative(values: np.ndarray) -> np.ndarray:
     return np.where(values < 0, values - 1.0, 0.0)
 
 
-def _long_rows(row: np.ndarray, values: np.ndarray) -> pl.DataFrame:
-    return (
-        pl.DataFrame({"row": row, "v": values, "p": _positive(values), "n": _negative(values)})
-        .group_by("row", maintain_order=True)
-        .agg(pl.col("v", "p", "n").cum_sum().last())
-    )
+def _python_sums(values: list[float]) -> tuple[float, float, float]:
+    """The reference's own arithmetic, for one text with very many scored words."""
+    pos_sum = neg_sum = 0.0
+    for value in values:
+        if value > 0:
+            pos_sum += value + 1
+        if value < 0:
+            neg_sum += value - 1
+    return float(sum(values)), pos_sum, neg_sum
 
 
 def running_sums(
-    row: np.ndarray, values: np.ndarray, rows: int
+    row: np.ndarray, values: np.ndarray, rows: int, compensated: bool = COMPENSATED
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per text (``row`` sorted, ``rows`` texts): the sum of ``values``, of ``v + 1`` over
-    the positive ones and of ``v - 1`` over the negative ones, each added left to right,
-    and the count of non-zero values. Adding the zeros left out changes no sum."""
+    """Per text (``row`` sorted, ``rows`` texts): the ``sum()`` of ``values``, the sums
+    of ``v + 1`` over the positive ones and of ``v - 1`` over the negative ones, and the
+    count of non-zero values. Zeros left out change no sum."""
     count = np.bincount(row, minlength=rows)
     rank = np.arange(len(row)) - (np.cumsum(count) - count)[row]
     sums = np.zeros((rows, 3))
+    low = np.zeros(rows)  # Neumaier's running compensation
     columns = np.stack([values, _positive(values), _negative(values)], axis=1)
     short = count[row] <= _RANKS
     order = np.flatnonzero(short)[np.argsort(rank[short], kind="stable")]
     bounds = np.cumsum(np.bincount(rank[short], minlength=1))
-    for lo, hi in zip(np.concatenate(([0], bounds[:-1])), bounds, strict=True):
-        at = order[lo:hi]
-        sums[row[at]] += columns[at]  # a row appears once per rank: no lost updates
-    if not short.all():
-        long = _long_rows(row[~short], values[~short])
-        target = long.get_column("row").to_numpy()
-        sums[target] = long.select("v", "p", "n").to_numpy()
+    for start, stop in zip(np.concatenate(([0], bounds[:-1])), bounds, strict=True):
+        at = order[start:stop]
+        target = row[at]  # each text once per rank: no update is lost
+        if compensated:
+            high, add = sums[target, 0], values[at]
+            total = high + add
+            big = np.abs(high) >= np.abs(add)
+            low[target] += np.where(big, (high - total) + add, (add - total) + high)
+        sums[target] += columns[at]
+    if compensated:
+        fix = (low != 0) & np.isfinite(low)
+        sums[fix, 0] += low[fix]
+    for text in np.unique(row[~short]):
+        sums[text] = _python_sums(values[row == text].tolist())
     nonzero = np.bincount(row[values != 0.0], minlength=rows)
     return sums[:, 0], sums[:, 1], sums[:, 2], nonzero
 

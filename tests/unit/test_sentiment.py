@@ -211,6 +211,14 @@ def test_generated_rule_texts_match_reference(
     assert mismatches(analyzer, texts) == []
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=10))
+def test_arbitrary_unicode_text_matches_reference(
+    analyzer: reference.SentimentIntensityAnalyzer, texts: list[str]
+) -> None:
+    assert mismatches(analyzer, texts) == []
+
+
 def test_the_but_lookup_quirk_is_the_reference_behaviour(
     analyzer: reference.SentimentIntensityAnalyzer,
 ) -> None:
@@ -325,6 +333,58 @@ def test_repeated_texts_are_scored_once_with_the_same_result(
     got = score_texts(pl.Series(texts, dtype=pl.String))
     assert got.equals(pl.concat([score_texts(pl.Series([*EDGE_CASES, None]))] * 3))
     assert mismatches(analyzer, EDGE_CASES * 3) == []
+
+
+def _neumaier(values: list[float]) -> float:
+    """CPython 3.12's ``sum()`` of floats, restated."""
+    high = low = 0.0
+    for value in values:
+        total = high + value
+        if abs(high) >= abs(value):
+            low += (high - total) + value
+        else:
+            low += (value - total) + high
+        high = total
+    return high + low if low and math.isfinite(low) else high
+
+
+def _left_to_right(values: list[float]) -> float:
+    total = 0.0
+    for value in values:
+        total += value
+    return total
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.floats(-1e6, 1e6).filter(lambda v: v != 0) | st.sampled_from([0.1, -2.3, 1e-9]),
+            min_size=1,
+            max_size=30,
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.booleans(),
+)
+def test_valence_sums_are_those_of_pythons_sum(
+    groups: list[list[float]], compensated: bool
+) -> None:
+    row = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+    values = np.array([v for g in groups for v in g])
+    total, positive, negative, nonzero = totals.running_sums(row, values, len(groups), compensated)
+    expected = _neumaier if compensated else _left_to_right
+    assert total.tolist() == [expected(g) for g in groups]
+    assert positive.tolist() == [_left_to_right([v + 1 for v in g if v > 0]) for g in groups]
+    assert negative.tolist() == [_left_to_right([v - 1 for v in g if v < 0]) for g in groups]
+    assert nonzero.tolist() == [len(g) for g in groups]
+
+
+def test_texts_beyond_the_vectorised_ranks_are_summed_by_python(
+    analyzer: reference.SentimentIntensityAnalyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(totals, "_RANKS", 2)
+    assert mismatches(analyzer, EDGE_CASES) == []
 
 
 @given(st.floats(min_value=-2.0, max_value=2.0, allow_nan=False))
