@@ -33,7 +33,7 @@ def score_texts(texts: pl.Series) -> pl.DataFrame:
     """
     texts = texts.cast(pl.String)
     ids, first = distinct(texts.hash(_SEED).to_numpy())
-    if len(first) > (1 - _REPEATS) * len(texts):
+    if len(first) >= (1 - _REPEATS) * len(texts):
         return _score(texts)
     check = texts.hash(_CHECK_SEED).to_numpy()
     if not np.array_equal(check[first][ids], check):  # two texts with the same hash
