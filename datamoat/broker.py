@@ -403,7 +403,10 @@ def _free_ports(count: int, host: str = HOST) -> list[int]:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on ``port`` (connections of a stopped broker in TIME_WAIT don't count:
+    Kafka binds with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

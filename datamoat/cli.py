@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from datamoat.errors import DatamoatError
 
@@ -15,12 +16,21 @@ __all__ = ["main"]
 COMMANDS = ("run", "produce", "process", "truth", "sentiment", "topics", "broker", "bench")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags give one line (what is wrong, where to look) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="datamoat",
         description="Real-time social signals from a synthetic X-scale firehose through Kafka.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"datamoat.commands.{name}")

@@ -78,6 +78,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Kafka bootstrap servers (default: config, KAFKA_BOOTSTRAP, 127.0.0.1:9092)",
     )
+    parser.add_argument(
+        "--wait-for-broker",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to retry an unreachable broker at start (0: fail at once)",
+    )
 
 
 def add_firehose(parser: argparse.ArgumentParser, *, default_rate: bool = True) -> None:

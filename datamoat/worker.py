@@ -8,13 +8,17 @@ batch's offsets. Accounting holds for every batch: read = processed + dead-lette
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 
+from datamoat.checkpoint import Checkpoint, CheckpointStore
+from datamoat.errors import DatamoatError
 from ingest.batch import RawBatch
 from ingest.source import Source
 from process.decode import decode
@@ -22,9 +26,18 @@ from process.engine import WindowEngine
 from sinks.base import DeadLetters, DeadLetterSink, SignalSink
 from sinks.prometheus import Metrics
 
-__all__ = ["Worker", "WorkerStats"]
+__all__ = ["SinkUnavailable", "Worker", "WorkerStats"]
 
 Scorer = Callable[[pl.DataFrame], pl.DataFrame]
+T = TypeVar("T")
+
+
+class SinkUnavailable(DatamoatError):
+    """A sink kept failing until shutdown was requested."""
+
+
+def _stderr(line: str) -> None:
+    print(f"datamoat: {line}", file=sys.stderr, flush=True)
 
 
 @dataclass(slots=True)
@@ -54,9 +67,22 @@ class Worker:
     max_wait_ms: int = 250
     max_record_bytes: int | None = 65_536
     scorer: Scorer | None = None
+    #: Called at named points of the commit protocol; the crash tests kill the worker there.
+    fault: Callable[[str], None] = field(default=lambda point: None)
+    log: Callable[[str], None] = field(default=_stderr)
+    sleep: Callable[[float], None] = time.sleep
+    max_backoff_s: float = 10.0
+    _stop: threading.Event | None = None
     wall_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     monotonic: Callable[[], float] = time.monotonic
     stats: WorkerStats = field(default_factory=WorkerStats)
+    #: Where the open-window state and its offsets are persisted (None: commit every batch).
+    checkpoints: CheckpointStore | None = None
+    checkpoint_interval_s: float = 5.0
+    #: Next offset per partition after everything processed; what is not yet committed.
+    _positions: dict[int, int] = field(default_factory=dict)
+    _pending: dict[int, int] = field(default_factory=dict)
+    _last_checkpoint_at: float = 0.0
     _last_lag_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -82,13 +108,16 @@ class Worker:
         if len(batch):
             self.process(batch)
         else:
-            self._emit(self.engine.close(self.wall_ms()))
+            now = self.wall_ms()
+            self.engine.watermarks.expect(self.source.partitions(), now)
+            self._emit(self.engine.close(now))
         self._update_gauges()
         return len(batch)
 
     def process(self, batch: RawBatch) -> None:
         started = self.monotonic()
         now = self.wall_ms()
+        self.engine.watermarks.expect(self.source.partitions(), now)
         decoded = decode(batch.values, self.max_record_bytes)
         posts = decoded.posts.with_columns(
             pl.Series("partition", batch.partitions, dtype=pl.Int32).gather(decoded.posts["_idx"])
@@ -102,7 +131,10 @@ class Worker:
             rejects = pl.concat([rejects, late.cast({"_idx": pl.Int64})])
         self._dead_letter(batch, rejects)
         self._emit(self.engine.close(now))
-        self.source.commit(batch.next_offsets())
+        done = batch.next_offsets()
+        self._positions.update(done)
+        self._pending.update(done)
+        self._commit()
         with self._lock:
             s = self.stats
             s.consumed += len(batch)
@@ -118,17 +150,62 @@ class Worker:
         m.batch_seconds.observe(self.monotonic() - started)
 
     def finish(self) -> None:
-        """End of input: close every window, write it, commit."""
+        """End of input: close every window, write it, checkpoint, commit."""
         self._emit(self.engine.flush())
+        self._commit(force=True)
         self._update_gauges(force=True)
 
-    def run(self, stop: threading.Event, done: Callable[[], bool] | None = None) -> None:
-        """Step until ``stop`` is set or ``done()`` says the input is over, then finish."""
+    def restore(self) -> Checkpoint | None:
+        """Continue from the latest checkpoint, if any: state back, source repositioned."""
+        if self.checkpoints is None:
+            return None
+        checkpoint = self.checkpoints.load()
+        if checkpoint is not None:
+            self.engine.restore(checkpoint.scalars, checkpoint.frames, self.wall_ms())
+            self.source.seek(checkpoint.offsets)
+            self._positions = dict(checkpoint.offsets)
+        self._last_checkpoint_at = self.monotonic()
+        return checkpoint
+
+    def _commit(self, force: bool = False) -> None:
+        """Persist state with the offsets it covers, then commit them (at most every
+        ``checkpoint_interval_s`` when checkpointing). Sinks have written by now."""
+        if not self._pending and not force:
+            return
+        if self.checkpoints is not None:
+            due = self.monotonic() - self._last_checkpoint_at >= self.checkpoint_interval_s
+            if not (due or force):
+                return
+            scalars, frames = self.engine.snapshot()
+            self.checkpoints.save(
+                Checkpoint(offsets=dict(self._positions), scalars=scalars, frames=frames)
+            )
+            self._last_checkpoint_at = self.monotonic()
+            self.fault("after_checkpoint")
+        if self._pending:
+            try:
+                self.source.commit(self._pending)
+            except Exception as exc:  # the checkpoint holds the offsets; the next commit covers
+                self.log(f"offset commit failed ({exc!r}); will commit again with the next batch")
+                return
+        self._pending = {}
+
+    def run(self, stop: threading.Event, done: Callable[[], bool] | None = None) -> bool:
+        """Step until ``done()`` says the input is over (then flush every window: True) or
+        ``stop`` is set (then checkpoint and commit, leaving windows open: False)."""
+        self._stop = stop
         while not stop.is_set():
             read = self.step()
             if not read and done is not None and done():
-                break
-        self.finish()
+                self.finish()
+                return True
+        self.suspend()
+        return False
+
+    def suspend(self) -> None:
+        """Stop for now: checkpoint the open windows and commit; a restart continues."""
+        self._commit(force=True)
+        self._update_gauges(force=True)
 
     def _dead_letter(self, batch: RawBatch, rejects: pl.DataFrame) -> None:
         if rejects.is_empty():
@@ -142,7 +219,7 @@ class Worker:
             partitions=[batch.partitions[i] for i in idx],
             offsets=[batch.offsets[i] for i in idx],
         )
-        self.dead_letters.write(letters)
+        self._durably(self.dead_letters.write, letters, type(self.dead_letters).__name__)
         counts = rejects.filter(pl.col("reason") != "late").group_by("reason").len()
         with self._lock:
             for reason, n in counts.iter_rows():
@@ -150,11 +227,41 @@ class Worker:
                 reasons_seen = self.stats.dead_letter_reasons
                 reasons_seen[reason] = reasons_seen.get(reason, 0) + n
 
+    def _durably(self, write: Callable[[T], None], payload: T, name: str) -> None:
+        """Write to a sink, retrying with backoff while it fails (disk full, topic down).
+
+        Consumption pauses meanwhile: nothing is dropped and nothing buffers without bound.
+        A stop request during the outage gives up (nothing is committed; a restart replays).
+        """
+        delay, failing_since = 0.1, None
+        while True:
+            try:
+                write(payload)
+            except Exception as exc:
+                if failing_since is None:
+                    failing_since = self.monotonic()
+                    self.log(f"{name} failing ({exc!r}); pausing consumption and retrying")
+                self.metrics.sink_retries.labels(sink=name).inc()
+                if self._stop is not None and self._stop.is_set():
+                    raise SinkUnavailable(
+                        f"{name} still failing at shutdown ({exc!r}); nothing past the last "
+                        "checkpoint was committed, a restart replays it"
+                    ) from exc
+                self.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+                continue
+            if failing_since is not None:
+                self.log(f"{name} recovered after {self.monotonic() - failing_since:.1f} s")
+            return
+
     def _emit(self, signals: pl.DataFrame) -> None:
         if signals.is_empty():
             return
-        for sink in self.sinks:
-            sink.write(signals)
+        for i, sink in enumerate(self.sinks):
+            if i:
+                self.fault("between_sinks")
+            self._durably(sink.write, signals, type(sink).__name__)
+        self.fault("after_sink_write")
         now_s = self.wall_ms() / 1000.0
         ends = signals["window_end"].unique().to_list()
         top = self.engine.trends.top(signals)

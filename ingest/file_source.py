@@ -57,6 +57,15 @@ class FileSource:
     def commit(self, offsets: Mapping[int, int]) -> None:
         self.committed.update(offsets)
 
+    def partitions(self) -> set[int]:
+        return {0}
+
+    def seek(self, offsets: Mapping[int, int]) -> None:
+        """Skip to line ``offsets[0]`` (forward only: a file replay restarts from the top)."""
+        target = offsets.get(0, 0)
+        while self._offset < target and not self.exhausted():
+            self.poll(min(target - self._offset, 100_000), 0)
+
     def lag(self) -> dict[int, int]:
         return {0: len(self._pending)}
 

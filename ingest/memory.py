@@ -94,6 +94,13 @@ class MemorySource:
     def commit(self, offsets: Mapping[int, int]) -> None:
         self.committed.update(offsets)
 
+    def partitions(self) -> set[int]:
+        return set(range(self.topic.partitions))
+
+    def seek(self, offsets: Mapping[int, int]) -> None:
+        for p, o in offsets.items():
+            self.positions[p] = o
+
     def lag(self) -> dict[int, int]:
         ends = self.topic.end_offsets()
         return {p: ends[p] - self.positions[p] for p in range(self.topic.partitions)}

@@ -22,6 +22,14 @@ class Source(Protocol):
         """Record that every record before ``offsets[p]`` of partition ``p`` is done."""
         ...
 
+    def seek(self, offsets: Mapping[int, int]) -> None:
+        """Continue each named partition from ``offsets[p]`` (restoring a checkpoint)."""
+        ...
+
+    def partitions(self) -> set[int]:
+        """The partitions this source currently reads."""
+        ...
+
     def lag(self) -> dict[int, int]:
         """Per assigned partition, records available but not yet polled."""
         ...

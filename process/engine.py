@@ -8,7 +8,7 @@ merged across partitions and finalised into signal rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -20,6 +20,7 @@ from process.aggregate import (
     partials,
     uniques,
 )
+from process.cascades import CascadeConfig, CascadeTracker, attach_cascades
 from process.signals import SIGNAL_SCHEMA, finalise
 from process.trends import TrendConfig, TrendTracker
 from process.windows import Watermarks, WindowSpec
@@ -48,10 +49,12 @@ class WindowEngine:
     spec: WindowSpec
     idle_timeout_ms: int = 30_000
     trend_config: TrendConfig = field(default_factory=TrendConfig)
+    cascade_config: CascadeConfig = field(default_factory=CascadeConfig)
     partials: pl.DataFrame = field(init=False)
     uniques: pl.DataFrame = field(init=False)
     watermarks: Watermarks = field(init=False)
     trends: TrendTracker = field(init=False)
+    cascades: CascadeTracker = field(init=False)
     #: Every window ending at or before this has been emitted (epoch ms).
     closed_through: int | None = None
 
@@ -60,6 +63,7 @@ class WindowEngine:
         self.uniques = pl.DataFrame(schema={"partition": pl.Int32, **UNIQUE_SCHEMA})
         self.watermarks = Watermarks(self.spec.allowed_lateness_ms, self.idle_timeout_ms)
         self.trends = TrendTracker(self.trend_config, self.spec.hop_ms)
+        self.cascades = CascadeTracker(self.spec, self.cascade_config)
 
     def add(self, posts: pl.DataFrame, now_ms: int) -> Added:
         """Fold a decoded batch into the open windows; records already closed are late."""
@@ -77,6 +81,7 @@ class WindowEngine:
         self.partials = merge_partials([self.partials, partials(keyed, STATE_GROUP)], STATE_GROUP)
         self.uniques = pl.concat([self.uniques, uniques(keyed, STATE_GROUP)]).unique()
         self.watermarks.observe(posts, now_ms)
+        self.cascades.add(posts)  # drops the late posts by the same rule
         return Added(posts.height - len(late_idx), late_idx)
 
     def close(self, now_ms: int) -> pl.DataFrame:
@@ -98,6 +103,7 @@ class WindowEngine:
         if self.closed_through is not None and through <= self.closed_through:
             return pl.DataFrame(schema=SIGNAL_SCHEMA)
         self.closed_through = through
+        tops = self.cascades.close(through)
         done = pl.col("window_start") + self.spec.size_ms <= through
         closed_partials = self.partials.filter(done)
         if closed_partials.is_empty():
@@ -106,7 +112,7 @@ class WindowEngine:
         self.partials = self.partials.filter(~done)
         self.uniques = self.uniques.filter(~done)
         signals = finalise([closed_partials], [closed_uniques], self.spec.size_ms)
-        return self.trends.apply(signals)
+        return self.trends.apply(attach_cascades(signals, tops))
 
     @property
     def open_windows(self) -> int:
@@ -118,4 +124,43 @@ class WindowEngine:
             self.partials.estimated_size()
             + self.uniques.estimated_size()
             + self.trends.state.estimated_size()
+            + self.cascades.state_bytes
+        )
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
+        """The whole state as JSON-able scalars and frames (see :meth:`restore`)."""
+        w = self.watermarks
+        scalars: dict[str, Any] = {
+            "closed_through": self.closed_through,
+            "watermark": w.value,
+            "max_event": {str(p): t for p, t in w.max_event.items()},
+            "trend_windows_seen": self.trends.windows_seen,
+        }
+        frames = {
+            "partials": self.partials,
+            "uniques": self.uniques,
+            "trends": self.trends.state,
+            **{f"cascades.{k}": v for k, v in self.cascades.state_frames().items()},
+        }
+        return scalars, frames
+
+    def restore(
+        self, scalars: dict[str, Any], frames: dict[str, pl.DataFrame], now_ms: int
+    ) -> None:
+        """Continue from a :meth:`snapshot`; every partition counts as just seen at ``now_ms``."""
+        self.closed_through = scalars["closed_through"]
+        self.watermarks.value = scalars["watermark"]
+        self.watermarks.max_event = {int(p): int(t) for p, t in scalars["max_event"].items()}
+        self.watermarks.last_seen = dict.fromkeys(self.watermarks.max_event, now_ms)
+        self.trends.windows_seen = int(scalars["trend_windows_seen"])
+        self.partials = frames["partials"].cast(self.partials.schema)
+        self.uniques = frames["uniques"].cast(self.uniques.schema)
+        self.trends.state = frames["trends"].cast(self.trends.state.schema)
+        prefix = "cascades."
+        self.cascades = CascadeTracker.restore(
+            self.spec,
+            self.cascade_config,
+            {k[len(prefix) :]: v for k, v in frames.items() if k.startswith(prefix)},
         )

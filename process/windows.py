@@ -62,7 +62,19 @@ class Watermarks:
     idle_timeout_ms: int
     max_event: dict[int, int] = field(default_factory=dict)
     last_seen: dict[int, int] = field(default_factory=dict)
+    #: Partitions assigned to us that have not delivered a record yet (-> since when).
+    waiting: dict[int, int] = field(default_factory=dict)
     value: int | None = None
+
+    def expect(self, partitions: set[int], now_ms: int) -> None:
+        """Declare the partitions this worker reads. Until each has delivered a record (or
+        stayed silent for the idle timeout) the watermark does not advance, so a partition
+        whose first fetch comes later can't find its windows already closed."""
+        for p in partitions:
+            if p not in self.max_event and p not in self.waiting:
+                self.waiting[p] = now_ms
+        for p in set(self.waiting) - partitions:
+            del self.waiting[p]
 
     def observe(self, frame: pl.DataFrame, now_ms: int) -> None:
         """Update from a decoded batch with ``partition`` and ``created_at`` columns."""
@@ -73,11 +85,14 @@ class Watermarks:
             if t > self.max_event.get(p, -(2**62)):
                 self.max_event[p] = t
             self.last_seen[p] = now_ms
+            self.waiting.pop(p, None)
 
     def current(self, now_ms: int) -> int | None:
         """The watermark (epoch ms, never moving back), or None before any record."""
         if not self.max_event:
             return self.value
+        if any(now_ms - since < self.idle_timeout_ms for since in self.waiting.values()):
+            return self.value  # an assigned partition has not been heard from yet
         active = [
             t
             for p, t in self.max_event.items()
@@ -95,3 +110,4 @@ class Watermarks:
         for p in partitions:
             self.max_event.pop(p, None)
             self.last_seen.pop(p, None)
+            self.waiting.pop(p, None)

@@ -25,6 +25,7 @@ def signal_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         "enable_idempotence": True,
         "linger_ms": 5,
         "client_id": "datamoat-worker",
+        "reconnect_backoff_max_ms": 2_000,
     }
     config.update(overrides)
     return KafkaProducer(**config)

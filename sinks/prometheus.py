@@ -78,6 +78,12 @@ class Metrics:
         self.watermark = Gauge(
             "datamoat_watermark_seconds", "Current event-time watermark (epoch s).", registry=r
         )
+        self.sink_retries = Counter(
+            "datamoat_sink_retries",
+            "Failed sink writes that were retried (the worker pauses meanwhile).",
+            ["sink"],
+            registry=r,
+        )
         self.trending = Gauge(
             "datamoat_trending_score",
             "Trend score of the top-K trending hashtags in the last closed window.",

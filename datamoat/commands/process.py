@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from datamoat.checkpoint import CheckpointStore
 from datamoat.config import Config
 from datamoat.errors import ConfigError
 from datamoat.http import MetricsServer
 from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import build_worker, output_dir
+from datamoat.preflight import require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.worker import Worker
 from ingest.file_source import FileSource
@@ -36,6 +40,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common(p)
     p.add_argument("--group", default=None, help="consumer group (default: config, datamoat)")
     p.add_argument(
+        "--instance-id",
+        default=None,
+        help="static group membership id: a restarted worker takes its partitions back at "
+        "once instead of waiting for the session timeout",
+    )
+    p.add_argument(
         "--until-idle", action="store_true", help="exit once caught up and idle (then flush)"
     )
     p.add_argument("--idle-s", type=float, default=3.0, help="idle time for --until-idle")
@@ -44,6 +54,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
     p.add_argument(
         "--http-port", type=port, default=None, help="/metrics port (default: config; 0 = any)"
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="where the open-window state is checkpointed (default OUTPUT_DIR/checkpoints)",
+    )
+    p.add_argument(
+        "--checkpoint-interval", type=float, default=5.0, help="seconds between checkpoints"
     )
     p.add_argument("--quiet", action="store_true", help="no live line")
     p.set_defaults(func=run_process)
@@ -73,6 +92,25 @@ def worker_line(worker: Worker, elapsed: float) -> str:
     )
 
 
+def fault_from_env() -> Callable[[str], None]:
+    """``DATAMOAT_CRASH_AT=point:n`` kills this process (SIGKILL) the n-th time the worker
+    reaches ``point`` (``between_sinks``, ``after_sink_write``, ``after_checkpoint``).
+    For the crash tests; unset, it does nothing."""
+    spec = os.environ.get("DATAMOAT_CRASH_AT", "")
+    if not spec:
+        return lambda point: None
+    target, _, count = spec.partition(":")
+    left = [int(count or 1)]
+
+    def fault(point: str) -> None:
+        if point == target:
+            left[0] -= 1
+            if left[0] <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return fault
+
+
 def _install_stop(stop: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -90,7 +128,10 @@ def run_process(args: argparse.Namespace) -> int:
         return _replay(args, config, out, metrics, stop)
     bootstrap = config.kafka.bootstrap
     group = args.group or config.kafka.group
-    source = KafkaSource(config.kafka.posts_topic, consumer_config(bootstrap, group))
+    wait_for_broker(bootstrap, args.wait_for_broker)
+    require_topic(bootstrap, config.kafka.posts_topic)
+    overrides = {"group_instance_id": args.instance_id} if args.instance_id else {}
+    source = KafkaSource(config.kafka.posts_topic, consumer_config(bootstrap, group, **overrides))
     producer = signal_producer(bootstrap)
     worker = build_worker(
         config,
@@ -99,6 +140,17 @@ def run_process(args: argparse.Namespace) -> int:
         KafkaDeadLetterSink(producer, config.kafka.dlq_topic),
         metrics,
     )
+    worker.checkpoints = CheckpointStore(args.checkpoint_dir or out / "checkpoints", group)
+    worker.checkpoint_interval_s = args.checkpoint_interval
+    worker.fault = fault_from_env()
+    restored = worker.restore()
+    if restored is not None:
+        print(
+            f"datamoat process: resuming from checkpoint {worker.checkpoints.path} "
+            f"(offsets {restored.offsets})",
+            file=sys.stderr,
+            flush=True,
+        )
     started = time.monotonic()
     http_port = config.http.port if args.http_port is None else args.http_port
     server = MetricsServer(
@@ -118,7 +170,7 @@ def run_process(args: argparse.Namespace) -> int:
 
     def idle() -> bool:
         nonlocal idle_since
-        if not args.until_idle or worker.lag_total():
+        if not args.until_idle or source.down or worker.lag_total() or not source.caught_up():
             idle_since = None
             return False
         now = time.monotonic()

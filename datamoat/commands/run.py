@@ -10,10 +10,10 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from datamoat.broker import LocalCluster, is_reachable
 from datamoat.commands.process import status_of
+from datamoat.config import Config
 from datamoat.http import MetricsServer
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import build_worker, make_firehose, output_dir
@@ -58,7 +58,6 @@ def run_run(args: argparse.Namespace) -> int:
         from datamoat.errors import ConfigError
 
         raise ConfigError("--duration must be a positive number of seconds")
-    start_ms = now_ms() if args.start is None else args.start
     out = output_dir(args, config)
     cluster: LocalCluster | None = None
     if args.transport == "kafka" and not is_reachable(config.kafka.bootstrap, 3.0):
@@ -69,7 +68,7 @@ def run_run(args: argparse.Namespace) -> int:
         else kafka_transport(config, out)
     )
     try:
-        return _run(args, config, transport, start_ms)
+        return _run(args, config, transport)
     finally:
         transport.close()
         if cluster is not None:
@@ -91,8 +90,10 @@ def _start_local_broker(bootstrap: str) -> LocalCluster:
     return cluster
 
 
-def _run(args: argparse.Namespace, config: Any, transport: Transport, start_ms: int) -> int:
+def _run(args: argparse.Namespace, config: Config, transport: Transport) -> int:
     metrics = transport.metrics
+    # Event time starts now, once the broker and topics are ready, unless --start says.
+    start_ms = now_ms() if args.start is None else args.start
     worker = build_worker(
         config, transport.source, transport.sinks, transport.dead_letters, metrics
     )

@@ -7,6 +7,7 @@ import argparse
 from datamoat.broker import ensure_topics
 from datamoat.config import Config
 from datamoat.options import add_common, config_from
+from datamoat.preflight import wait_for_broker
 
 __all__ = ["create_topics", "register"]
 
@@ -26,6 +27,7 @@ def create_topics(config: Config) -> dict[str, int]:
 
 def run_topics(args: argparse.Namespace) -> int:
     config = config_from(args)
+    wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
     topics = create_topics(config)
     for name, partitions in topics.items():
         print(f"topic {name}: {partitions} partitions on {config.kafka.bootstrap}")

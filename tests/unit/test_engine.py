@@ -109,3 +109,30 @@ def test_flush_emits_everything_and_state_empties() -> None:
     star = out.filter(pl.col("key") == "*")
     assert star["posts"].sum() == posts().height
     assert star["unique_authors"].sum() >= posts()["author_id"].n_unique()
+
+
+def test_snapshot_restore_continues_exactly() -> None:
+    spec = WindowSpec(size_ms=4_000, hop_ms=4_000, allowed_lateness_ms=LATENESS_MS)
+    frame = posts()
+    whole = WindowEngine(spec, trend_config=TRENDS)
+    whole.add(frame, now_ms=0)
+    want = pl.concat([whole.close(0), whole.flush()])
+
+    first = WindowEngine(spec, trend_config=TRENDS)
+    first.add(frame[:1_700], now_ms=0)
+    got = [first.close(0)]
+    scalars, frames = first.snapshot()
+    second = WindowEngine(spec, trend_config=TRENDS)
+    second.restore(scalars, frames, now_ms=0)
+    second.add(frame[1_700:], now_ms=0)
+    got += [second.close(0), second.flush()]
+    assert_same(pl.concat(got), want)
+
+
+def test_an_assigned_partition_not_yet_heard_from_holds_the_watermark() -> None:
+    spec = WindowSpec(size_ms=4_000, hop_ms=4_000, allowed_lateness_ms=0)
+    engine = WindowEngine(spec, idle_timeout_ms=10_000, trend_config=TRENDS)
+    engine.watermarks.expect({0, 1, 2}, now_ms=0)
+    engine.add(posts().filter(pl.col("partition") == 0), now_ms=0)
+    assert engine.close(now_ms=1_000).is_empty()  # partitions 1 and 2 may still be behind
+    assert not engine.close(now_ms=20_000).is_empty()  # ... until they are idle

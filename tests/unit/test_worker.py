@@ -3,10 +3,11 @@ from __future__ import annotations
 import threading
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from datamoat.pipeline import score
-from datamoat.worker import Worker
+from datamoat.worker import SinkUnavailable, Worker
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.producer import partitions_of
@@ -92,3 +93,56 @@ def test_a_sink_written_twice_keeps_one_copy_of_a_window() -> None:
     sink.write(signals)
     sink.write(signals)
     assert sink.frame().height == signals.height
+
+
+class FlakySink(ListSink):
+    """Fails its first ``failures`` writes (a full disk, an unavailable topic)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def write(self, signals: pl.DataFrame) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError(28, "No space left on device")
+        super().write(signals)
+
+
+def test_a_failing_sink_pauses_the_worker_and_nothing_is_lost() -> None:
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+    topic = MemoryTopic(partitions=2)
+    fill(topic, frame)
+    sink, dead = FlakySink(failures=4), ListDeadLetterSink()
+    worker = make_worker(topic, sink, dead)
+    lines: list[str] = []
+    naps: list[float] = []
+    worker.log, worker.sleep = lines.append, naps.append
+    source = worker.source
+    assert isinstance(source, MemorySource)
+    worker.run(threading.Event(), done=source.exhausted)
+
+    want = truth_signals(score(frame), SPEC)
+    order = ["window_start", "key"]
+    assert_frame_equal(sink.frame().sort(order), want.sort(order), check_exact=False, abs_tol=1e-9)
+    assert naps == [0.1, 0.2, 0.4, 0.8]  # exponential backoff
+    assert len(lines) == 2 and "failing" in lines[0] and "recovered" in lines[1]
+    retries = worker.metrics.registry.get_sample_value(
+        "datamoat_sink_retries_total", {"sink": "FlakySink"}
+    )
+    assert retries == 4
+
+
+def test_shutdown_during_a_sink_outage_gives_up_without_committing() -> None:
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+    topic = MemoryTopic(partitions=2)
+    fill(topic, frame)
+    worker = make_worker(topic, FlakySink(failures=10**9), ListDeadLetterSink())
+    stop = threading.Event()
+    worker.log = lambda line: None
+    worker.sleep = lambda s: stop.set()  # the operator presses Ctrl-C during the outage
+    with pytest.raises(SinkUnavailable):
+        worker.run(stop)
+    source = worker.source
+    assert isinstance(source, MemorySource)
+    assert not source.committed

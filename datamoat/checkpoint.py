@@ -1,0 +1,119 @@
+"""Checkpoints: the worker's open-window state together with the input offsets it covers.
+
+A checkpoint is one file, replaced atomically (write a temporary file, fsync, rename, fsync
+the directory), so a crash at any moment leaves either the old checkpoint or the new one:
+
+    b"DMCK1\\n" | header length (8 bytes, big-endian) | JSON header | Arrow IPC blobs
+
+The header holds the offsets (``{partition: next offset}``), scalar state and, per frame,
+its name and byte length. The worker writes a checkpoint after the sinks have durably
+written every window the covered records closed, and only then commits the offsets to
+Kafka; on start it restores the checkpoint and resumes from its offsets.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from datamoat.errors import DatamoatError
+
+__all__ = ["Checkpoint", "CheckpointError", "CheckpointStore"]
+
+MAGIC = b"DMCK1\n"
+
+
+class CheckpointError(DatamoatError):
+    """A checkpoint file exists but can't be read; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    offsets: dict[int, int]
+    scalars: dict[str, Any] = field(default_factory=dict)
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+class CheckpointStore:
+    """Keeps the latest checkpoint of one worker at ``<directory>/<name>.ckpt``."""
+
+    def __init__(self, directory: Path, name: str = "worker") -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / f"{name}.ckpt"
+        self.writes = 0
+
+    def save(self, checkpoint: Checkpoint) -> int:
+        """Write atomically; returns the bytes written."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        blobs: list[bytes] = []
+        frames_meta = []
+        for name, frame in checkpoint.frames.items():
+            buf = io.BytesIO()
+            frame.write_ipc(buf, compression="lz4")
+            blobs.append(buf.getvalue())
+            frames_meta.append({"name": name, "bytes": len(blobs[-1])})
+        header = orjson.dumps(
+            {
+                "offsets": {str(p): o for p, o in checkpoint.offsets.items()},
+                "scalars": checkpoint.scalars,
+                "frames": frames_meta,
+            }
+        )
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(MAGIC)
+            fh.write(len(header).to_bytes(8, "big"))
+            fh.write(header)
+            for blob in blobs:
+                fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self.writes += 1
+        return len(MAGIC) + 8 + len(header) + sum(map(len, blobs))
+
+    def load(self) -> Checkpoint | None:
+        """The latest checkpoint, or None when there is none yet."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            if not data.startswith(MAGIC):
+                raise ValueError("not a datamoat checkpoint")
+            at = len(MAGIC)
+            size = int.from_bytes(data[at : at + 8], "big")
+            header = orjson.loads(data[at + 8 : at + 8 + size])
+            at += 8 + size
+            frames: dict[str, pl.DataFrame] = {}
+            for meta in header["frames"]:
+                blob = data[at : at + meta["bytes"]]
+                frames[meta["name"]] = pl.read_ipc(io.BytesIO(blob))
+                at += meta["bytes"]
+            offsets = {int(p): int(o) for p, o in header["offsets"].items()}
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            orjson.JSONDecodeError,
+            pl.exceptions.PolarsError,
+        ) as exc:
+            raise CheckpointError(
+                f"checkpoint {self.path} is unreadable ({exc}): delete it to start over "
+                "from the committed offsets"
+            ) from None
+        return Checkpoint(offsets=offsets, scalars=header["scalars"], frames=frames)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,93 @@
+"""Broker faults: the broker stops in the middle of a run and comes back; the firehose and
+the worker wait, retry and continue, and nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from datamoat.broker import LocalCluster, free_port
+
+pytestmark = pytest.mark.kafka
+
+START = "2026-01-01T00:00:00Z"
+DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
+SEEDED = ["--seed", "21", "--start", START, "--rate", "1500"]
+
+
+def _two_free_ports() -> int:
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and free_port_is(port + 1):
+            return port
+    raise RuntimeError("no two adjacent free ports")
+
+
+def free_port_is(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    port = _two_free_ports()
+    cluster = LocalCluster(tmp_path / "kafka", port=port, heap="384m")
+    bootstrap = cluster.start().bootstrap
+    assert bootstrap is not None
+    env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap}
+    out = tmp_path / "run"
+    try:
+        topics = subprocess.run([*DATAMOAT, "topics"], env=env, capture_output=True, text=True)
+        assert topics.returncode == 0, topics.stderr
+        producer = subprocess.Popen(
+            [*DATAMOAT, "produce", *SEEDED, "--duration", "14", "--quiet",
+             "--summary-json", str(tmp_path / "produce.json")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        worker = subprocess.Popen(
+            [*DATAMOAT, "process", "--until-idle", "--idle-s", "12", "--http-port", "0",
+             "--quiet", "--checkpoint-interval", "1", "--output-dir", str(out),
+             "--summary-json", str(out / "summary.json")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        time.sleep(5)
+        cluster.stop()
+        time.sleep(4)
+        LocalCluster(tmp_path / "kafka", port=port, heap="384m").start()
+        _, perr = producer.communicate(timeout=180)
+        _, werr = worker.communicate(timeout=180)
+        assert producer.returncode == 0, perr.decode()[-3000:]
+        assert worker.returncode == 0, werr.decode()[-3000:]
+    finally:
+        for proc in (locals().get("producer"), locals().get("worker")):
+            if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+                proc.kill()
+        LocalCluster(tmp_path / "kafka", port=port).stop()
+
+    produced = orjson.loads((tmp_path / "produce.json").read_bytes())["produced"]
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["consumed"] == produced  # nothing lost, nothing doubled
+    assert summary["processed"] == produced
+    truth = subprocess.run(
+        [*DATAMOAT, "truth", *SEEDED, "--posts", str(produced), "--output-dir",
+         str(tmp_path / "truth")],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert truth.returncode == 0, truth.stderr
+    got = pl.read_parquet(out / "signals" / "**" / "*.parquet").sort("window_start", "key")
+    want = pl.read_parquet(tmp_path / "truth" / "signals" / "**" / "*.parquet").sort(
+        "window_start", "key"
+    )
+    assert_frame_equal(got, want, check_exact=False, abs_tol=1e-9)
