@@ -99,7 +99,10 @@ class Worker:
                 if len(batch):
                     break  # caught up: don't sit on what we have
                 continue
-            batch.extend(got)
+            if len(batch):
+                batch.extend(got)
+            else:
+                batch = got
         return batch
 
     def step(self) -> int:

@@ -43,7 +43,11 @@ class FileSource:
 
     def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
         self._fill(max_records)
-        take, self._pending = self._pending[:max_records], self._pending[max_records:]
+        if len(self._pending) <= max_records:
+            take, self._pending = self._pending, []
+        else:
+            take = self._pending[:max_records]
+            del self._pending[:max_records]
         n = len(take)
         batch = RawBatch(
             values=take,

@@ -1,8 +1,10 @@
 """The in-memory transport: a partitioned log in one process, standing in for Kafka.
 
-``MemoryTopic`` keeps every record (append-only, per partition, like a Kafka log) and
-``MemorySource`` reads it with its own offsets. Used by ``--transport memory`` (no broker)
-and by unit tests.
+``MemoryTopic`` is an append-only log per partition, like a Kafka topic, with two limits
+Kafka enforces by other means: records a reader has committed are dropped (retention), and
+a writer waits while more than ``max_backlog`` records are unconsumed (the broker's
+backpressure), so a fast firehose can't fill the memory. ``MemorySource`` reads it with its
+own offsets. Used by ``--transport memory`` (no broker) and by unit tests.
 """
 
 from __future__ import annotations
@@ -16,22 +18,26 @@ __all__ = ["MemorySource", "MemoryTopic"]
 
 
 class MemoryTopic:
-    """An append-only, partitioned log of (key, value) records; thread-safe."""
+    """A partitioned log of (key, value) records; thread-safe."""
 
-    def __init__(self, partitions: int = 6) -> None:
+    def __init__(self, partitions: int = 6, max_backlog: int = 500_000) -> None:
         if partitions < 1:
             raise ValueError("a topic needs at least one partition")
         self.partitions = partitions
+        self.max_backlog = max_backlog
         self._keys: list[list[bytes | None]] = [[] for _ in range(partitions)]
         self._values: list[list[bytes]] = [[] for _ in range(partitions)]
+        self._base = [0] * partitions  # offset of the first record still held
         self._cond = threading.Condition()
         self.closed = False
 
     def append(
         self, partitions: Sequence[int], keys: Sequence[bytes | None], values: Sequence[bytes]
     ) -> None:
-        """Append records; ``partitions[i]`` is record i's partition."""
+        """Append records (``partitions[i]`` is record i's); waits while the backlog is full."""
         with self._cond:
+            while self._held() >= self.max_backlog and not self.closed:
+                self._cond.wait(0.1)
             if len(set(partitions)) == 1:
                 p = partitions[0]
                 self._keys[p].extend(keys)
@@ -55,7 +61,18 @@ class MemoryTopic:
 
     def end_offsets(self) -> list[int]:
         with self._cond:
-            return [len(v) for v in self._values]
+            return [b + len(v) for b, v in zip(self._base, self._values, strict=True)]
+
+    def retain(self, offsets: Mapping[int, int]) -> None:
+        """Drop every record before ``offsets[p]`` (they are committed)."""
+        with self._cond:
+            for p, offset in offsets.items():
+                drop = offset - self._base[p]
+                if drop > 0:
+                    del self._values[p][:drop]
+                    del self._keys[p][:drop]
+                    self._base[p] = offset
+            self._cond.notify_all()
 
     def read(self, positions: list[int], max_records: int, timeout_ms: int) -> RawBatch:
         """Records from ``positions`` on (advanced in place), an even share per partition."""
@@ -65,19 +82,25 @@ class MemoryTopic:
                 self._cond.wait(timeout_ms / 1000.0)
             share = -(-max_records // self.partitions)  # an even share each, rounded up
             for p in range(self.partitions):
-                start = positions[p]
-                end = min(len(self._values[p]), start + share)
+                base, values = self._base[p], self._values[p]
+                start = positions[p] - base
+                if start < 0:
+                    raise LookupError(f"offset {positions[p]} of partition {p} was dropped")
+                end = min(len(values), start + share)
                 if end <= start:
                     continue
-                batch.values.extend(self._values[p][start:end])
+                batch.values.extend(values[start:end])
                 batch.keys.extend(self._keys[p][start:end])
                 batch.partitions.extend([p] * (end - start))
-                batch.offsets.extend(range(start, end))
-                positions[p] = end
+                batch.offsets.extend(range(base + start, base + end))
+                positions[p] = base + end
         return batch
 
+    def _held(self) -> int:
+        return sum(len(v) for v in self._values)
+
     def _available(self, positions: list[int]) -> bool:
-        return any(len(v) > positions[p] for p, v in enumerate(self._values))
+        return any(self._base[p] + len(v) > positions[p] for p, v in enumerate(self._values))
 
 
 class MemorySource:
@@ -93,6 +116,7 @@ class MemorySource:
 
     def commit(self, offsets: Mapping[int, int]) -> None:
         self.committed.update(offsets)
+        self.topic.retain(offsets)
 
     def partitions(self) -> set[int]:
         return set(range(self.topic.partitions))
