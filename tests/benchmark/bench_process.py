@@ -17,12 +17,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 START = "2026-01-01T00:00:00Z"
 DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
 
 
-def timed(cmd: list[str]) -> tuple[float, dict[str, object]]:
+def timed(cmd: list[str]) -> tuple[float, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         summary = Path(tmp) / "summary.json"
         t0 = time.perf_counter()
