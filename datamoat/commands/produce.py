@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
+import orjson
+
+from datamoat.config import Config
 from datamoat.errors import ConfigError
 from datamoat.options import add_common, add_firehose, config_from, now_ms, positive_int
-from datamoat.pipeline import make_firehose
+from datamoat.pipeline import firehose_config
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
-from ingest.firehose import encode_keys, encode_values
-from ingest.pacer import Pacer, PaceStats
-from ingest.producer import FileWriter, KafkaPostWriter, PostWriter, post_producer
-from sinks.prometheus import Metrics
+from ingest.firehose import Firehose, encode_keys, encode_values, realism_report, render_report
+from ingest.firehose.parallel import PaceSpec, ShardPlan, merged_ndjson, new_stop, pace_shards
+from ingest.pacer import BEHIND_S, Pacer, PaceStats
+from ingest.producer import FileWriter, PostWriter, kafka_writer
 
 __all__ = ["register"]
+
+_EPILOG = """\
+--report compares the stream with published figures (repost counts per original, cascade
+delays, follower and hashtag tails, daily swing). It needs whole model days: e.g.
+  datamoat produce --day-in 60 --posts 600000 --output /dev/null --report
+With the default flat rate the daily swing is 1 by design and reported as out of range.
+--procs N runs N processes, each generating its own slice of the same stream: a file is
+byte for byte the one --procs 1 writes; into Kafka the union of the slices is the same posts.
+"""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "produce",
         help="run the synthetic firehose into Kafka (paced) or a file (--output, unpaced)",
         description="The synthetic X-scale firehose. Event times follow --rate from --start.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common(p)
     add_firehose(p)
@@ -38,9 +57,47 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="send to Kafka as fast as possible (event times still follow --rate)",
     )
     p.add_argument("--compression", choices=["none", "lz4", "zstd", "gzip"], default="none")
+    p.add_argument(
+        "--procs", type=positive_int, default=1, help="producer processes sharing the stream"
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="print the realism report (stream statistics next to the reference values)",
+    )
+    p.add_argument(
+        "--report-json", type=Path, default=None, help="write the realism report here (JSON)"
+    )
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
     p.add_argument("--quiet", action="store_true", help="no live line")
     p.set_defaults(func=run_produce)
+
+
+@dataclass
+class _Progress:
+    produced: int = 0
+    rate: float = 0.0  # recent posts/s
+    behind_s: float = 0.0
+    warned: bool = False
+
+
+def _line(progress: _Progress, target: float, realtime: bool) -> str:
+    line = f"produced {progress.produced:,} ({progress.rate:,.0f}/s"
+    line += f" of {target:,.0f}/s target)" if realtime else ")"
+    if realtime and progress.behind_s > BEHIND_S:
+        line += f" | CAN'T KEEP UP: {progress.behind_s:,.1f} s behind schedule"
+    return line
+
+
+def _warn_once(progress: _Progress, target: float) -> None:
+    if progress.behind_s > BEHIND_S and not progress.warned:
+        progress.warned = True
+        print(
+            f"datamoat produce: can't keep up with {target:,.0f} posts/s: sending "
+            f"{progress.rate:,.0f}/s, {progress.behind_s:.1f} s behind schedule",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def run_produce(args: argparse.Namespace) -> int:
@@ -49,79 +106,166 @@ def run_produce(args: argparse.Namespace) -> int:
         raise ConfigError("--duration must be a positive number of seconds")
     if args.output is not None and args.posts is None and args.duration is None:
         raise ConfigError("--output needs --posts N or --duration S (a file can't be endless)")
+    if (args.report or args.report_json) and args.posts is None and args.duration is None:
+        raise ConfigError("--report needs --posts N or --duration S (a sample to judge)")
     start_ms = now_ms() if args.start is None else args.start
-    firehose = make_firehose(config, args, start_ms)
-    rate = args.rate or config.firehose.rate
-    writer: PostWriter
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        writer = FileWriter(args.output)
-    else:
-        from datamoat.commands.topics import create_topics
+    fh_config = firehose_config(config, args)
+    seed = config.firehose.seed if args.seed is None else args.seed
+    end_ms = None if args.duration is None else start_ms + round(args.duration * 1000)
+    plan = ShardPlan(fh_config, seed, start_ms, args.procs, args.posts, end_ms)
+    realtime = args.output is None and not args.unpaced
+    progress = _Progress()
+    stop = new_stop() if args.procs > 1 else threading.Event()
 
-        create_topics(config)
-        compression = None if args.compression == "none" else args.compression
-        producer = post_producer(config.kafka.bootstrap, compression_type=compression)
-        writer = KafkaPostWriter(producer, config.kafka.posts_topic)
-    metrics = Metrics()
-    pacer = Pacer(
-        firehose=firehose,
-        writer=writer,
-        encode_values=encode_values,
-        encode_keys=encode_keys,
-        start_ms=start_ms,
-        partitions=config.kafka.partitions,
-        rate=rate,
-        realtime=args.output is None and not args.unpaced,
-    )
-    progress = PaceStats()
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
 
-    def on_chunk(stats: PaceStats, n: int) -> None:
-        nonlocal progress
-        progress = stats
-        metrics.posts_produced.inc(n)
-
-    def line(elapsed: float) -> str:
-        behind = f" | BEHIND by {progress.behind_s:.1f} s" if progress.behind_s > 1 else ""
-        rate_now = progress.produced / max(elapsed, 1e-9)
-        return f"produced {progress.produced:,} ({rate_now:,.0f}/s){behind}"
-
-    stop = threading.Event()
-    live = None if args.quiet else LiveLine(line).start()
+    previous = signal.signal(signal.SIGINT, on_signal)
+    live = None if args.quiet else LiveLine(lambda _: _line(progress, plan.config.rate, realtime))
     started = time.monotonic()
     try:
-        stats = pacer.run(posts=args.posts, duration_s=args.duration, stop=stop, on_chunk=on_chunk)
-    except KeyboardInterrupt:
-        stop.set()
-        writer.flush()
-        stats = progress
+        if live:
+            live.start()
+        if args.output is not None:
+            result = _to_file(plan, args.output, stop, progress)
+        else:
+            result = _to_kafka(plan, config, args, realtime, stop, progress)
     finally:
+        signal.signal(signal.SIGINT, previous)
         if live:
             live.stop()
-        close = getattr(writer, "close", None)
-        if close is not None:
-            close()
     summary = make_summary(
-        produced=stats.produced,
+        produced=int(result["produced"]),
         consumed=0,
         processed=0,
         dead_lettered=0,
         late=0,
         duration_s=time.monotonic() - started,
+        producing_s=result["elapsed_s"],
         latencies=[],
-        target_rate=rate,
-        max_behind_s=round(stats.max_behind_s, 3),
+        target_rate=plan.config.rate,
+        procs=args.procs,
+        max_behind_s=round(result["max_behind_s"], 3),
+        kept_up=result["max_behind_s"] <= BEHIND_S,
     )
     for key in ("consumed", "processed", "dead_lettered", "late", "processed_per_s",
                 "latency_p50_s", "latency_p99_s", "accounting_ok"):  # fmt: skip
         summary.pop(key)
-    if stats.max_behind_s > 1.0:
+    if realtime and not summary["kept_up"]:
         print(
-            f"datamoat produce: fell behind schedule by up to {stats.max_behind_s:.1f} s: "
-            f"this machine can't sustain {rate:,.0f} posts/s (try --compression lz4 or a "
-            "lower --rate)",
+            f"datamoat produce: COULD NOT KEEP UP with {plan.config.rate:,.0f} posts/s: "
+            f"achieved {summary['produced_per_s']:,.0f}/s, up to {result['max_behind_s']:.1f} s "
+            "behind schedule (broker unavailable or too slow: try --procs 2, "
+            "--compression lz4 or a lower --rate)",
             file=sys.stderr,
         )
     write_summary(summary, args.summary_json)
     print(format_summary(summary))
+    if args.report or args.report_json:
+        _report(plan, args)
     return 0
+
+
+def _to_file(plan: ShardPlan, path: Path, stop: Any, progress: _Progress) -> dict[str, float]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    if plan.shards == 1:
+        return _single(plan, FileWriter(path), False, 0, stop, progress)
+    with path.open("wb") as fh:
+        for chunk in merged_ndjson(plan):
+            fh.write(chunk)
+            progress.produced += chunk.count(b"\n")
+            progress.rate = progress.produced / max(time.monotonic() - started, 1e-9)
+            if stop.is_set():
+                break
+    elapsed = time.monotonic() - started
+    return {"produced": progress.produced, "elapsed_s": elapsed, "max_behind_s": 0.0}
+
+
+def _to_kafka(
+    plan: ShardPlan,
+    config: Config,
+    args: argparse.Namespace,
+    realtime: bool,
+    stop: Any,
+    progress: _Progress,
+) -> dict[str, float]:
+    from datamoat.commands.topics import create_topics
+    from datamoat.preflight import wait_for_broker
+
+    wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
+    create_topics(config)
+    compression = None if args.compression == "none" else args.compression
+    make_writer = partial(
+        kafka_writer, config.kafka.bootstrap, config.kafka.posts_topic, compression_type=compression
+    )
+    partitions = config.kafka.partitions
+    if plan.shards == 1:
+        return _single(plan, make_writer(), realtime, partitions, stop, progress)
+    spec = PaceSpec(partitions, plan.config.rate, realtime)
+    samples: list[tuple[float, float]] = []
+
+    def on_progress(values: list[float]) -> None:
+        now, produced = time.monotonic(), sum(values[0::3])
+        samples.append((now, produced))
+        while len(samples) > 2 and now - samples[0][0] > 10.0:
+            samples.pop(0)
+        then, before = samples[0]
+        progress.produced = int(produced)
+        progress.rate = (produced - before) / (now - then) if now > then else 0.0
+        progress.behind_s = max(values[1::3])
+        _warn_once(progress, plan.config.rate)
+
+    return pace_shards(plan, spec, make_writer, stop, on_progress)
+
+
+def _single(
+    plan: ShardPlan,
+    writer: PostWriter,
+    realtime: bool,
+    partitions: int,
+    stop: Any,
+    progress: _Progress,
+) -> dict[str, float]:
+    pacer = Pacer(
+        firehose=Firehose(plan.config, plan.seed, plan.start_ms),
+        writer=writer,
+        encode_values=encode_values,
+        encode_keys=encode_keys,
+        start_ms=plan.start_ms,
+        partitions=max(partitions, 1),
+        rate=plan.config.rate,
+        realtime=realtime,
+    )
+
+    def on_chunk(stats: PaceStats, n: int) -> None:
+        progress.produced, progress.behind_s = stats.produced, stats.behind_s
+        progress.rate = stats.recent_rate()
+        if realtime:
+            _warn_once(progress, plan.config.rate)
+
+    duration = None if plan.end_ms is None else (plan.end_ms - plan.start_ms) / 1000.0
+    try:
+        stats = pacer.run(posts=plan.posts, duration_s=duration, stop=stop, on_chunk=on_chunk)
+    finally:
+        close = getattr(writer, "close", None)
+        if close is not None:
+            close()
+    return {
+        "produced": stats.produced,
+        "elapsed_s": stats.elapsed_s,
+        "max_behind_s": stats.max_behind_s,
+    }
+
+
+def _report(plan: ShardPlan, args: argparse.Namespace) -> None:
+    """The realism report of the same posts (regenerated: the stream is a pure function)."""
+    firehose = Firehose(plan.config, plan.seed, plan.start_ms)
+    posts = firehose.take(plan.posts) if plan.posts else firehose.take_until(plan.end_ms or 0)
+    report = {k: float(v) for k, v in realism_report(posts, day_in_s=plan.config.day_in_s).items()}
+    if args.report_json is not None:
+        args.report_json.parent.mkdir(parents=True, exist_ok=True)
+        args.report_json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    if args.report:
+        print(f"\nrealism of {posts.height:,} posts (model days judged as real days):")
+        print(render_report(report))

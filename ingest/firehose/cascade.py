@@ -21,10 +21,13 @@ from ingest.firehose.bursts import BurstBook
 from ingest.firehose.calendar import ID_SHIFT, MAX_LEAD_MS, Events, Posts, pack
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.hashing import seed_key, uniform
+from ingest.firehose.kernel import DelayKernel
 from ingest.firehose.profile import TimeWarp, burst_shape
+from ingest.firehose.warm import EPOCH_BLOCKS, GhostSampler, generations
 
 __all__ = ["CascadeModel", "child_kinds"]
 _SALT_BLOCK = 0xB10C
+_SALT_GHOST = 0x6057
 _FIELDS = ("t", "id", "parent", "root", "src", "src_t", "topic", "kind")
 _SALT_KIND = 0xC1D
 F64 = npt.NDArray[np.float64]
@@ -57,21 +60,21 @@ class CascadeModel:
         self._bursts = bursts
         self._block_ms = block_ms
         scale = config.time_scale
-        self._flat = config.kernel_flat_s * 1000.0 * scale
-        self._cutoff = max(config.kernel_cutoff_s * 1000.0 * scale, self._flat + 1.0)
+        self._kernel = DelayKernel(
+            config.kernel_flat_s * 1000.0 * scale,
+            config.kernel_cutoff_s * 1000.0 * scale,
+            config.kernel_exponent,
+        )
         self._horizon = config.cascade_horizon_s * 1000.0 * scale
-        # leads are int32 ms; the warp can move a time by 2 A = 2 a / omega either way
+        # leads are int32 ms; the warp can move a time by 2 A = 2 a / omega either way, and a
+        # warm-start repost can carry the text of a post a whole kernel before its block
         slack = 2.0 * warp.amplitude / warp.omega + 2.0 * block_ms
-        if self._horizon + slack >= MAX_LEAD_MS:
+        reach = max(self._horizon, 2.0 * self._kernel.cutoff if config.warm_start else 0.0)
+        if reach + slack >= MAX_LEAD_MS:
             raise ValueError(
-                f"cascade_horizon_s too long for this day length: at most "
-                f"{(MAX_LEAD_MS - slack) / 1000.0 / scale:.0f} model seconds"
+                f"cascade_horizon_s (or twice kernel_cutoff_s) too long for this day length: at "
+                f"most {(MAX_LEAD_MS - slack) / 1000.0 / scale:.0f} model seconds"
             )
-        theta = config.kernel_exponent - 1.0
-        ratio = (self._cutoff / self._flat) ** (-theta)
-        self._theta = theta
-        self._tail_norm = 1.0 - ratio  # tail mass = flat / theta * tail_norm
-        self._p_flat = 1.0 / (1.0 + self._tail_norm / theta)
         weight = authors.activity()
         g_all = self._g(authors.followers.astype(np.float64))
         shares = np.array(config.child_kinds, dtype=np.float64) / sum(config.child_kinds)
@@ -84,6 +87,20 @@ class CascadeModel:
         total_roots_per_ms = config.rate / 1000.0 / sizes
         self._root_rate = total_roots_per_ms * (1.0 - bursts.random_volume_share)
         self._burst_rate = total_roots_per_ms
+        self._ghosts = (
+            GhostSampler(
+                config,
+                self._kernel,
+                warp,
+                total_roots_per_ms,
+                g_all,
+                weight,
+                self._fitness_max,
+                lambda ids: child_kinds(ids, config, seed),
+            )
+            if config.warm_start
+            else None
+        )
 
     # --- model pieces -------------------------------------------------------------------
     def _g(self, followers: F64) -> F64:
@@ -93,7 +110,7 @@ class CascadeModel:
         return out
 
     def _mean_children(
-        self, fitness: F64, followers: F64, kinds: npt.NDArray[np.int8], depth: int
+        self, fitness: F64, followers: F64, kinds: npt.NDArray[np.int8], depth: I64
     ) -> F64:
         c = self._c
         m = c.infectiousness * fitness * self._g(followers) * c.depth_decay**depth
@@ -103,36 +120,16 @@ class CascadeModel:
         return out
 
     def expected_cascade_size(self) -> float:
-        """E[cascade size] (root included), by quadrature over the fitness distribution.
-
-        Given fitness phi, a root has m(phi) expected children and every later post n(phi)
-        (authors and kinds are drawn independently), so E[size | phi] = 1 + m / (1 - n).
-        """
-        c = self._c
-        nodes, weights = np.polynomial.hermite_e.hermegauss(96)
-        fit = np.minimum(np.exp(c.fitness_sd * nodes), self._fitness_max)
-        branching = c.infectiousness * fit * self._mean_g
-        generation = branching * (self._mean_g_root / self._mean_g) * c.original_infectiousness
-        size = 1.0 + generation
-        for depth in range(1, c.max_depth):
-            generation = generation * branching * c.depth_decay**depth
-            size = size + generation
-            if float(generation.max()) < 1e-12:
-                break
-        return float((weights * size).sum() / weights.sum())
-
-    def _delays(self, u: F64) -> F64:
-        flat = u < self._p_flat
-        v = np.clip((u - self._p_flat) / (1.0 - self._p_flat), 0.0, 1.0)
-        tail = self._flat * (1.0 - v * self._tail_norm) ** (-1.0 / self._theta)
-        out: F64 = np.where(flat, u / self._p_flat * self._flat, tail)
-        return out
+        """E[cascade size] (original included), integrated over the fitness distribution."""
+        _, weight, gens = generations(self._c, self._mean_g_root, self._fitness_max)
+        return float(weight @ sum(gens))
 
     # --- one block ----------------------------------------------------------------------
-    def _roots(self, rng: np.random.Generator, lo: float, hi: float) -> tuple[F64, I64]:
+    def _roots(
+        self, rng: np.random.Generator, lo: float, hi: float, tau_lo: float, tau_hi: float
+    ) -> tuple[F64, I64]:
         """Originals of [lo, hi): activity times and burst topics (0 = none)."""
         warp = self._warp
-        tau_lo, tau_hi = warp.tau(np.array([lo, hi]))
         n = int(rng.poisson(self._root_rate * (tau_hi - tau_lo)))
         taus = [rng.uniform(tau_lo, tau_hi, n)]
         topics = [np.zeros(n, np.int64)]
@@ -150,15 +147,18 @@ class CascadeModel:
         order = np.argsort(tau, kind="stable")
         return tau[order], np.concatenate(topics)[order]
 
+    def _rng(self, salt: int, b: int) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence([self._seed, salt, b])))
+
     def block(self, b: int) -> Events:
-        """Every post of the cascade forest rooted in block b (any due time)."""
+        """Every post of the cascade forest rooted in block b (any due time): its originals,
+        the warm start's children of pre-start posts due in it, and all their descendants."""
         c = self._c
-        rng = np.random.Generator(
-            np.random.PCG64(np.random.SeedSequence([self._seed, _SALT_BLOCK, b]))
-        )
+        rng = self._rng(_SALT_BLOCK, b)
         lo = float(b * self._block_ms)
         hi = lo + self._block_ms
-        tau, topic = self._roots(rng, lo, hi)
+        tau_lo, tau_hi = (float(x) for x in self._warp.tau(np.array([lo, hi])))
+        tau, topic = self._roots(rng, lo, hi, tau_lo, tau_hi)
         n = len(tau)
         base = np.int64(b) << np.int64(ID_SHIFT)
         ids = base + np.arange(1, n + 1, dtype=np.int64)
@@ -167,16 +167,34 @@ class CascadeModel:
         kind = np.zeros(n, np.int8)
         zero = np.zeros(n, np.int64)
         parts = [Posts(t, ids, zero, zero, ids, t, topic, kind)]
-        root, src, src_t, root_tau = ids, ids, t, tau
+        root, src, src_t, root_tau, depth = ids, ids, t, tau, zero
         next_id = n + 1
-        for depth in range(c.max_depth):
+        if self._ghosts is not None and self._ghosts.active(tau_lo):
+            first = b - b % EPOCH_BLOCKS
+            edges = np.array([first, first + EPOCH_BLOCKS], dtype=np.float64) * self._block_ms
+            e0, e1 = (float(x) for x in self._warp.tau(edges))
+            g, next_id = self._ghosts.block(
+                self._rng(_SALT_GHOST, b), lo, (tau_lo, tau_hi), (e0, e1), base, next_id
+            )
+            g_topic = np.zeros(len(g.id), np.int64)
+            parts.append(Posts(g.t, g.id, g.parent, g.root, g.src, g.src_t, g_topic, g.kind))
+            tau, t, ids = (np.concatenate(p) for p in ((tau, g.tau), (t, g.t), (ids, g.id)))
+            root, src = np.concatenate([root, g.root]), np.concatenate([src, g.src])
+            src_t, root_tau = (
+                np.concatenate([src_t, g.src_t]),
+                np.concatenate([root_tau, g.root_tau]),
+            )
+            topic, kind = np.concatenate([topic, g_topic]), np.concatenate([kind, g.kind])
+            fitness, depth = np.concatenate([fitness, g.fitness]), np.concatenate([depth, g.depth])
+            n = len(ids)
+        for _ in range(c.max_depth):
             if n == 0:
                 break
             followers = self._authors.followers[self._authors.of_posts(ids)]
             m = self._mean_children(fitness, followers.astype(np.float64), kind, depth)
-            k = rng.poisson(m)
+            k = rng.poisson(np.where(depth < c.max_depth, m, 0.0))
             parent = np.repeat(np.arange(n), k)
-            child_tau = tau[parent] + self._delays(rng.uniform(size=len(parent)))
+            child_tau = tau[parent] + self._kernel.delays(rng.uniform(size=len(parent)))
             alive = child_tau - root_tau[parent] <= self._horizon
             parent, child_tau = parent[alive], child_tau[alive]
             n = len(parent)
@@ -198,7 +216,7 @@ class CascadeModel:
                 )
             )
             tau, t, ids, src, src_t = child_tau, child_t, child_ids, child_src, child_src_t
-            fitness, kind = fitness[parent], child_kind
+            fitness, kind, depth = fitness[parent], child_kind, depth[parent] + 1
         if next_id >= 1 << ID_SHIFT:
             raise OverflowError("a block's cascade forest outgrew its id space")
         forest = Posts(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))

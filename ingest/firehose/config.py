@@ -121,6 +121,10 @@ class FirehoseConfig:
     max_depth: int = 400
     cascade_horizon_s: float = 7 * 86_400.0
     """A cascade ends this long after its original (bounds the pending backlog)."""
+    warm_start: bool = True
+    """Start in the stationary state: posts from before the start keep being reposted,
+    replied to and quoted after it, so the rate is the target from the first second (a cold
+    start begins with originals only and runs about a quarter low for hours)."""
 
     # --- text -----------------------------------------------------------------------------
     languages: tuple[tuple[str, float], ...] = DEFAULT_LANGUAGES

@@ -16,7 +16,7 @@ import polars as pl
 
 from ingest.firehose.authors import Authors
 from ingest.firehose.bursts import BurstBook
-from ingest.firehose.calendar import Calendar, Events
+from ingest.firehose.calendar import Calendar, Events, event_times
 from ingest.firehose.cascade import CascadeModel
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.profile import TimeWarp
@@ -90,6 +90,9 @@ class Firehose:
             self._due.append(due)
             self._due_rows += len(due)
 
+    def _first_due_ms(self) -> int:
+        return self.start_ms + int(event_times(self._due[0][:1], self.block_ms)[0])
+
     def _render_due(self) -> None:
         if not self._due:
             return
@@ -122,11 +125,20 @@ class Firehose:
         self._fill(n)
         return self._pop_ready(n)
 
-    def take_until(self, end_ms: int) -> pl.DataFrame:
-        """Every not yet taken post with created_at < end_ms (epoch ms), for real-time pacing."""
+    def prepare(self, end_ms: int) -> None:
+        """Generate and render every post with created_at < end_ms (epoch ms) now, so that
+        ``take_until(end_ms)`` only hands them out (a pacer calls it before its clock starts).
+        Renders ahead in batches of at least _RENDER_MIN rows, so small steps stay cheap."""
         while self.horizon_ms < end_ms:
             self._step()
-        self._render_due()
+        if self._due and self._first_due_ms() < end_ms:
+            while self._due_rows < _RENDER_MIN:
+                self._step()
+            self._render_due()
+
+    def take_until(self, end_ms: int) -> pl.DataFrame:
+        """Every not yet taken post with created_at < end_ms (epoch ms), for real-time pacing."""
+        self.prepare(end_ms)
         if not self._ready:
             return pl.DataFrame(schema=POST_SCHEMA)
         frame = pl.concat(self._ready) if len(self._ready) > 1 else self._ready[0]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import orjson
 import polars as pl
 import pytest
@@ -9,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.firehose import Firehose, FirehoseConfig, encode_keys, encode_values, generate
+from ingest.firehose.encode import record_bytes, record_sizes
 from ingest.schema import KINDS, POST_SCHEMA
 
 START = 1_700_000_000_000
@@ -69,12 +73,36 @@ def test_ids_and_cascades(sample: pl.DataFrame) -> None:
     pos = sample.select("post_id", "created_at", "root_id", "text", "kind").with_row_index("row")
     joined = children.join(pos, left_on="parent_id", right_on="post_id", suffix="_p", how="inner")
     # every parent present in the sample comes earlier and shares the cascade root
-    assert joined.height == children.height
     assert (joined["created_at_p"] < joined["created_at"]).all()
     same_root = joined["root_id_p"].fill_null(joined["parent_id"]) == joined["root_id"]
     assert same_root.all()
     reposts = joined.filter(pl.col("kind") == "repost")
     assert (reposts["text"] == reposts["text_p"]).all()
+    # the others are children of posts from before the start (warm start): a root never seen
+    orphans = children.join(pos, left_on="parent_id", right_on="post_id", how="anti")
+    assert orphans.height > 0
+    assert not orphans["root_id"].is_in(sample["post_id"].implode()).any()
+
+
+def test_cold_start_has_every_parent() -> None:
+    cold = generate(replace(FAST, warm_start=False), 3, START, 20_000)
+    children = cold.filter(pl.col("kind") != "post")
+    assert children.height > 0
+    assert children["parent_id"].is_in(cold["post_id"].implode()).all()
+
+
+def test_warm_start_rate_is_the_target_from_the_first_second() -> None:
+    flat = FirehoseConfig(
+        rate=2_000.0, diurnal_swing=1.0, random_bursts_per_day=0.0, authors=200_000
+    )
+    rates = {}
+    for warm in (True, False):
+        posts = Firehose(replace(flat, warm_start=warm), 4, START).take_until(START + 15_000)
+        rates[warm] = posts.height / 15.0 / flat.rate
+        non_original = posts.filter(pl.col("kind") != "post").height / posts.height
+        assert (non_original > 0.2) == warm
+    assert rates[True] == pytest.approx(1.0, abs=0.04)
+    assert rates[False] < 0.85
 
 
 def test_text_and_hashtags(sample: pl.DataFrame) -> None:
@@ -102,6 +130,26 @@ def test_encoding(sample: pl.DataFrame) -> None:
     assert encode_values(odd) == [orjson.dumps(row) for row in odd.to_dicts()]
     keys = encode_keys(head)
     assert keys[0] == str(head["author_id"][0]).encode()
+
+
+@pytest.mark.parametrize(("first", "delta"), [(0, 0), (5, 1234), (20_000, -3)])
+def test_record_bytes_are_what_kafka_python_writes(
+    sample: pl.DataFrame, first: int, delta: int
+) -> None:
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    head = sample.head(300)
+    keys, values = encode_keys(head), encode_values(head)
+    values[7] = b"x" * 20_000  # a long value takes the slow varint path
+    builder = DefaultRecordBatchBuilder(2, 0, False, -1, -1, -1, batch_size=1 << 30)
+    builder.append(0, START, b"k", b"v", [])  # sets the batch's first timestamp
+    mark = builder.size()
+    for i, (k, v) in enumerate(zip(keys, values, strict=True)):
+        builder.append(first + i, START + delta, k, v, [])
+    ours = record_bytes(keys, values, first, delta)
+    assert ours == bytes(builder._buffer[mark:])
+    klen, vlen = (np.fromiter(map(len, x), np.int64) for x in (keys, values))
+    assert int(record_sizes(klen, vlen, first, delta)[1].sum()) == len(ours)
 
 
 def test_bad_config_is_refused() -> None:
