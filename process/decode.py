@@ -62,8 +62,10 @@ from ingest.schema import POST_SCHEMA
 from process.validate import (
     DAY_MS,
     MAX_DEPTH,
+    Tally,
     check_record,
     classify,
+    invalid_expr,
     plain_mask,
     reason_expr,
     suspect_expr,
@@ -140,14 +142,21 @@ def _text(values: Sequence[bytes], binary: pl.Series) -> pl.Series:
     try:
         return binary.cast(pl.String)
     except pl.exceptions.ComputeError:  # rare: find the culprits one by one
-        return pl.Series(_RAW, [_utf8(v) for v in values], dtype=pl.String)
+        bad = [i for i, value in enumerate(values) if not _is_utf8(value)]
+        cleaned = list(values)  # the cast checks every byte, even under a null: drop them
+        for i in bad:
+            cleaned[i] = b""
+        return pl.Series(_RAW, cleaned, dtype=pl.Binary).cast(pl.String).scatter(bad, None)
 
 
-def _utf8(value: bytes) -> str | None:
+def _is_utf8(value: bytes) -> bool:
+    if value.isascii():
+        return True
     try:
-        return value.decode("utf-8")
+        value.decode("utf-8")
     except UnicodeDecodeError:
-        return None
+        return False
+    return True
 
 
 def _readable(raw: pl.Series) -> pl.Series:
@@ -163,8 +172,7 @@ class _Parsed:
 
     frames: list[pl.DataFrame] = field(default_factory=list)
     raws: list[pl.Series] = field(default_factory=list)
-    quotes: int = 0
-    keys: int = 0
+    counts: Tally = field(default_factory=Tally)
     slow: list[int] = field(default_factory=list)
 
     def parse(self, values: Sequence[bytes], raw: pl.Series, idx: pl.Series) -> None:
@@ -202,9 +210,7 @@ class _Parsed:
             return False
         self.frames.append(frame.with_columns(idx))
         self.raws.append(raw)
-        quotes, keys = tally(joined)
-        self.quotes += quotes
-        self.keys += keys
+        self.counts += tally(joined)
         return True
 
     def screen(self, max_depth: int) -> pl.DataFrame:
@@ -214,7 +220,7 @@ class _Parsed:
         parsed = self.frames[0] if len(self.frames) == 1 else pl.concat(self.frames)
         raw = self.raws[0] if len(self.raws) == 1 else pl.concat(self.raws)
         checked = parsed.with_columns(raw)
-        plain = plain_mask(checked, _RAW, self.quotes, self.keys)
+        plain = plain_mask(checked, _RAW, self.counts)
         if not plain.all():
             rest = checked.filter(~plain)
             doubtful = rest.filter(rest.select(suspect_expr(pl.col(_RAW), max_depth)).to_series())
@@ -227,17 +233,16 @@ class _Parsed:
 def _split(
     parsed: pl.DataFrame, bad: dict[int, str], now_ms: int | None, max_future_ms: int
 ) -> Decoded:
-    reason = parsed.select(reason_expr(now_ms, max_future_ms)).to_series()
     parse_rejects = pl.DataFrame(
         {INDEX: list(bad), "reason": list(bad.values())},
         schema={INDEX: pl.Int64, "reason": pl.String},
-    )
-    if reason.null_count() == parsed.height:
-        return Decoded(posts=parsed, rejects=parse_rejects.sort(INDEX))
-    valid = reason.is_null()
-    invalid = pl.DataFrame({INDEX: parsed[INDEX].filter(~valid), "reason": reason.filter(~valid)})
-    rejects = pl.concat([parse_rejects, invalid]).sort(INDEX)
-    return Decoded(posts=parsed.filter(valid), rejects=rejects)
+    ).sort(INDEX)
+    invalid = parsed.select(invalid_expr(now_ms, max_future_ms)).to_series()
+    if not invalid.any():
+        return Decoded(posts=parsed, rejects=parse_rejects)
+    reasons = reason_expr(now_ms, max_future_ms).alias("reason")
+    rejects = pl.concat([parse_rejects, parsed.filter(invalid).select(INDEX, reasons)])
+    return Decoded(posts=parsed.filter(~invalid), rejects=rejects.sort(INDEX))
 
 
 def _empty_posts() -> pl.DataFrame:

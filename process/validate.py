@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
 import numpy as np
@@ -33,8 +34,10 @@ __all__ = [
     "DAY_MS",
     "FIRST_POST_MS",
     "MAX_DEPTH",
+    "Tally",
     "check_record",
     "classify",
+    "invalid_expr",
     "plain_mask",
     "reason_expr",
     "suspect_expr",
@@ -61,20 +64,36 @@ _PLAIN_HASHTAGS: Final = r'"hashtags":\[(?:\]|"[^"]*"(?:,"[^"]*")*\])'
 _PLAIN_QUOTES: Final = 2 * (len(POST_COLUMNS) + len(STR_FIELDS))
 
 
-def tally(joined: bytes) -> tuple[int, int]:
-    """Quotes and key ends (``":``) in a buffer of records, counted by numpy."""
-    quotes = np.count_nonzero(np.frombuffer(joined, dtype=np.uint8) == ord('"'))
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Counts over raw records, for :func:`plain_mask`."""
+
+    quotes: int = 0
+    keys: int = 0  #: occurrences of ``":``
+    backslash: bool = False
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.quotes + other.quotes, self.keys + other.keys, self.backslash or other.backslash
+        )
+
+
+def tally(joined: bytes) -> Tally:
+    """Quotes, key ends and backslashes in a buffer of records, counted by numpy."""
+    quotes = int(np.count_nonzero(np.frombuffer(joined, dtype=np.uint8) == ord('"')))
+    backslash = b"\\" in joined
     if len(joined) < 2:
-        return int(quotes), 0
+        return Tally(quotes, 0, backslash)
     pair = ord('"') | ord(":") << 8  # '":' read as a little-endian 16-bit word
     even = np.frombuffer(joined, dtype="<u2", count=len(joined) // 2)
     odd = np.frombuffer(joined, dtype="<u2", offset=1, count=(len(joined) - 1) // 2)
-    return int(quotes), int(np.count_nonzero(even == pair) + np.count_nonzero(odd == pair))
+    keys = int(np.count_nonzero(even == pair) + np.count_nonzero(odd == pair))
+    return Tally(quotes, keys, backslash)
 
 
-def plain_mask(checked: pl.DataFrame, raw: str, quotes: int, keys: int) -> pl.Series:
+def plain_mask(checked: pl.DataFrame, raw: str, counts: Tally) -> pl.Series:
     """True for the rows of ``checked`` (parsed columns plus the record text in ``raw``)
-    whose parse is exactly the record; ``quotes``/``keys``: :func:`tally` of all records.
+    whose parse is exactly the record; ``counts``: the :func:`tally` of all the records.
 
     A candidate has no backslash, so every quote delimits a string and ``":`` ends a key;
     no whitespace after a quote (decode keeps tabs, CRs and newlines out), so every key
@@ -95,9 +114,8 @@ def plain_mask(checked: pl.DataFrame, raw: str, quotes: int, keys: int) -> pl.Se
 
     candidate = checked.select(
         pl.all_horizontal(
-            ~has("\\"),
+            ~has("\\") if counts.backslash else True,
             ~has('" '),
-            pl.col("kind").is_in(KINDS),
             pl.col("parent_id").is_not_null() | has('"parent_id":null'),
             pl.col("root_id").is_not_null() | has('"root_id":null'),
             *(pl.col(c).is_not_null() for c in REQUIRED_COLUMNS),
@@ -111,8 +129,7 @@ def plain_mask(checked: pl.DataFrame, raw: str, quotes: int, keys: int) -> pl.Se
             c.sum().alias("n"),
             pl.col("hashtags").filter(c).list.len().sum().alias("tags"),
             pl.any_horizontal(
-                (c & pl.col("text").str.contains('"', literal=True)).any(),
-                (c & pl.col("lang").str.contains('"', literal=True)).any(),
+                *((c & pl.col(f).str.contains('"', literal=True)).any() for f in STR_FIELDS),
                 pl.col("hashtags").filter(c).explode().str.contains('"', literal=True).any(),
             ).alias("quoted"),
             other.str.count_matches('"', literal=True).sum().alias("quotes"),
@@ -122,8 +139,8 @@ def plain_mask(checked: pl.DataFrame, raw: str, quotes: int, keys: int) -> pl.Se
     )
     if (
         not quoted
-        and keys - other_keys == len(POST_COLUMNS) * n
-        and quotes - other_quotes == _PLAIN_QUOTES * n + 2 * tags
+        and counts.keys - other_keys == len(POST_COLUMNS) * n
+        and counts.quotes - other_quotes == _PLAIN_QUOTES * n + 2 * tags
     ):
         return candidate
     return (
@@ -132,8 +149,7 @@ def plain_mask(checked: pl.DataFrame, raw: str, quotes: int, keys: int) -> pl.Se
             pl.all_horizontal(
                 text.str.count_matches('":', literal=True) == len(POST_COLUMNS),
                 text.str.contains(_PLAIN_HASHTAGS),
-                has('"text":"'),
-                has('"lang":"'),
+                *(has(f'"{f}":"') for f in STR_FIELDS),
             )
         ).to_series()
     )
@@ -283,8 +299,7 @@ def classify(value: bytes) -> str:
 # -- semantic checks on parsed rows -----------------------------------------------------
 
 
-def reason_expr(now_ms: int | None = None, max_future_ms: int = DAY_MS) -> pl.Expr:
-    """Each parsed row's rejection reason, or null when valid; first failing check wins."""
+def _semantic_checks(now_ms: int | None, max_future_ms: int) -> list[tuple[pl.Expr, str]]:
     checks: list[tuple[pl.Expr, str]] = [
         (pl.col(c).is_null(), f"missing_field:{c}") for c in REQUIRED_COLUMNS
     ]
@@ -299,6 +314,17 @@ def reason_expr(now_ms: int | None = None, max_future_ms: int = DAY_MS) -> pl.Ex
             (pl.col("created_at") < FIRST_POST_MS, "out_of_range:created_at"),
             (pl.col("created_at") > now_ms + max_future_ms, "future:created_at"),
         ]
+    return checks
+
+
+def invalid_expr(now_ms: int | None = None, max_future_ms: int = DAY_MS) -> pl.Expr:
+    """True for each parsed row that fails a semantic check (cheaper than the reasons)."""
+    return pl.any_horizontal(cond for cond, _ in _semantic_checks(now_ms, max_future_ms))
+
+
+def reason_expr(now_ms: int | None = None, max_future_ms: int = DAY_MS) -> pl.Expr:
+    """Each parsed row's rejection reason, or null when valid; first failing check wins."""
+    checks = _semantic_checks(now_ms, max_future_ms)
     return pl.coalesce(
         [pl.when(cond).then(pl.lit(reason)) for cond, reason in checks]
         + [pl.lit(None, dtype=pl.String)]

@@ -403,6 +403,8 @@ CANCELLING: list[tuple[bytes, str, bytes, str]] = [
     ),
     (put("text", b"5"), "wrong_type:text", put("lang", b'["a","b"]'), "wrong_type:lang"),
     (put("text", b'["a"]'), "wrong_type:text", enc(BASE), ""),
+    (put("kind", b'["post"]'), "wrong_type:kind", enc(BASE), ""),
+    (put("kind", b"5"), "wrong_type:kind", put("lang", b'["a","b"]'), "wrong_type:lang"),
     (
         put("lang", b"null"),
         "missing_field:lang",
