@@ -132,9 +132,17 @@ def pacing(bootstrap: str, seconds: float, rate: float) -> dict[str, Any]:
     for start in range(0, int(seconds) - 60 + 1, 10):
         inside = [n for t, n in samples if t0 + start <= t < t0 + start + 60]
         windows.append((inside[-1] - inside[0]) / 60.0 / rate if len(inside) > 1 else 0.0)
+    # the stream's own event-time rate over the same windows (a Hawkes stream fluctuates)
+    created = Firehose(flat(rate), 1, START).take_until(START + round(seconds * 1000))
+    t = (created["created_at"].to_numpy() - START) / 1000.0
+    stream = [
+        ((t >= a) & (t < a + 60)).sum() / 60.0 / rate for a in range(0, len(windows) * 10, 10)
+    ]
     return {
         "rate": rate,
         "seconds": seconds,
+        "stream_60s_min": round(float(min(stream)), 4),
+        "stream_60s_max": round(float(max(stream)), 4),
         "achieved_per_s": round(stats.rate, 1),
         "achieved_over_target": round(stats.rate / rate, 4),
         "window_60s_min": round(min(windows), 4),
