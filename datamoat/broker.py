@@ -279,6 +279,10 @@ class LocalCluster:
         while self._alive(pids) and time.monotonic() < deadline + 10:
             time.sleep(0.1)
         left = self._alive(pids)
+        for proc in self._procs.values():  # reap children of this process (no zombies)
+            if proc.pid in pids.values() and proc.pid not in left.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
         for node in current.nodes:
             if node.node_id not in left:
                 (self._node_dir(node.node_id) / "kafka.pid").unlink(missing_ok=True)

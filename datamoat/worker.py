@@ -112,15 +112,15 @@ class Worker:
             self.process(batch)
         else:
             now = self.wall_ms()
-            self.engine.watermarks.expect(self.source.partitions(), now)
-            self._emit(self.engine.close(now))
+            if self._track_partitions(now):
+                self._emit(self.engine.close(now))
         self._update_gauges()
         return len(batch)
 
     def process(self, batch: RawBatch) -> None:
         started = self.monotonic()
         now = self.wall_ms()
-        self.engine.watermarks.expect(self.source.partitions(), now)
+        self._track_partitions(now)
         decoded = decode(batch.values, self.max_record_bytes)
         posts = decoded.posts.with_columns(
             pl.Series("partition", batch.partitions, dtype=pl.Int32).gather(decoded.posts["_idx"])
@@ -151,6 +151,23 @@ class Worker:
         m.late_records.inc(len(added.late_idx))
         m.batch_records.observe(len(batch))
         m.batch_seconds.observe(self.monotonic() - started)
+
+    def _track_partitions(self, now: int) -> bool:
+        """Tell the watermark which partitions we read and which still have a backlog
+        (unknown lag counts as a backlog): only a caught-up partition can go idle.
+
+        False while no partitions are assigned (at start, during a rebalance): the
+        watermark must not move then, or a restored state that has seen only some
+        partitions would close windows the others still feed."""
+        assigned = self.source.partitions()
+        marks = self.engine.watermarks
+        if not assigned:
+            marks.busy(set(marks.max_event) | set(marks.waiting), now)
+            return False
+        lags = self.source.lag()
+        marks.expect(assigned, now)
+        marks.busy({p for p in assigned if lags.get(p, 1) > 0}, now)
+        return True
 
     def finish(self) -> None:
         """End of input: close every window, write it, checkpoint, commit."""

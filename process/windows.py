@@ -54,8 +54,10 @@ class Watermarks:
     """Per-partition highest event time, and the watermark derived from them.
 
     ``last_seen`` holds, per partition, the caller's clock reading when that partition last
-    delivered a record; a partition silent for ``idle_timeout_ms`` no longer holds the
-    watermark back. Time is passed in, never read here.
+    delivered a record or was known to have records waiting; a partition caught up and
+    silent for ``idle_timeout_ms`` no longer holds the watermark back while others move on.
+    When every partition is silent the watermark stays where it is. Time is passed in,
+    never read here.
     """
 
     allowed_lateness_ms: int
@@ -75,6 +77,15 @@ class Watermarks:
                 self.waiting[p] = now_ms
         for p in set(self.waiting) - partitions:
             del self.waiting[p]
+
+    def busy(self, partitions: set[int], now_ms: int) -> None:
+        """Partitions with records still to read are not idle, whatever they delivered
+        lately (a consumer drains one partition's fetch before the next one's)."""
+        for p in partitions:
+            if p in self.max_event:
+                self.last_seen[p] = now_ms
+            elif p in self.waiting:
+                self.waiting[p] = now_ms
 
     def observe(self, frame: pl.DataFrame, now_ms: int) -> None:
         """Update from a decoded batch with ``partition`` and ``created_at`` columns."""
@@ -98,9 +109,9 @@ class Watermarks:
             for p, t in self.max_event.items()
             if now_ms - self.last_seen.get(p, now_ms) < self.idle_timeout_ms
         ]
-        candidate = (min(active) if active else max(self.max_event.values())) - (
-            self.allowed_lateness_ms
-        )
+        if not active:
+            return self.value  # all silent: nothing new to go by (end of input flushes)
+        candidate = min(active) - self.allowed_lateness_ms
         if self.value is None or candidate > self.value:
             self.value = candidate
         return self.value

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -41,6 +42,19 @@ def free_port_is(port: int) -> bool:
     return True
 
 
+def _wait_for_progress(port: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as r:
+                if orjson.loads(r.read())["processed"] > 0:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the worker processed nothing before the broker was stopped")
+
+
 def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
     port = _two_free_ports()
     cluster = LocalCluster(tmp_path / "kafka", port=port, heap="384m")
@@ -56,13 +70,15 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> Non
              "--summary-json", str(tmp_path / "produce.json")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
+        status_port = free_port()
         worker = subprocess.Popen(
-            [*DATAMOAT, "process", "--until-idle", "--idle-s", "12", "--http-port", "0",
+            [*DATAMOAT, "process", "--until-idle", "--idle-s", "12",
+             "--http-port", str(status_port),
              "--quiet", "--checkpoint-interval", "1", "--output-dir", str(out),
              "--summary-json", str(out / "summary.json")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        time.sleep(5)
+        _wait_for_progress(status_port)  # both sides are running: now pull the plug
         cluster.stop()
         time.sleep(4)
         LocalCluster(tmp_path / "kafka", port=port, heap="384m").start()

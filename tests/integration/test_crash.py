@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
+from kafka import KafkaConsumer
 from polars.testing import assert_frame_equal
 
 pytestmark = pytest.mark.kafka
@@ -39,13 +40,29 @@ def env(kafka_bootstrap: str, topic_factory: Callable[..., str]) -> dict[str, st
     }
 
 
-def worker_cmd(out: Path, group: str) -> list[str]:
+def worker_cmd(out: Path, group: str, tag: str = "final") -> list[str]:
     return [
         *DATAMOAT, "process", "--group", group, "--instance-id", f"{group}-w1",
         "--until-idle", "--idle-s", "2", "--http-port", "0", "--quiet",
         "--checkpoint-interval", "0", "--output-dir", str(out),
-        "--summary-json", str(out / "summary.json"),
+        "--summary-json", str(out / f"summary-{tag}.json"),
     ]  # fmt: skip
+
+
+def dead_letter_reasons(env: dict[str, str]) -> dict[str, int]:
+    consumer = KafkaConsumer(
+        env["DATAMOAT_KAFKA_DLQ_TOPIC"],
+        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3_000,
+    )
+    counts: dict[str, int] = {}
+    for record in consumer:
+        headers = dict(record.headers)
+        where = f"{headers['reason'].decode()}@p{headers['source_partition'].decode()}"
+        counts[where] = counts.get(where, 0) + 1
+    consumer.close()
+    return counts
 
 
 def run(
@@ -67,14 +84,14 @@ def test_killed_worker_restarts_to_exactly_the_truth(env: dict[str, str], tmp_pa
     kills = 0
     # Deterministic crash points inside the commit protocol ...
     for point in ("after_checkpoint:3", "after_sink_write:2", "between_sinks:2"):
-        crashed = run(worker_cmd(out, group), {**env, "DATAMOAT_CRASH_AT": point})
+        crashed = run(worker_cmd(out, group, point), {**env, "DATAMOAT_CRASH_AT": point})
         assert crashed.returncode == -signal.SIGKILL, f"{point}: {crashed.stderr[-2000:]}"
         kills += 1
     # ... and SIGKILL from outside at random moments.
     rng = random.Random(1234)
-    for _ in range(3):
-        proc = subprocess.Popen(worker_cmd(out, group), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)  # fmt: skip
+    for i in range(3):
+        cmd = worker_cmd(out, group, f"random{i}")
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(rng.uniform(1.5, 3.5))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -82,6 +99,10 @@ def test_killed_worker_restarts_to_exactly_the_truth(env: dict[str, str], tmp_pa
         proc.wait(timeout=30)
     final = run(worker_cmd(out, group), env)
     assert final.returncode == 0, final.stderr[-3000:]
+    summaries = {p.name: orjson.loads(p.read_bytes()) for p in out.glob("summary-*.json")}
+    late = {name: s["late"] for name, s in summaries.items() if s["late"]}
+    assert not late, f"late records after a restart: {late}"
+    summary = summaries["summary-final.json"]
     assert kills >= 3
 
     got = pl.read_parquet(out / "signals" / "**" / "*.parquet").sort("window_start", "key")
@@ -89,6 +110,7 @@ def test_killed_worker_restarts_to_exactly_the_truth(env: dict[str, str], tmp_pa
         "window_start", "key"
     )
     assert got.select("window_start", "key").is_duplicated().sum() == 0
+    reasons = dead_letter_reasons(env)
+    assert not reasons, f"dead letters in a clean stream: {reasons}"
+    assert got.height == want.height, f"{summary}\n{final.stderr}"
     assert_frame_equal(got, want, check_exact=False, abs_tol=1e-9)
-    summary = orjson.loads((out / "summary.json").read_bytes())
-    assert summary["late"] == 0

@@ -80,9 +80,11 @@ def test_sigterm_checkpoints_and_a_restart_finishes_exactly(
     assert stopped_in < 15
     assert (out / "checkpoints" / "g-sigterm.ckpt").is_file()
 
-    done = subprocess.run([*worker, "--until-idle", "--http-port", "0"], env=env,
+    done = subprocess.run([*worker, "--until-idle", "--http-port", "0", "--summary-json",
+                           str(tmp_path / "second.json")], env=env,
                           capture_output=True, text=True, timeout=180)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    diagnosis = f"first run:\n{err.decode()[-1500:]}\nsecond run:\n{done.stderr[-1500:]}"
     truth_cmd = [*DATAMOAT, "truth", *SEEDED, "--posts", str(N), "--output-dir",
                  str(tmp_path / "truth")]  # fmt: skip
     truth = subprocess.run(truth_cmd, env=env, capture_output=True, text=True)
@@ -91,4 +93,5 @@ def test_sigterm_checkpoints_and_a_restart_finishes_exactly(
     want = pl.read_parquet(tmp_path / "truth" / "signals" / "**" / "*.parquet").sort(
         "window_start", "key"
     )
+    assert got.height == want.height, diagnosis
     assert_frame_equal(got, want, check_exact=False, abs_tol=1e-9)

@@ -133,6 +133,23 @@ def test_an_assigned_partition_not_yet_heard_from_holds_the_watermark() -> None:
     spec = WindowSpec(size_ms=4_000, hop_ms=4_000, allowed_lateness_ms=0)
     engine = WindowEngine(spec, idle_timeout_ms=10_000, trend_config=TRENDS)
     engine.watermarks.expect({0, 1, 2}, now_ms=0)
-    engine.add(posts().filter(pl.col("partition") == 0), now_ms=0)
+    p0 = posts().filter(pl.col("partition") == 0)
+    engine.add(p0.head(2_000), now_ms=0)
     assert engine.close(now_ms=1_000).is_empty()  # partitions 1 and 2 may still be behind
+    engine.add(p0.tail(1), now_ms=20_000)
     assert not engine.close(now_ms=20_000).is_empty()  # ... until they are idle
+
+
+def test_a_partition_with_a_backlog_never_goes_idle() -> None:
+    spec = WindowSpec(size_ms=4_000, hop_ms=4_000, allowed_lateness_ms=0)
+    engine = WindowEngine(spec, idle_timeout_ms=1_000, trend_config=TRENDS)
+    frame = posts()
+    engine.add(frame.filter(pl.col("partition") == 1).head(5), now_ms=0)
+    engine.add(frame.filter(pl.col("partition") == 0), now_ms=0)
+    marks = engine.watermarks
+    held = marks.current(now_ms=0)
+    marks.busy({0, 1}, now_ms=60_000)  # partition 1 still has records to read
+    assert marks.current(now_ms=60_500) == held
+    marks.busy({0}, now_ms=61_900)  # partition 0 goes on; 1 is caught up and silent
+    assert marks.current(now_ms=62_000) != held  # so 1 is idle, no longer holding back
+    assert marks.current(now_ms=90_000) == marks.current(now_ms=62_000)  # all silent: hold

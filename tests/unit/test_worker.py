@@ -8,6 +8,7 @@ from polars.testing import assert_frame_equal
 
 from datamoat.pipeline import score
 from datamoat.worker import SinkUnavailable, Worker
+from ingest.batch import RawBatch
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.producer import partitions_of
@@ -146,3 +147,47 @@ def test_shutdown_during_a_sink_outage_gives_up_without_committing() -> None:
     source = worker.source
     assert isinstance(source, MemorySource)
     assert not source.committed
+
+
+class LateAssignment(MemorySource):
+    """Like a Kafka consumer right after a restart: no partitions for the first steps."""
+
+    def __init__(self, topic: MemoryTopic, silent_steps: int) -> None:
+        super().__init__(topic)
+        self.silent_steps = silent_steps
+
+    def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
+        return RawBatch() if self.silent_steps > 0 else super().poll(max_records, timeout_ms)
+
+    def partitions(self) -> set[int]:  # the worker asks once per step
+        self.silent_steps -= 1
+        return set() if self.silent_steps >= 0 else super().partitions()
+
+
+def test_restored_state_that_saw_one_partition_waits_for_the_assignment() -> None:
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+    parts = pl.Series(partitions_of(frame, 2))
+    ahead, behind = frame.filter(parts == 0), frame.filter(parts == 1)
+    # A checkpoint taken when only partition 0 had been read, all of it:
+    first = make_worker(MemoryTopic(partitions=2), ListSink(), ListDeadLetterSink())
+    first.engine.add(
+        score(ahead).with_columns(
+            pl.lit(0, dtype=pl.Int32).alias("partition"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_idx"),
+        ),
+        now_ms=0,
+    )
+    scalars, frames = first.engine.snapshot()
+
+    topic = MemoryTopic(partitions=2)
+    fill(topic, behind)
+    sink = ListSink()
+    worker = make_worker(topic, sink, ListDeadLetterSink())
+    worker.source = LateAssignment(topic, silent_steps=3)
+    worker.engine.restore(scalars, frames, now_ms=0)
+    worker.run(threading.Event(), done=lambda: (topic.closed and not any(topic.end_offsets())) or
+               worker.stats.consumed == behind.height)  # fmt: skip
+    assert worker.stats.late == 0
+    want = truth_signals(score(frame), SPEC)
+    order = ["window_start", "key"]
+    assert_frame_equal(sink.frame().sort(order), want.sort(order), check_exact=False, abs_tol=1e-9)
