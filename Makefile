@@ -47,10 +47,14 @@ integration: $(STAMP) kafka-jars
 test: $(STAMP) kafka-jars lint typecheck
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) kafka-jars
 	$(PY) tests/benchmark/bench_firehose.py
+	$(PY) tests/benchmark/bench_decode.py
 	$(PY) tests/benchmark/bench_sentiment.py
+	$(PY) tests/benchmark/bench_cascades.py
+	$(PY) tests/benchmark/bench_trends.py
 	$(PY) tests/benchmark/bench_process.py
+	$(PY) tests/benchmark/bench_producer.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache out
