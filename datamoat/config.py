@@ -72,6 +72,7 @@ class BatchConfig:
     max_records: int = 20_000
     max_wait_ms: int = 250
     max_record_bytes: int = 65_536
+    max_future_s: float = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Config:
             (self.batch.max_records >= 1, "batch.max_records must be at least 1"),
             (self.batch.max_wait_ms >= 0, "batch.max_wait_ms must be >= 0"),
             (self.batch.max_record_bytes >= 64, "batch.max_record_bytes must be >= 64"),
+            (self.batch.max_future_s >= 0, "batch.max_future_s must be >= 0 (0: no check)"),
             (0 <= self.http.port <= 65535, "http.port must be 0-65535"),
         ]
         hop = self.window.hop_s or self.window.size_s

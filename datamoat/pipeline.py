@@ -80,6 +80,7 @@ def build_worker(
         max_records=config.batch.max_records,
         max_wait_ms=config.batch.max_wait_ms,
         max_record_bytes=config.batch.max_record_bytes,
+        max_future_ms=round(config.batch.max_future_s * 1000),
         scorer=score,
     )
 

@@ -66,6 +66,8 @@ class Worker:
     max_records: int = 20_000
     max_wait_ms: int = 250
     max_record_bytes: int | None = 65_536
+    #: Posts stamped further than this ahead of the wall clock are dead letters (0: no check).
+    max_future_ms: int = 86_400_000
     scorer: Scorer | None = None
     #: Called at named points of the commit protocol; the crash tests kill the worker there.
     fault: Callable[[str], None] = field(default=lambda point: None)
@@ -121,7 +123,12 @@ class Worker:
         started = self.monotonic()
         now = self.wall_ms()
         self._track_partitions(now)
-        decoded = decode(batch.values, self.max_record_bytes)
+        decoded = decode(
+            batch.values,
+            self.max_record_bytes,
+            now_ms=now if self.max_future_ms else None,
+            max_future_ms=self.max_future_ms,
+        )
         posts = decoded.posts.with_columns(
             pl.Series("partition", batch.partitions, dtype=pl.Int32).gather(decoded.posts["_idx"])
         )

@@ -468,13 +468,8 @@ def restyle(value: bytes, i: int) -> bytes:
     return styles[i % len(styles)]()
 
 
-def test_large_mixed_stream_through_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    def decode_with_clock(values: list[bytes], max_bytes: int | None = None, **kw: Any) -> Decoded:
-        # The Worker's clock (wall_ms, NOW here) decides what is in the future. Harmless
-        # once the Worker passes now_ms itself: its keyword wins.
-        return decode(values, max_bytes, **{"now_ms": NOW, **kw})
-
-    monkeypatch.setattr("datamoat.worker.decode", decode_with_clock)
+def test_large_mixed_stream_through_the_worker() -> None:
+    # The Worker's clock (wall_ms, NOW here) decides what is in the future.
     frame = generate(FirehoseConfig(rate=300.0), 11, START, 47_500)
     unusual = pl.int_range(pl.len()) % 97 == 0
     frame = frame.with_columns(
