@@ -21,6 +21,27 @@ Posts come from the firehose (no Kafka, no sentiment) and go through ``truth_sig
   from 08:30 UTC, its steepest rise) and, with ``--compressed-day-s``, a compressed day (a
   stress test: compression speeds up the cascades as much as the daily swing). An episode
   is a run of consecutive trending windows of one key.
+
+Figures (2026-11-28, x86_64 2 cores, TrendConfig defaults: alpha 0.02, floor 0.5,
+min_support 20, threshold 4.5, outlier 3, warm-up 30) from ``--quiet-hours 6
+--diurnal-hours 3 --compressed-day-s 7200 --compressed-hours 3`` (414 s; the default
+arguments give the same detection rows and 2 h / 1 h of background in about 215 s).
+delay_windows for seeds 1, 2, 3 (- = not within 300 s):
+
+    peak x rate  rise s  new hashtag  politics (28/window)  news (385/window)
+    0.01         300     5 4 3        9 9 6                 9 - -
+    0.01         900     18 23 15     - - -                 - - -
+    0.05         300     2 2 2        2 2 2                 2 2 4
+    0.05         900     4 3 2        3 4 4                 7 13 9
+    0.1          300     1 1 1        2 2 1                 2 2 2
+    0.1          900     2 2 2        2 3 3                 5 5 5
+    0.3          300     1 1 1        1 1 1                 1 2 1
+    0.3          900     1 1 1        1 2 1                 2 2 2
+
+False alarms: none in 5.9 h quiet (highest score 3.58), 2.9 h diurnal (3.80), 2.9 h of a
+compressed 2-h day (4.00), nor before any of the 72 bursts. Scoring all posts instead of
+originals (threshold 5) gave 14 alarm windows/h quiet, 34/h diurnal, 85/h compressed, nearly
+all single viral cascades carrying a hashtag.
 """
 
 from __future__ import annotations
