@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from datamoat.broker import LocalCluster, ensure_topics, is_reachable
 from datamoat.errors import BrokerError
 
-__all__ = ["TopicFactory", "kafka_bootstrap", "topic_factory"]
+__all__ = ["TopicFactory", "datamoat_env", "kafka_bootstrap", "topic_factory"]
 
 #: ``topic_factory(partitions=6, *, create=True) -> topic name``
 TopicFactory = Callable[..., str]
@@ -78,3 +78,19 @@ def _delete_topics(bootstrap: str, names: list[str]) -> None:
             admin.delete_topics(doomed, raise_errors=False)
     finally:
         admin.close()
+
+
+@pytest.fixture
+def datamoat_env(kafka_bootstrap: str, topic_factory: TopicFactory) -> dict[str, str]:
+    """The environment for a ``datamoat`` subprocess: the test broker, and posts, dead-letter
+    and signals topics of this test's own (created by the commands, deleted after the test),
+    with a consumer group named after them."""
+    posts = topic_factory(6, create=False)
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "DATAMOAT_KAFKA_POSTS_TOPIC": posts,
+        "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
+        "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
+        "DATAMOAT_KAFKA_GROUP": f"{posts}-group",
+    }

@@ -3,13 +3,11 @@ final signals equal ``datamoat truth`` exactly (no window missing, none doubled)
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -27,14 +25,9 @@ SEEDED = ["--seed", "9", "--start", START, "--rate", "100"]
 
 
 @pytest.fixture
-def env(kafka_bootstrap: str, topic_factory: Callable[..., str]) -> dict[str, str]:
-    posts = topic_factory(6, create=False)
+def env(datamoat_env: dict[str, str]) -> dict[str, str]:
     return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "DATAMOAT_KAFKA_POSTS_TOPIC": posts,
-        "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
-        "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
+        **datamoat_env,
         "DATAMOAT_BATCH_MAX_RECORDS": "1500",
         "DATAMOAT_BATCH_MAX_WAIT_MS": "50",
     }

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -38,17 +36,8 @@ def cli(args: list[str], env: dict[str, str], timeout: float = 180) -> dict[str,
 
 
 @pytest.fixture
-def env(kafka_bootstrap: str, topic_factory: Callable[..., str]) -> dict[str, str]:
-    """Environment pointing datamoat at the test broker and this test's own topics."""
-    posts = topic_factory(6, create=False)
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "DATAMOAT_KAFKA_POSTS_TOPIC": posts,
-        "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
-        "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
-        "DATAMOAT_KAFKA_GROUP": f"{posts}-group",
-    }
+def env(datamoat_env: dict[str, str]) -> dict[str, str]:
+    return datamoat_env
 
 
 def signals(directory: Path) -> pl.DataFrame:

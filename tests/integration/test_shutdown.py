@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -27,15 +25,8 @@ N = 40_000
 
 
 @pytest.fixture
-def env(kafka_bootstrap: str, topic_factory: Callable[..., str]) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "DATAMOAT_KAFKA_POSTS_TOPIC": topic_factory(6, create=False),
-        "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
-        "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
-        "DATAMOAT_BATCH_MAX_RECORDS": "2000",
-    }
+def env(datamoat_env: dict[str, str]) -> dict[str, str]:
+    return {**datamoat_env, "DATAMOAT_BATCH_MAX_RECORDS": "2000"}
 
 
 def test_unknown_topic_is_one_line_and_non_zero(env: dict[str, str]) -> None:
