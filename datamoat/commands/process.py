@@ -28,7 +28,7 @@ from sinks.kafka import KafkaDeadLetterSink, KafkaSignalSink, signal_producer
 from sinks.parquet import ParquetSink
 from sinks.prometheus import Metrics
 
-__all__ = ["register", "status_of", "worker_line"]
+__all__ = ["register", "serve", "status_of", "worker_line"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,6 +81,17 @@ def status_of(worker: Worker, started: float) -> dict[str, object]:
         "open_windows": worker.engine.open_windows,
         "trending": [k for k, _ in s.trending[:5]],
     }
+
+
+def serve(worker: Worker, config: Config, port: int, started: float) -> MetricsServer:
+    """Start the worker's HTTP endpoint (/metrics, /status, /) on ``port`` (0: any free)."""
+    server = MetricsServer(
+        worker.metrics.registry,
+        lambda: status_of(worker, started),
+        host=config.http.host,
+        port=port,
+    )
+    return server.start()
 
 
 def worker_line(worker: Worker, elapsed: float) -> str:
@@ -153,13 +164,7 @@ def run_process(args: argparse.Namespace) -> int:
         )
     started = time.monotonic()
     http_port = config.http.port if args.http_port is None else args.http_port
-    server = MetricsServer(
-        metrics.registry,
-        lambda: status_of(worker, started),
-        host=config.http.host,
-        port=http_port,
-    )
-    server.start()
+    server = serve(worker, config, http_port, started)
     print(
         f"datamoat process: group {group} on {bootstrap}; metrics at {server.url}metrics",
         file=sys.stderr,

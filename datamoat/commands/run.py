@@ -12,9 +12,8 @@ from pathlib import Path
 from types import FrameType
 
 from datamoat.broker import LocalCluster, is_reachable
-from datamoat.commands.process import status_of
+from datamoat.commands.process import serve
 from datamoat.config import Config
-from datamoat.http import MetricsServer
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import build_worker, make_firehose, output_dir
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
@@ -143,14 +142,7 @@ def _run(args: argparse.Namespace, config: Config, transport: Transport) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
-    http_port = 8000 if args.http_port is None else args.http_port
-    server = MetricsServer(
-        metrics.registry,
-        lambda: status_of(worker, started),
-        host=config.http.host,
-        port=http_port,
-    )
-    server.start()
+    server = serve(worker, config, 8000 if args.http_port is None else args.http_port, started)
     print(
         f"datamoat run: {rate:,.0f} posts/s over {args.transport}; metrics at "
         f"{server.url}metrics; Ctrl-C to stop",
