@@ -5,7 +5,9 @@ after), the text is split on whitespace (Python's ``str.split()`` set) and each 
 its leading and trailing ASCII punctuation unless that leaves two characters or fewer.
 
 String work is done once per distinct token of the batch (a few tens of thousands in a
-batch of 20k posts); every token then picks its features up by index.
+batch of 20k posts). Distinct tokens with no feature at all (not in the lexicon, not a rule
+word, not ALL CAPS) share the tag 0; every other one gets its own tag, and each token picks
+its tag up by hash (:mod:`.lookup`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from process.sentiment.distinct import distinct
 from process.sentiment.lexicon import tables
+from process.sentiment.lookup import hashed, keys, lookup
 
 __all__ = ["Batch", "tokens"]
 
@@ -28,8 +30,10 @@ _SPACES = [c for c in map(chr, range(0x3001)) if c.isspace() and c != " "]
 _UPPER = r"^[^\p{Lowercase}\p{Lt}]*\p{Uppercase}[^\p{Lowercase}\p{Lt}]*$"
 #: Texts with one of these may hold an emoji or a space other than " " (ASCII part).
 _CONTROLS = r"[\t-\r\x1c-\x1f]"
-#: Tokens are told apart by a 64-bit hash, confirmed by a second independent one.
+#: Seeds of the token hash and of its independent check.
 _SEED, _CHECK_SEED = 0x5EED, 0xC0FFEE
+#: The per-tag feature columns, in :class:`Batch` order.
+_FEATURES = ("lexv", "boostv", "negator", "code", "upper")
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,10 @@ class Batch:
 
     Per text: ``n`` tokens, ``start`` (index of its first token), ``bangs`` and ``quests``
     (counts of '!' and '?'), ``capdiff`` (some but not all tokens ALL CAPS). Per token, in
-    text order: ``row``, ``word`` (index into the distinct words) and ``in_lex``. Per
-    distinct word: ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none), ``boostv``
-    (booster scalar, NaN if none), ``negator``, ``code`` (see :data:`.lexicon.CODES`) and
-    ``upper`` (``str.isupper``).
+    text order: ``row`` and ``word`` (its tag). ``at``: the indices of the lexicon tokens.
+    Per tag (0: no feature): ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none),
+    ``boostv`` (booster scalar, NaN if none), ``negator``, ``code`` (see
+    :data:`.lexicon.CODES`) and ``upper`` (``str.isupper``).
     """
 
     n: np.ndarray
@@ -51,7 +55,7 @@ class Batch:
     capdiff: np.ndarray
     row: np.ndarray
     word: np.ndarray
-    in_lex: np.ndarray
+    at: np.ndarray
     in_lex_word: np.ndarray
     lexv: np.ndarray
     boostv: np.ndarray
@@ -61,10 +65,15 @@ class Batch:
 
 
 @cache
-def _replacements() -> tuple[list[str], list[str]]:
+def _replacements() -> tuple[pl.Series, pl.Series]:
     # An extra space before an emoji changes no token and no '!' or '?' count.
     emoji = tables().emoji
-    return [*emoji, *_SPACES], [" " + d for d in emoji.values()] + [" "] * len(_SPACES)
+    patterns = [*emoji, *_SPACES]
+    replacements = [" " + d for d in emoji.values()] + [" "] * len(_SPACES)
+    return (
+        pl.Series(patterns, dtype=pl.String).implode(),
+        pl.Series(replacements, dtype=pl.String).implode(),
+    )
 
 
 def _described(texts: pl.Series) -> pl.Series:
@@ -78,30 +87,46 @@ def _described(texts: pl.Series) -> pl.Series:
     return texts.clone().scatter(at, texts.gather(at).str.replace_many(patterns, replacements))
 
 
-def _features(words: pl.DataFrame) -> pl.DataFrame:
-    """Lexicon features of distinct raw tokens (column ``raw``), in the same order."""
+def _features(words: pl.Series) -> pl.DataFrame:
+    """The distinct raw tokens ``words`` that have a feature: their index ``word`` among
+    ``words`` (ascending) and their features."""
     raw = pl.col("raw")
     stripped = raw.str.strip_chars(string.punctuation)
-    word = pl.when(stripped.str.len_chars() <= 2).then(raw).otherwise(stripped)
+    lw = pl.when(stripped.str.len_chars() <= 2).then(raw).otherwise(stripped).str.to_lowercase()
+    contracted = pl.col("lw").str.contains("n't", literal=True)
     return (
-        words.lazy()
-        .select(
-            word.str.to_lowercase().alias("lw"),
-            raw.str.contains(_UPPER).alias("upper"),
-        )
+        words.to_frame("raw")
+        .lazy()
+        .with_row_index("word")
+        .select("word", lw.alias("lw"), raw.str.contains(_UPPER).alias("upper"))
         .join(tables().words.lazy(), on="lw", how="left", maintain_order="left")
+        .filter(pl.col("code").is_not_null() | pl.col("upper") | contracted)
         .select(
+            "word",
             pl.col("lexv").fill_null(np.nan),
             pl.col("boostv").fill_null(np.nan),
-            pl.col("negator").fill_null(False) | pl.col("lw").str.contains("n't", literal=True),
+            pl.col("negator").fill_null(False) | contracted,
             pl.col("code").fill_null(0),
             "upper",
         )
-        .collect()
+        .collect(engine="in-memory")
     )
 
 
-def _distinct_exact(toks: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+def _tagged(words: pl.Series) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The tag of each of the distinct ``words`` and the features of each tag."""
+    found = _features(words)
+    tag = np.zeros(len(words), dtype=np.uint16 if found.height < (1 << 16) - 1 else np.uint32)
+    tag[found.get_column("word").to_numpy()] = np.arange(1, found.height + 1)
+    none = pl.DataFrame(
+        {"lexv": [np.nan], "boostv": [np.nan], "negator": [False], "code": [0], "upper": [False]},
+        schema=found.select(_FEATURES).schema,
+    )
+    table = pl.concat([none, found.select(_FEATURES)])
+    return tag, {name: table.get_column(name).to_numpy() for name in _FEATURES}
+
+
+def _exact(toks: pl.DataFrame) -> tuple[pl.Series, np.ndarray]:
     """The distinct tokens and the index of each token among them, by their text."""
     words = toks.select("raw").filter(pl.col("raw").is_first_distinct())
     ids = (
@@ -109,7 +134,7 @@ def _distinct_exact(toks: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
         .join(words.with_row_index("id"), on="raw", how="left", maintain_order="left")
         .get_column("id")
     )
-    return words, ids.to_numpy()
+    return words.to_series(), ids.to_numpy()
 
 
 def tokens(texts: pl.Series) -> Batch:
@@ -124,31 +149,31 @@ def tokens(texts: pl.Series) -> Batch:
         .with_row_index("row")
         .explode("raw")
         .filter(pl.col("raw") != "")
-        .with_columns(
-            pl.col("raw").hash(_SEED).alias("h"), pl.col("raw").hash(_CHECK_SEED).alias("h2")
-        )
+        .with_columns(hashed(pl.col("raw"), _SEED, _CHECK_SEED))
     )
-    counted, toks = pl.collect_all([counts, split])
-    ids, first = distinct(toks.get_column("h").to_numpy())
-    check = toks.get_column("h2").to_numpy()
-    if np.array_equal(check[first][ids], check):
-        words = toks.get_column("raw").gather(first).to_frame()
-    else:  # two different tokens with the same hash: go by their text
-        words, ids = _distinct_exact(toks)
-    features = {name: column.to_numpy() for name, column in _features(words).to_dict().items()}
+    counted, toks = pl.collect_all([counts, split], engine="in-memory")
+    toks = toks.rechunk()
+    found = keys(toks)
+    tag, features = _tagged(toks.get_column("raw").gather(found.first))
+    word = lookup(found, tag)
+    if word is None:  # two different tokens with the same hash: go by their text
+        words, ids = _exact(toks)
+        tag, features = _tagged(words)
+        word = tag[ids]
     row = toks.get_column("row").to_numpy()
+    start = np.searchsorted(row, np.arange(len(texts) + 1, dtype=row.dtype))
+    n = np.diff(start)
     in_lex_word = ~np.isnan(features["lexv"])
-    n = np.bincount(row, minlength=len(texts))
-    shouting = np.bincount(row[features["upper"][ids]], minlength=len(texts))
+    shouting = np.bincount(row[np.flatnonzero(features["upper"][word])], minlength=len(texts))
     return Batch(
         n=n,
-        start=np.cumsum(n) - n,
+        start=start[:-1],
         bangs=counted.get_column("bangs").to_numpy(),
         quests=counted.get_column("quests").to_numpy(),
         capdiff=(shouting > 0) & (shouting < n),
         row=row,
-        word=ids,
-        in_lex=in_lex_word[ids],
+        word=word,
+        at=np.flatnonzero(in_lex_word[word]),
         in_lex_word=in_lex_word,
         **features,
     )

@@ -23,9 +23,8 @@ from hypothesis import strategies as st
 from vaderSentiment import vaderSentiment as reference
 
 from datamoat.cli import main
-from process.sentiment import SCORES, lexicon, score_texts, tokens, totals, with_sentiment
+from process.sentiment import SCORES, lexicon, lookup, score_texts, tokens, totals, with_sentiment
 from process.sentiment import score as score_module
-from process.sentiment.distinct import distinct
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sentiment_text"
 
@@ -305,24 +304,45 @@ def test_whitespace_and_caps_follow_python() -> None:
     assert [p for p, u in zip(probes, upper, strict=True) if u != p.isupper()] == []
 
 
-@given(st.lists(st.integers(0, 2**64 - 1), max_size=3000), st.integers(1, 50))
-def test_distinct_numbers_each_value_once(values: list[int], repeat: int) -> None:
-    keys = np.array(values * repeat, dtype=np.uint64)
-    ids, first = distinct(keys)
-    assert len(first) == len(set(values))
-    assert np.array_equal(keys[first][ids], keys)  # every key maps to a copy of itself
-    assert len(set(keys[first].tolist())) == len(first)  # and each value has one id
+def _keys(hashes: list[int], checks: list[int]) -> lookup.Keys:
+    schema = {"h": pl.UInt64, "c": pl.UInt16}
+    return lookup.keys(pl.DataFrame({"h": hashes, "c": checks}, schema=schema))
+
+
+@given(
+    st.lists(st.integers(0, 2**64 - 1), max_size=3000),
+    st.integers(1, 20),
+    st.sampled_from([0, 8, 40, 63]),
+)
+def test_lookup_gives_each_key_the_value_of_its_hash(
+    values: list[int], repeat: int, shift: int
+) -> None:
+    # Shifted hashes crowd a few slots (all of them in one with shift 63).
+    hashes = [(v << shift) % 2**64 for v in values] * repeat
+    checks = [(h * 0x9E3779B97F4A7C15 % 2**64) >> 49 for h in hashes]
+    found = _keys(hashes, checks)
+    assert len(found.first) == len(set(hashes))
+    ids = lookup.lookup(found, np.arange(len(found.first), dtype=np.uint32))
+    assert ids is not None
+    assert np.array_equal(found.hash[found.first][ids], found.hash)
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_lookup_reports_two_keys_with_one_hash(crowded: bool) -> None:
+    hashes = [5, 7, 5, 9] + ([5 + 2**40] if crowded else [])
+    found = _keys(hashes, [1, 2, 3, 4, 5][: len(hashes)])
+    assert lookup.lookup(found, np.arange(len(found.first), dtype=np.uint32)) is None
 
 
 def test_tokens_with_the_same_hash_are_told_apart_by_text(
     analyzer: reference.SentimentIntensityAnalyzer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def everything_collides(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(len(keys), dtype=np.int64), np.zeros(1, dtype=np.int64)
+    def everything_collides(keys: lookup.Keys, values: np.ndarray) -> None:
+        return None
 
-    monkeypatch.setattr(tokens, "distinct", everything_collides)
+    monkeypatch.setattr(tokens, "lookup", everything_collides)
     assert mismatches(analyzer, EDGE_CASES) == []
-    monkeypatch.setattr(score_module, "distinct", everything_collides)
+    monkeypatch.setattr(score_module, "lookup", everything_collides)
     assert mismatches(analyzer, EDGE_CASES * 2) == []
 
 
