@@ -29,9 +29,10 @@ def _but_exact(values: list[float], positions: list[int], but: int) -> list[floa
 def _first_but(batch: Batch) -> np.ndarray:
     """Position of each row's first "but" (-1 if none)."""
     at = np.flatnonzero((batch.code == CODES["but"])[batch.word])
+    rows = batch.rows(at)
+    lead = np.flatnonzero(np.diff(rows, prepend=-1))  # rows ascend with the tokens
     first = np.full(len(batch.n), -1, dtype=np.int64)
-    rows, index = np.unique(batch.row[at], return_index=True)
-    first[rows] = at[index] - batch.start[rows]
+    first[rows[lead]] = at[lead] - batch.start[rows[lead]]
     return first
 
 

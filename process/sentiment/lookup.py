@@ -2,13 +2,15 @@
 
 polars finds the distinct 64-bit hashes (``arg_unique``) and each distinct hash gets a value.
 Every key then reads its value from a table indexed by the low bits of its hash: one
-gather, no sort. The keys whose slot holds two distinct hashes (a few percent) go on to a
-smaller table indexed by the next bits of the hash, and so on; the last few are found by
-exact hash in a sorted list.
+gather, no sort. Where two distinct hashes share a slot, the one seen first in the batch
+(usually the more frequent) keeps it, and the keys of the others miss it by their check:
+a 15-bit hash of their own, independent of the first, which the slot's owner does not
+share (if it does, the whole slot is given up). Those keys go on to a smaller table indexed
+by the next bits of the hash, and so on; the last few are found in a sorted list.
 
-Two different keys with the same 64-bit hash would get the same value; a second,
-independent 15-bit check per key catches that (:func:`lookup` returns None), and the caller
-then tells keys apart by their text.
+Two different keys with the same 64-bit hash could only be taken for one another if their
+checks matched as well; otherwise :func:`lookup` returns None and the caller tells keys
+apart by their text.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class Keys:
 def keys(frame: pl.DataFrame) -> Keys:
     """The :class:`Keys` of a frame with the columns of :func:`hashed` (one chunk each)."""
     first = frame.get_column("h").arg_unique().to_numpy()
-    bits = max(8, len(first).bit_length() + 3)  # an eighth of the slots or fewer in use
+    bits = max(8, len(first).bit_length() + 2)  # a quarter of the slots or fewer in use
     mask = pl.lit((1 << bits) - 1, pl.UInt32)
     slot = frame.select(pl.col("h").cast(pl.UInt32, wrap_numerical=True) & mask).to_series()
     return Keys(
@@ -62,17 +64,22 @@ def keys(frame: pl.DataFrame) -> Keys:
 def _table(
     kslot: np.ndarray, kcheck: np.ndarray, values: np.ndarray, bits: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A table of (value, check) pairs by slot, in one word each, and which keys share
-    their slot (their check there is :data:`_SHARED`)."""
+    """A table of (value, check) pairs by slot, in one word each, and the keys that do not
+    own their slot there."""
     index = np.arange(len(kslot), dtype=np.uint16 if len(kslot) < 1 << 16 else np.uint32)
     owner = np.empty(1 << bits, dtype=index.dtype)  # only slots written are read
-    owner[kslot] = index
+    owner[kslot[::-1]] = index[::-1]  # the last write wins: the key seen first
+    home = owner[kslot]
+    lost = np.flatnonzero(home != index)
     table = np.empty((1 << bits, 2), dtype=values.dtype)
-    table[kslot, 0] = values
-    table[kslot, 1] = kcheck
-    table[kslot[owner[kslot] != index], 1] = _SHARED
+    table[kslot[::-1], 0] = values[::-1]
+    table[kslot[::-1], 1] = kcheck[::-1]
+    same = lost[kcheck[lost] == kcheck[home[lost]]]
+    if len(same):  # an owner with the check of a key it displaced: give the slot up
+        table[kslot[same], 1] = _SHARED
+        lost = np.union1d(lost, home[same])
     word = np.uint32 if values.dtype == np.uint16 else np.uint64
-    return table.view(word).reshape(-1), np.flatnonzero(table[kslot, 1] == _SHARED)
+    return table.view(word).reshape(-1), lost
 
 
 def lookup(keys: Keys, values: np.ndarray) -> np.ndarray | None:
@@ -81,33 +88,33 @@ def lookup(keys: Keys, values: np.ndarray) -> np.ndarray | None:
     first = keys.first
     if len(first) == 0:
         return np.zeros(len(keys.slot), dtype=values.dtype)
-    table, crowded = _table(keys.slot[first], keys.check[first], values, keys.bits)
+    table, lost = _table(keys.slot[first], keys.check[first], values, keys.bits)
     pairs = table[keys.slot].view(values.dtype).reshape(-1, 2)
     got: np.ndarray = pairs[:, 0]
     miss = np.flatnonzero(pairs[:, 1] != keys.check)
-    pairs = pairs[miss]
-    shift, bits = keys.bits, keys.bits
-    # Every key looked up in a table is one of its keys, so a miss is either in a shared
-    # slot (its key goes on to the next table) or a key with the hash of another.
-    for level in range(_TABLES + 1):
-        if len(miss) == 0:
-            return got
-        if not np.all(pairs[:, 1] == _SHARED):
-            return None
-        first, values, hashes = first[crowded], values[crowded], keys.hash[miss]
-        if level == _TABLES:
+    high = keys.hash.view(np.uint32)[1::2]  # the hash's upper half, for the next tables
+    shift = 0
+    for _ in range(_TABLES):
+        bits = min(keys.bits, len(lost).bit_length() + 3)
+        if len(miss) == 0 or shift + bits > 32:
             break
-        bits = min(bits, len(first).bit_length() + 3)
-        mask = np.uint64((1 << bits) - 1)
-        kslot = (keys.hash[first] >> np.uint64(shift)) & mask
-        table, crowded = _table(kslot, keys.check[first], values, bits)
-        pairs = table[(hashes >> np.uint64(shift)) & mask].view(values.dtype).reshape(-1, 2)
+        first, values = first[lost], values[lost]
+        mask = np.uint32((1 << bits) - 1)
+        kslot = (high[first] >> np.uint32(shift)) & mask
+        table, lost = _table(kslot, keys.check[first], values, bits)
+        pairs = table[(high[miss] >> np.uint32(shift)) & mask].view(values.dtype)
+        pairs = pairs.reshape(-1, 2)
         got[miss] = pairs[:, 0]
-        wrong = np.flatnonzero(pairs[:, 1] != keys.check[miss])
-        miss, pairs = miss[wrong], pairs[wrong]
+        miss = miss[pairs[:, 1] != keys.check[miss]]
         shift += bits
-    # The last few keys, by exact hash.
+    if len(miss) == 0:
+        return got
+    # The last few keys, by exact hash and check.
+    first, values = first[lost], values[lost]
+    if len(first) == 0:
+        return None
     order = np.argsort(keys.hash[first])
+    hashes = keys.hash[miss]
     at = order[np.minimum(np.searchsorted(keys.hash[first[order]], hashes), len(order) - 1)]
     if not np.array_equal(keys.hash[first[at]], hashes):
         return None

@@ -35,7 +35,7 @@ class _Window:
     def __init__(self, batch: Batch) -> None:
         self.batch = batch
         self.at = batch.at
-        self.row = batch.row[self.at]
+        self.row = batch.rows(self.at)
         self.pos = self.at - batch.start[self.row]
         self.left = batch.n[self.row] - 1 - self.pos  # tokens after the word
         self.word = batch.word[self.at]

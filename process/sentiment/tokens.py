@@ -42,7 +42,7 @@ class Batch:
 
     Per text: ``n`` tokens, ``start`` (index of its first token), ``bangs`` and ``quests``
     (counts of '!' and '?'), ``capdiff`` (some but not all tokens ALL CAPS). Per token, in
-    text order: ``row`` and ``word`` (its tag). ``at``: the indices of the lexicon tokens.
+    text order: ``word`` (its tag). ``at``: the indices of the lexicon tokens.
     Per tag (0: no feature): ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none),
     ``boostv`` (booster scalar, NaN if none), ``negator``, ``code`` (see
     :data:`.lexicon.CODES`) and ``upper`` (``str.isupper``).
@@ -53,7 +53,6 @@ class Batch:
     bangs: np.ndarray
     quests: np.ndarray
     capdiff: np.ndarray
-    row: np.ndarray
     word: np.ndarray
     at: np.ndarray
     in_lex_word: np.ndarray
@@ -62,6 +61,15 @@ class Batch:
     negator: np.ndarray
     code: np.ndarray
     upper: np.ndarray
+
+    def rows(self, at: np.ndarray) -> np.ndarray:
+        """The text of each token at ``at``."""
+        return _rows(self.start, at)
+
+
+def _rows(start: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The text of each token at ``at``, from the index of each text's first token."""
+    return np.searchsorted(start, at, side="right") - 1
 
 
 @cache
@@ -77,14 +85,24 @@ def _replacements() -> tuple[pl.Series, pl.Series]:
 
 
 def _described(texts: pl.Series) -> pl.Series:
-    """Emoji replaced by their descriptions, every whitespace character by " "."""
+    """Emoji replaced by their descriptions, every run of whitespace by one " " and none
+    left at either end: the tokens are then exactly the pieces between single spaces."""
     text = pl.col("text")
     special = (text.str.len_bytes() != text.str.len_chars()) | text.str.contains(_CONTROLS)
-    at = texts.to_frame("text").select(special).to_series().arg_true()
+    spaced = text.str.contains("  ", literal=True) | text.str.starts_with(" ")
+    flags = texts.to_frame("text").select(
+        special.alias("special"), (special | spaced | text.str.ends_with(" ")).alias("untidy")
+    )
+    at = flags.get_column("untidy").arg_true()
     if at.len() == 0:
         return texts
-    patterns, replacements = _replacements()
-    return texts.clone().scatter(at, texts.gather(at).str.replace_many(patterns, replacements))
+    untidy = texts.gather(at)
+    special_at = flags.get_column("special").gather(at).arg_true()
+    if special_at.len():
+        patterns, replacements = _replacements()
+        emoji = untidy.gather(special_at).str.replace_many(patterns, replacements)
+        untidy = untidy.scatter(special_at, emoji)
+    return texts.clone().scatter(at, untidy.str.replace_all(" {2,}", " ").str.strip_chars(" "))
 
 
 def _features(words: pl.Series) -> pl.DataFrame:
@@ -139,19 +157,19 @@ def _exact(toks: pl.DataFrame) -> tuple[pl.Series, np.ndarray]:
 
 def tokens(texts: pl.Series) -> Batch:
     """Cut a batch of texts (null = empty) into tokens with their lexicon features."""
-    described = _described(texts.cast(pl.String).fill_null("")).to_frame("text").lazy()
-    counts = described.select(
-        pl.col("text").str.count_matches("!", literal=True).alias("bangs"),
-        pl.col("text").str.count_matches("?", literal=True).alias("quests"),
+    described = _described(texts.cast(pl.String).fill_null("")).to_frame("text")
+    text, pieces = pl.col("text"), pl.col("raw")
+    parts = described.select(
+        text.str.count_matches("!", literal=True).alias("bangs"),
+        text.str.count_matches("?", literal=True).alias("quests"),
+        pl.when(text != "").then(text.str.split(" ")).alias("raw"),
     )
-    split = (
-        described.select(pl.col("text").str.split(" ").alias("raw"))
-        .with_row_index("row")
-        .explode("raw")
-        .filter(pl.col("raw") != "")
-        .with_columns(hashed(pl.col("raw"), _SEED, _CHECK_SEED))
+    toks = (
+        parts.lazy()
+        .select(pieces.explode(keep_nulls=False))
+        .with_columns(hashed(pieces, _SEED, _CHECK_SEED))
+        .collect(engine="in-memory")
     )
-    counted, toks = pl.collect_all([counts, split], engine="in-memory")
     toks = toks.rechunk()
     found = keys(toks)
     tag, features = _tagged(toks.get_column("raw").gather(found.first))
@@ -160,18 +178,17 @@ def tokens(texts: pl.Series) -> Batch:
         words, ids = _exact(toks)
         tag, features = _tagged(words)
         word = tag[ids]
-    row = toks.get_column("row").to_numpy()
-    start = np.searchsorted(row, np.arange(len(texts) + 1, dtype=row.dtype))
-    n = np.diff(start)
+    n = parts.select(pieces.list.len().fill_null(0)).to_series().to_numpy().astype(np.int64)
+    start = np.cumsum(n) - n
     in_lex_word = ~np.isnan(features["lexv"])
-    shouting = np.bincount(row[np.flatnonzero(features["upper"][word])], minlength=len(texts))
+    upper = np.flatnonzero(features["upper"][word])
+    shouting = np.bincount(_rows(start, upper), minlength=len(texts))
     return Batch(
         n=n,
-        start=start[:-1],
-        bangs=counted.get_column("bangs").to_numpy(),
-        quests=counted.get_column("quests").to_numpy(),
+        start=start,
+        bangs=parts.get_column("bangs").to_numpy(),
+        quests=parts.get_column("quests").to_numpy(),
         capdiff=(shouting > 0) & (shouting < n),
-        row=row,
         word=word,
         at=np.flatnonzero(in_lex_word[word]),
         in_lex_word=in_lex_word,

@@ -18,8 +18,8 @@ __all__ = ["py_round", "running_sums", "scores"]
 _ALPHA = 15
 #: ``sum()`` of floats is compensated (Neumaier) from CPython 3.12.
 COMPENSATED = sys.version_info >= (3, 12)
-#: The k-th value of every text is added in one vectorised step for k below this; the
-#: values of texts with more scored words are added by Python itself.
+#: With compensation, the k-th value of every text is added in one vectorised step for k
+#: below this; the values of texts with more scored words are added by Python itself.
 _RANKS = 4096
 
 
@@ -31,15 +31,33 @@ def _negative(values: np.ndarray) -> np.ndarray:
     return np.where(values < 0, values - 1.0, 0.0)
 
 
-def _python_sums(values: list[float]) -> tuple[float, float, float]:
-    """The reference's own arithmetic, for one text with very many scored words."""
-    pos_sum = neg_sum = 0.0
-    for value in values:
-        if value > 0:
-            pos_sum += value + 1
-        if value < 0:
-            neg_sum += value - 1
-    return float(sum(values)), pos_sum, neg_sum
+def _python_sum(values: list[float]) -> float:
+    """The reference's own ``sum()``, for one text with very many scored words."""
+    return float(sum(values))
+
+
+def _compensated_sums(row: np.ndarray, values: np.ndarray, rows: int) -> np.ndarray:
+    """Per text, the Neumaier-compensated ``sum()`` of ``values`` (Python 3.12+)."""
+    count = np.bincount(row, minlength=rows)
+    rank = np.arange(len(row)) - (np.cumsum(count) - count)[row]
+    sums = np.zeros(rows)
+    low = np.zeros(rows)  # Neumaier's running compensation
+    short = count[row] <= _RANKS
+    order = np.flatnonzero(short)[np.argsort(rank[short], kind="stable")]
+    bounds = np.cumsum(np.bincount(rank[short], minlength=1))
+    for start, stop in zip(np.concatenate(([0], bounds[:-1])), bounds, strict=True):
+        at = order[start:stop]
+        target = row[at]  # each text once per rank: no update is lost
+        high, add = sums[target], values[at]
+        total = high + add
+        big = np.abs(high) >= np.abs(add)
+        low[target] += np.where(big, (high - total) + add, (add - total) + high)
+        sums[target] = total
+    fix = (low != 0) & np.isfinite(low)
+    sums[fix] += low[fix]
+    for text in np.unique(row[~short]):
+        sums[text] = _python_sum(values[row == text].tolist())
+    return sums
 
 
 def running_sums(
@@ -47,31 +65,21 @@ def running_sums(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per text (``row`` sorted, ``rows`` texts): the ``sum()`` of ``values``, the sums
     of ``v + 1`` over the positive ones and of ``v - 1`` over the negative ones, and the
-    count of non-zero values. Zeros left out change no sum."""
-    count = np.bincount(row, minlength=rows)
-    rank = np.arange(len(row)) - (np.cumsum(count) - count)[row]
-    sums = np.zeros((rows, 3))
-    low = np.zeros(rows)  # Neumaier's running compensation
-    columns = np.stack([values, _positive(values), _negative(values)], axis=1)
-    short = count[row] <= _RANKS
-    order = np.flatnonzero(short)[np.argsort(rank[short], kind="stable")]
-    bounds = np.cumsum(np.bincount(rank[short], minlength=1))
-    for start, stop in zip(np.concatenate(([0], bounds[:-1])), bounds, strict=True):
-        at = order[start:stop]
-        target = row[at]  # each text once per rank: no update is lost
-        if compensated:
-            high, add = sums[target, 0], values[at]
-            total = high + add
-            big = np.abs(high) >= np.abs(add)
-            low[target] += np.where(big, (high - total) + add, (add - total) + high)
-        sums[target] += columns[at]
+    count of non-zero values. Zeros left out change no sum.
+
+    ``bincount`` adds each text's weights left to right from 0.0, as the reference's loop
+    and ``sum()`` up to Python 3.11 do.
+    """
     if compensated:
-        fix = (low != 0) & np.isfinite(low)
-        sums[fix, 0] += low[fix]
-    for text in np.unique(row[~short]):
-        sums[text] = _python_sums(values[row == text].tolist())
-    nonzero = np.bincount(row[values != 0.0], minlength=rows)
-    return sums[:, 0], sums[:, 1], sums[:, 2], nonzero
+        total = _compensated_sums(row, values, rows)
+    else:
+        total = np.bincount(row, values, minlength=rows)
+    return (
+        total,
+        np.bincount(row, _positive(values), minlength=rows),
+        np.bincount(row, _negative(values), minlength=rows),
+        np.bincount(row[values != 0.0], minlength=rows),
+    )
 
 
 def py_round(x: np.ndarray, digits: int) -> np.ndarray:

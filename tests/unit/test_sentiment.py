@@ -327,6 +327,15 @@ def test_lookup_gives_each_key_the_value_of_its_hash(
     assert np.array_equal(found.hash[found.first][ids], found.hash)
 
 
+@pytest.mark.parametrize("high", [2**32, 2**40, 2**63])
+def test_lookup_tells_apart_keys_with_one_slot_and_one_check(high: int) -> None:
+    hashes = [3, 3 + high, 5, 3 + high, 3, 5 + high]
+    found = _keys(hashes, [7, 7, 9, 7, 7, 9])
+    ids = lookup.lookup(found, np.arange(len(found.first), dtype=np.uint32))
+    assert ids is not None
+    assert np.array_equal(found.hash[found.first][ids], found.hash)
+
+
 @pytest.mark.parametrize("crowded", [False, True])
 def test_lookup_reports_two_keys_with_one_hash(crowded: bool) -> None:
     hashes = [5, 7, 5, 9] + ([5 + 2**40] if crowded else [])
