@@ -19,6 +19,7 @@ from datamoat.errors import ConfigError
 
 __all__ = [
     "BatchConfig",
+    "CascadesConfig",
     "Config",
     "FirehoseSection",
     "KafkaConfig",
@@ -76,6 +77,13 @@ class BatchConfig:
 
 
 @dataclass(frozen=True)
+class CascadesConfig:
+    top_k: int = 5
+    ttl_s: float = 86_400.0
+    max_state_mib: float = 256.0
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     port: int = 8000
@@ -92,6 +100,7 @@ class Config:
     firehose: FirehoseSection = field(default_factory=FirehoseSection)
     window: WindowConfig = field(default_factory=WindowConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
+    cascades: CascadesConfig = field(default_factory=CascadesConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     source: str = "defaults"
@@ -109,6 +118,9 @@ class Config:
             (self.batch.max_wait_ms >= 0, "batch.max_wait_ms must be >= 0"),
             (self.batch.max_record_bytes >= 64, "batch.max_record_bytes must be >= 64"),
             (self.batch.max_future_s >= 0, "batch.max_future_s must be >= 0 (0: no check)"),
+            (self.cascades.top_k >= 0, "cascades.top_k must be >= 0"),
+            (self.cascades.ttl_s >= 0, "cascades.ttl_s must be >= 0"),
+            (self.cascades.max_state_mib >= 0, "cascades.max_state_mib must be >= 0 (0: none)"),
             (0 <= self.http.port <= 65535, "http.port must be 0-65535"),
         ]
         hop = self.window.hop_s or self.window.size_s
@@ -175,6 +187,7 @@ SECTIONS: dict[str, type] = {
     "firehose": FirehoseSection,
     "window": WindowConfig,
     "batch": BatchConfig,
+    "cascades": CascadesConfig,
     "http": HttpConfig,
     "output": OutputConfig,
 }

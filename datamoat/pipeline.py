@@ -12,6 +12,7 @@ from datamoat.config import Config
 from datamoat.worker import Worker
 from ingest.firehose import Firehose, FirehoseConfig
 from ingest.source import Source
+from process.cascades import CascadeConfig
 from process.engine import WindowEngine
 from process.sentiment import with_sentiment
 from process.windows import WindowSpec
@@ -20,6 +21,7 @@ from sinks.prometheus import Metrics
 
 __all__ = [
     "build_worker",
+    "cascade_config",
     "firehose_config",
     "make_firehose",
     "output_dir",
@@ -34,6 +36,15 @@ def window_spec(config: Config) -> WindowSpec:
     hop = round(w.hop_s * 1000) or size
     return WindowSpec(
         size_ms=size, hop_ms=hop, allowed_lateness_ms=round(w.allowed_lateness_s * 1000)
+    )
+
+
+def cascade_config(config: Config) -> CascadeConfig:
+    c = config.cascades
+    return CascadeConfig(
+        top_k=c.top_k,
+        ttl_ms=round(c.ttl_s * 1000),
+        max_state_bytes=round(c.max_state_mib * 2**20),
     )
 
 
@@ -69,7 +80,9 @@ def build_worker(
     metrics: Metrics,
 ) -> Worker:
     engine = WindowEngine(
-        window_spec(config), idle_timeout_ms=round(config.window.idle_timeout_s * 1000)
+        window_spec(config),
+        idle_timeout_ms=round(config.window.idle_timeout_s * 1000),
+        cascade_config=cascade_config(config),
     )
     return Worker(
         source=source,

@@ -86,6 +86,7 @@ class Worker:
     _pending: dict[int, int] = field(default_factory=dict)
     _last_checkpoint_at: float = 0.0
     _last_lag_at: float = 0.0
+    _evicted: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def poll_batch(self) -> RawBatch:
@@ -312,6 +313,10 @@ class Worker:
         m = self.metrics
         m.open_windows.set(self.engine.open_windows)
         m.state_bytes.set(self.engine.state_bytes)
+        evicted = self.engine.cascades.evicted  # a count kept by the engine since its start
+        if evicted > self._evicted:
+            m.cascades_evicted.inc(evicted - self._evicted)
+        self._evicted = evicted
         if self.engine.watermarks.value is not None:
             m.watermark.set(self.engine.watermarks.value / 1000.0)
         if force or now - self._last_lag_at >= 1.0:

@@ -1,12 +1,15 @@
 """What the cascade tracker remembers between windows, and how posts are folded into it.
 
-Three frames, all keyed by plain ids so they can be checkpointed as they are:
+A cascade's root is implicit: it is the post its ``root_id`` names, so it counts once in
+the size whether or not this worker ever saw it (it may be older than the stream, past the
+time-to-live, or on another worker's partition). The originals themselves are never
+stored: most never get a repost, and keeping each for the time-to-live would grow the
+state with the whole stream. Two frames, keyed by plain ids so they can be checkpointed as
+they are:
 
-* ``seen``: the originals seen (``post_id``, ``created_at``): a root counts in its
-  cascade's size once it has been seen. Most originals never get a repost, so they get no
-  row of their own in ``roots`` until one of their cascade's posts comes.
-* ``roots``: per cascade with posts beyond its root: ``size``, ``depth``, ``last`` (the
-  newest post's ``created_at``) and ``since`` (the bucket its current run started in).
+* ``roots``: per cascade with posts beyond its root: ``size`` (the root plus those posts),
+  ``depth``, ``last`` (the newest post's ``created_at``) and ``since`` (the bucket its
+  current run started in).
 * ``depths``: the depth of cascade posts deeper than 1, tagged with their run's ``since``.
   A post whose parent is missing gets depth 2 and so does a post whose parent has depth 1,
   so depth-1 posts need no row.
@@ -37,10 +40,11 @@ import polars as pl
 from process.sorted_runs import Ints, SortedRuns, matches
 
 __all__ = [
+    "DEPTH_BYTES",
     "DEPTH_SCHEMA",
     "FOLD_SCHEMA",
+    "ROOT_BYTES",
     "ROOT_SCHEMA",
-    "SEEN_SCHEMA",
     "SNAPSHOT_SCHEMA",
     "CascadeState",
     "fold_columns",
@@ -55,11 +59,13 @@ FOLD_SCHEMA: Final = pl.Schema(
 )  # fmt: skip
 ROOT_SCHEMA: Final = pl.Schema({"root": I64, "size": I64, "depth": I64, "last": I64, "since": I64})
 DEPTH_SCHEMA: Final = pl.Schema({"post_id": I64, "root": I64, "since": I64, "depth": I64})
-SEEN_SCHEMA: Final = pl.Schema({"post_id": I64, "created_at": I64})
 #: Per (bucket, root): reposts in the bucket, size and depth at the bucket's end.
 SNAPSHOT_SCHEMA: Final = pl.Schema(
     {"bucket": I64, "root": I64, "reposts": I64, "size": I64, "depth": I64}
 )
+#: Bytes per row of ``roots`` and of ``depths`` (Int64 columns without nulls).
+ROOT_BYTES: Final = 8 * len(ROOT_SCHEMA)
+DEPTH_BYTES: Final = 8 * len(DEPTH_SCHEMA)
 #: Polars' streaming engine costs milliseconds per query on frames this small.
 ENGINE: Final = "in-memory"
 _RUN: Final = 32  # shift of the run number for a running max within runs (depths < 2**32)
@@ -72,36 +78,30 @@ class CascadeState:
         default_factory=lambda: SortedRuns("root", ROOT_SCHEMA, latest_only=True)
     )
     depths: SortedRuns = field(default_factory=lambda: SortedRuns("post_id", DEPTH_SCHEMA))
-    seen: SortedRuns = field(default_factory=lambda: SortedRuns("post_id", SEEN_SCHEMA))
 
     @classmethod
-    def of(cls, roots: pl.DataFrame, depths: pl.DataFrame, seen: pl.DataFrame) -> CascadeState:
+    def of(cls, roots: pl.DataFrame, depths: pl.DataFrame) -> CascadeState:
         return cls(
             SortedRuns.of(roots.cast(ROOT_SCHEMA), "root", latest_only=True),
             SortedRuns.of(depths.cast(DEPTH_SCHEMA), "post_id"),
-            SortedRuns.of(seen.cast(SEEN_SCHEMA), "post_id"),
         )
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        return {
-            "roots": self.roots.frame(),
-            "depths": self.depths.frame(),
-            "seen": self.seen.frame(),
-        }
+        return {"roots": self.roots.frame(), "depths": self.depths.frame()}
 
     def estimated_size(self) -> int:
-        return sum(t.estimated_size() for t in (self.roots, self.depths, self.seen))
+        return self.roots.estimated_size() + self.depths.estimated_size()
 
     def fold(self, chunk: pl.DataFrame, hop: int, ttl: int) -> pl.DataFrame:
         """Fold whole buckets of posts in; their snapshots (SNAPSHOT_SCHEMA)."""
-        groups, deep, originals = _group(chunk, hop)
+        groups, deep = _group(chunk, hop)
         snapshots = pl.DataFrame(schema=SNAPSHOT_SCHEMA)
         if not groups.is_empty():
             g = {c: groups[c].to_numpy().astype(np.int64) for c in groups.columns}
             root, bucket, n, tmax = g["root"], g["bucket"], g["n"], g["tmax"]
             first = np.r_[True, root[1:] != root[:-1]]
             which = np.cumsum(first) - 1  # row -> its root among root[first]
-            found, stored = self._stored(root[first], hop)
+            found, stored = self._stored(root[first])
             s_size, s_depth, s_last, s_since = (a[which] for a in stored)
             before = np.r_[0, tmax[:-1]]
             restart = np.where(
@@ -120,7 +120,7 @@ class CascadeState:
                 depth = self._resolve(deep, run[at], since[at], carry[at], final[at])
                 np.maximum.at(dmax, at, depth)
             total = np.cumsum(n)
-            size = total - (total - n)[head] + np.where(carry, s_size, 0)
+            size = total - (total - n)[head] + np.where(carry, s_size, 1)  # 1: the root
             offset = run << _RUN
             deepest = np.maximum.accumulate(offset + dmax) - offset
             deepest = np.where(carry, np.maximum(deepest, s_depth), deepest)
@@ -134,17 +134,41 @@ class CascadeState:
                 {"bucket": bucket, "root": root, "reposts": g["reposts"], "size": size,
                  "depth": deepest}
             )  # fmt: skip
-        self.seen.insert(originals, presorted=True)
         return snapshots
 
-    def forget(self, cutoff: int) -> None:
-        """Drop cascades and originals whose newest post is older than ``cutoff``."""
+    def forget(self, cutoff: int) -> int:
+        """Drop the cascades whose newest post is older than ``cutoff``, with their depths;
+        how many cascades were dropped."""
+        before = self.roots.frame().height
         self.roots.keep(lambda f: f.filter(pl.col("last") >= cutoff))
         live = self.roots.frame().select("root", "since")
         self.depths.keep(lambda f: f.join(live, on=["root", "since"], how="semi"))
-        self.seen.keep(lambda f: f.filter(pl.col("created_at") >= cutoff))
+        return before - live.height
 
-    def _stored(self, roots: Ints, hop: int) -> tuple[Mask, list[Ints]]:
+    def shrink(self, budget: int) -> int:
+        """Forget the cascades silent the longest until the rest fit in ``budget`` bytes (at
+        :data:`ROOT_BYTES` per cascade and :data:`DEPTH_BYTES` per stored depth); how many
+        were forgotten. As if their time-to-live had passed: a later post starts them afresh.
+        """
+        roots = self.roots.frame()  # also drops superseded rows, which may be enough
+        if self.estimated_size() <= budget:
+            return 0
+        depths = self.depths.frame().group_by("root", "since").agg(pl.len().alias("n"))
+        cost = (
+            roots.lazy()
+            .join(depths.lazy(), on=["root", "since"], how="left")
+            .select("last", (ROOT_BYTES + DEPTH_BYTES * pl.col("n").fill_null(0)).alias("bytes"))
+            .sort("last", descending=True)
+            .collect(engine=ENGINE)
+        )
+        total = cost["bytes"].cum_sum().to_numpy()
+        kept = int(np.searchsorted(total, budget, side="right"))
+        if kept == len(total):
+            return 0
+        # ties on ``last`` go together: the newest forgotten cascade sets the cutoff
+        return self.forget(int(cost["last"][kept]) + 1)
+
+    def _stored(self, roots: Ints) -> tuple[Mask, list[Ints]]:
         """What is remembered of the sorted ``roots``: found, and size, depth, last, since."""
         found = np.zeros(len(roots), dtype=np.bool_)
         size, depth, last, since = (np.zeros(len(roots), dtype=np.int64) for _ in range(4))
@@ -157,14 +181,6 @@ class CascadeState:
             found[at] = True
             for out, name in ((size, "size"), (depth, "depth"), (last, "last"), (since, "since")):
                 out[at] = rows[name].to_numpy()[pick]
-        originals = self.seen.lookup(roots[~found])
-        if not originals.is_empty():  # a root seen, nothing more: size 1 (or its copies)
-            at = np.searchsorted(roots, originals["post_id"].to_numpy())
-            found[at] = True
-            last[at] = np.iinfo(np.int64).min
-            np.add.at(size, at, 1)
-            np.maximum.at(last, at, originals["created_at"].to_numpy())
-            since[at] = last[at] // hop * hop
         return found, [size, depth, last, since]
 
     def _resolve(
@@ -224,15 +240,16 @@ def fold_columns() -> list[pl.Expr]:
 
 
 def _group(chunk: pl.DataFrame, hop: int) -> list[pl.DataFrame]:
-    """Per (root, bucket) of the cascades with posts beyond their root, sorted: counts;
-    their posts deeper than 1 (with ``g``, their group's row); the originals by id."""
+    """Per (root, bucket) of the posts beyond their root, sorted: counts; and the posts
+    deeper than 1 (with ``g``, their group's row)."""
     level = pl.col("level")
-    posts = chunk.lazy().with_columns((pl.col("created_at") // hop * hop).alias("bucket"))
-    roots = chunk.lazy().filter(level > 0).select(pl.col("root").unique().implode())
-    active = roots.collect(engine=ENGINE)["root"]
+    posts = (
+        chunk.lazy()
+        .filter(level > 0)
+        .with_columns((pl.col("created_at") // hop * hop).alias("bucket"))
+    )
     groups = (
-        posts.filter(pl.col("root").is_in(active))
-        .group_by("root", "bucket")
+        posts.group_by("root", "bucket")
         .agg(
             pl.len().cast(I64).alias("n"),
             pl.col("repost").sum().cast(I64).alias("reposts"),
@@ -245,5 +262,4 @@ def _group(chunk: pl.DataFrame, hop: int) -> list[pl.DataFrame]:
     deep = posts.filter(level == 2).join(
         groups.lazy().select("root", "bucket").with_row_index("g"), on=["root", "bucket"]
     )
-    originals = posts.filter(level == 0).select(SEEN_SCHEMA.names()).sort("post_id")
-    return [groups, *pl.collect_all([deep, originals], engine=ENGINE)]
+    return [groups, deep.collect(engine=ENGINE)]

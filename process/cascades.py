@@ -8,8 +8,9 @@ Definitions (event time only, so any batching and bounded disorder give the batc
   cascades; replies and quotes are conversation, not amplification, so they count in size
   and depth only. A cascade without a repost in the window is no candidate: a list holds up
   to ``top_k`` entries and may be empty.
-* **size**: posts of the cascade, any kind, with ``created_at < window_end``, the root
-  included when seen.
+* **size**: the root plus the cascade's other posts, any kind, with
+  ``created_at < window_end``. The root counts whether or not it was seen: it exists by
+  definition, and it may predate the stream or sit on another worker's partition.
 * **depth**: the greatest depth among those posts. A root has depth 0, a post whose parent
   is the root (or without ``parent_id``) depth 1, any other post its parent's depth + 1.
   A parent counts only when seen in the same cascade, strictly earlier and not forgotten;
@@ -17,13 +18,15 @@ Definitions (event time only, so any batching and bounded disorder give the batc
 * **ranking**: reposts descending, then ``root_id`` ascending; the first ``top_k``.
 * **forgetting**: at every window boundary ``e`` (a multiple of the hop) a cascade whose
   newest post is older than ``e - ttl_ms`` is forgotten, depths included. A later post of
-  its root starts it afresh: size and depth count from there.
+  its root starts it afresh: size (the root plus the new posts) and depth count from there.
+  Only posts beyond the root keep a cascade alive.
 
 The tracker keeps the posts not yet folded (``pending``), the long-lived facts per cascade
 (:class:`process.cascade_state.CascadeState`) and, per (hop bucket, root) still in an open
 window, the bucket's reposts and the size and depth at its end (``snapshots``). Closing
 windows (ascending) folds the posts before the new boundary and reads the closed windows'
-lists off the snapshots. Memory: the cascades and originals seen in the last ``ttl_ms``.
+lists off the snapshots. Memory: one row per cascade with a post beyond its root in the
+last ``ttl_ms``, plus one per post deeper than 1; originals are never kept.
 """
 
 from __future__ import annotations
@@ -58,10 +61,13 @@ TOPS_SCHEMA: Final = pl.Schema({"window_start": I64, "top_cascades": CASCADE_DTY
 class CascadeConfig:
     top_k: int = 5
     ttl_ms: int = 24 * 3_600_000  # a cascade silent this long (event time) is forgotten
+    #: Memory budget of the cascade state in bytes (0: none). Beyond it, the cascades
+    #: silent the longest are forgotten early, down to three quarters of the budget.
+    max_state_bytes: int = 256 * 2**20
 
     def __post_init__(self) -> None:
-        if self.top_k < 0 or self.ttl_ms < 0:
-            raise ValueError("cascade top_k and ttl_ms must not be negative")
+        if self.top_k < 0 or self.ttl_ms < 0 or self.max_state_bytes < 0:
+            raise ValueError("cascade top_k, ttl_ms and max_state_bytes must not be negative")
 
 
 @dataclass(slots=True)
@@ -78,6 +84,8 @@ class CascadeTracker:
     folded_through: int | None = None
     pending: list[pl.DataFrame] = field(default_factory=list)
     forgot_at: int | None = None
+    #: Cascades forgotten before their time-to-live to keep within the memory budget.
+    evicted: int = 0
 
     @classmethod
     def restore(
@@ -86,7 +94,7 @@ class CascadeTracker:
         """A tracker continuing from :meth:`state_frames`."""
         meta = frames["meta"].cast(META_SCHEMA)
         pending = frames["pending"].cast(PENDING_SCHEMA)
-        state = CascadeState.of(frames["roots"], frames["depths"], frames["seen"])
+        state = CascadeState.of(frames["roots"], frames["depths"])
         return cls(
             spec,
             config,
@@ -116,8 +124,11 @@ class CascadeTracker:
         return self.state.estimated_size() + int(sum(f.estimated_size() for f in frames))
 
     def add(self, posts: pl.DataFrame) -> None:
-        """Take a batch (POST_SCHEMA columns); posts already late are ignored, like the engine."""
-        query = posts.lazy().select(fold_columns())
+        """Take a batch (POST_SCHEMA columns); posts already late are ignored, like the engine.
+
+        Roots (originals) are implicit in their cascades, so only posts beyond them are kept.
+        """
+        query = posts.lazy().select(fold_columns()).filter(pl.col("level") > 0)
         if self.closed_through is not None:
             newest_end = pl.col("created_at") // self.spec.hop_ms * self.spec.hop_ms
             query = query.filter(newest_end + self.spec.size_ms > self.closed_through)
@@ -156,6 +167,9 @@ class CascadeTracker:
         if self.forgot_at is None or boundary - self.forgot_at >= max(hop, self.config.ttl_ms // 4):
             self.state.forget(boundary - self.config.ttl_ms)
             self.forgot_at = boundary
+        budget = self.config.max_state_bytes
+        if budget and self.state.estimated_size() > budget:
+            self.evicted += self.state.shrink(budget * 3 // 4)
         self.folded_through = boundary
         return tops
 

@@ -75,6 +75,11 @@ class Metrics:
         self.state_bytes = Gauge(
             "datamoat_state_bytes", "Estimated size of the open-window state.", registry=r
         )
+        self.cascades_evicted = Counter(
+            "datamoat_cascades_evicted",
+            "Cascades forgotten before their time-to-live to keep within the memory budget.",
+            registry=r,
+        )
         self.watermark = Gauge(
             "datamoat_watermark_seconds", "Current event-time watermark (epoch s).", registry=r
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from datamoat.errors import ConfigError
 from datamoat.options import add_common, add_firehose, config_from, positive_int
-from datamoat.pipeline import make_firehose, score, window_spec
+from datamoat.pipeline import cascade_config, make_firehose, score, window_spec
 from process.truth import truth_signals
 from sinks.parquet import ParquetSink
 
@@ -36,7 +36,9 @@ def run_truth(args: argparse.Namespace) -> int:
     config = config_from(args)
     started = time.monotonic()
     posts = make_firehose(config, args, args.start).take(args.posts)
-    signals = truth_signals(score(posts), window_spec(config))
+    signals = truth_signals(
+        score(posts), window_spec(config), cascade_config=cascade_config(config)
+    )
     ParquetSink(args.output_dir).write(signals)
     print(
         f"datamoat truth: {args.posts:,} posts -> {signals.height:,} signal rows in "

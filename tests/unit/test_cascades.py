@@ -72,12 +72,21 @@ def test_a_cascade_silent_longer_than_the_ttl_is_forgotten() -> None:
         (2, 1_000, "repost", 1, 1),
         (3, 2_000, "repost", 2, 1),  # depth 2
         (4, 41_000, "repost", 3, 1),  # 39 s later: parent forgotten, depth 2 again
-        (5, 42_000, "repost", 1, 1),  # the root is forgotten too: depth 1
+        (5, 42_000, "repost", 1, 1),  # the root is implicit: depth 1
     ]
     kept = truth_tops(frame(rows), TUMBLING, CascadeConfig(ttl_ms=40_000))
     assert kept[40_000] == [entry(1, 2, 5, 3)]
     forgotten = truth_tops(frame(rows), TUMBLING, CascadeConfig(ttl_ms=30_000))
-    assert forgotten[40_000] == [entry(1, 2, 2, 2)]
+    assert forgotten[40_000] == [entry(1, 2, 3, 2)]  # the root and the two new posts
+
+
+def test_the_root_counts_whether_or_not_it_was_seen() -> None:
+    children: list[Row] = [(2, 1_000, "repost", 1, 1), (3, 2_000, "repost", 2, 1)]
+    with_root = truth_tops(
+        frame([(1, 500, "post", None, None), *children]), TUMBLING, CascadeConfig()
+    )
+    without = truth_tops(frame(children), TUMBLING, CascadeConfig())
+    assert with_root[0] == without[0] == [entry(1, 2, 3, 2)]
 
 
 def test_state_round_trips_through_frames() -> None:
@@ -162,7 +171,7 @@ def test_forgetting_inside_one_fold_drops_the_old_depths() -> None:
     tops.append(tracker.close(50_000))
     got = dict(pl.concat(tops).iter_rows())
     assert got == truth_tops(posts, TUMBLING, config)
-    assert got[40_000] == [entry(1, 1, 2, 2)]
+    assert got[40_000] == [entry(1, 1, 3, 2)]  # the root, posts 4 and 5
 
 
 def test_sorted_runs_find_the_newest_row_of_a_key() -> None:
@@ -189,3 +198,41 @@ def test_late_posts_are_left_out_like_the_engine_does() -> None:
     assert added.late_idx
     assert rest["top_cascades"].null_count() == 0
     assert rest.select(pl.col("top_cascades").list.len().max()).item() == 5
+
+
+# --- the memory budget -------------------------------------------------------------------
+
+
+def test_over_budget_the_cascades_silent_longest_are_forgotten_first() -> None:
+    rows: list[Row] = [
+        (2, 1_000, "repost", 1, 1),  # cascade 1
+        (11, 2_000, "repost", 10, 10),  # cascade 10
+        (21, 3_000, "repost", 20, 20),  # cascade 20, the newest
+        (3, 12_000, "repost", 1, 1),  # cascade 1 again: forgotten, so it starts afresh
+    ]
+    posts = frame(rows)
+    budget = 100  # three cascades (3 x ROOT_BYTES) are over it; one fits in 3/4 of it
+    tracker = CascadeTracker(TUMBLING, CascadeConfig(max_state_bytes=budget))
+    tracker.add(posts.head(3))
+    tracker.close(10_000)
+    assert tracker.evicted == 2
+    assert tracker.state.frames()["roots"]["root"].to_list() == [20]
+    tracker.add(posts.slice(3))
+    tops = dict(tracker.close(20_000).iter_rows())
+    assert tops[10_000] == [entry(1, 1, 2, 1)]  # without the budget: size 3
+    assert truth_tops(posts, TUMBLING, CascadeConfig())[10_000] == [entry(1, 1, 3, 1)]
+
+
+def test_the_state_stays_within_its_budget_on_a_long_stream() -> None:
+    budget = 40_000
+    engine = WindowEngine(TUMBLING, cascade_config=CascadeConfig(max_state_bytes=budget))
+    posts = firehose().sort("created_at")
+    for batch in posts.iter_slices(500):
+        engine.add(batch, now_ms=0)
+        engine.close(now_ms=0)
+        assert engine.cascades.state.estimated_size() <= budget
+    assert engine.cascades.evicted > 0
+    unbounded = WindowEngine(TUMBLING)
+    unbounded.add(posts, now_ms=0)
+    unbounded.close(now_ms=0)
+    assert unbounded.cascades.state.estimated_size() > budget

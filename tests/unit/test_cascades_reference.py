@@ -20,9 +20,10 @@ def reference(
     """The definitions of process.cascades, one post at a time."""
     hop = spec.hop_ms
     root_of = {p: (p if r is None or r == p else r) for p, _, _, _, r in rows}
-    by_root: dict[int, list[Row]] = defaultdict(list)
+    by_root: dict[int, list[Row]] = defaultdict(list)  # the posts beyond each root
     for row in rows:
-        by_root[root_of[row[0]]].append(row)
+        if root_of[row[0]] != row[0]:
+            by_root[root_of[row[0]]].append(row)
     session: dict[int, int] = {}  # row index -> session within its cascade
     index = {id(row): i for i, row in enumerate(rows)}
     for members in by_root.values():
@@ -65,7 +66,8 @@ def reference(
             seen = [index[id(m)] for m in members if m[1] < end]
             newest = max(seen, key=lambda i: rows[i][1])
             live = [i for i in seen if session[i] == session[newest]]
-            entries.append(entry(root, reposts, len(live), max(depth(i) for i in live)))
+            size = 1 + len(live)  # the root counts, seen or not
+            entries.append(entry(root, reposts, size, max(depth(i) for i in live)))
         entries.sort(key=lambda e: (-e["reposts"], e["root_id"]))
         out[s] = entries[: config.top_k]
     return out

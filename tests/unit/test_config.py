@@ -6,6 +6,7 @@ import pytest
 
 from datamoat.config import Config, load_config
 from datamoat.errors import ConfigError
+from datamoat.pipeline import cascade_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -20,6 +21,15 @@ def test_the_shipped_config_loads_with_its_documented_defaults() -> None:
     assert config.kafka.partitions == 6
     assert config.firehose.rate == 1157.0
     assert config.window.size_s == 10.0
+    assert config.cascades.max_state_mib == 256.0
+
+
+def test_the_cascade_section_reaches_the_engine() -> None:
+    config = load_config(
+        env={"DATAMOAT_CASCADES_MAX_STATE_MIB": "1", "DATAMOAT_CASCADES_TTL_S": "60"}
+    )
+    cascades = cascade_config(config)
+    assert (cascades.max_state_bytes, cascades.ttl_ms, cascades.top_k) == (2**20, 60_000, 5)
 
 
 def test_environment_overrides_file_and_kafka_bootstrap_is_honoured(tmp_path: Path) -> None:
@@ -39,6 +49,7 @@ def test_environment_overrides_file_and_kafka_bootstrap_is_honoured(tmp_path: Pa
         ("[window]\nsize_s = -1", "window.size_s must be positive"),
         ("[window]\nsize_s = 10\nhop_s = 3", "whole multiple"),
         ("[kafka]\npartitions = 0", "kafka.partitions must be at least 1"),
+        ("[cascades]\nmax_state_mib = -1", "cascades.max_state_mib must be >= 0"),
     ],
 )
 def test_bad_config_gives_one_line_naming_file_and_key(
