@@ -8,7 +8,8 @@ the windows still open, which the watermark bounds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 import polars as pl
@@ -19,6 +20,7 @@ __all__ = [
     "STREAM_KEY",
     "SUM_COLUMNS",
     "UNIQUE_SCHEMA",
+    "Accumulated",
     "explode_keys",
     "merge_partials",
     "partials",
@@ -117,3 +119,58 @@ def merge_partials(frames: list[pl.DataFrame], by: Sequence[str] = GROUP) -> pl.
 def _extra(by: Sequence[str]) -> list[str]:
     """Group columns beyond (window_start, key), e.g. ``partition``."""
     return [c for c in by if c not in GROUP]
+
+
+@dataclass(slots=True)
+class Accumulated:
+    """Open-window state kept as one merged frame plus the pieces added since.
+
+    Merging every batch into the whole state costs a pass over all of it per batch (and as
+    much memory again); here the pieces are merged only once they hold as many rows as the
+    merged frame (and at least ``min_rows``), so each row is merged ``O(log n)`` times and
+    the state is at most about twice its merged size. Readers take :meth:`frames`, whose
+    rows are correct in any grouping, or :meth:`compact` for one frame.
+    """
+
+    merge: Callable[[list[pl.DataFrame]], pl.DataFrame]
+    merged: pl.DataFrame
+    pieces: list[pl.DataFrame] = field(default_factory=list)
+    min_rows: int = 100_000
+
+    def add(self, piece: pl.DataFrame) -> None:
+        if piece.is_empty():
+            return
+        self.pieces.append(piece)
+        if sum(p.height for p in self.pieces) >= max(self.merged.height, self.min_rows):
+            self.compact()
+
+    def compact(self) -> pl.DataFrame:
+        """Merge the pieces in; the whole state as one frame."""
+        if self.pieces:
+            self.merged = self.merge([self.merged, *self.pieces])
+            self.pieces = []
+        return self.merged
+
+    def frames(self) -> list[pl.DataFrame]:
+        return [self.merged, *self.pieces]
+
+    def take(self, where: pl.Expr) -> list[pl.DataFrame]:
+        """Remove the rows matching ``where`` and return them (non-empty frames)."""
+        taken = []
+        kept = []
+        for frame in self.frames():
+            taken.append(frame.filter(where))
+            kept.append(frame.filter(~where))
+        self.merged, self.pieces = kept[0], [k for k in kept[1:] if not k.is_empty()]
+        return [t for t in taken if not t.is_empty()]
+
+    @property
+    def height(self) -> int:
+        return sum(f.height for f in self.frames())
+
+    def estimated_size(self) -> int:
+        return int(sum(f.estimated_size() for f in self.frames()))
+
+    def column(self, name: str) -> pl.Series:
+        """One column over every frame."""
+        return pl.concat([f.get_column(name) for f in self.frames()])

@@ -15,6 +15,7 @@ import polars as pl
 from process.aggregate import (
     PARTIAL_SCHEMA,
     UNIQUE_SCHEMA,
+    Accumulated,
     explode_keys,
     merge_partials,
     partials,
@@ -28,6 +29,19 @@ from process.windows import Watermarks, WindowSpec
 __all__ = ["Added", "WindowEngine"]
 
 STATE_GROUP: Final = ("partition", "window_start", "key")
+_PARTIALS: Final = pl.Schema({"partition": pl.Int32, **PARTIAL_SCHEMA})
+_UNIQUES: Final = pl.Schema({"partition": pl.Int32, **UNIQUE_SCHEMA})
+
+
+def _merge_partials(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    return merge_partials(frames, STATE_GROUP)
+
+
+def _merge_uniques(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    # Kept as the batches' distinct triples: an author repeating a key in a window across
+    # batches is rare, and the distinct count at close does not mind; a unique() over the
+    # whole state would cost a hash table as large as the state.
+    return pl.concat(frames, rechunk=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +64,8 @@ class WindowEngine:
     idle_timeout_ms: int = 30_000
     trend_config: TrendConfig = field(default_factory=TrendConfig)
     cascade_config: CascadeConfig = field(default_factory=CascadeConfig)
-    partials: pl.DataFrame = field(init=False)
-    uniques: pl.DataFrame = field(init=False)
+    partials: Accumulated = field(init=False)
+    uniques: Accumulated = field(init=False)
     watermarks: Watermarks = field(init=False)
     trends: TrendTracker = field(init=False)
     cascades: CascadeTracker = field(init=False)
@@ -59,8 +73,8 @@ class WindowEngine:
     closed_through: int | None = None
 
     def __post_init__(self) -> None:
-        self.partials = pl.DataFrame(schema={"partition": pl.Int32, **PARTIAL_SCHEMA})
-        self.uniques = pl.DataFrame(schema={"partition": pl.Int32, **UNIQUE_SCHEMA})
+        self.partials = Accumulated(_merge_partials, pl.DataFrame(schema=_PARTIALS))
+        self.uniques = Accumulated(_merge_uniques, pl.DataFrame(schema=_UNIQUES))
         self.watermarks = Watermarks(self.spec.allowed_lateness_ms, self.idle_timeout_ms)
         self.trends = TrendTracker(self.trend_config, self.spec.hop_ms)
         self.cascades = CascadeTracker(self.spec, self.cascade_config)
@@ -78,8 +92,8 @@ class WindowEngine:
             late_idx = late["_idx"].to_list()
             windowed = open_rows
         keyed = explode_keys(windowed)
-        self.partials = merge_partials([self.partials, partials(keyed, STATE_GROUP)], STATE_GROUP)
-        self.uniques = pl.concat([self.uniques, uniques(keyed, STATE_GROUP)]).unique()
+        self.partials.add(partials(keyed, STATE_GROUP))
+        self.uniques.add(uniques(keyed, STATE_GROUP))
         self.watermarks.observe(posts, now_ms)
         self.cascades.add(posts)  # drops the late posts by the same rule
         return Added(posts.height - len(late_idx), late_idx)
@@ -93,9 +107,9 @@ class WindowEngine:
 
     def flush(self) -> pl.DataFrame:
         """Close every open window (end of input)."""
-        if self.partials.is_empty():
+        if self.partials.height == 0:
             return pl.DataFrame(schema=SIGNAL_SCHEMA)
-        last_end = self.partials["window_start"].max()
+        last_end = self.partials.column("window_start").max()
         assert isinstance(last_end, int)
         return self._emit(last_end + self.spec.size_ms)
 
@@ -105,18 +119,16 @@ class WindowEngine:
         self.closed_through = through
         tops = self.cascades.close(through)
         done = pl.col("window_start") + self.spec.size_ms <= through
-        closed_partials = self.partials.filter(done)
-        if closed_partials.is_empty():
+        closed_partials = self.partials.take(done)
+        if not closed_partials:
             return pl.DataFrame(schema=SIGNAL_SCHEMA)
-        closed_uniques = self.uniques.filter(done)
-        self.partials = self.partials.filter(~done)
-        self.uniques = self.uniques.filter(~done)
-        signals = finalise([closed_partials], [closed_uniques], self.spec.size_ms)
+        closed_uniques = self.uniques.take(done)
+        signals = finalise(closed_partials, closed_uniques, self.spec.size_ms)
         return self.trends.apply(attach_cascades(signals, tops))
 
     @property
     def open_windows(self) -> int:
-        return self.partials["window_start"].n_unique()
+        return self.partials.column("window_start").n_unique()
 
     @property
     def state_bytes(self) -> int:
@@ -139,8 +151,8 @@ class WindowEngine:
             "trend_windows_seen": self.trends.windows_seen,
         }
         frames = {
-            "partials": self.partials,
-            "uniques": self.uniques,
+            "partials": self.partials.compact(),
+            "uniques": self.uniques.compact(),
             "trends": self.trends.state,
             **{f"cascades.{k}": v for k, v in self.cascades.state_frames().items()},
         }
@@ -155,8 +167,8 @@ class WindowEngine:
         self.watermarks.max_event = {int(p): int(t) for p, t in scalars["max_event"].items()}
         self.watermarks.last_seen = dict.fromkeys(self.watermarks.max_event, now_ms)
         self.trends.windows_seen = int(scalars["trend_windows_seen"])
-        self.partials = frames["partials"].cast(self.partials.schema)
-        self.uniques = frames["uniques"].cast(self.uniques.schema)
+        self.partials = Accumulated(_merge_partials, frames["partials"].cast(_PARTIALS))
+        self.uniques = Accumulated(_merge_uniques, frames["uniques"].cast(_UNIQUES))
         self.trends.state = frames["trends"].cast(self.trends.state.schema)
         prefix = "cascades."
         self.cascades = CascadeTracker.restore(

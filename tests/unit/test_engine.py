@@ -34,8 +34,11 @@ def posts() -> pl.DataFrame:
     )
 
 
-def stream(spec: WindowSpec, order: list[int], cuts: list[int]) -> tuple[pl.DataFrame, int]:
+def stream(
+    spec: WindowSpec, order: list[int], cuts: list[int], merge_at: int = 100_000
+) -> tuple[pl.DataFrame, int]:
     engine = WindowEngine(spec, trend_config=TRENDS)
+    engine.partials.min_rows = engine.uniques.min_rows = merge_at
     frame = posts()[order]
     out, late = [], 0
     bounds = [0, *sorted(set(cuts)), frame.height]
@@ -59,16 +62,17 @@ def assert_same(got: pl.DataFrame, want: pl.DataFrame) -> None:
     seed=st.integers(0, 2**32 - 1),
     cuts=st.lists(st.integers(0, 3_000), max_size=12),
     hopping=st.booleans(),
+    merge_at=st.sampled_from([1, 200, 100_000]),  # state pieces merged often, or rarely
 )
 def test_any_batching_and_bounded_disorder_gives_the_truth(
-    seed: int, cuts: list[int], hopping: bool
+    seed: int, cuts: list[int], hopping: bool, merge_at: int
 ) -> None:
     spec = WindowSpec(size_ms=4_000, hop_ms=2_000 if hopping else 4_000,
                       allowed_lateness_ms=LATENESS_MS)  # fmt: skip
     rng = np.random.default_rng(seed)
     jitter = rng.uniform(0, LATENESS_MS - 1, posts().height)
     order = np.argsort(posts()["created_at"].to_numpy() + jitter, kind="stable").tolist()
-    got, late = stream(spec, order, cuts)
+    got, late = stream(spec, order, cuts, merge_at)
     assert late == 0
     assert got.schema == SIGNAL_SCHEMA
     assert_same(got, truth_signals(posts(), spec, TRENDS))
