@@ -29,8 +29,8 @@ from process.windows import Watermarks, WindowSpec
 __all__ = ["Added", "WindowEngine"]
 
 STATE_GROUP: Final = ("partition", "window_start", "key")
-_PARTIALS: Final = pl.Schema({"partition": pl.Int32, **PARTIAL_SCHEMA})
-_UNIQUES: Final = pl.Schema({"partition": pl.Int32, **UNIQUE_SCHEMA})
+_PARTIALS: Final = pl.Schema([("partition", pl.Int32()), *PARTIAL_SCHEMA.items()])
+_UNIQUES: Final = pl.Schema([("partition", pl.Int32()), *UNIQUE_SCHEMA.items()])
 
 
 def _merge_partials(frames: list[pl.DataFrame]) -> pl.DataFrame:

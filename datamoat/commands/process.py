@@ -49,11 +49,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--until-idle", action="store_true", help="exit once caught up and idle (then flush)"
     )
     p.add_argument("--idle-s", type=float, default=3.0, help="idle time for --until-idle")
-    p.add_argument("--input", type=Path, default=None, help="replay an NDJSON file, no Kafka")
+    p.add_argument(
+        "--input",
+        type=Path,
+        default=None,
+        help="replay an NDJSON file, a named pipe or - (stdin), no Kafka",
+    )
     p.add_argument("--output-dir", type=Path, default=None, help="where signals/ goes")
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
     p.add_argument(
-        "--http-port", type=port, default=None, help="/metrics port (default: config; 0 = any)"
+        "--http-port",
+        type=port,
+        default=None,
+        help="/metrics port (default: config; 0 = any; with --input, none unless given)",
     )
     p.add_argument(
         "--checkpoint-dir",
@@ -198,14 +206,17 @@ def run_process(args: argparse.Namespace) -> int:
 def _replay(
     args: argparse.Namespace, config: Config, out: Path, metrics: Metrics, stop: threading.Event
 ) -> int:
-    if not args.input.is_file():
+    if str(args.input) != "-" and not (args.input.is_file() or args.input.is_fifo()):
         raise ConfigError(
-            f"--input {args.input}: no such file (write one with 'datamoat produce --output')"
+            f"--input {args.input}: no such file or named pipe"
+            " (write one with 'datamoat produce --output', or give - for standard input)"
         )
     source = FileSource(args.input)
     dead = FileDeadLetterSink(out / "dead_letters.ndjson")
     worker = build_worker(config, source, [ParquetSink(out)], dead, metrics)
     started = time.monotonic()
+    # a replay serves /metrics only when asked: it is usually a batch job beside others
+    server = None if args.http_port is None else serve(worker, config, args.http_port, started)
     _install_stop(stop)
     live = None if args.quiet else LiveLine(lambda e: worker_line(worker, e)).start()
     try:
@@ -215,6 +226,8 @@ def _replay(
             live.stop()
         source.close()
         dead.close()
+        if server:
+            server.stop()
     return _finish(worker, started, args.summary_json)
 
 
