@@ -1,12 +1,13 @@
 """A value per key of a batch of hashed keys (tokens, texts), found through numpy tables.
 
 polars finds the distinct 64-bit hashes (``arg_unique``) and each distinct hash gets a value.
-Every key then reads its value from a table indexed by the low bits of its hash: one
-gather, no sort. Where two distinct hashes share a slot, the one seen first in the batch
-(usually the more frequent) keeps it, and the keys of the others miss it by their check:
-a 15-bit hash of their own, independent of the first, which the slot's owner does not
-share (if it does, the whole slot is given up). Those keys go on to a smaller table indexed
-by the next bits of the hash, and so on; the last few are found in a sorted list.
+Every key then reads its value from a table indexed by the low 16 bits of its hash (a view
+of the hash, so the index costs nothing): one gather, no sort. Where two distinct hashes
+share a slot, the one seen first in the batch (usually the more frequent) keeps it, and
+the keys of the others miss it by their check: a 15-bit hash of their own, independent of
+the first, which the slot's owner does not share (if it does, the whole slot is given up).
+Those keys go on to a table indexed by the next 16 bits of the hash, and so on; the few
+left after the fourth are found in a sorted list.
 
 Two different keys with the same 64-bit hash could only be taken for one another if their
 checks matched as well; otherwise :func:`lookup` returns None and the caller tells keys
@@ -22,10 +23,10 @@ import polars as pl
 
 __all__ = ["Keys", "hashed", "keys", "lookup"]
 
-#: Check value of a shared slot: never a 15-bit check.
+#: Check value of a given-up slot: never a 15-bit check.
 _SHARED = 0x8000
-#: The most tables after the first, before the sorted list.
-_TABLES = 3
+#: Hash bits per table (the hash is read as four 16-bit quarters, one per table).
+_BITS = 16
 
 
 def hashed(key: pl.Expr, seed: int, check_seed: int) -> list[pl.Expr]:
@@ -36,28 +37,21 @@ def hashed(key: pl.Expr, seed: int, check_seed: int) -> list[pl.Expr]:
 
 @dataclass(frozen=True)
 class Keys:
-    """Per key: ``hash`` (uint64), ``check`` (uint16 below 2**15), ``slot`` (uint32, the low
-    ``bits`` bits of the hash); ``first`` holds one key index per distinct hash."""
+    """Per key: ``hash`` (uint64) and ``check`` (uint16 below 2**15); ``first`` holds one
+    key index per distinct hash."""
 
     hash: np.ndarray
     check: np.ndarray
-    slot: np.ndarray
-    bits: int
     first: np.ndarray
 
 
 def keys(frame: pl.DataFrame) -> Keys:
     """The :class:`Keys` of a frame with the columns of :func:`hashed` (one chunk each)."""
-    first = frame.get_column("h").arg_unique().to_numpy()
-    bits = max(8, len(first).bit_length() + 2)  # a quarter of the slots or fewer in use
-    mask = pl.lit((1 << bits) - 1, pl.UInt32)
-    slot = frame.select(pl.col("h").cast(pl.UInt32, wrap_numerical=True) & mask).to_series()
+    hashes = frame.get_column("h")
     return Keys(
-        hash=frame.get_column("h").to_numpy(),
+        hash=hashes.to_numpy(),
         check=frame.get_column("c").to_numpy(),
-        slot=slot.to_numpy(),
-        bits=bits,
-        first=first,
+        first=hashes.arg_unique().to_numpy(),
     )
 
 
@@ -82,35 +76,36 @@ def _table(
     return table.view(word).reshape(-1), lost
 
 
+def _slots(quarter: np.ndarray, bits: int) -> np.ndarray:
+    return quarter if bits == _BITS else quarter & np.uint16((1 << bits) - 1)
+
+
 def lookup(keys: Keys, values: np.ndarray) -> np.ndarray | None:
     """``values[j]`` (uint16 or uint32) for every key with the hash of key ``keys.first[j]``;
     None when two keys with one hash differ in their check (two keys with the same hash)."""
     first = keys.first
     if len(first) == 0:
-        return np.zeros(len(keys.slot), dtype=values.dtype)
-    table, lost = _table(keys.slot[first], keys.check[first], values, keys.bits)
-    pairs = table[keys.slot].view(values.dtype).reshape(-1, 2)
+        return np.zeros(len(keys.hash), dtype=values.dtype)
+    quarters = np.ascontiguousarray(keys.hash).view(np.uint16).reshape(-1, 4)
+    bits = min(_BITS, len(first).bit_length() + 2)  # a quarter of the slots or fewer
+    table, lost = _table(_slots(quarters[first, 0], bits), keys.check[first], values, bits)
+    pairs = table[_slots(quarters[:, 0], bits)].view(values.dtype).reshape(-1, 2)
     got: np.ndarray = pairs[:, 0]
     miss = np.flatnonzero(pairs[:, 1] != keys.check)
-    high = keys.hash.view(np.uint32)[1::2]  # the hash's upper half, for the next tables
-    shift = 0
-    for _ in range(_TABLES):
-        bits = min(keys.bits, len(lost).bit_length() + 3)
-        if len(miss) == 0 or shift + bits > 32:
-            break
+    for level in range(1, quarters.shape[1]):
         first, values = first[lost], values[lost]
-        mask = np.uint32((1 << bits) - 1)
-        kslot = (high[first] >> np.uint32(shift)) & mask
+        if len(miss) == 0:
+            return got
+        bits = min(_BITS, len(first).bit_length() + 2)
+        kslot = _slots(quarters[first, level], bits)
         table, lost = _table(kslot, keys.check[first], values, bits)
-        pairs = table[(high[miss] >> np.uint32(shift)) & mask].view(values.dtype)
-        pairs = pairs.reshape(-1, 2)
+        pairs = table[_slots(quarters[miss, level], bits)].view(values.dtype).reshape(-1, 2)
         got[miss] = pairs[:, 0]
         miss = miss[pairs[:, 1] != keys.check[miss]]
-        shift += bits
+    first, values = first[lost], values[lost]
     if len(miss) == 0:
         return got
     # The last few keys, by exact hash and check.
-    first, values = first[lost], values[lost]
     if len(first) == 0:
         return None
     order = np.argsort(keys.hash[first])

@@ -39,7 +39,6 @@ class _Window:
         self.pos = self.at - batch.start[self.row]
         self.left = batch.n[self.row] - 1 - self.pos  # tokens after the word
         self.word = batch.word[self.at]
-        self.capdiff = batch.capdiff[self.row]
         self._bits = (
             batch.in_lex_word * _LEX
             | ~np.isnan(batch.boostv) * _BOOST
@@ -47,6 +46,18 @@ class _Window:
             | batch.upper * _UPPER
         ).astype(np.uint8)
         self._cache: dict[tuple[str, int], Array] = {}
+        self.capdiff = self._capdiff()
+
+    def _capdiff(self) -> Array:
+        """Some but not all tokens of the word's text are ALL CAPS (only asked of texts
+        where the word or a word before it is)."""
+        caps = np.flatnonzero(
+            self.has(0, _UPPER) | self.has(-1, _UPPER) | self.has(-2, _UPPER) | self.has(-3, _UPPER)
+        )
+        rows, which = np.unique(self.row[caps], return_inverse=True)
+        capdiff = np.zeros(len(self.at), dtype=bool)
+        capdiff[caps] = self.batch.not_all_upper(rows)[which]
+        return capdiff
 
     def neighbour(self, offset: int) -> tuple[Array, Array]:
         """(exists, distinct-word index) of the token ``offset`` places away."""

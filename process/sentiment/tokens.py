@@ -28,6 +28,9 @@ __all__ = ["Batch", "tokens"]
 _SPACES = [c for c in map(chr, range(0x3001)) if c.isspace() and c != " "]
 #: ``str.isupper``: some character of the Uppercase property, none Lowercase or titlecase.
 _UPPER = r"^[^\p{Lowercase}\p{Lt}]*\p{Uppercase}[^\p{Lowercase}\p{Lt}]*$"
+#: A tidied text with a token that is not ALL CAPS: a lower- or titlecase letter, or a
+#: token without an uppercase one.
+_NOT_ALL_UPPER = r"[\p{Lowercase}\p{Lt}]|(?:^| )[^\p{Uppercase} ]+(?: |$)"
 #: Texts with one of these may hold an emoji or a space other than " " (ASCII part).
 _CONTROLS = r"[\t-\r\x1c-\x1f]"
 #: Seeds of the token hash and of its independent check.
@@ -40,19 +43,19 @@ _FEATURES = ("lexv", "boostv", "negator", "code", "upper")
 class Batch:
     """A batch cut into tokens.
 
-    Per text: ``n`` tokens, ``start`` (index of its first token), ``bangs`` and ``quests``
-    (counts of '!' and '?'), ``capdiff`` (some but not all tokens ALL CAPS). Per token, in
-    text order: ``word`` (its tag). ``at``: the indices of the lexicon tokens.
-    Per tag (0: no feature): ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none),
+    Per text: ``texts`` (tidied: tokens between single spaces), ``n`` tokens, ``start``
+    (index of its first token), ``bangs`` and ``quests`` (counts of '!' and '?'). Per token,
+    in text order: ``word`` (its tag). ``at``: the indices of the lexicon tokens. Per tag
+    (0: none of the following): ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none),
     ``boostv`` (booster scalar, NaN if none), ``negator``, ``code`` (see
     :data:`.lexicon.CODES`) and ``upper`` (``str.isupper``).
     """
 
+    texts: pl.Series
     n: np.ndarray
     start: np.ndarray
     bangs: np.ndarray
     quests: np.ndarray
-    capdiff: np.ndarray
     word: np.ndarray
     at: np.ndarray
     in_lex_word: np.ndarray
@@ -64,12 +67,13 @@ class Batch:
 
     def rows(self, at: np.ndarray) -> np.ndarray:
         """The text of each token at ``at``."""
-        return _rows(self.start, at)
+        return np.searchsorted(self.start, at, side="right") - 1
 
-
-def _rows(start: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The text of each token at ``at``, from the index of each text's first token."""
-    return np.searchsorted(start, at, side="right") - 1
+    def not_all_upper(self, rows: np.ndarray) -> np.ndarray:
+        """For texts ``rows``: some token is not ALL CAPS."""
+        if len(rows) == 0:
+            return np.zeros(0, dtype=bool)
+        return self.texts.gather(rows).str.contains(_NOT_ALL_UPPER).to_numpy()
 
 
 @cache
@@ -106,8 +110,8 @@ def _described(texts: pl.Series) -> pl.Series:
 
 
 def _features(words: pl.Series) -> pl.DataFrame:
-    """The distinct raw tokens ``words`` that have a feature: their index ``word`` among
-    ``words`` (ascending) and their features."""
+    """The distinct raw tokens ``words`` that are rule words, lexicon words or negators:
+    their index ``word`` among ``words`` (ascending) and their features."""
     raw = pl.col("raw")
     stripped = raw.str.strip_chars(string.punctuation)
     lw = pl.when(stripped.str.len_chars() <= 2).then(raw).otherwise(stripped).str.to_lowercase()
@@ -116,16 +120,16 @@ def _features(words: pl.Series) -> pl.DataFrame:
         words.to_frame("raw")
         .lazy()
         .with_row_index("word")
-        .select("word", lw.alias("lw"), raw.str.contains(_UPPER).alias("upper"))
+        .with_columns(lw.alias("lw"))
         .join(tables().words.lazy(), on="lw", how="left", maintain_order="left")
-        .filter(pl.col("code").is_not_null() | pl.col("upper") | contracted)
+        .filter(pl.col("code").is_not_null() | contracted)
         .select(
             "word",
             pl.col("lexv").fill_null(np.nan),
             pl.col("boostv").fill_null(np.nan),
             pl.col("negator").fill_null(False) | contracted,
             pl.col("code").fill_null(0),
-            "upper",
+            raw.str.contains(_UPPER).alias("upper"),
         )
         .collect(engine="in-memory")
     )
@@ -179,16 +183,13 @@ def tokens(texts: pl.Series) -> Batch:
         tag, features = _tagged(words)
         word = tag[ids]
     n = parts.select(pieces.list.len().fill_null(0)).to_series().to_numpy().astype(np.int64)
-    start = np.cumsum(n) - n
     in_lex_word = ~np.isnan(features["lexv"])
-    upper = np.flatnonzero(features["upper"][word])
-    shouting = np.bincount(_rows(start, upper), minlength=len(texts))
     return Batch(
+        texts=described.to_series(),
         n=n,
-        start=start,
+        start=np.cumsum(n) - n,
         bangs=parts.get_column("bangs").to_numpy(),
         quests=parts.get_column("quests").to_numpy(),
-        capdiff=(shouting > 0) & (shouting < n),
         word=word,
         at=np.flatnonzero(in_lex_word[word]),
         in_lex_word=in_lex_word,
