@@ -87,7 +87,8 @@ class CascadeState:
         )
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        return {"roots": self.roots.frame(), "depths": self.depths.frame()}
+        """The state as plain frames (for checkpoints; see :meth:`of`), without merging."""
+        return {"roots": self.roots.rows(), "depths": self.depths.rows()}
 
     def estimated_size(self) -> int:
         return self.roots.estimated_size() + self.depths.estimated_size()

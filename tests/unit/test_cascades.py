@@ -183,7 +183,10 @@ def test_sorted_runs_find_the_newest_row_of_a_key() -> None:
     found = runs.lookup(np.array([1000, 1001, 5, 77], dtype=np.int64))
     newest = found.unique("k", keep="last", maintain_order=True).sort("k")
     assert newest.rows() == [(5, 5), (1000, 39), (1001, 37)]
-    assert runs.frame().height == 43
+    copy = SortedRuns.of(runs.rows(), "k", latest_only=True)  # as a checkpoint restores it
+    again = copy.lookup(np.array([1000, 1001, 5, 77], dtype=np.int64))
+    assert again.unique("k", keep="last", maintain_order=True).sort("k").rows() == newest.rows()
+    assert runs.frame().height == copy.frame().height == 43
 
 
 def test_late_posts_are_left_out_like_the_engine_does() -> None:
@@ -216,7 +219,7 @@ def test_over_budget_the_cascades_silent_longest_are_forgotten_first() -> None:
     tracker.add(posts.head(3))
     tracker.close(10_000)
     assert tracker.evicted == 2
-    assert tracker.state.frames()["roots"]["root"].to_list() == [20]
+    assert tracker.state.roots.frame()["root"].to_list() == [20]
     tracker.add(posts.slice(3))
     tops = dict(tracker.close(20_000).iter_rows())
     assert tops[10_000] == [entry(1, 1, 2, 1)]  # without the budget: size 3
