@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from process.sentiment.lexicon import CODES
 from process.sentiment.tokens import Batch
 
 __all__ = ["but_rule"]
@@ -28,7 +27,7 @@ def _but_exact(values: list[float], positions: list[int], but: int) -> list[floa
 
 def _first_but(batch: Batch) -> np.ndarray:
     """Position of each row's first "but" (-1 if none)."""
-    at = np.flatnonzero((batch.code == CODES["but"])[batch.word])
+    at = batch.buts
     rows = batch.rows(at)
     lead = np.flatnonzero(np.diff(rows, prepend=-1))  # rows ascend with the tokens
     first = np.full(len(batch.n), -1, dtype=np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from process.sentiment.but import but_rule
-from process.sentiment.lookup import hashed, keys, lookup
+from process.sentiment.lookup import checks, find, hashed, index
 from process.sentiment.rules import valences
 from process.sentiment.tokens import tokens
 from process.sentiment.totals import running_sums, scores
@@ -32,13 +32,15 @@ def score_texts(texts: pl.Series) -> pl.DataFrame:
     A text repeated in the batch (a repost) is scored once.
     """
     texts = texts.cast(pl.String)
-    found = keys(texts.to_frame("text").select(hashed(pl.col("text"), _SEED, _CHECK_SEED)))
-    if len(found.first) >= (1 - _REPEATS) * len(texts):
+    hashes = texts.to_frame("text").select(hashed(pl.col("text"), _SEED, _CHECK_SEED))
+    first = hashes.get_column("h").arg_unique().to_numpy()
+    if len(first) >= (1 - _REPEATS) * len(texts):
         return _score(texts)
-    ids = lookup(found, np.arange(len(found.first), dtype=np.uint32))
+    h, c = hashes.get_column("h").to_numpy(), checks(hashes.get_column("c").to_numpy())
+    ids = find(index(h[first], c[first], np.arange(len(first), dtype=np.uint32)), h, c)
     if ids is None:  # two texts with the same hash
         return _score(texts)
-    return _score(texts.gather(found.first))[ids]
+    return _score(texts.gather(first))[ids]
 
 
 def _score(texts: pl.Series) -> pl.DataFrame:

@@ -1,0 +1,128 @@
+"""Texts to hashed tokens, the way VADER 3.3.2 splits them, for a whole batch at once.
+
+Emoji become their descriptions (a space before unless the emoji follows a space, none
+after) and the text is split on whitespace (Python's ``str.split()`` set): every run of
+whitespace becomes one " " and the tokens are the pieces between.
+
+What is kept is each token's hash and check, and the text of each distinct token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import polars as pl
+
+from process.sentiment.lexicon import tables
+from process.sentiment.lookup import checks, find, hashed, index
+
+__all__ = ["Split", "described", "split", "split_exact"]
+
+#: Python's ``str.isspace`` set (all of it lies below U+3001).
+SPACES = [c for c in map(chr, range(0x3001)) if c.isspace() and c != " "]
+#: Texts with one of these may hold an emoji or a space other than " " (ASCII part).
+_CONTROLS = r"[\t-\r\x1c-\x1f]"
+#: Seeds of the token hash and of its independent check.
+_SEED, _CHECK_SEED = 0x5EED, 0xC0FFEE
+
+
+@cache
+def _replacements() -> tuple[pl.Series, pl.Series]:
+    # An extra space before an emoji changes no token and no '!' or '?' count.
+    emoji = tables().emoji
+    patterns = [*emoji, *SPACES]
+    replacements = [" " + d for d in emoji.values()] + [" "] * len(SPACES)
+    return (
+        pl.Series(patterns, dtype=pl.String).implode(),
+        pl.Series(replacements, dtype=pl.String).implode(),
+    )
+
+
+def described(texts: pl.Series) -> pl.Series:
+    """Emoji replaced by their descriptions, every run of whitespace by one " " and none
+    left at either end: the tokens are then exactly the pieces between single spaces."""
+    text = pl.col("text")
+    special = (text.str.len_bytes() != text.str.len_chars()) | text.str.contains(_CONTROLS)
+    spaced = text.str.contains("  ", literal=True) | text.str.starts_with(" ")
+    flags = texts.to_frame("text").select(
+        special.alias("special"), (special | spaced | text.str.ends_with(" ")).alias("untidy")
+    )
+    at = flags.get_column("untidy").arg_true()
+    if at.len() == 0:
+        return texts
+    untidy = texts.gather(at)
+    special_at = flags.get_column("special").gather(at).arg_true()
+    if special_at.len():
+        patterns, replacements = _replacements()
+        emoji = untidy.gather(special_at).str.replace_many(patterns, replacements)
+        untidy = untidy.scatter(special_at, emoji)
+    return texts.clone().scatter(at, untidy.str.replace_all(" {2,}", " ").str.strip_chars(" "))
+
+
+def _pieces() -> pl.Expr:
+    text = pl.col("text")
+    return pl.when(text != "").then(text.str.split(" ")).alias("raw")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Tidied texts cut into tokens.
+
+    Per text: ``n`` tokens, ``bangs`` and ``quests`` (counts of '!' and '?'). Per token:
+    ``hashes`` and ``checks``. Per distinct token: ``words`` (its text, in order of first
+    appearance), ``word_hash`` and ``word_check``.
+    """
+
+    n: np.ndarray
+    bangs: np.ndarray
+    quests: np.ndarray
+    hashes: np.ndarray
+    checks: np.ndarray
+    words: pl.Series
+    word_hash: np.ndarray
+    word_check: np.ndarray
+
+    def values(self, values: np.ndarray) -> np.ndarray | None:
+        """``values[j]`` (uint16 or uint32) for every token with the text of word ``j``;
+        None if two different tokens have one hash (tell them apart by text instead)."""
+        return find(index(self.word_hash, self.word_check, values), self.hashes, self.checks)
+
+
+def split(texts: pl.Series) -> Split:
+    """Cut tidied texts (see :func:`described`) into hashed tokens."""
+    text, raw = pl.col("text"), pl.col("raw")
+    lists = texts.to_frame("text").select(
+        text.str.count_matches("!", literal=True).alias("bangs"),
+        text.str.count_matches("?", literal=True).alias("quests"),
+        _pieces(),
+    )
+    toks = (
+        lists.lazy()
+        .select(raw.explode(keep_nulls=False))
+        .with_columns(hashed(raw, _SEED, _CHECK_SEED))
+        .collect(engine="in-memory")
+    )
+    hashes, check = toks.get_column("h").to_numpy(), checks(toks.get_column("c").to_numpy())
+    first = toks.get_column("h").arg_unique()
+    at = first.to_numpy()
+    return Split(
+        n=lists.select(raw.list.len().fill_null(0)).to_series().to_numpy().astype(np.int64),
+        bangs=lists.get_column("bangs").to_numpy(),
+        quests=lists.get_column("quests").to_numpy(),
+        hashes=hashes,
+        checks=check,
+        words=toks.get_column("raw").gather(first),
+        word_hash=hashes[at],
+        word_check=check[at],
+    )
+
+
+def split_exact(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """The distinct tokens of tidied texts and the index of each token among them, by
+    their text (slower than :func:`split`, for when two tokens have one hash)."""
+    toks = texts.to_frame("text").select(_pieces().explode(keep_nulls=False))
+    words = toks.filter(pl.col("raw").is_first_distinct())
+    ids = toks.join(words.with_row_index("id"), on="raw", how="left", maintain_order="left")
+    return words.to_series(), ids.get_column("id").to_numpy()
