@@ -139,35 +139,62 @@ class CascadeState:
 
     def forget(self, cutoff: int) -> int:
         """Drop the cascades whose newest post is older than ``cutoff``, with their depths;
-        how many cascades were dropped."""
-        before = self.roots.frame().height
-        self.roots.keep(lambda f: f.filter(pl.col("last") >= cutoff))
-        live = self.roots.frame().select("root", "since")
-        self.depths.keep(lambda f: f.join(live, on=["root", "since"], how="semi"))
-        return before - live.height
+        how many cascades were dropped.
+
+        Each run is filtered where it lies (a cascade's rows only get newer, so its older
+        rows go first) and nothing is merged or joined: the pass over the state costs about
+        one run's copy of memory, not the state's.
+        """
+        removed = [
+            run["root"].to_numpy()[run["last"].to_numpy() < cutoff] for run in self.roots.runs
+        ]
+        self.roots.keep(lambda run: run.filter(pl.col("last") >= cutoff))
+        self.depths.keep(lambda run: run.filter(self._live(run)))
+        gone = np.unique(np.concatenate([np.empty(0, dtype=np.int64), *removed]))
+        return int(np.count_nonzero(~self._has_root(gone)))
 
     def shrink(self, budget: int) -> int:
-        """Forget the cascades silent the longest until the rest fit in ``budget`` bytes (at
-        :data:`ROOT_BYTES` per cascade and :data:`DEPTH_BYTES` per stored depth); how many
-        were forgotten. As if their time-to-live had passed: a later post starts them afresh.
+        """Forget the cascades silent the longest until the rest fit in about ``budget``
+        bytes; how many were forgotten. As if their time-to-live had passed: a later post
+        starts them afresh.
+
+        The cut is the newest ``last`` that leaves ``budget / (bytes per root row)`` rows, the
+        bytes per row counting the depths in proportion, found by a partition of the ``last``
+        column (no sort, no join).
         """
-        roots = self.roots.frame()  # also drops superseded rows, which may be enough
-        if self.estimated_size() <= budget:
+        rows = self.roots.height
+        size = self.estimated_size()
+        if not rows or size <= budget:
             return 0
-        depths = self.depths.frame().group_by("root", "since").agg(pl.len().alias("n"))
-        cost = (
-            roots.lazy()
-            .join(depths.lazy(), on=["root", "since"], how="left")
-            .select("last", (ROOT_BYTES + DEPTH_BYTES * pl.col("n").fill_null(0)).alias("bytes"))
-            .sort("last", descending=True)
-            .collect(engine=ENGINE)
-        )
-        total = cost["bytes"].cum_sum().to_numpy()
-        kept = int(np.searchsorted(total, budget, side="right"))
-        if kept == len(total):
+        keep = int(budget * rows // size)
+        if keep >= rows:
             return 0
-        # ties on ``last`` go together: the newest forgotten cascade sets the cutoff
-        return self.forget(int(cost["last"][kept]) + 1)
+        lasts = np.concatenate([run["last"].to_numpy() for run in self.roots.runs])
+        at = rows - max(keep, 1)
+        return self.forget(int(np.partition(lasts, at)[at]))
+
+    def _has_root(self, roots: Ints) -> Mask:
+        """Which of the sorted distinct ``roots`` have a row."""
+        found = np.zeros(len(roots), dtype=np.bool_)
+        for run in self.roots.runs:
+            keys = run["root"].to_numpy()
+            found |= np.searchsorted(keys, roots, "left") < np.searchsorted(keys, roots, "right")
+        return found
+
+    def _live(self, depths: pl.DataFrame) -> pl.Series:
+        """Which depth rows belong to a stored cascade run (same root and ``since``)."""
+        root, since = depths["root"].to_numpy(), depths["since"].to_numpy()
+        live = np.zeros(len(root), dtype=np.bool_)
+        for run in self.roots.runs:
+            keys, starts = run["root"].to_numpy(), run["since"].to_numpy()
+            lo = np.searchsorted(keys, root, "left")
+            hi = np.searchsorted(keys, root, "right")
+            step = 0
+            while (more := lo + step < hi).any():  # a run may hold a root's older rows too
+                at = lo[more] + step
+                live[more] |= starts[at] == since[more]
+                step += 1
+        return pl.Series(live)
 
     def _stored(self, roots: Ints) -> tuple[Mask, list[Ints]]:
         """What is remembered of the sorted ``roots``: found, and size, depth, last, since."""

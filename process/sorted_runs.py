@@ -91,11 +91,11 @@ class SortedRuns:
         return pl.concat(found) if found else pl.DataFrame(schema=self.schema)
 
     def keep(self, predicate: Callable[[pl.DataFrame], pl.DataFrame]) -> None:
-        """Apply a row filter to every run (for expiry: it costs a pass over all rows)."""
-        kept = [predicate(run) for run in self.runs]
-        self.runs = []
-        for run in kept:
-            self.insert(run)
+        """Apply a row filter to every run in place (for expiry: a pass over all rows, one
+        run's copy at a time; runs stay sorted and are not merged)."""
+        for i, run in enumerate(self.runs):
+            self.runs[i] = predicate(run)
+        self.runs = [run for run in self.runs if not run.is_empty()]
 
     def _merge(self, runs: list[pl.DataFrame]) -> pl.DataFrame:
         # The order is worked out on the keys alone, then each column is gathered once: the
