@@ -38,14 +38,16 @@ class _Window:
         self.row = batch.rows(self.at)
         self.pos = self.at - batch.start[self.row]
         self.left = batch.n[self.row] - 1 - self.pos  # tokens after the word
-        self.word = batch.word[self.at]
+        self.word = np.take(batch.word, self.at)
         self._bits = (
             batch.in_lex_word * _LEX
             | ~np.isnan(batch.boostv) * _BOOST
             | batch.negator * _NEG
             | batch.upper * _UPPER
         ).astype(np.uint8)
-        self._cache: dict[tuple[str, int], Array] = {}
+        self._there: dict[int, Array] = {}
+        self._code: dict[int, Array] = {}
+        self._has: dict[tuple[int, int], Array] = {}
         self.capdiff = self._capdiff()
 
     def _capdiff(self) -> Array:
@@ -59,31 +61,36 @@ class _Window:
         capdiff[caps] = self.batch.not_all_upper(rows)[which]
         return capdiff
 
-    def neighbour(self, offset: int) -> tuple[Array, Array]:
-        """(exists, distinct-word index) of the token ``offset`` places away."""
-        there = self.pos >= -offset if offset < 0 else self.left >= offset
-        return there, self.batch.word[np.where(there, self.at + offset, 0)]
+    def there(self, offset: int) -> Array:
+        """The token ``offset`` places away is in the same text."""
+        if offset not in self._there:
+            self._there[offset] = self.pos >= -offset if offset < 0 else self.left >= offset
+        return self._there[offset]
+
+    def neighbour(self, offset: int) -> Array:
+        """The tag of the token ``offset`` places away (any tag where there is none)."""
+        return np.take(self.batch.word, self.at + offset, mode="clip").astype(np.intp)
 
     def code(self, offset: int) -> Array:
         """Word code (:data:`.lexicon.CODES`) of the token at ``offset``, 0 if none."""
-        if ("code", offset) not in self._cache:
-            there, word = self.neighbour(offset)
-            self._cache["code", offset] = np.where(there, self.batch.code[word], 0)
-            self._cache["bits", offset] = np.where(there, self._bits[word], 0)
-        return self._cache["code", offset]
+        if offset not in self._code:
+            word, there = self.neighbour(offset), self.there(offset)
+            self._code[offset] = np.take(self.batch.code, word) * there
+            self._has[offset, 0] = np.take(self._bits, word) * there
+        return self._code[offset]
 
     def has(self, offset: int, bit: int) -> Array:
         """The token at ``offset`` exists and has feature ``bit``."""
-        self.code(offset)
-        result: Array = (self._cache["bits", offset] & bit) != 0
-        return result
+        if (offset, bit) not in self._has:
+            self.code(offset)
+            self._has[offset, bit] = (self._has[offset, 0] & bit) != 0
+        return self._has[offset, bit]
 
     def out(self, offset: int) -> Array:
         """The token at ``offset`` exists and is not a lexicon word."""
-        self.code(offset)
-        there = self.pos >= -offset if offset < 0 else self.left >= offset
-        result: Array = there & ((self._cache["bits", offset] & _LEX) == 0)
-        return result
+        if (offset, -1) not in self._has:
+            self._has[offset, -1] = self.there(offset) & ~self.has(offset, _LEX)
+        return self._has[offset, -1]
 
     def is_(self, offset: int, *words: str) -> Array:
         """The token at ``offset`` is one of ``words`` (all in :data:`.lexicon.CODES`)."""
@@ -120,7 +127,7 @@ def _boost(w: _Window, k: int, v: Array) -> None:
     rows = np.flatnonzero(w.out(-k) & w.has(-k, _BOOST))
     if not len(rows):
         return
-    scalar = w.batch.boostv[w.neighbour(-k)[1][rows]]
+    scalar = w.batch.boostv[w.neighbour(-k)[rows]]
     here = v[rows]
     scalar = np.where(here < 0, scalar * -1, scalar)
     caps = w.has(-k, _UPPER)[rows] & w.capdiff[rows]

@@ -32,10 +32,11 @@ def score_texts(texts: pl.Series) -> pl.DataFrame:
     A text repeated in the batch (a repost) is scored once.
     """
     texts = texts.cast(pl.String)
-    hashes = texts.to_frame("text").select(hashed(pl.col("text"), _SEED, _CHECK_SEED))
-    first = hashes.get_column("h").arg_unique().to_numpy()
+    text = pl.col("text")
+    first = texts.to_frame("text").select(text.hash(_SEED).arg_unique()).to_series().to_numpy()
     if len(first) >= (1 - _REPEATS) * len(texts):
         return _score(texts)
+    hashes = texts.to_frame("text").select(hashed(text, _SEED, _CHECK_SEED))
     h, c = hashes.get_column("h").to_numpy(), checks(hashes.get_column("c").to_numpy())
     ids = find(index(h[first], c[first], np.arange(len(first), dtype=np.uint32)), h, c)
     if ids is None:  # two texts with the same hash

@@ -60,8 +60,9 @@ class Batch:
     upper: np.ndarray
 
     def rows(self, at: np.ndarray) -> np.ndarray:
-        """The text of each token at ``at``."""
-        return np.searchsorted(self.start, at, side="right") - 1
+        """The text of each token at ``at`` (ascending)."""
+        before = np.searchsorted(at, self.start + self.n)  # of them, up to each text's end
+        return np.repeat(np.arange(len(self.n)), np.diff(before, prepend=0))
 
     def not_all_upper(self, rows: np.ndarray) -> np.ndarray:
         """For texts ``rows``: some token is not ALL CAPS."""
@@ -76,14 +77,15 @@ def _features(words: pl.Series) -> pl.DataFrame:
     raw, stripped = pl.col("raw"), pl.col("stripped")
     lw = pl.when(stripped.str.len_chars() <= 2).then(raw).otherwise(stripped).str.to_lowercase()
     contracted = pl.col("lw").str.contains("n't", literal=True)
+    known = pl.col("lw").is_in(tables().words.get_column("lw").implode())
     return (
         words.to_frame("raw")
         .lazy()
         .with_row_index("word")
         .with_columns(raw.str.strip_chars(string.punctuation).alias("stripped"))
         .select("word", "raw", lw.alias("lw"))
+        .filter(known | contracted)
         .join(tables().words.lazy(), on="lw", how="left")
-        .filter(pl.col("code").is_not_null() | contracted)
         .select(
             "word",
             pl.col("lexv").fill_null(np.nan),
@@ -144,6 +146,7 @@ def tokens(texts: pl.Series) -> Batch:
         words, ids = split_exact(tidy)
         tags = _tagged(words)
         word = tags.tag[ids]
+    word = np.ascontiguousarray(word)
     one = word.dtype.type(1)
     return Batch(
         texts=tidy,
