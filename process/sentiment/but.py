@@ -48,9 +48,12 @@ def but_rule(batch: Batch, row: np.ndarray, pos: np.ndarray, values: np.ndarray)
     and a row redone needlessly gets the same result.
     """
     but = _first_but(batch)[row]
-    factor = np.where(but < 0, 1.0, np.where(pos < but, 0.5, np.where(pos > but, 1.5, 1.0)))
-    scaled = np.where(factor == 1.0, values, values * factor)
-    live = np.flatnonzero((but >= 0) & (values != 0.0))
+    live = np.flatnonzero((but >= 0) & (values != 0.0))  # zero stays zero
+    if len(live) == 0:
+        return values
+    first, at = but[live], pos[live]
+    scaled = values.copy()
+    scaled[live] = values[live] * np.where(at < first, 0.5, np.where(at > first, 1.5, 1.0))
     keys = _keys(row[live], values[live])
     clash = np.isin(keys, _keys(row[live], scaled[live]))
     if not clash.any():

@@ -61,6 +61,8 @@ class Batch:
 
     def rows(self, at: np.ndarray) -> np.ndarray:
         """The text of each token at ``at`` (ascending)."""
+        if len(at) < len(self.n):
+            return np.searchsorted(self.start, at, side="right") - 1
         before = np.searchsorted(at, self.start + self.n)  # of them, up to each text's end
         return np.repeat(np.arange(len(self.n)), np.diff(before, prepend=0))
 
