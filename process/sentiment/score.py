@@ -58,10 +58,11 @@ def _score(texts: pl.Series) -> pl.DataFrame:
         batch.bangs[has],
         batch.quests[has],
     )
-    missing = np.flatnonzero(texts.is_null().to_numpy())
+    missing = np.flatnonzero(texts.is_null().to_numpy()) if texts.has_nulls() else None
     columns = []
     for name in SCORES:
         column = np.zeros(len(texts), dtype=np.float64)
         column[has] = result[name]
-        columns.append(pl.Series(name, column).scatter(missing, None))
+        series = pl.Series(name, column)
+        columns.append(series if missing is None else series.scatter(missing, None))
     return pl.DataFrame(columns)

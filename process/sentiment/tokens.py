@@ -102,18 +102,19 @@ def _features(words: pl.Series) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class _Tags:
-    """Per distinct word, its ``tag``; per tag, its ``features``. Tags ``1..lexicon`` are the
-    lexicon words' and tags from ``but`` the words "but" (any case and punctuation)."""
+    """Per distinct word, its ``tag``; per tag, its ``features``. Tags below ``lexicon``
+    are the lexicon words', tag ``none`` is every word without a feature and the tags above
+    it are the words "but" (any case and punctuation)."""
 
     tag: np.ndarray
     features: dict[str, np.ndarray]
     lexicon: int
-    but: int
+    none: int
 
 
 def _tagged(words: pl.Series) -> _Tags:
-    """The tags of the distinct ``words``: lexicon words first and "but" last, so that a
-    token's kind is a comparison of its tag."""
+    """The tags of the distinct ``words``, in the order of :class:`_Tags`: a token's kind
+    is then one comparison of its tag."""
     kind = (
         pl.when(pl.col("lexv").is_not_nan())
         .then(0)
@@ -123,18 +124,21 @@ def _tagged(words: pl.Series) -> _Tags:
     )
     found = _features(words).with_columns(kind.alias("kind")).sort("kind", maintain_order=True)
     kinds = found.get_column("kind").to_numpy()
-    tag = np.zeros(len(words), dtype=np.uint16 if found.height < (1 << 16) - 1 else np.uint32)
-    tag[found.get_column("word").to_numpy()] = np.arange(1, found.height + 1)
-    none = pl.DataFrame(
+    lexicon, none = int(np.count_nonzero(kinds == 0)), int(np.count_nonzero(kinds < 2))
+    tag = np.full(len(words), none, dtype=np.uint16 if found.height < 1 << 16 else np.uint32)
+    ranks = np.arange(found.height)
+    tag[found.get_column("word").to_numpy()] = ranks + (ranks >= none)  # skipping ``none``
+    nothing = pl.DataFrame(
         {"lexv": [np.nan], "boostv": [np.nan], "negator": [False], "code": [0], "upper": [False]},
         schema=found.select(_FEATURES).schema,
     )
-    table = pl.concat([none, found.select(_FEATURES)])
+    features = found.select(_FEATURES)
+    table = pl.concat([features.head(none), nothing, features.slice(none)])
     return _Tags(
         tag=tag,
         features={name: table.get_column(name).to_numpy() for name in _FEATURES},
-        lexicon=int(np.count_nonzero(kinds == 0)),
-        but=1 + int(np.count_nonzero(kinds < 2)),
+        lexicon=lexicon,
+        none=none,
     )
 
 
@@ -149,7 +153,6 @@ def tokens(texts: pl.Series) -> Batch:
         tags = _tagged(words)
         word = tags.tag[ids]
     word = np.ascontiguousarray(word)
-    one = word.dtype.type(1)
     return Batch(
         texts=tidy,
         n=cut.n,
@@ -157,8 +160,8 @@ def tokens(texts: pl.Series) -> Batch:
         bangs=cut.bangs,
         quests=cut.quests,
         word=word,
-        at=np.flatnonzero(word - one < tags.lexicon),  # tag 0 wraps round
-        buts=np.flatnonzero(word >= tags.but),
+        at=np.flatnonzero(word < tags.lexicon),
+        buts=np.flatnonzero(word > tags.none),
         in_lex_word=~np.isnan(tags.features["lexv"]),
         **tags.features,
     )
