@@ -25,6 +25,8 @@ __all__ = ["Index", "find", "hashed", "index"]
 
 #: Hash bits per table (the hash is read as four 16-bit quarters, one per table).
 _BITS = 16
+#: Keys looked up in the first table at a time.
+_CHUNK = 1 << 15
 
 
 def hashed(key: pl.Expr, seed: int, check_seed: int) -> list[pl.Expr]:
@@ -117,9 +119,15 @@ def find(index: Index, hashes: np.ndarray, check: np.ndarray) -> np.ndarray | No
     is not there."""
     if not index.tables:
         return np.zeros(len(hashes), dtype=index.pair) if len(hashes) == 0 else None
-    pairs = index.tables[0].probe(_quarter(hashes, 0), index.pair)
-    got: np.ndarray = pairs[:, 0]
-    miss = np.flatnonzero(pairs[:, 1] != check)
+    # The first table in chunks, so that its temporaries stay small.
+    got: np.ndarray = np.empty(len(hashes), dtype=index.pair)
+    quarter, misses = _quarter(hashes, 0), []
+    for start in range(0, len(hashes), _CHUNK):
+        end = start + _CHUNK
+        pairs = index.tables[0].probe(quarter[start:end], index.pair)
+        got[start:end] = pairs[:, 0]
+        misses.append(start + np.flatnonzero(pairs[:, 1] != check[start:end]))
+    miss = np.concatenate(misses) if misses else np.zeros(0, dtype=np.intp)
     for level, table in enumerate(index.tables[1:], start=1):
         if len(miss) == 0:
             return got

@@ -22,21 +22,24 @@ __all__ = ["Split", "described", "split", "split_exact"]
 
 #: Python's ``str.isspace`` set (all of it lies below U+3001).
 SPACES = [c for c in map(chr, range(0x3001)) if c.isspace() and c != " "]
-#: Texts with one of these may hold an emoji or a space other than " " (ASCII part).
+#: Texts with one of these may hold a space other than " " (ASCII part).
 _CONTROLS = r"[\t-\r\x1c-\x1f]"
+#: The characters that may be an emoji or a space other than " ".
+_SPECIAL = r"[^ -~]"
 #: Seeds of the token hash and of its independent check.
 _SEED, _CHECK_SEED = 0x5EED, 0xC0FFEE
 
 
 @cache
-def _replacements() -> tuple[pl.Series, pl.Series]:
+def _replacements() -> pl.DataFrame:
+    """Each emoji and each whitespace character other than " ", with what replaces it."""
     # An extra space before an emoji changes no token and no '!' or '?' count.
     emoji = tables().emoji
-    patterns = [*emoji, *SPACES]
-    replacements = [" " + d for d in emoji.values()] + [" "] * len(SPACES)
-    return (
-        pl.Series(patterns, dtype=pl.String).implode(),
-        pl.Series(replacements, dtype=pl.String).implode(),
+    return pl.DataFrame(
+        {
+            "char": [*emoji, *SPACES],
+            "by": [" " + d for d in emoji.values()] + [" "] * len(SPACES),
+        }
     )
 
 
@@ -44,21 +47,24 @@ def described(texts: pl.Series) -> pl.Series:
     """Emoji replaced by their descriptions, every run of whitespace by one " " and none
     left at either end: the tokens are then exactly the pieces between single spaces."""
     text = pl.col("text")
-    special = (text.str.len_bytes() != text.str.len_chars()) | text.str.contains(_CONTROLS)
-    spaced = text.str.contains("  ", literal=True) | text.str.starts_with(" ")
-    flags = texts.to_frame("text").select(
-        special.alias("special"), (special | spaced | text.str.ends_with(" ")).alias("untidy")
+    untidy = (
+        (text.str.len_bytes() != text.str.len_chars())
+        | text.str.contains(_CONTROLS)
+        | text.str.contains("  ", literal=True)
+        | text.str.starts_with(" ")
+        | text.str.ends_with(" ")
     )
-    at = flags.get_column("untidy").arg_true()
+    at = texts.to_frame("text").select(untidy).to_series().arg_true()
     if at.len() == 0:
         return texts
-    untidy = texts.gather(at)
-    special_at = flags.get_column("special").gather(at).arg_true()
-    if special_at.len():
-        patterns, replacements = _replacements()
-        emoji = untidy.gather(special_at).str.replace_many(patterns, replacements)
-        untidy = untidy.scatter(special_at, emoji)
-    return texts.clone().scatter(at, untidy.str.replace_all(" {2,}", " ").str.strip_chars(" "))
+    part = texts.gather(at)
+    # Only the replacements for the characters there: a small automaton to build.
+    chars = part.str.extract_all(_SPECIAL).explode().unique().drop_nulls().to_frame("char")
+    found = chars.join(_replacements(), on="char")
+    if found.height:
+        patterns, by = found.get_column("char"), found.get_column("by")
+        part = part.str.replace_many(patterns.implode(), by.implode())
+    return texts.clone().scatter(at, part.str.replace_all(" {2,}", " ").str.strip_chars(" "))
 
 
 def _pieces() -> pl.Expr:

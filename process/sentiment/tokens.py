@@ -152,7 +152,6 @@ def tokens(texts: pl.Series) -> Batch:
         words, ids = split_exact(tidy)
         tags = _tagged(words)
         word = tags.tag[ids]
-    word = np.ascontiguousarray(word)
     return Batch(
         texts=tidy,
         n=cut.n,
