@@ -53,7 +53,7 @@ class _Table:
     def probe(self, quarter: np.ndarray, pair: type) -> np.ndarray:
         """The (value, check) pair of each slot, as an (n, 2) array of ``pair``."""
         slot = quarter if self.bits == _BITS else quarter & np.uint16((1 << self.bits) - 1)
-        word: np.ndarray = self.pairs[slot]
+        word: np.ndarray = np.take(self.pairs, slot.astype(np.intp))  # faster than [slot]
         return word.view(pair).reshape(-1, 2)
 
 
