@@ -39,15 +39,17 @@ class _Window:
         self.pos = self.at - batch.start[self.row]
         self.left = batch.n[self.row] - 1 - self.pos  # tokens after the word
         self.word = np.take(batch.word, self.at)
-        self._bits = (
+        bits = (
             batch.in_lex_word * _LEX
             | ~np.isnan(batch.boostv) * _BOOST
             | batch.negator * _NEG
             | batch.upper * _UPPER
-        ).astype(np.uint8)
+        ).astype(np.uint16)
+        self._features = batch.code.astype(np.uint16) | (bits << 8)  # per tag
         self._there: dict[int, Array] = {}
         self._code: dict[int, Array] = {}
         self._has: dict[tuple[int, int], Array] = {}
+        self._is: dict[tuple[int, tuple[str, ...]], Array] = {}
         self.capdiff = self._capdiff()
 
     def _capdiff(self) -> Array:
@@ -74,16 +76,16 @@ class _Window:
     def code(self, offset: int) -> Array:
         """Word code (:data:`.lexicon.CODES`) of the token at ``offset``, 0 if none."""
         if offset not in self._code:
-            word, there = self.neighbour(offset), self.there(offset)
-            self._code[offset] = np.take(self.batch.code, word) * there
-            self._has[offset, 0] = np.take(self._bits, word) * there
+            features = np.take(self._features, self.neighbour(offset)) * self.there(offset)
+            self._code[offset] = features & np.uint16(0xFF)
+            self._has[offset, 0] = features
         return self._code[offset]
 
     def has(self, offset: int, bit: int) -> Array:
         """The token at ``offset`` exists and has feature ``bit``."""
         if (offset, bit) not in self._has:
             self.code(offset)
-            self._has[offset, bit] = (self._has[offset, 0] & bit) != 0
+            self._has[offset, bit] = (self._has[offset, 0] & np.uint16(bit << 8)) != 0
         return self._has[offset, bit]
 
     def out(self, offset: int) -> Array:
@@ -94,19 +96,22 @@ class _Window:
 
     def is_(self, offset: int, *words: str) -> Array:
         """The token at ``offset`` is one of ``words`` (all in :data:`.lexicon.CODES`)."""
-        codes = self.code(offset)
-        result: Array = codes == CODES[words[0]]
-        for word in words[1:]:
-            result |= codes == CODES[word]
-        return result
+        if (offset, words) not in self._is:
+            codes = self.code(offset)
+            result: Array = codes == CODES[words[0]]
+            for word in words[1:]:
+                result |= codes == CODES[word]
+            self._is[offset, words] = result
+        return self._is[offset, words]
 
-    def phrase(self, rows: Array, offsets: Sequence[int], table: dict[str, float]) -> Array:
-        """For ``rows``: the value in ``table`` of the phrase the tokens at ``offsets``
-        spell, NaN if none."""
-        key = np.zeros(len(rows), dtype=np.int64)
-        for offset in offsets:
-            key = (key << _BITS) | self.code(offset)[rows]
-        return _packed(tuple(table.items()), len(offsets))[key]
+
+def _phrase(codes: dict[int, Array], offsets: Sequence[int], table: dict[str, float]) -> Array:
+    """The value in ``table`` of the phrase the tokens at ``offsets`` spell (their
+    ``codes``), NaN if none."""
+    key = codes[offsets[0]].astype(np.int64)
+    for offset in offsets[1:]:
+        key = (key << _BITS) | codes[offset]
+    return _packed(tuple(table.items()), len(offsets))[key]
 
 
 @cache
@@ -143,7 +148,7 @@ def _negate(w: _Window, k: int, v: Array) -> None:
     out = w.out(-k)
     negator = out & w.has(-k, _NEG)
     if k == 1:
-        v[negator] *= N_SCALAR
+        np.multiply(v, N_SCALAR, out=v, where=negator)
         return
     if k == 2:
         never = w.is_(-2, "never") & w.is_(-1, "so", "this")
@@ -152,27 +157,28 @@ def _negate(w: _Window, k: int, v: Array) -> None:
         # The reference's operator precedence: (never and so/this) or so/this right before.
         never = (w.is_(-3, "never") & w.is_(-2, "so", "this")) | w.is_(-1, "so", "this")
         doubt = w.is_(-3, "without") & (w.is_(-2, "doubt") | w.is_(-1, "doubt"))
-    v[out & never] *= 1.25
-    v[negator & ~never & ~doubt] *= N_SCALAR
+    np.multiply(v, 1.25, out=v, where=out & never)
+    np.multiply(v, N_SCALAR, out=v, where=negator & ~never & ~doubt)
 
 
 def _idioms(w: _Window, v: Array) -> None:
     """Special-case phrases and booster bigrams ("kind of") around the word (in place)."""
     near = w.code(-3) | w.code(-2) | w.code(-1) | w.code(0) | w.code(1)
     rows = np.flatnonzero(w.out(-3) & (near != 0))
+    codes = {offset: w.code(offset)[rows] for offset in (-3, -2, -1, 0, 1, 2)}
     here = v[rows]
     found = np.zeros(len(rows), dtype=bool)
     # The first sequence behind that is a special case wins; then the ones ahead override.
     for offsets in [(-1, 0), (-2, -1, 0), (-2, -1), (-3, -2, -1), (-3, -2)]:
-        value = w.phrase(rows, offsets, SPECIAL_CASES)
+        value = _phrase(codes, offsets, SPECIAL_CASES)
         match = ~found & ~np.isnan(value)
         here = np.where(match, value, here)
         found |= match
     for offsets in [(0, 1), (0, 1, 2)]:
-        value = w.phrase(rows, offsets, SPECIAL_CASES)
+        value = _phrase(codes, offsets, SPECIAL_CASES)
         here = np.where(np.isnan(value), here, value)
     for offsets in [(-3, -2, -1), (-3, -2), (-2, -1)]:
-        add = w.phrase(rows, offsets, BOOSTERS)
+        add = _phrase(codes, offsets, BOOSTERS)
         here = np.where(np.isnan(add), here, here + add)
     v[rows] = here
 
@@ -184,7 +190,7 @@ def _rules(w: _Window) -> Array:
     # "no" before another lexicon word loses its own valence; a word after "no" is negated.
     v[w.is_(0, "no") & w.has(1, _LEX)] = 0.0
     after_no = w.is_(-1, "no") | w.is_(-2, "no") | (w.is_(-3, "no") & w.is_(-1, "or", "nor"))
-    v[after_no] = lexv[after_no] * N_SCALAR
+    np.multiply(lexv, N_SCALAR, out=v, where=after_no)
     caps = np.flatnonzero(w.has(0, _UPPER) & w.capdiff)
     v[caps] = np.where(v[caps] > 0, v[caps] + C_INCR, v[caps] - C_INCR)
     for k in (1, 2, 3):
@@ -192,7 +198,8 @@ def _rules(w: _Window) -> Array:
         _negate(w, k, v)
     _idioms(w, v)
     least = w.is_(-1, "least") & w.out(-1)
-    v[least & (((w.pos > 1) & ~w.is_(-2, "at", "very")) | (w.pos == 1))] *= N_SCALAR
+    least &= ((w.pos > 1) & ~w.is_(-2, "at", "very")) | (w.pos == 1)
+    np.multiply(v, N_SCALAR, out=v, where=least)
     v[(w.is_(0, "kind") & w.is_(1, "of")) | w.has(0, _BOOST)] = 0.0
     return v
 
