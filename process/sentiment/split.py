@@ -96,13 +96,31 @@ class Split:
         return find(index(self.word_hash, self.word_check, values), self.hashes, self.checks)
 
 
+def _marks(texts: pl.Series, marked: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of '!' and '?' per text; ``marked`` are the texts with either."""
+    bangs = np.zeros(len(texts), dtype=np.uint32)
+    quests = np.zeros(len(texts), dtype=np.uint32)
+    if marked.len():
+        text = pl.col("text")
+        counted = (
+            texts.gather(marked)
+            .to_frame("text")
+            .select(
+                text.str.count_matches("!", literal=True).alias("bangs"),
+                text.str.count_matches("?", literal=True).alias("quests"),
+            )
+        )
+        at = marked.to_numpy()
+        bangs[at] = counted.get_column("bangs").to_numpy()
+        quests[at] = counted.get_column("quests").to_numpy()
+    return bangs, quests
+
+
 def split(texts: pl.Series) -> Split:
     """Cut tidied texts (see :func:`described`) into hashed tokens."""
     text, raw = pl.col("text"), pl.col("raw")
     lists = texts.to_frame("text").select(
-        text.str.count_matches("!", literal=True).alias("bangs"),
-        text.str.count_matches("?", literal=True).alias("quests"),
-        _pieces(),
+        text.str.contains_any(["!", "?"]).alias("marked"), _pieces()
     )
     toks = (
         lists.lazy()
@@ -113,10 +131,11 @@ def split(texts: pl.Series) -> Split:
     hashes, check = toks.get_column("h").to_numpy(), checks(toks.get_column("c").to_numpy())
     first = toks.get_column("h").arg_unique()
     at = first.to_numpy()
+    bangs, quests = _marks(texts, lists.get_column("marked").arg_true())
     return Split(
         n=lists.select(raw.list.len().fill_null(0)).to_series().to_numpy().astype(np.int64),
-        bangs=lists.get_column("bangs").to_numpy(),
-        quests=lists.get_column("quests").to_numpy(),
+        bangs=bangs,
+        quests=quests,
         hashes=hashes,
         checks=check,
         words=toks.get_column("raw").gather(first),
