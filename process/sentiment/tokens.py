@@ -115,31 +115,19 @@ class _Tags:
 def _tagged(words: pl.Series) -> _Tags:
     """The tags of the distinct ``words``, in the order of :class:`_Tags`: a token's kind
     is then one comparison of its tag."""
-    kind = (
-        pl.when(pl.col("lexv").is_not_nan())
-        .then(0)
-        .when(pl.col("code") == CODES["but"])
-        .then(2)
-        .otherwise(1)
-    )
-    found = _features(words).with_columns(kind.alias("kind")).sort("kind", maintain_order=True)
-    kinds = found.get_column("kind").to_numpy()
-    lexicon, none = int(np.count_nonzero(kinds == 0)), int(np.count_nonzero(kinds < 2))
+    found = _features(words)
+    columns = {name: found.get_column(name).to_numpy() for name in ("word", *_FEATURES)}
+    lexicon = ~np.isnan(columns["lexv"])
+    kind = np.where(lexicon, 0, np.where(columns["code"] == CODES["but"], 2, 1))
+    order = np.argsort(kind, kind="stable")
+    lexicon_tags, none = int(np.count_nonzero(lexicon)), int(np.count_nonzero(kind < 2))
     tag = np.full(len(words), none, dtype=np.uint16 if found.height < 1 << 16 else np.uint32)
-    ranks = np.arange(found.height)
-    tag[found.get_column("word").to_numpy()] = ranks + (ranks >= none)  # skipping ``none``
-    nothing = pl.DataFrame(
-        {"lexv": [np.nan], "boostv": [np.nan], "negator": [False], "code": [0], "upper": [False]},
-        schema=found.select(_FEATURES).schema,
-    )
-    features = found.select(_FEATURES)
-    table = pl.concat([features.head(none), nothing, features.slice(none)])
-    return _Tags(
-        tag=tag,
-        features={name: table.get_column(name).to_numpy() for name in _FEATURES},
-        lexicon=lexicon,
-        none=none,
-    )
+    tag[columns["word"][order]] = np.r_[0:none, none + 1 : found.height + 1]  # skip ``none``
+    nothing = {"lexv": np.nan, "boostv": np.nan, "negator": False, "code": 0, "upper": False}
+    features = {
+        name: np.insert(columns[name][order], none, value) for name, value in nothing.items()
+    }
+    return _Tags(tag=tag, features=features, lexicon=lexicon_tags, none=none)
 
 
 def tokens(texts: pl.Series) -> Batch:
