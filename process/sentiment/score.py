@@ -50,19 +50,27 @@ def _score(texts: pl.Series) -> pl.DataFrame:
     values = but_rule(batch, row, pos, values)
     sum_s, pos_sum, neg_sum, nonzero = running_sums(row, values, len(texts))
     has = np.flatnonzero(batch.n > 0)
+    every = len(has) == len(texts)  # then no gathers: every text has tokens
+
+    def scored(array: np.ndarray) -> np.ndarray:
+        return array if every else array[has]
+
     result = scores(
-        sum_s[has],
-        pos_sum[has],
-        neg_sum[has],
-        (batch.n - nonzero)[has],
-        batch.bangs[has],
-        batch.quests[has],
+        scored(sum_s),
+        scored(pos_sum),
+        scored(neg_sum),
+        scored(batch.n - nonzero),
+        scored(batch.bangs),
+        scored(batch.quests),
     )
     missing = np.flatnonzero(texts.is_null().to_numpy()) if texts.has_nulls() else None
     columns = []
     for name in SCORES:
-        column = np.zeros(len(texts), dtype=np.float64)
-        column[has] = result[name]
+        if every:
+            column = result[name]
+        else:
+            column = np.zeros(len(texts), dtype=np.float64)
+            column[has] = result[name]
         series = pl.Series(name, column)
         columns.append(series if missing is None else series.scatter(missing, None))
     return pl.DataFrame(columns)
