@@ -40,6 +40,14 @@ def _keys(row: np.ndarray, values: np.ndarray) -> np.ndarray:
     return values.view(np.uint64) ^ (row.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
 
 
+def _among(keys: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Each of ``keys`` is one of ``others`` (``np.isin``, by a sort and a search)."""
+    others = np.sort(others)
+    at = np.minimum(np.searchsorted(others, keys), len(others) - 1)
+    found: np.ndarray = others[at] == keys
+    return found
+
+
 def but_rule(batch: Batch, row: np.ndarray, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The valences (of tokens at ``row``, ``pos``, sorted) after the "but" rule.
 
@@ -55,7 +63,7 @@ def but_rule(batch: Batch, row: np.ndarray, pos: np.ndarray, values: np.ndarray)
     scaled = values.copy()
     scaled[live] = values[live] * np.where(at < first, 0.5, np.where(at > first, 1.5, 1.0))
     keys = _keys(row[live], values[live])
-    clash = np.isin(keys, _keys(row[live], scaled[live]))
+    clash = _among(keys, _keys(row[live], scaled[live]))
     if not clash.any():
         return scaled
     redo = live[np.isin(row[live], row[live[clash]])]
