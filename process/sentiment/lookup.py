@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["Index", "find", "hashed", "index"]
+__all__ = ["Index", "checks", "find", "hashed", "index"]
 
 #: Hash bits per table (the hash is read as four 16-bit quarters, one per table).
 _BITS = 16

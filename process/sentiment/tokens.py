@@ -5,7 +5,7 @@ leaves two characters or fewer, and is looked up lower-cased in the lexicon tabl
 
 String work is done once per distinct token of the batch (a few tens of thousands in a
 batch of 20k posts). Distinct tokens that are neither lexicon nor rule words nor negators
-share the tag 0; every other one gets its own tag, and each token picks its tag up by hash
+share one tag; every other one gets its own, and each token picks its tag up by hash
 (:mod:`.lookup`).
 """
 
@@ -38,10 +38,10 @@ class Batch:
     Per text: ``texts`` (tidied: tokens between single spaces), ``n`` tokens, ``start``
     (index of its first token), ``bangs`` and ``quests`` (counts of '!' and '?'). Per token,
     in text order: ``word`` (its tag). ``at`` and ``buts``: the indices of the lexicon
-    tokens and of the "but" tokens. Per tag
-    (0: none of the following): ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none),
-    ``boostv`` (booster scalar, NaN if none), ``negator``, ``code`` (see
-    :data:`.lexicon.CODES`) and ``upper`` (``str.isupper``).
+    tokens and of the "but" tokens. Per tag (one for all tokens without any of these):
+    ``in_lex_word``, ``lexv`` (lexicon valence, NaN if none), ``boostv`` (booster scalar,
+    NaN if none), ``negator``, ``code`` (see :data:`.lexicon.CODES`) and ``upper``
+    (``str.isupper``; set for lexicon, rule words and negators only).
     """
 
     texts: pl.Series
