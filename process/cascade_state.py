@@ -145,10 +145,14 @@ class CascadeState:
         rows go first) and nothing is merged or joined: the pass over the state costs about
         one run's copy of memory, not the state's.
         """
-        removed = [
-            run["root"].to_numpy()[run["last"].to_numpy() < cutoff] for run in self.roots.runs
-        ]
-        self.roots.keep(lambda run: run.filter(pl.col("last") >= cutoff))
+        removed: list[Ints] = []
+
+        def drop_old(run: pl.DataFrame) -> pl.DataFrame:
+            old = run["last"].to_numpy() < cutoff
+            removed.append(run["root"].to_numpy()[old])
+            return run.filter(pl.Series(~old))
+
+        self.roots.keep(drop_old)
         self.depths.keep(lambda run: run.filter(self._live(run)))
         gone = np.unique(np.concatenate([np.empty(0, dtype=np.int64), *removed]))
         return int(np.count_nonzero(~self._has_root(gone)))
