@@ -10,8 +10,12 @@ Each message says what was wrong and what to do about it; the CLI prints it as o
 
 from __future__ import annotations
 
-__all__ = ["DatamoatError"]
+__all__ = ["DatamoatError", "DeltaError"]
 
 
 class DatamoatError(Exception):
     """Base class of every error datamoat raises on purpose."""
+
+
+class DeltaError(DatamoatError):
+    """A record of the partials topic is not a datamoat delta (wrong topic, or corrupt)."""
