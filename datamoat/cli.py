@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -13,7 +14,7 @@ from datamoat.errors import DatamoatError
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "produce", "process", "truth", "sentiment", "topics", "broker", "bench")
+COMMANDS = ("run", "produce", "process", "merge", "truth", "sentiment", "topics", "broker", "bench")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logging() -> None:
+    """Log lines go to stderr as ``datamoat: message``."""
+    logger = logging.getLogger("datamoat")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("datamoat: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

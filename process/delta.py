@@ -26,9 +26,9 @@ from typing import Any, Final
 import orjson
 import polars as pl
 
+from ingest.errors import DeltaError
 from process.aggregate import PARTIAL_SCHEMA
 from process.cascade_state import FOLD_SCHEMA
-from ingest.errors import DeltaError
 
 __all__ = ["DELTA_SCHEMA", "END", "Delta", "Mark", "decode_delta", "encode_delta"]
 
@@ -105,5 +105,11 @@ def decode_delta(data: bytes) -> Delta:
             marks,
             header["stats"],
         )
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError, pl.exceptions.PolarsError) as exc:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        orjson.JSONDecodeError,
+        pl.exceptions.PolarsError,
+    ) as exc:
         raise DeltaError(f"not a datamoat delta record ({exc})") from None

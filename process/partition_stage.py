@@ -26,8 +26,8 @@ import polars as pl
 
 from process.aggregate import (
     PARTIAL_SCHEMA,
-    UNIQUE_SCHEMA,
     SUM_COLUMNS,
+    UNIQUE_SCHEMA,
     Accumulated,
     explode_keys,
     merge_partials,
@@ -194,9 +194,7 @@ class PartitionStage:
         closed = self._closed()
         if not closed:
             return posts, windowed
-        through = pl.col("partition").replace_strict(
-            closed, default=None, return_dtype=pl.Int64()
-        )
+        through = pl.col("partition").replace_strict(closed, default=None, return_dtype=pl.Int64())
         is_open = through.is_null() | (pl.col("window_start") + self.spec.size_ms > through)
         open_rows = windowed.filter(is_open)
         if open_rows.height == windowed.height:

@@ -169,9 +169,10 @@ def test_an_idle_partition_stops_holding_the_merged_watermark() -> None:
     engine.add(p1.head(5), now_ms=0)  # partition 1 then goes quiet
     engine.add(p0, now_ms=100)
     held = engine.close(now_ms=200)
-    assert held["window_end"].max() is None or held["window_end"].max() <= p1.head(5)[
-        "created_at"
-    ].max()
+    assert (
+        held["window_end"].max() is None
+        or held["window_end"].max() <= p1.head(5)["created_at"].max()
+    )
     engine.add(p0.tail(1), now_ms=5_000)
     released = engine.close(now_ms=5_000)  # partition 1 is idle now
     assert not released.is_empty()
