@@ -139,7 +139,7 @@ def _merger(config: Config, partitions: set[int] | None) -> Merger:
 
 
 def _worker(
-    config: Config, source: Source, output: object, metrics: Metrics, fault: Fault
+    config: Config, source: Source, output: KafkaOutput, metrics: Metrics, fault: Fault
 ) -> Worker:
     b = config.batch
     return Worker(

@@ -88,7 +88,7 @@ def decode_delta(data: bytes) -> Delta:
     """The delta in ``data``; :class:`DeltaError` when it is not one."""
     view = memoryview(data)
     try:
-        if view[:4] != _MAGIC:
+        if bytes(view[:4]) != _MAGIC:
             raise ValueError("no delta header")
         size = int.from_bytes(view[4:8], "big")
         header = orjson.loads(view[8 : 8 + size])
@@ -100,8 +100,8 @@ def decode_delta(data: bytes) -> Delta:
         marks = {int(p): Mark(c, bool(i)) for p, (c, i) in header["marks"].items()}
         partials, cascades = frames
         return Delta(
-            partials.cast(DELTA_SCHEMA),  # type: ignore[arg-type]
-            cascades.cast(FOLD_SCHEMA),  # type: ignore[arg-type]
+            partials.cast(DELTA_SCHEMA),
+            cascades.cast(FOLD_SCHEMA),
             marks,
             header["stats"],
         )

@@ -210,7 +210,7 @@ class PartitionStage:
         self.uniques.add(uniques(keyed, STATE_GROUP))
         if "offset" in windowed.columns:
             firsts = windowed.group_by("partition", "window_start").agg(pl.col("offset").min())
-            self.firsts.add(firsts.cast(_FIRSTS))  # type: ignore[arg-type]
+            self.firsts.add(firsts.cast(_FIRSTS))
 
     # --- closing --------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ class PartitionStage:
                 pl.col("unique_authors").sum(),
             )
             .select(DELTA_SCHEMA.names())
-            .cast(DELTA_SCHEMA)  # type: ignore[arg-type]
+            .cast(DELTA_SCHEMA)
         )
         return Delta(rows, cascades, marks, stats)
 
