@@ -53,6 +53,11 @@ class MergeLoop:
     since: int = 0
     replayed: int = 0
     monotonic: Callable[[], float] = time.monotonic
+    #: The worker group's consumer lag (Kafka's definition), exported once a second.
+    group_lag: Callable[[], dict[int, int]] | None = None
+    #: Count the group's records in this process's metrics too (``run``: the only endpoint).
+    count_group: bool = False
+    _lag_at: float = 0.0
 
     def restore(self) -> None:
         """Rebuild the merger from the deltas up to the committed offset (writing nothing)."""
@@ -85,21 +90,38 @@ class MergeLoop:
             self.monotonic() - started,
         )
 
-    def _apply(self, value: bytes) -> str | None:
+    def _apply(self, value: bytes, live: bool = False) -> str | None:
         """Apply one delta; the reason when it is not one."""
         try:
-            self.merger.apply(decode_delta(value))
+            delta = decode_delta(value)
         except DeltaError as exc:
             return str(exc)
+        self.merger.apply(delta)
+        if live and self.count_group and delta.stats:
+            m, st = self.emitter.metrics, delta.stats
+            m.posts_consumed.inc(int(st.get("consumed", 0)))
+            m.posts_processed.inc(int(st.get("processed", 0)))
+            m.late_records.inc(int(st.get("late", 0)))
+            for reason, n in st.get("reasons", {}).items():
+                m.dead_letters.labels(reason=reason).inc(int(n))
         return None
 
+    def _export_lag(self) -> None:
+        now = self.monotonic()
+        if self.group_lag is None or now - self._lag_at < 1.0:
+            return
+        self._lag_at = now
+        for p, lag in self.group_lag().items():
+            self.emitter.metrics.consumer_lag.labels(partition=str(p)).set(lag)
+
     def step(self) -> int:
+        self._export_lag()
         batch = self.source.poll(self.max_records, self.max_wait_ms)
         if not len(batch):
             return 0
         letters = DeadLetters([], [], [], [], [])
         for i, value in enumerate(batch.values):
-            reason = self._apply(value)
+            reason = self._apply(value, live=True)
             if reason is not None:
                 log.warning(
                     "partials offset %d: %s; sent to the dead letters", batch.offsets[i], reason

@@ -29,6 +29,7 @@ from datamoat.outputs import KafkaOutput, LocalOutput
 from datamoat.retry import Durably
 from datamoat.worker import Worker
 from ingest.firehose import Firehose, FirehoseConfig
+from ingest.kafka_lag import GroupLag
 from ingest.kafka_source import KafkaSource, consumer_config
 from ingest.source import Source
 from process.cascades import CascadeConfig
@@ -251,6 +252,7 @@ def kafka_merger(
     out: Path,
     fault: Fault = lambda point: None,
     partitions: int | None = None,
+    count_group: bool = False,
 ) -> Built:
     """The merger of worker group ``group``: partials in, Parquet and signals out."""
     k = config.kafka
@@ -272,8 +274,18 @@ def kafka_merger(
     merger = _merger(config, set(range(count)) if count else None)
     emitter = SignalEmitter(merger, [ParquetSink(out)], metrics, Durably(metrics), fault=fault)
     built.emitter = emitter
+    lag = GroupLag(k.bootstrap, k.posts_topic, group)
+    built.closers.append(lag.close)
     built.merge = MergeLoop(
-        source, merger, emitter, transaction, k.signals_topic, k.dlq_topic, fault=fault
+        source,
+        merger,
+        emitter,
+        transaction,
+        k.signals_topic,
+        k.dlq_topic,
+        fault=fault,
+        group_lag=lag.read,
+        count_group=count_group,
     )
     return built
 

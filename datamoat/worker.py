@@ -330,8 +330,6 @@ class Worker:
         marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
         if marks and min(marks) < 2**61:
             m.watermark.set(min(marks) / 1000.0)
-        for p, lag in self.source.lag().items():
-            m.consumer_lag.labels(partition=str(p)).set(lag)
 
     def lag_total(self) -> int:
         return sum(self.source.backlog().values())

@@ -236,7 +236,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     group = f"{k.group}-run-{uuid.uuid4().hex[:8]}"
     start_group_at_end(config, group)
     metrics = Metrics()
-    built = kafka_merger(config, group, metrics, out)
+    built = kafka_merger(config, group, metrics, out, count_group=True)
     loop, emitter = built.merge, built.emitter
     assert loop is not None and emitter is not None
     workers = _Workers(args, config, group)
