@@ -224,12 +224,10 @@ def kafka_worker(
     instance: str,
     metrics: Metrics,
     fault: Fault = lambda point: None,
-    static_membership: bool = False,
 ) -> Built:
     """A worker of ``group``: posts in, deltas and dead letters out, in transactions."""
     k = config.kafka
-    overrides = {"group_instance_id": instance} if static_membership else {}
-    source = KafkaSource(k.posts_topic, consumer_config(k.bootstrap, group, **overrides))
+    source = KafkaSource(k.posts_topic, consumer_config(k.bootstrap, group))
     built = Built(closers=[source.close])
     try:
         producer = transactional_producer(k.bootstrap, f"{group}-worker-{instance}")

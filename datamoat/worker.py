@@ -31,7 +31,7 @@ from ingest.errors import GroupMovedOn
 from ingest.kafka_source import Committed
 from ingest.source import Source
 from process.decode import decode
-from process.delta import Delta, Mark
+from process.delta import END, Delta, Mark
 from process.partition_stage import PartitionStage, Resume
 from sinks.base import DeadLetters
 from sinks.prometheus import Metrics
@@ -51,6 +51,8 @@ class _Rebalancing(Protocol):
     def rewind(self) -> None: ...
 
     def group_metadata(self) -> Any: ...
+
+    def all_committed(self) -> dict[int, Committed | None]: ...
 
     def pause(self) -> None: ...
 
@@ -94,6 +96,7 @@ class Worker:
     _committing: bool = False
     _moved: bool = False
     _last_lag_at: float = 0.0
+    _ended_checked_at: float = 0.0
 
     def __post_init__(self) -> None:
         if self.durably is None:
@@ -108,15 +111,40 @@ class Worker:
 
     def run(self, stop: threading.Event, done: Callable[[], bool] | None = None) -> bool:
         """Step until ``done()`` says the input is over (then end every partition: True) or
-        ``stop`` is set (False: everything read so far is committed; nothing else to do)."""
+        ``stop`` is set (False: everything read so far is committed; nothing else to do).
+
+        In a group, a worker whose own partitions are done stays until every partition of
+        the topic has been ended by its owner (:meth:`group_ended`): a partition left by a
+        lost worker comes to one of those still here, to be rebuilt and ended."""
         assert self.durably is not None
         self.durably.stop = stop
         while not stop.is_set():
             read = self.step()
             if not read and done is not None and done():
-                self.finish()
-                return True
+                if any(c.closed_through != END for c in self.stage.clocks.values()):
+                    self.finish()
+                if self.group_ended():
+                    return True
         return False
+
+    def group_ended(self) -> bool:
+        """Has every partition's input been ended by whoever reads it? (Checked at most once
+        a second against the group's commits; always True outside a group.)"""
+        if not isinstance(self.source, _Rebalancing):
+            return True
+        now = self.monotonic()
+        if now - self._ended_checked_at < 1.0:
+            return False
+        self._ended_checked_at = now
+        for c in self.source.all_committed().values():
+            if c is None:
+                return False
+            try:
+                if Resume.from_json(orjson.loads(c.metadata)).closed_through != END:
+                    return False
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return False
+        return True
 
     def poll_batch(self) -> RawBatch:
         """Accumulate polls until ``max_records`` or ``max_wait_ms``, whichever comes first."""

@@ -75,6 +75,9 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
         "allow_auto_create_topics": False,
         # Reconnect within seconds after a broker restart (the default backs off to 30 s).
         "reconnect_backoff_max_ms": 2_000,
+        # A lost worker's partitions move on after 10 s (the default waits 45 s).
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 2_000,
     }
     config.update(overrides)
     return config
@@ -139,6 +142,11 @@ class KafkaSource:
             c = self.consumer.committed(self._tp(p), metadata=True)
             out[p] = None if c is None or c.offset < 0 else Committed(c.offset, c.metadata or "")
         return out
+
+    def all_committed(self) -> dict[int, Committed | None]:
+        """The group's committed offsets of every partition of the topic, owned or not."""
+        partitions = self.consumer.partitions_for_topic(self.topic) or set()
+        return self.committed(set(partitions))
 
     # --- reading --------------------------------------------------------------------------
 

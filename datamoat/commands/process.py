@@ -45,9 +45,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--instance-id",
         default=None,
-        help="this worker's stable name (static group membership and transactional id): a "
-        "restarted worker takes its partitions back at once and aborts its predecessor's "
-        "open transaction",
+        help="this worker's stable name in its transactional id: a restarted worker with the "
+        "same name aborts its predecessor's open transaction at once (default: host-pid)",
     )
     p.add_argument(
         "--until-idle", action="store_true", help="exit once caught up and idle (then flush)"
@@ -70,6 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="/metrics port (default: config; 0 = any; with --input, none unless given)",
     )
     p.add_argument("--quiet", action="store_true", help="no live line")
+    p.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run_process)
 
 
@@ -114,7 +114,6 @@ def run_process(args: argparse.Namespace) -> int:
         instance_name(args.instance_id),
         metrics,
         fault=fault_from_env(),
-        static_membership=args.instance_id is not None,
     )
     worker = built.worker
     assert worker is not None
@@ -130,6 +129,8 @@ def run_process(args: argparse.Namespace) -> int:
     install_stop(stop)
     finishing = threading.Event()
     signal.signal(signal.SIGUSR1, lambda signum, frame: finishing.set())
+    if args.ready_file is not None:  # for 'run': SIGUSR1 (input is over) is safe from now
+        args.ready_file.touch()
     idle_since: float | None = None
 
     def idle() -> bool:

@@ -249,6 +249,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     try:
         workers.start()
         loop.restore()
+        workers.wait_ready()
         progress = _produce_in_background(
             _pacer(args, config, post_writer, start_ms), args, metrics, stop_producing,
             [post_writer.flush, workers.finish],
@@ -309,6 +310,7 @@ class _Workers:
                 "--group", self.group, "--instance-id", f"{self.group}-{i}",
                 "--bootstrap", self.config.kafka.bootstrap, "--http-port", "0",
                 "--summary-json", str(self.dir / f"worker-{i}.json"),
+                "--ready-file", str(self.dir / f"worker-{i}.ready"),
             ]  # fmt: skip
             if self.args.config is not None:
                 cmd += ["--config", str(self.args.config)]
@@ -316,6 +318,17 @@ class _Workers:
             self.procs.append(
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file, env=os.environ)
             )
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Until every worker is up (joined or joining its group, signals handled)."""
+        deadline = time.monotonic() + timeout_s
+        while not all((self.dir / f"worker-{i}.ready").exists() for i in range(len(self.procs))):
+            problem = self.failed()
+            if problem:
+                raise BrokerError(f"a worker could not start: {problem}")
+            if time.monotonic() > deadline:
+                raise BrokerError(f"workers not up after {timeout_s:.0f} s (logs in {self.dir})")
+            time.sleep(0.1)
 
     def finish(self) -> None:
         """The input is over: each worker drains, ends its partitions and exits."""

@@ -83,8 +83,8 @@ def _delete_topics(bootstrap: str, names: list[str]) -> None:
 @pytest.fixture
 def datamoat_env(kafka_bootstrap: str, topic_factory: TopicFactory) -> dict[str, str]:
     """The environment for a ``datamoat`` subprocess: the test broker, and posts, dead-letter,
-    signals and partials topics of this test's own (created by the commands, deleted after the test),
-    with a consumer group named after them."""
+    signals and partials topics of this test's own (created by the commands, deleted after
+    the test), with a consumer group named after them."""
     posts = topic_factory(6, create=False)
     return {
         **os.environ,
