@@ -103,6 +103,7 @@ class KafkaSource:
         self._revoked: set[int] = set()
         self._committed: dict[int, int] = {}
         self._replayer: KafkaConsumer | None = None
+        self._assigned_pending: set[int] = set()
         self.consumer = KafkaConsumer(**config)
         if assign:
             partitions = self.consumer.partitions_for_topic(topic)
@@ -110,6 +111,7 @@ class KafkaSource:
                 raise LookupError(f"topic {topic!r} does not exist: run 'datamoat topics'")
             self.consumer.assign([self._tp(p) for p in sorted(partitions)])
             self._on_assigned(set(partitions))
+            self._deliver_assigned()
         else:
             self.consumer.subscribe([topic], listener=_Rebalance(self))
 
@@ -119,11 +121,22 @@ class KafkaSource:
     # --- rebalances -----------------------------------------------------------------------
 
     def _on_revoked(self, partitions: set[int]) -> None:
+        # On kafka-python's IO thread: nothing that blocks (no requests) may happen here.
         self._revoked |= partitions
+        self._assigned_pending -= partitions
         if self.listener is not None:
             self.listener.revoked(partitions)
 
     def _on_assigned(self, partitions: set[int]) -> None:
+        # On the IO thread too: the listener hears of it when poll returns (_deliver).
+        self._assigned_pending |= partitions
+
+    def _deliver_assigned(self) -> None:
+        """Tell the listener of the partitions assigned in the last poll, with their
+        committed offsets, before any of their records is processed."""
+        partitions, self._assigned_pending = self._assigned_pending, set()
+        if not partitions:
+            return
         committed = self.committed(partitions)
         self._committed.update({p: c.offset for p, c in committed.items() if c is not None})
         if self.listener is not None:
@@ -163,6 +176,7 @@ class KafkaSource:
         if self._down_since is not None:
             log.warning("Kafka is back after %.1f s", time.monotonic() - self._down_since)
             self._down_since = None
+        self._deliver_assigned()
         for tp, records in polled.items():
             batch.values.extend([r.value for r in records])
             batch.keys.extend([r.key for r in records])

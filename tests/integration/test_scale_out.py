@@ -54,7 +54,8 @@ def _worker(env: dict[str, str], group: str, name: str, out: Path) -> subprocess
     summary = out / f"{name}-{time.monotonic_ns()}.json"
     cmd = [*DATAMOAT, "process", "--group", group, "--instance-id", name, "--http-port", "0",
            "--quiet", "--summary-json", str(summary)]  # fmt: skip
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(out / f"{summary.stem}.log", "wb")  # noqa: SIM115 - kept for a failing test
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def _finish(proc: subprocess.Popen[bytes]) -> None:
