@@ -26,16 +26,12 @@ from typing import Any
 import orjson
 import polars as pl
 
-from datamoat.errors import DatamoatError
+from datamoat.errors import CheckpointError
 
 __all__ = ["Checkpoint", "CheckpointError", "CheckpointStore"]
 
 MAGIC = b"DMCK2\n"
 _MAGIC_V1 = b"DMCK1\n"
-
-
-class CheckpointError(DatamoatError):
-    """A checkpoint file exists but can't be read; the message says which and what to do."""
 
 
 @dataclass(frozen=True)

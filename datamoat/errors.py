@@ -1,15 +1,25 @@
-"""Application-level errors. The tree is drawn in :mod:`ingest.errors`."""
+"""The error tree, re-exported for the application (it is drawn in :mod:`ingest.errors`)."""
 
 from __future__ import annotations
 
-from ingest.errors import DatamoatError
+from ingest.errors import (
+    BrokerError,
+    CheckpointError,
+    ConfigError,
+    DatamoatError,
+    DeliveryError,
+    ShardError,
+    SinkError,
+    SinkUnavailable,
+)
 
-__all__ = ["BrokerError", "ConfigError", "DatamoatError"]
-
-
-class ConfigError(DatamoatError):
-    """A flag, config file or environment value is invalid; the message says how to fix it."""
-
-
-class BrokerError(DatamoatError):
-    """The Kafka broker can't be fetched, started, stopped or reached."""
+__all__ = [
+    "BrokerError",
+    "CheckpointError",
+    "ConfigError",
+    "DatamoatError",
+    "DeliveryError",
+    "ShardError",
+    "SinkError",
+    "SinkUnavailable",
+]

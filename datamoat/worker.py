@@ -18,7 +18,7 @@ from typing import TypeVar
 import polars as pl
 
 from datamoat.checkpoint import Checkpoint, CheckpointStore
-from datamoat.errors import DatamoatError
+from datamoat.errors import SinkUnavailable
 from ingest.batch import RawBatch
 from ingest.source import Source
 from process.decode import decode
@@ -30,10 +30,6 @@ __all__ = ["SinkUnavailable", "Worker", "WorkerStats"]
 
 Scorer = Callable[[pl.DataFrame], pl.DataFrame]
 T = TypeVar("T")
-
-
-class SinkUnavailable(DatamoatError):
-    """A sink kept failing until shutdown was requested."""
 
 
 def _stderr(line: str) -> None:

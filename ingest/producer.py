@@ -28,7 +28,7 @@ from kafka.producer.producer_batch import ProducerBatch
 from kafka.record.memory_records import MemoryRecordsBuilder
 from kafka.structs import TopicPartition
 
-from ingest.errors import DatamoatError
+from ingest.errors import DeliveryError
 from ingest.firehose.encode import record_bytes, record_sizes
 
 __all__ = [
@@ -73,10 +73,6 @@ def post_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     }
     config.update(overrides)
     return KafkaProducer(**config)
-
-
-class DeliveryError(DatamoatError):
-    """Kafka gave up on some posts (after retrying for ``delivery_timeout_ms``)."""
 
 
 class BulkAppender:

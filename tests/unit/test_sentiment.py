@@ -2,8 +2,8 @@
 
 Every comparison is to 1e-9 on all four scores (the port reproduces the reference's
 floating-point operations, so in practice the values are the same bits): on the 19.5k
-human-rated sentences of the vendored corpus (tests/data/sentiment_text), on an edge-case corpus with every rule and its
-quirks, and on generated texts made of rule words.
+human-rated sentences of the vendored corpus (``tests/data/sentiment_text``), on an
+edge-case corpus with every rule and its quirks, and on generated texts made of rule words.
 """
 
 from __future__ import annotations
