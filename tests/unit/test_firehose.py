@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.firehose import Firehose, FirehoseConfig, encode_keys, encode_values, generate
-from ingest.firehose.encode import record_bytes, record_sizes
+from ingest.kafka_internals import record_bytes, record_sizes
 from ingest.schema import KINDS, POST_SCHEMA
 
 START = 1_700_000_000_000
