@@ -5,6 +5,7 @@ import itertools
 
 import numpy as np
 import polars as pl
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -16,7 +17,6 @@ from process.trends import TrendConfig
 from process.truth import truth_signals
 from process.windows import WindowSpec
 
-START = 1_767_225_600_000
 LATENESS_MS = 1_500
 TRENDS = TrendConfig(min_support=3, warmup_windows=1)
 
@@ -97,11 +97,25 @@ def test_idle_partition_stops_holding_the_watermark() -> None:
     p1 = frame.filter(pl.col("partition") == 1)
     engine.add(p1.head(5), now_ms=0)  # partition 1 then goes quiet
     engine.add(p0, now_ms=100)
-    assert engine.close(now_ms=200).is_empty() or engine.open_windows > 0
+    # Partition 1 is not idle yet: its watermark (its highest event time, no lateness)
+    # holds the worker's, so none of partition 0's windows past it may close.
+    p0_times, p1_times = p0["created_at"].to_list(), p1.head(5)["created_at"].to_list()
     held = engine.watermarks.current(now_ms=200)
+    assert held is not None and held == max(p1_times)
+    assert held < max(p0_times) - 2 * spec.size_ms
+    assert held // spec.size_ms == min(p0_times) // spec.size_ms  # no window has ended
+    assert engine.close(now_ms=200).is_empty()
+    open_windows = {t // spec.size_ms for t in p0_times + p1_times}
+    assert engine.open_windows == len(open_windows) > 2
+    # Idle past the timeout, partition 1 no longer counts: partition 0's watermark rules,
+    # and every window ending by it closes.
     engine.add(p0.tail(1), now_ms=5_000)
     released = engine.watermarks.current(now_ms=5_000)
-    assert held is not None and released is not None and released > held
+    assert released is not None and released == max(p0_times)
+    closed = engine.close(now_ms=5_000)
+    ends = closed["window_end"].unique().sort().to_list()
+    first_end = (held // spec.size_ms + 1) * spec.size_ms
+    assert ends == list(range(first_end, released + 1, spec.size_ms))
 
 
 def test_flush_emits_everything_and_state_empties() -> None:
