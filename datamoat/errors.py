@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from ingest.errors import (
-    BrokerError,
-    CheckpointError,
-    ConfigError,
-    DatamoatError,
-    DeliveryError,
-    ShardError,
-    SinkError,
-    SinkUnavailable,
-)
+from ingest import errors as _tree
+from ingest.errors import BrokerError as BrokerError
+from ingest.errors import CheckpointError as CheckpointError
+from ingest.errors import ConfigError as ConfigError
+from ingest.errors import DatamoatError as DatamoatError
+from ingest.errors import DeliveryError as DeliveryError
+from ingest.errors import ShardError as ShardError
+from ingest.errors import SinkError as SinkError
+from ingest.errors import SinkUnavailable as SinkUnavailable
 
-__all__ = [
-    "BrokerError",
-    "CheckpointError",
-    "ConfigError",
-    "DatamoatError",
-    "DeliveryError",
-    "ShardError",
-    "SinkError",
-    "SinkUnavailable",
-]
+__all__ = list(_tree.__all__)
