@@ -54,6 +54,7 @@ class KafkaConfig:
     posts_topic: str = "posts"
     dlq_topic: str = "posts.dlq"
     signals_topic: str = "signals"
+    partials_topic: str = "posts.partials"
     partitions: int = 6
     replication_factor: int = 1
     group: str = "datamoat"

@@ -3,9 +3,12 @@
     DatamoatError          anything datamoat raises on purpose
     ├── ConfigError        a bad flag, config file, environment variable or path
     ├── BrokerError        the Kafka broker can't be fetched, started, stopped or reached
-    ├── CheckpointError    a checkpoint file exists but can't be read
     ├── DeliveryError      Kafka gave up on some of the firehose's posts
     ├── ShardError         a firehose worker process failed
+    ├── SourceTimeout      records that must be read again could not be fetched in time
+    ├── DeltaError         a record of the partials topic is not a datamoat delta
+    ├── GroupMovedOn       the group rebalanced under a transaction: its batch is aborted
+    ├── InstanceFenced     another process took over the transactional id: stop
     └── SinkError          a sink could not durably write (the only retryable sink error)
         └── SinkUnavailable    a sink kept failing until shutdown was requested
 
@@ -18,13 +21,16 @@ from __future__ import annotations
 
 __all__ = [
     "BrokerError",
-    "CheckpointError",
     "ConfigError",
     "DatamoatError",
     "DeliveryError",
+    "DeltaError",
+    "GroupMovedOn",
+    "InstanceFenced",
     "ShardError",
     "SinkError",
     "SinkUnavailable",
+    "SourceTimeout",
 ]
 
 
@@ -41,16 +47,29 @@ class BrokerError(DatamoatError):
     """The Kafka broker can't be fetched, started, stopped or reached."""
 
 
-class CheckpointError(DatamoatError):
-    """A checkpoint file exists but can't be read; the message says which and what to do."""
-
-
 class DeliveryError(DatamoatError):
     """Kafka gave up on some posts (after retrying for ``delivery_timeout_ms``)."""
 
 
 class ShardError(DatamoatError):
     """A firehose worker process failed (its message says why)."""
+
+
+class SourceTimeout(DatamoatError):
+    """Records that must be read again could not be fetched in time."""
+
+
+class DeltaError(DatamoatError):
+    """A record of the partials topic is not a datamoat delta (wrong topic, or corrupt)."""
+
+
+class GroupMovedOn(DatamoatError):
+    """A transaction's offsets were refused because the consumer group rebalanced: the
+    batch is aborted and its partitions' next owners read it again."""
+
+
+class InstanceFenced(DatamoatError):
+    """Another process with the same transactional id took over: this one must stop."""
 
 
 class SinkError(DatamoatError):

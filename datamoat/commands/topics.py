@@ -20,7 +20,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def create_topics(config: Config) -> dict[str, int]:
     k = config.kafka
-    topics = {k.posts_topic: k.partitions, k.dlq_topic: k.partitions, k.signals_topic: k.partitions}
+    topics = {
+        k.posts_topic: k.partitions,
+        k.dlq_topic: k.partitions,
+        k.signals_topic: k.partitions,
+        k.partials_topic: 1,
+    }
     ensure_topics(k.bootstrap, topics, replication_factor=k.replication_factor)
     return topics
 

@@ -18,8 +18,9 @@ def drawn_tree() -> dict[str, str | None]:
     parents: dict[str, str | None] = {}
     stack: list[tuple[int, str]] = []  # (column of the name, name)
     for line in (errors_module.__doc__ or "").splitlines():
-        match = re.match(r"^(\s*(?:[│ ]*[├└]── )?)([A-Z]\w+)\s", line + " ")
-        if not match or not match.group(2).endswith(("Error", "Unavailable")):
+        # An indented class name, after its branch if any, then two spaces and its gloss.
+        match = re.match(r"^( +(?:[│ ]*[├└]── )?)([A-Z][A-Za-z]+) {2,}\S", line)
+        if not match:
             continue
         column = len(match.group(1))
         while stack and stack[-1][0] >= column:

@@ -17,13 +17,13 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
-from common import START, memory_worker
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import process.decode as decode_module
-from datamoat.pipeline import score
+from datamoat.pipeline import local_pipeline, score
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.producer import partitions_of
@@ -33,6 +33,7 @@ from process.truth import truth_signals
 from process.validate import FIRST_POST_MS, check_record
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
+from sinks.prometheus import Metrics
 
 NOW = START + 3_600_000
 DAY = 86_400_000
@@ -494,9 +495,21 @@ def test_large_mixed_stream_through_the_worker() -> None:
     topic.close()
 
     sink, dead = ListSink(), ListDeadLetterSink()
-    worker = memory_worker(topic, sink, dead, SPEC, max_record_bytes=MAX_BYTES, wall_ms=lambda: NOW)
-    assert isinstance(worker.source, MemorySource)
-    worker.run(threading.Event(), done=worker.source.exhausted)
+    source = MemorySource(topic)
+    built = local_pipeline(
+        source,
+        [sink],
+        dead,
+        Metrics(),
+        SPEC,
+        max_records=3_000,
+        max_wait_ms=20,
+        max_record_bytes=MAX_BYTES,
+        wall_ms=lambda: NOW,
+    )
+    worker = built.worker
+    assert worker is not None
+    worker.run(threading.Event(), done=source.exhausted)
 
     s = worker.stats
     assert s.consumed == len(rows)
