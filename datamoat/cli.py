@@ -26,10 +26,10 @@ COMMANDS: dict[str, str] = {
     "run": "the firehose and a worker together, with a live view",
     "produce": "the firehose alone: paced into Kafka, or into an NDJSON file",
     "process": "one worker of the consumer group (or replay an NDJSON file)",
-    "merge": "merge the workers' partial aggregates into final signals",
+    "merge": "merge the workers' partial windows into final signals (one per group)",
     "truth": "expected signals for --seed/--start/--posts, computed without streaming",
     "sentiment": "VADER sentiment of text lines, as JSON lines",
-    "topics": "create the posts, dead-letter and signals topics on the broker (idempotent)",
+    "topics": "create the posts, dead-letter, signals and partials topics (idempotent)",
     "broker": "the managed local Kafka broker (fetch/start/stop/status)",
 }
 
