@@ -26,7 +26,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.batch import RawBatch
-from ingest.errors import DatamoatError
+from ingest.errors import SourceTimeout
 
 __all__ = ["Committed", "KafkaSource", "PartitionListener", "consumer_config"]
 
@@ -312,7 +312,3 @@ class KafkaSource:
         if self._replayer is not None:
             self._replayer.close(autocommit=False)
         self.consumer.close(autocommit=False)
-
-
-class SourceTimeout(DatamoatError):
-    """Records that must be read again could not be fetched in time."""

@@ -1,4 +1,4 @@
-"""The signal record (DESIGN.md contract): one row per closed window and key."""
+"""The signal record (contract: docs/ARCHITECTURE.md): one row per closed window and key."""
 
 from __future__ import annotations
 

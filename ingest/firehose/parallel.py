@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from ingest.errors import DatamoatError
+from ingest.errors import ShardError
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.encode import encode_keys, encode_values
 from ingest.firehose.stream import Firehose
@@ -35,10 +35,6 @@ __all__ = ["ShardError", "ShardPlan", "merged_ndjson", "pace_shards"]
 I64 = npt.NDArray[np.int64]
 _CTX = mp.get_context("spawn")
 _FILE_STEP_POSTS = 65_536
-
-
-class ShardError(DatamoatError):
-    """A firehose worker process failed (its message says why)."""
 
 
 @dataclass(frozen=True)

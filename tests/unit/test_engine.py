@@ -5,6 +5,7 @@ import itertools
 
 import numpy as np
 import polars as pl
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -19,7 +20,6 @@ from process.trends import TrendConfig
 from process.truth import truth_signals
 from process.windows import WindowSpec
 
-START = 1_767_225_600_000
 LATENESS_MS = 1_500
 TRENDS = TrendConfig(min_support=3, warmup_windows=1)
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -34,7 +35,6 @@ from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
 from sinks.prometheus import Metrics
 
-START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 NOW = START + 3_600_000
 DAY = 86_400_000
 MAX_BYTES = 65_536

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pytest
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -21,7 +22,6 @@ from polars.testing import assert_frame_equal
 from process.signals import SIGNAL_SCHEMA
 from process.trends import TREND_STATE_SCHEMA, TrendConfig, TrendTracker
 
-START = 1_767_225_600_000
 HOP = 10_000
 Window = dict[str, tuple[int, int]]  # key -> (posts, originals)
 DEFAULT = TrendConfig()
