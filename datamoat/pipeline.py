@@ -26,6 +26,7 @@ from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
 from datamoat.merging import MergeLoop
 from datamoat.outputs import KafkaOutput, LocalOutput
+from datamoat.preflight import check_output_dir
 from datamoat.retry import Durably
 from datamoat.worker import Worker
 from ingest.firehose import Firehose, FirehoseConfig
@@ -104,7 +105,8 @@ def score(posts: pl.DataFrame) -> pl.DataFrame:
 
 
 def output_dir(args: argparse.Namespace, config: Config) -> Path:
-    return Path(getattr(args, "output_dir", None) or config.output.dir)
+    """The output directory (created; a file in the way is a one-line error)."""
+    return check_output_dir(Path(getattr(args, "output_dir", None) or config.output.dir))
 
 
 def merge_group(group: str) -> str:

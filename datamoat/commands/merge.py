@@ -18,7 +18,7 @@ from datamoat.emitter import SignalEmitter
 from datamoat.merging import MergeLoop
 from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import kafka_merger, output_dir
-from datamoat.preflight import require_topic, wait_for_broker
+from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
 from sinks.prometheus import Metrics
@@ -78,11 +78,14 @@ def run_merge(args: argparse.Namespace) -> int:
     config = config_from(args)
     bootstrap = config.kafka.bootstrap
     group = args.group or config.kafka.group
+    http_port = config.http.port if args.http_port is None else args.http_port
+    check_port_free(config.http.host, http_port)
+    out = output_dir(args, config)
     wait_for_broker(bootstrap, args.wait_for_broker)
     require_topic(bootstrap, config.kafka.posts_topic)
     require_topic(bootstrap, config.kafka.partials_topic)
     metrics = Metrics()
-    built = kafka_merger(config, group, metrics, output_dir(args, config), fault=fault_from_env())
+    built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
     loop, emitter = built.merge, built.emitter
     assert loop is not None and emitter is not None
     stop = threading.Event()
@@ -90,7 +93,6 @@ def run_merge(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         loop.restore()
-        http_port = config.http.port if args.http_port is None else args.http_port
         server = serve(metrics, lambda: merge_status(loop, emitter, started), config, http_port)
     except BaseException:
         built.close()

@@ -19,7 +19,7 @@ from datamoat.emitter import SignalEmitter
 from datamoat.errors import ConfigError
 from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import instance_name, kafka_worker, local_worker, output_dir
-from datamoat.preflight import require_topic, wait_for_broker
+from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
 from datamoat.worker import Worker
@@ -102,9 +102,13 @@ def run_process(args: argparse.Namespace) -> int:
     metrics = Metrics()
     stop = threading.Event()
     if args.input is not None:
+        if args.http_port is not None:
+            check_port_free(config.http.host, args.http_port)
         return _replay(args, config, output_dir(args, config), metrics, stop)
     bootstrap = config.kafka.bootstrap
     group = args.group or config.kafka.group
+    http_port = config.http.port if args.http_port is None else args.http_port
+    check_port_free(config.http.host, http_port)
     wait_for_broker(bootstrap, args.wait_for_broker)
     require_topic(bootstrap, config.kafka.posts_topic)
     require_topic(bootstrap, config.kafka.partials_topic)
@@ -119,7 +123,6 @@ def run_process(args: argparse.Namespace) -> int:
     assert worker is not None
     source = worker.source
     started = time.monotonic()
-    http_port = config.http.port if args.http_port is None else args.http_port
     try:
         server = serve(worker.metrics, lambda: status_of(worker, started), config, http_port)
     except BaseException:

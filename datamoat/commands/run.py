@@ -37,6 +37,7 @@ from datamoat.pipeline import (
     output_dir,
     start_group_at_end,
 )
+from datamoat.preflight import check_port_free
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import serve
 from ingest.firehose import encode_keys, encode_values
@@ -101,6 +102,7 @@ def run_run(args: argparse.Namespace) -> int:
         raise ConfigError("--duration must be a positive number of seconds")
     if args.transport == "memory" and args.workers != 1:
         raise ConfigError("--workers needs --transport kafka (memory runs one worker)")
+    check_port_free(config.http.host, _http_port(args, config))
     out = output_dir(args, config)
     cluster: LocalCluster | None = None
     if args.transport == "kafka" and not is_reachable(config.kafka.bootstrap, 3.0):
