@@ -13,7 +13,7 @@ from datamoat.errors import DatamoatError
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "produce", "process", "truth", "sentiment", "topics", "broker", "bench")
+COMMANDS = ("run", "produce", "process", "truth", "sentiment", "topics", "broker", "bench", "moat")
 
 
 class _Parser(argparse.ArgumentParser):
