@@ -23,7 +23,7 @@ __all__ = ["COMMANDS", "build_parser", "configure_logging", "main"]
 #: Subcommands in the order ``--help`` lists them, with their summary (also the description
 #: of a command whose module gives none). A module that does not exist yet is left out.
 COMMANDS: dict[str, str] = {
-    "run": "the firehose and a worker together, with a live view",
+    "run": "the firehose, workers and their merger together, with a live view",
     "produce": "the firehose alone: paced into Kafka, or into an NDJSON file",
     "process": "one worker of the consumer group (or replay an NDJSON file)",
     "merge": "merge the workers' partial windows into final signals (one per group)",
@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "sentiment": "VADER sentiment of text lines, as JSON lines",
     "topics": "create the posts, dead-letter, signals and partials topics (idempotent)",
     "broker": "the managed local Kafka broker (fetch/start/stop/status)",
+    "bench": "load benchmark: fixed rate, the highest sustained rate, or a drain",
+    "moat": "the moat experiment: one seeded stream seen through access tiers",
 }
 
 log = logging.getLogger("datamoat")
