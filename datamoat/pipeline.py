@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from datamoat.config import Config
+from datamoat.metrics import Metrics
 from datamoat.worker import Worker
 from ingest.firehose import Firehose, FirehoseConfig
 from ingest.source import Source
@@ -17,7 +18,6 @@ from process.engine import WindowEngine
 from process.sentiment import with_sentiment
 from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
-from sinks.prometheus import Metrics
 
 __all__ = [
     "build_worker",
@@ -79,6 +79,7 @@ def build_worker(
     dead_letters: DeadLetterSink,
     metrics: Metrics,
 ) -> Worker:
+    metrics.fit_latency(config.window.size_s, config.window.allowed_lateness_s)
     engine = WindowEngine(
         window_spec(config),
         idle_timeout_ms=round(config.window.idle_timeout_s * 1000),

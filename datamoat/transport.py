@@ -9,6 +9,7 @@ from pathlib import Path
 
 from datamoat.commands.topics import create_topics
 from datamoat.config import Config
+from datamoat.metrics import Metrics
 from ingest.kafka_source import KafkaSource, consumer_config
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.producer import KafkaPostWriter, PostWriter, post_producer
@@ -17,7 +18,6 @@ from sinks.base import DeadLetterSink, SignalSink
 from sinks.file import FileDeadLetterSink
 from sinks.kafka import KafkaDeadLetterSink, KafkaSignalSink, signal_producer
 from sinks.parquet import ParquetSink
-from sinks.prometheus import Metrics
 
 __all__ = ["Transport", "kafka_transport", "memory_transport"]
 

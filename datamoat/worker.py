@@ -19,12 +19,12 @@ import polars as pl
 
 from datamoat.checkpoint import Checkpoint, CheckpointStore
 from datamoat.errors import DatamoatError
+from datamoat.metrics import Metrics
 from ingest.batch import RawBatch
 from ingest.source import Source
 from process.decode import decode
 from process.engine import WindowEngine
 from sinks.base import DeadLetters, DeadLetterSink, SignalSink
-from sinks.prometheus import Metrics
 
 __all__ = ["SinkUnavailable", "Worker", "WorkerStats"]
 
@@ -81,6 +81,8 @@ class Worker:
     #: Where the open-window state and its offsets are persisted (None: commit every batch).
     checkpoints: CheckpointStore | None = None
     checkpoint_interval_s: float = 5.0
+    #: A file replay: its windows have no emit latency (counted as replayed instead).
+    replay: bool = False
     #: Next offset per partition after everything processed; what is not yet committed.
     _positions: dict[int, int] = field(default_factory=dict)
     _pending: dict[int, int] = field(default_factory=dict)
@@ -290,23 +292,13 @@ class Worker:
                 self.fault("between_sinks")
             self._durably(sink.write, signals, type(sink).__name__)
         self.fault("after_sink_write")
-        now_s = self.wall_ms() / 1000.0
-        ends = signals["window_end"].unique().to_list()
-        top = self.engine.trends.top(signals)
-        m = self.metrics
-        m.windows_emitted.inc(len(ends))
-        m.signals_emitted.inc(signals.height)
-        lat = [now_s - e / 1000.0 for e in ends]
-        for v in lat:
-            m.latency.observe(max(0.0, v))
-        m.trending.clear()
-        for rank, (key, score) in enumerate(top.iter_rows(), start=1):
-            m.trending.labels(rank=str(rank), key=key).set(score)
+        trending = signals.filter(self.engine.trends.config.trending())
+        emitted = self.metrics.observe_emit(signals, trending, self.wall_ms(), self.replay)
         with self._lock:
-            self.stats.windows += len(ends)
+            self.stats.windows += emitted.windows
             self.stats.signals += signals.height
-            self.stats.latencies.extend(lat)
-            self.stats.trending = [(k, float(v)) for k, v in top.iter_rows()]
+            self.stats.latencies.extend(emitted.latencies)
+            self.stats.trending = emitted.top_trending
 
     def _update_gauges(self, force: bool = False) -> None:
         now = self.monotonic()

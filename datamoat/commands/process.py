@@ -16,6 +16,7 @@ from datamoat.checkpoint import CheckpointStore
 from datamoat.config import Config
 from datamoat.errors import ConfigError
 from datamoat.http import MetricsServer
+from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import build_worker, output_dir
 from datamoat.preflight import require_topic, wait_for_broker
@@ -26,7 +27,6 @@ from ingest.kafka_source import KafkaSource, consumer_config
 from sinks.file import FileDeadLetterSink
 from sinks.kafka import KafkaDeadLetterSink, KafkaSignalSink, signal_producer
 from sinks.parquet import ParquetSink
-from sinks.prometheus import Metrics
 
 __all__ = ["register", "serve", "status_of", "worker_line"]
 
@@ -214,6 +214,7 @@ def _replay(
     source = FileSource(args.input)
     dead = FileDeadLetterSink(out / "dead_letters.ndjson")
     worker = build_worker(config, source, [ParquetSink(out)], dead, metrics)
+    worker.replay = True  # event times are in the past: no emit latency
     started = time.monotonic()
     # a replay serves /metrics only when asked: it is usually a batch job beside others
     server = None if args.http_port is None else serve(worker, config, args.http_port, started)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import process.decode as decode_module
+from datamoat.metrics import Metrics
 from datamoat.pipeline import score
 from datamoat.worker import Worker
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
@@ -34,7 +35,6 @@ from process.truth import truth_signals
 from process.validate import FIRST_POST_MS, check_record
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
-from sinks.prometheus import Metrics
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 NOW = START + 3_600_000
