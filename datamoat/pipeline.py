@@ -11,7 +11,7 @@ import polars as pl
 from datamoat.config import Config
 from datamoat.metrics import Metrics
 from datamoat.worker import Worker
-from ingest.firehose import Firehose, FirehoseConfig
+from ingest.firehose import Firehose, FirehoseConfig, flat_demo
 from ingest.source import Source
 from process.cascades import CascadeConfig
 from process.engine import WindowEngine
@@ -49,12 +49,13 @@ def cascade_config(config: Config) -> CascadeConfig:
 
 
 def firehose_config(config: Config, args: argparse.Namespace) -> FirehoseConfig:
-    """The firehose's config: flat rate by default, the daily cycle with ``--diurnal``."""
+    """The firehose's config: flat rate with the demo bursts by default, the daily cycle
+    with ``--diurnal``."""
     rate = args.rate or config.firehose.rate
     day_in = getattr(args, "day_in", None)
     if getattr(args, "diurnal", False) or day_in:
         return FirehoseConfig(rate=rate, day_in_s=day_in)
-    return FirehoseConfig(rate=rate, diurnal_swing=1.0, random_bursts_per_day=0.0)
+    return flat_demo(rate)
 
 
 def make_firehose(
