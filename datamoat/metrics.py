@@ -390,7 +390,7 @@ class Metrics:
                     share = row[f"{polarity}_share"]
                     self.sentiment_share.labels(polarity=polarity).set(share or 0.0)
             cascades = row["top_cascades"] or []
-            live.cascades = [dict(c) for c in cascades[:CASCADE_K]]
+            live.cascades = [{**c, "root_id": str(c["root_id"])} for c in cascades[:CASCADE_K]]
             self.cascade_reposts.clear()
             self.cascade_size.clear()
             for rank, c in enumerate(cascades[:CASCADE_K], start=1):

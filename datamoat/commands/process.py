@@ -93,11 +93,8 @@ def status_of(worker: Worker, started: float) -> dict[str, object]:
 
 def serve(worker: Worker, config: Config, port: int, started: float) -> MetricsServer:
     """Start the worker's HTTP endpoint (/metrics, /status, /) on ``port`` (0: any free)."""
-    server = MetricsServer(
-        worker.metrics.registry,
-        lambda: status_of(worker, started),
-        host=config.http.host,
-        port=port,
+    server = MetricsServer.for_metrics(
+        worker.metrics, lambda: status_of(worker, started), host=config.http.host, port=port
     )
     return server.start()
 

@@ -16,7 +16,8 @@ from datamoat.commands.process import serve
 from datamoat.config import Config
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import build_worker, make_firehose, output_dir
-from datamoat.report import LiveLine, format_summary, make_summary, write_summary
+from datamoat.report import format_summary, make_summary, output_of, write_summary
+from datamoat.terminal import TerminalView
 from datamoat.transport import Transport, kafka_transport, memory_transport
 from ingest.firehose import encode_keys, encode_values
 from ingest.pacer import Pacer, PaceStats
@@ -150,16 +151,6 @@ def _run(args: argparse.Namespace, config: Config, transport: Transport) -> int:
         flush=True,
     )
 
-    def line(elapsed: float) -> str:
-        s = worker.stats
-        lag = max(0, produced.produced - s.consumed)
-        rate_now = produced.produced / max(elapsed, 1e-9)
-        return (
-            f"{elapsed:6.0f}s | produced {produced.produced:,} ({rate_now:,.0f}/s)"
-            f" | processed {s.processed:,} | dlq {s.dead_lettered:,} | lag {lag:,}"
-            f" | windows {s.windows:,}" + (f" | trending #{s.trending[0][0]}" if s.trending else "")
-        )
-
     def caught_up() -> bool:
         if not producer_done.is_set():
             return False
@@ -169,7 +160,8 @@ def _run(args: argparse.Namespace, config: Config, transport: Transport) -> int:
 
     thread = threading.Thread(target=produce, name="datamoat-firehose", daemon=True)
     thread.start()
-    live = None if args.quiet else LiveLine(line).start()
+    view = TerminalView(metrics, rate, args.duration, args.posts)
+    live = None if args.quiet else view.start()
     try:
         worker.run(stop_working, done=caught_up)
     finally:
@@ -195,7 +187,10 @@ def _run(args: argparse.Namespace, config: Config, transport: Transport) -> int:
         signals_emitted=s.signals,
         dead_letter_reasons=s.dead_letter_reasons,
         trending=[k for k, _ in s.trending],
+        trended=metrics.trended.report(),
+        windows_flushed_early=metrics.signals_view()["windows_flushed_early"],
         transport=args.transport,
+        output=output_of(transport.sinks, transport.dead_letters),
     )
     write_summary(summary, args.summary_json)
     print(format_summary(summary))
