@@ -23,9 +23,9 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from datamoat.errors import ConfigError
-from datamoat.metrics import Metrics
+from datamoat.metrics import Metrics, firehose_registry
 
-__all__ = ["HISTORY_SAMPLES", "MetricsServer", "StatusBoard"]
+__all__ = ["HISTORY_SAMPLES", "MetricsServer", "StatusBoard", "serve_firehose"]
 
 StatusFn = Callable[[], dict[str, Any]]
 
@@ -204,3 +204,11 @@ def _handler(registry: CollectorRegistry, status: StatusFn) -> type[BaseHTTPRequ
             return None  # quiet: scrapes every few seconds would flood the terminal
 
     return Handler
+
+
+def serve_firehose(produced: Callable[[], float], host: str, port: int) -> MetricsServer:
+    """The firehose's endpoint (``datamoat produce --http-port``): ``/metrics`` with
+    ``datamoat_posts_produced_total`` read from ``produced()`` and the process series."""
+    registry = firehose_registry(produced)
+    status = lambda: {"role": "firehose", "produced": produced()}  # noqa: E731
+    return MetricsServer(registry, status, host, port).start()

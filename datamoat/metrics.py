@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -34,6 +35,8 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from datamoat.report import TrendLog
 
@@ -45,6 +48,7 @@ __all__ = [
     "TOP_K",
     "Emitted",
     "Metrics",
+    "firehose_registry",
     "latency_buckets",
 ]
 
@@ -128,8 +132,9 @@ def _f(v: Any) -> float | None:
 class Metrics:
     """Every metric datamoat exports, registered on ``registry`` (a fresh one by default).
 
-    ``window_s`` and ``lateness_s`` shape the latency buckets (see :func:`latency_buckets`);
-    :meth:`fit_latency` re-shapes them for a configured window before anything is observed.
+    ``window_s`` and ``lateness_s`` shape the latency buckets
+    (see :func:`latency_buckets`); :meth:`fit_latency` re-shapes them for a configured
+    window before anything is observed.
     """
 
     def __init__(
@@ -147,6 +152,7 @@ class Metrics:
         self.posts_produced = Counter(
             "datamoat_posts_produced", "Posts sent by the firehose.", registry=r
         )
+
         self.posts_consumed = Counter(
             "datamoat_posts_consumed", "Records read from the posts topic.", registry=r
         )
@@ -458,6 +464,25 @@ class Metrics:
                 if name is not None:
                     out[name] += sample.value
         return out
+
+
+def firehose_registry(produced: Callable[[], float]) -> CollectorRegistry:
+    """The firehose process's metrics: ``datamoat_posts_produced_total`` read from
+    ``produced()`` at scrape time, and the process series (CPU, memory)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    registry.register(_ProducedCollector(produced))
+    return registry
+
+
+class _ProducedCollector(Collector):
+    def __init__(self, produced: Callable[[], float]) -> None:
+        self.produced = produced
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "datamoat_posts_produced", "Posts sent by the firehose.", value=self.produced()
+        )
 
 
 def _top_trending(trending: pl.DataFrame, end: int) -> pl.DataFrame:
