@@ -11,7 +11,8 @@ import polars as pl
 from datamoat.config import Config
 from datamoat.metrics import Metrics
 from datamoat.worker import Worker
-from ingest.firehose import Firehose, FirehoseConfig, flat_demo
+from ingest.firehose import Firehose, FirehoseConfig
+from ingest.firehose.config import flat_demo
 from ingest.source import Source
 from process.cascades import CascadeConfig
 from process.engine import WindowEngine

@@ -8,20 +8,18 @@ realism_report(df)                         the stream's statistics against the r
 
 from __future__ import annotations
 
-from ingest.firehose.config import DEMO_BURSTS, Burst, FirehoseConfig, flat_demo
+from ingest.firehose.config import Burst, FirehoseConfig
 from ingest.firehose.encode import encode_keys, encode_values
 from ingest.firehose.profile import schedule
 from ingest.firehose.realism import realism_report, render_report
 from ingest.firehose.stream import Firehose, generate
 
 __all__ = [
-    "DEMO_BURSTS",
     "Burst",
     "Firehose",
     "FirehoseConfig",
     "encode_keys",
     "encode_values",
-    "flat_demo",
     "generate",
     "realism_report",
     "render_report",
