@@ -176,6 +176,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         return str(v)
 
     def entry(v: Any) -> str:
+        if isinstance(v, dict) and {"key", "peak_score", "first_window_end"} <= v.keys():
+            return _trended_line(v)
         if isinstance(v, dict):
             items = [f"{k}={fmt(x)}" for k, x in v.items()]
             return "; ".join(items) if items else "-"
@@ -190,6 +192,18 @@ def format_summary(summary: dict[str, Any]) -> str:
         else:
             lines.append(f"  {k:<{width}}  {entry(v)}")
     return "\n".join(lines)
+
+
+def _trended_line(e: dict[str, Any]) -> str:
+    def at(ms: int) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(ms / 1000))
+
+    mood = e.get("peak_sentiment")
+    return (
+        f"#{e['key']}: windows ending {at(e['first_window_end'])}-{at(e['last_window_end'])}"
+        f" ({e['windows']}), peak {e['peak_score']:.1f} at {at(e['peak_window_end'])}"
+        f" with {e['peak_posts']:,} posts, sentiment {'-' if mood is None else f'{mood:.2f}'}"
+    )
 
 
 class LiveLine:

@@ -42,14 +42,15 @@ def require_tool(exe: str, package: str) -> str:
 
 
 def start_run(
-    tmp: Path, bootstrap: str, http_port: int, duration_s: float, *extra: str
+    tmp: Path, bootstrap: str, http_port: int, duration_s: float | None, *extra: str
 ) -> subprocess.Popen[bytes]:
-    """``datamoat run`` against ``bootstrap`` for ``duration_s``, its output in ``tmp``."""
+    """``datamoat run`` against ``bootstrap`` for ``duration_s`` (None: ``extra`` says when
+    to stop), its output in ``tmp``."""
     tmp.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable, "-m", "datamoat.cli", "run",
         "--bootstrap", bootstrap,
-        "--duration", str(duration_s),
+        *(["--duration", str(duration_s)] if duration_s is not None else []),
         "--http-port", str(http_port),
         "--output-dir", str(tmp / "out"),
         "--summary-json", str(tmp / "summary.json"),

@@ -4,7 +4,10 @@ Kafka defines a group's lag on a partition as the log-end offset minus the group
 offset. During a live ``datamoat run`` on the test broker this test asks Kafka's
 ``ConsumerGroupCommand --describe`` (from the ``kafka-tools`` artifact, fetched by Maven into
 ``.kafka/tools`` from ``configs/kafka/tools/pom.xml``, apart from the broker's jars) and
-compares its total LAG with the metric, sampled on ``/metrics`` while the tool ran.
+compares its total LAG with the metric, sampled on ``/metrics`` while the tool ran. The
+firehose runs unpaced, so the worker falls behind and the lag is large (a metric stuck at 0
+fails); the tolerance is the spread of the samples plus one second of posts at the default
+rate, as the reads are not simultaneous and the metric is refreshed once a second.
 
 NOTE: this test checks the lag fix of ingest/kafka_source.py (issue 11); until that lands the
 metric is the log-end offset minus the consumer's *position*, which is below Kafka's figure
@@ -79,7 +82,9 @@ def test_consumer_lag_metric_agrees_with_kafka_consumer_group_command(
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     before = set(group_tool(java, cp, kafka_bootstrap, "--list").split())
-    run = start_run(tmp_path / "run", kafka_bootstrap, port, 90.0)
+    run = start_run(
+        tmp_path / "run", kafka_bootstrap, port, None, "--unpaced", "--posts", "3000000"
+    )
     try:
         wait_for("the run's /metrics", lambda: metric_lag(url) >= 0, 60)
         groups: list[str] = []
@@ -90,7 +95,7 @@ def test_consumer_lag_metric_agrees_with_kafka_consumer_group_command(
             return bool(groups)
 
         wait_for("the run's consumer group", new_group, 60, every_s=2)
-        time.sleep(10)  # steady state
+        time.sleep(5)
         for _ in range(3):  # bounded: three comparisons, each must agree
             samples: list[float] = []
             done = threading.Event()
@@ -111,7 +116,8 @@ def test_consumer_lag_metric_agrees_with_kafka_consumer_group_command(
             ]
             assert lags, text
             kafka_lag = sum(lags)
-            slack = RATE * 1.0  # one second of posts: the reads are not simultaneous
+            assert kafka_lag > 2 * RATE, f"no real lag to compare: {text}"
+            slack = (max(samples) - min(samples)) / 2 + RATE
             assert min(samples) - slack <= kafka_lag <= max(samples) + slack, (
                 kafka_lag,
                 samples,

@@ -133,7 +133,8 @@ def test_trend_log_keeps_every_trended_key_with_its_peak() -> None:
     assert b["key"] == "b" and log.dropped == 1
     assert "#a from +0s to +10s, peak 9.0 at +10s (2 windows)" in log.summary(END)
     text = format_summary({"trended": log.report(), "output": {"signals_topic": "signals"}})
-    assert "key=a" in text and "signals_topic=signals" in text
+    assert "#a: windows ending" in text and "peak 9.0" in text and "60 posts" in text
+    assert "signals_topic=signals" in text
 
 
 def test_live_page_never_inserts_data_as_html() -> None:
