@@ -45,7 +45,8 @@ def _static(name: str) -> bytes:
 
 class StatusBoard:
     """The data of ``/status``: the figures of ``metrics`` now, plus a once-a-second ring of
-    them for the charts. ``extra()`` adds a process's own figures (e.g. the worker's)."""
+    them for the charts. ``extra()`` adds a process's own figures (e.g. the worker's
+    ``processed``) at the top level."""
 
     def __init__(
         self,
@@ -95,13 +96,8 @@ class StatusBoard:
         now["latency_p99_s"] = _quantile(recent, 0.99)
         with self._lock:
             history = list(self.history)
-        return {
-            "role": self.role,
-            "ops": now,
-            "signals": signals,
-            "history": history,
-            "extra": self.extra() if self.extra is not None else {},
-        }
+        extra = self.extra() if self.extra is not None else {}
+        return {**extra, "role": self.role, "ops": now, "signals": signals, "history": history}
 
 
 def _quantile(values: list[float], q: float) -> float | None:

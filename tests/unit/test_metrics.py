@@ -143,3 +143,33 @@ def test_live_page_never_inserts_data_as_html() -> None:
     assert "textContent" in script
     page = (WEB / "index.html").read_text(encoding="utf-8")
     assert not re.search(r"https?://", page.replace("http://www.w3.org", ""))  # no CDN
+
+
+def test_status_and_page_are_served_and_a_hostile_key_stays_data() -> None:
+    import urllib.request
+
+    import orjson
+
+    from datamoat.http import MetricsServer
+
+    m = Metrics()
+    hostile = "<img src=x onerror=alert(1)>"
+    emit(m, signals(END, {"*": (500, 0.0, 0.1), hostile: (400, 9.0, -0.3)}), END + 6_000)
+    server = MetricsServer.for_metrics(m, lambda: {"processed": 7}, port=0).start()
+    try:
+
+        def get(path: str) -> bytes:
+            with urllib.request.urlopen(server.url + path.lstrip("/"), timeout=5) as r:
+                body: bytes = r.read()
+                return body
+
+        status = orjson.loads(get("/status"))
+        assert status["processed"] == 7 and status["history"]
+        assert status["signals"]["trending"][0]["key"] == hostile
+        assert status["ops"]["latency_last_s"] == 6.0
+        page = get("/")
+        assert b"/app.js" in page and hostile.encode() not in page
+        assert b"textContent" in get("/app.js")
+        assert b"datamoat_trending_score" in get("/metrics")
+    finally:
+        server.stop()
