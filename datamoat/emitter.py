@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from datamoat.metrics import Metrics
 from datamoat.retry import Durably
 from process.merger import Merger
 from sinks.base import SignalSink
-from sinks.prometheus import Metrics
 
 __all__ = ["EmitStats", "SignalEmitter"]
 
@@ -40,6 +40,8 @@ class SignalEmitter:
     fault: Callable[[str], None] = field(default=lambda point: None)
     stats: EmitStats = field(default_factory=EmitStats)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: A file replay: its windows have no emit latency (counted as replayed instead).
+    replay: bool = False
     _evicted: int = 0
 
     def write(self, signals: pl.DataFrame) -> None:
@@ -53,26 +55,16 @@ class SignalEmitter:
 
     def count(self, signals: pl.DataFrame) -> None:
         """Metrics and stats of signals now committed."""
-        m = self.metrics
         self.gauges()
         if signals.is_empty():
             return
-        now_s = self.wall_ms() / 1000.0
-        ends = signals["window_end"].unique().to_list()
-        top = self.merger.trends.top(signals)
-        m.windows_emitted.inc(len(ends))
-        m.signals_emitted.inc(signals.height)
-        lat = [now_s - e / 1000.0 for e in ends]
-        for v in lat:
-            m.latency.observe(max(0.0, v))
-        m.trending.clear()
-        for rank, (key, score) in enumerate(top.iter_rows(), start=1):
-            m.trending.labels(rank=str(rank), key=key).set(score)
+        trending = signals.filter(self.merger.trends.config.trending())
+        emitted = self.metrics.observe_emit(signals, trending, self.wall_ms(), self.replay)
         with self.lock:
-            self.stats.windows += len(ends)
+            self.stats.windows += emitted.windows
             self.stats.signals += signals.height
-            self.stats.latencies.extend(lat)
-            self.stats.trending = [(k, float(v)) for k, v in top.iter_rows()]
+            self.stats.latencies.extend(emitted.latencies)
+            self.stats.trending = emitted.top_trending
 
     def gauges(self) -> None:
         m, merger = self.metrics, self.merger

@@ -25,11 +25,13 @@ import polars as pl
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
 from datamoat.merging import MergeLoop
+from datamoat.metrics import Metrics
 from datamoat.outputs import KafkaOutput, LocalOutput
 from datamoat.preflight import check_output_dir
 from datamoat.retry import Durably
 from datamoat.worker import Worker
 from ingest.firehose import Firehose, FirehoseConfig
+from ingest.firehose.config import flat_demo
 from ingest.kafka_lag import GroupLag
 from ingest.kafka_source import KafkaSource, consumer_config
 from ingest.source import Source
@@ -40,7 +42,6 @@ from process.sentiment import with_sentiment
 from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
 from sinks.parquet import ParquetSink
-from sinks.prometheus import Metrics
 from sinks.transaction import Transaction, transactional_producer
 
 __all__ = [
@@ -81,12 +82,13 @@ def cascade_config(config: Config) -> CascadeConfig:
 
 
 def firehose_config(config: Config, args: argparse.Namespace) -> FirehoseConfig:
-    """The firehose's config: flat rate by default, the daily cycle with ``--diurnal``."""
+    """The firehose's config: flat rate with the demo bursts by default, the daily cycle
+    with ``--diurnal``."""
     rate = args.rate or config.firehose.rate
     day_in = getattr(args, "day_in", None)
     if getattr(args, "diurnal", False) or day_in:
         return FirehoseConfig(rate=rate, day_in_s=day_in)
-    return FirehoseConfig(rate=rate, diurnal_swing=1.0, random_bursts_per_day=0.0)
+    return flat_demo(rate)
 
 
 def make_firehose(
@@ -197,6 +199,7 @@ def local_pipeline(
     **worker_options: Any,
 ) -> Built:
     """Both stages in one process, from their parts (the tests build it this way too)."""
+    metrics.fit_latency(spec.size_ms / 1000, spec.allowed_lateness_ms / 1000)
     merger = Merger(spec, cascade_config=cascade_config or CascadeConfig(),
                     partitions=source.partitions())  # fmt: skip
     durably = Durably(metrics)
@@ -272,6 +275,7 @@ def kafka_merger(
     transaction = Transaction(producer, source)
     built.closers.append(transaction.close)
     merger = _merger(config, set(range(count)) if count else None)
+    metrics.fit_latency(config.window.size_s, config.window.allowed_lateness_s)
     emitter = SignalEmitter(merger, [ParquetSink(out)], metrics, Durably(metrics), fault=fault)
     built.emitter = emitter
     lag = GroupLag(k.bootstrap, k.posts_topic, group)

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from datamoat.metrics import Metrics
 from ingest.errors import SinkError, SinkUnavailable
-from sinks.prometheus import Metrics
 
 __all__ = ["Durably"]
 

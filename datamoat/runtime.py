@@ -10,16 +10,22 @@ from types import FrameType
 
 from datamoat.config import Config
 from datamoat.http import MetricsServer
-from sinks.prometheus import Metrics
+from datamoat.metrics import Metrics
 
 __all__ = ["fault_from_env", "install_stop", "serve"]
 
 
 def serve(
-    metrics: Metrics, status: Callable[[], dict[str, object]], config: Config, port: int
+    metrics: Metrics,
+    status: Callable[[], dict[str, object]],
+    config: Config,
+    port: int,
+    role: str = "worker",
 ) -> MetricsServer:
     """Start the HTTP endpoint (/metrics, /status, /) on ``port`` (0: any free one)."""
-    return MetricsServer(metrics.registry, status, host=config.http.host, port=port).start()
+    return MetricsServer.for_metrics(
+        metrics, status, host=config.http.host, port=port, role=role
+    ).start()
 
 
 def fault_from_env() -> Callable[[str], None]:

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 import polars as pl
 
+from datamoat.metrics import Metrics
 from datamoat.outputs import StageOutput
 from datamoat.retry import Durably
 from ingest.batch import RawBatch
@@ -34,7 +35,6 @@ from process.decode import decode
 from process.delta import END, Delta, Mark
 from process.partition_stage import PartitionStage, Resume
 from sinks.base import DeadLetters
-from sinks.prometheus import Metrics
 
 __all__ = ["Worker", "WorkerStats"]
 
@@ -356,8 +356,11 @@ class Worker:
         m.state_bytes.set(self.stage.state_bytes)
         m.open_windows.set(self.stage.open_windows)
         marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
-        if marks and min(marks) < 2**61:
+        if marks and min(marks) < END:
             m.watermark.set(min(marks) / 1000.0)
+        if not isinstance(self.source, _Rebalancing):  # in a group, the merger exports lag
+            for p, lag in self.source.lag().items():
+                m.consumer_lag.labels(partition=str(p)).set(lag)
 
     def lag_total(self) -> int:
         return sum(self.source.backlog().values())

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from datamoat.emitter import SignalEmitter
 from datamoat.merging import MergeLoop
+from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import kafka_merger, output_dir
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
-from sinks.prometheus import Metrics
 
 __all__ = ["merge_line", "merge_status", "register"]
 
@@ -93,7 +93,9 @@ def run_merge(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         loop.restore()
-        server = serve(metrics, lambda: merge_status(loop, emitter, started), config, http_port)
+        server = serve(
+            metrics, lambda: merge_status(loop, emitter, started), config, http_port, role="merger"
+        )
     except BaseException:
         built.close()
         raise

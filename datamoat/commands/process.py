@@ -17,6 +17,7 @@ from pathlib import Path
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
 from datamoat.errors import ConfigError
+from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import instance_name, kafka_worker, local_worker, output_dir
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
@@ -26,7 +27,6 @@ from datamoat.worker import Worker
 from ingest.file_source import FileSource
 from sinks.file import FileDeadLetterSink
 from sinks.parquet import ParquetSink
-from sinks.prometheus import Metrics
 
 __all__ = ["register", "status_of", "worker_line"]
 
@@ -171,7 +171,8 @@ def _replay(
     dead = FileDeadLetterSink(out / "dead_letters.ndjson")
     built = local_worker(config, source, [ParquetSink(out)], dead, metrics)
     worker = built.worker
-    assert worker is not None
+    assert worker is not None and built.emitter is not None
+    built.emitter.replay = True  # event times are in the past: no emit latency
     started = time.monotonic()
     # a replay serves /metrics only when asked: it is usually a batch job beside others
     server = (

@@ -17,7 +17,8 @@ import orjson
 
 from datamoat.config import Config
 from datamoat.errors import ConfigError
-from datamoat.options import add_common, add_firehose, config_from, now_ms, positive_int
+from datamoat.http import serve_firehose
+from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import firehose_config
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from ingest.firehose import Firehose, encode_keys, encode_values, realism_report, render_report
@@ -70,6 +71,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
     p.add_argument("--quiet", action="store_true", help="no live line")
+    p.add_argument(
+        "--http-port", type=port, default=None, help="serve /metrics here (default: none)"
+    )
     p.set_defaults(func=run_produce)
 
 
@@ -123,6 +127,9 @@ def run_produce(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_signal)
     live = None if args.quiet else LiveLine(lambda _: _line(progress, plan.config.rate, realtime))
     started = time.monotonic()
+    server = None
+    if args.http_port is not None:
+        server = serve_firehose(lambda: progress.produced, config.http.host, args.http_port)
     try:
         if live:
             live.start()
@@ -134,6 +141,8 @@ def run_produce(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         if live:
             live.stop()
+        if server:
+            server.stop()
     summary = make_summary(
         produced=int(result["produced"]),
         consumed=0,

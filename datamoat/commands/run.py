@@ -29,6 +29,7 @@ from datamoat.commands.topics import create_topics
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
 from datamoat.errors import BrokerError, ConfigError
+from datamoat.metrics import Metrics
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import (
     kafka_merger,
@@ -38,15 +39,15 @@ from datamoat.pipeline import (
     start_group_at_end,
 )
 from datamoat.preflight import check_port_free
-from datamoat.report import LiveLine, format_summary, make_summary, write_summary
+from datamoat.report import format_summary, make_summary, write_summary
 from datamoat.runtime import serve
+from datamoat.terminal import TerminalView
 from ingest.firehose import encode_keys, encode_values
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats
 from ingest.producer import KafkaPostWriter, PostWriter, post_producer
 from sinks.file import FileDeadLetterSink
 from sinks.parquet import ParquetSink
-from sinks.prometheus import Metrics
 
 __all__ = ["register"]
 
@@ -211,9 +212,7 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
             return False
         return worker.stats.consumed >= progress.produced.produced or interrupts.drain_expired()
 
-    live = None if args.quiet else LiveLine(
-        lambda e: _line(e, progress, worker.stats.processed, emitter)
-    ).start()  # fmt: skip
+    live = None if args.quiet else _view(args, config, metrics).start()
     try:
         worker.run(stop_now, done=caught_up)
     finally:
@@ -229,6 +228,7 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
         args, config, progress, emitter, started,
         consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
         reasons=s.dead_letter_reasons, out=out,
+        output={"dead_letters_file": str(out / "dead_letters.ndjson")},
     )  # fmt: skip
 
 
@@ -263,9 +263,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
             "run: %s posts/s through Kafka at %s, %d worker(s); metrics at %smetrics",
             _rate(args, config), k.bootstrap, args.workers, server.url,
         )  # fmt: skip
-        live = None if args.quiet else LiveLine(
-            lambda e: _line(e, progress, stats.processed, emitter)
-        ).start()  # fmt: skip
+        live = None if args.quiet else _view(args, config, metrics).start()
         try:
             while not stop_now.is_set():
                 loop.step()
@@ -294,6 +292,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
         args, config, progress, emitter, started,
         consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
         reasons=s.reasons, out=out, workers=args.workers, group=group,
+        output={"signals_topic": k.signals_topic, "dead_letters_topic": k.dlq_topic},
     )  # fmt: skip
 
 
@@ -387,20 +386,14 @@ def _status(
     }
 
 
-def _line(elapsed: float, progress: _Progress, processed: int, emitter: SignalEmitter) -> str:
-    produced = progress.produced.produced
-    e = emitter.stats
-    return (
-        f"{elapsed:6.0f}s | produced {produced:,} ({produced / max(elapsed, 1e-9):,.0f}/s)"
-        f" | processed {processed:,} | windows {e.windows:,}"
-        + (f" | trending #{e.trending[0][0]}" if e.trending else "")
-    )
+def _view(args: argparse.Namespace, config: Config, metrics: Metrics) -> TerminalView:
+    return TerminalView(metrics, args.rate or config.firehose.rate, args.duration, args.posts)
 
 
 def _summarise(
     args: argparse.Namespace, config: Config, progress: _Progress, emitter: SignalEmitter,
     started: float, *, consumed: int, processed: int, dead_lettered: int, late: int,
-    reasons: dict[str, int], out: Path, **extra: object,
+    reasons: dict[str, int], out: Path, output: dict[str, str], **extra: object,
 ) -> int:  # fmt: skip
     e = emitter.stats
     summary = make_summary(
@@ -418,7 +411,9 @@ def _summarise(
         dead_letter_reasons=reasons,
         trending=[k for k, _ in e.trending],
         transport=args.transport,
-        output_dir=str(out),
+        trended=emitter.metrics.trended.report(),
+        windows_flushed_early=emitter.metrics.signals_view()["windows_flushed_early"],
+        output={"signals_parquet": str(out / "signals"), **output},
         **extra,
     )
     write_summary(summary, args.summary_json)

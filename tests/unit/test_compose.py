@@ -6,7 +6,7 @@ No Docker engine is needed. The checks:
    builtin ``vendor.compose-spec`` schema);
 2. the compose services agree with configs/datamoat.toml (topics, partitions, group, ports)
    and with the Prometheus and Grafana configs they mount;
-3. every metric the Grafana dashboard queries is exported by :class:`sinks.prometheus.Metrics`;
+3. every metric the Grafana dashboard queries is exported by :class:`datamoat.metrics.Metrics`;
 4. the Prometheus configs parse, and pass ``promtool check config`` when promtool is on PATH
    (the dashboard's PromQL then also goes through ``promtool check rules``).
 """
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from sinks.prometheus import Metrics
+from datamoat.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -433,7 +433,7 @@ def test_dashboard_uses_only_exported_metrics(expressions: list[str]) -> None:
         names = metric_names(expr)
         assert names, f"no metric in {expr}"
         unknown = names - exported
-        assert not unknown, f"{sorted(unknown)} not exported by sinks.prometheus: {expr}"
+        assert not unknown, f"{sorted(unknown)} not exported by datamoat.metrics: {expr}"
 
 
 def test_dashboard_covers_the_pipeline_metrics(expressions: list[str]) -> None:

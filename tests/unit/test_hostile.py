@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import process.decode as decode_module
+from datamoat.metrics import Metrics
 from datamoat.pipeline import local_pipeline, score
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic
@@ -33,7 +34,6 @@ from process.truth import truth_signals
 from process.validate import FIRST_POST_MS, check_record
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
-from sinks.prometheus import Metrics
 
 NOW = START + 3_600_000
 DAY = 86_400_000

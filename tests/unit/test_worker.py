@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from datamoat.metrics import Metrics
 from datamoat.pipeline import local_pipeline, score
 from datamoat.worker import Worker
 from ingest.errors import SinkError, SinkUnavailable
@@ -16,7 +17,6 @@ from ingest.producer import partitions_of
 from process.truth import truth_signals
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
-from sinks.prometheus import Metrics
 
 START = 1_767_225_600_000
 SPEC = WindowSpec(size_ms=5_000, hop_ms=5_000, allowed_lateness_ms=1_000)
