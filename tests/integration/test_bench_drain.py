@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from datamoat.bench.summary import validate_summary
 pytestmark = pytest.mark.kafka
 
 
-def test_bench_drain_against_the_broker(kafka_bootstrap: str, tmp_path) -> None:
+def test_bench_drain_against_the_broker(kafka_bootstrap: str, tmp_path: Path) -> None:
     summary_path = tmp_path / "summary.json"
     report = tmp_path / "report"
     benchmarks = tmp_path / "BENCHMARKS.md"

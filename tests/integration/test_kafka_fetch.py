@@ -94,7 +94,9 @@ def test_bulk_is_available_on_this_kafka_python(kafka_bootstrap: str) -> None:
 
 
 @pytest.mark.parametrize("compression", [None, "lz4", "zstd"])
-def test_bulk_equals_poll(kafka_bootstrap: str, topic_factory: Any, compression: str | None):
+def test_bulk_equals_poll(
+    kafka_bootstrap: str, topic_factory: Any, compression: str | None
+) -> None:
     topic = topic_factory(3)
     _produce(kafka_bootstrap, topic, 3000, compression)
     a = _consumer(kafka_bootstrap, topic, 3)
@@ -116,7 +118,9 @@ def test_bulk_equals_poll(kafka_bootstrap: str, topic_factory: Any, compression:
         b.close()
 
 
-def test_seek_between_bulk_calls_drops_fetched_records(kafka_bootstrap: str, topic_factory: Any):
+def test_seek_between_bulk_calls_drops_fetched_records(
+    kafka_bootstrap: str, topic_factory: Any
+) -> None:
     topic = topic_factory(1)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20)
     for i in range(2000):
