@@ -4,6 +4,7 @@ plots. See :mod:`datamoat.bench`."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ from datamoat.errors import ConfigError
 from datamoat.options import positive_float, positive_int
 from datamoat.report import format_summary, write_summary
 
-__all__ = ["register"]
+__all__ = ["public_command", "register"]
 
 _EPILOG = """\
 modes:
@@ -158,6 +159,29 @@ def run_bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Options whose values belong to one machine or run (paths, ports): left out of the command
+#: BENCHMARKS.md shows.
+_PRIVATE = ("--bootstrap", "--summary-json", "--work-dir", "--from-summary", "--update-benchmarks")
+
+
+def public_command(command: str) -> str:
+    """``command`` without the machine-specific options (and --quiet)."""
+    words = shlex.split(command)
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        name = word.split("=", 1)[0]
+        if name in _PRIVATE:
+            skip = "=" not in word
+            continue
+        if word != "--quiet":
+            out.append(word)
+    return shlex.join(out)
+
+
 def _update(path: Path, summary: dict[str, Any]) -> None:
     try:
         text = path.read_text()
@@ -165,7 +189,8 @@ def _update(path: Path, summary: dict[str, Any]) -> None:
         raise ConfigError(f"--update-benchmarks {path}: {exc.strerror}") from None
     notes = "\n".join(f"- {n}" for n in summary.get("notes", []))
     body = (
-        f"`{summary.get('command', 'datamoat bench')}` ({summary.get('date', '')}; "
+        f"`{public_command(summary.get('command', 'datamoat bench'))}` "
+        f"({summary.get('date', '')}; "
         f"{summary.get('machine', '')})\n\n{markdown_table(summary)}\n\n{notes}"
     )
     path.write_text(replace_section(text, section_name(summary), body))

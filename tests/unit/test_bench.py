@@ -189,3 +189,13 @@ def test_replace_section_rewrites_only_between_markers() -> None:
     assert twice.count("datamoat-bench:drain-kafka start") == 1
     with pytest.raises(ValueError, match="one of its two markers"):
         replace_section("<!-- datamoat-bench:x start -->", "x", "y")
+
+
+def test_public_command_leaves_out_paths_and_ports() -> None:
+    from datamoat.commands.bench import public_command
+
+    cmd = (
+        "datamoat bench --mode drain --bootstrap 127.0.0.1:4242 --summary-json=/tmp/s.json "
+        "--update-benchmarks BENCHMARKS.md --posts 300000 --quiet"
+    )
+    assert public_command(cmd) == "datamoat bench --mode drain --posts 300000"
