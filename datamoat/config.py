@@ -49,7 +49,9 @@ class KafkaConfig:
     posts_topic: str = "posts"
     dlq_topic: str = "posts.dlq"
     signals_topic: str = "signals"
+    partials_topic: str = "posts.partials"
     partitions: int = 6
+    #: The least replication factor of new topics; they get at least min(3, brokers) (0: that).
     replication_factor: int = 1
     group: str = "datamoat"
 
@@ -108,7 +110,10 @@ class Config:
     def __post_init__(self) -> None:
         checks = [
             (self.kafka.partitions >= 1, "kafka.partitions must be at least 1"),
-            (self.kafka.replication_factor >= 1, "kafka.replication_factor must be at least 1"),
+            (
+                self.kafka.replication_factor >= 0,
+                "kafka.replication_factor must be >= 0 (0: automatic, 3 on 3+ brokers)",
+            ),
             (self.firehose.rate > 0, "firehose.rate must be a positive number of posts/s"),
             (self.window.size_s > 0, "window.size_s must be positive"),
             (self.window.hop_s >= 0, "window.hop_s must be 0 (tumbling) or positive"),

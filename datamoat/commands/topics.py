@@ -1,34 +1,108 @@
-"""``datamoat topics``: create the pipeline's topics (idempotent)."""
+"""``datamoat topics``: create the pipeline's topics (idempotent).
+
+Replication follows the cluster: a new topic gets ``max(kafka.replication_factor,
+min(3, brokers))`` replicas, so 1 on a single broker and 3 on a cluster of three or more,
+where every topic also gets ``min.insync.replicas=2`` (an acknowledged write is on two
+disks, and one node down stops nothing). ``kafka.replication_factor`` is a floor: 0 or 1
+mean "automatic"; more than the cluster's brokers is an error. Topics made by an earlier
+run are left as they are, with a one-line warning when they are replicated less than
+wanted.
+
+``posts.partials`` (worker -> merger) has one partition (the merger reads it in order),
+takes records up to 16 MiB (one worker's partial aggregates of a batch) and keeps them for
+the cascade TTL plus an hour, so a restarted merger can rebuild what it had not yet merged.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
-from datamoat.broker import ensure_topics
+from datamoat.broker import TopicSpec, broker_count, ensure_topics, replication_factors
 from datamoat.config import Config
+from datamoat.errors import ConfigError
 from datamoat.options import add_common, config_from
 from datamoat.preflight import wait_for_broker
 
-__all__ = ["create_topics", "register"]
+__all__ = ["PARTIALS_MAX_BYTES", "create_topics", "plan_topics", "register", "replication_for"]
+
+#: ``max.message.bytes`` of the partials topic: 16 MiB.
+PARTIALS_MAX_BYTES = 16 * 1024 * 1024
+_HOUR_MS = 3_600_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("topics", help="create the posts, dead-letter and signals topics")
+    p = sub.add_parser(
+        "topics",
+        help="create the posts, dead-letter, partials and signals topics",
+        description="Create the pipeline's missing topics. Replication factor 3 and "
+        "min.insync.replicas=2 on a cluster of 3+ brokers, 1 on a single broker "
+        "(kafka.replication_factor is the floor). Existing topics are left as they are.",
+    )
     add_common(p)
     p.set_defaults(func=run_topics)
 
 
-def create_topics(config: Config) -> dict[str, int]:
+def replication_for(configured: int, brokers: int) -> tuple[int, int]:
+    """``(replication factor, min.insync.replicas)`` for new topics on ``brokers`` brokers."""
+    if configured > brokers:
+        raise ConfigError(
+            f"kafka.replication_factor is {configured} but the cluster has only {brokers} "
+            f"broker{'s' if brokers != 1 else ''}: lower it (0 = automatic)"
+        )
+    factor = max(configured, min(3, brokers), 1)
+    return factor, 2 if factor >= 3 else 1
+
+
+def plan_topics(config: Config, brokers: int) -> dict[str, TopicSpec]:
+    """Every topic the pipeline needs, as it would be created on ``brokers`` brokers."""
     k = config.kafka
-    topics = {k.posts_topic: k.partitions, k.dlq_topic: k.partitions, k.signals_topic: k.partitions}
-    ensure_topics(k.bootstrap, topics, replication_factor=k.replication_factor)
-    return topics
+    factor, min_isr = replication_for(k.replication_factor, brokers)
+    common = {"min.insync.replicas": str(min_isr)}
+    retention_ms = round(config.cascades.ttl_s * 1000) + _HOUR_MS
+    partials = {"max.message.bytes": str(PARTIALS_MAX_BYTES), "retention.ms": str(retention_ms)}
+    return {
+        k.posts_topic: TopicSpec(k.partitions, factor, common),
+        k.dlq_topic: TopicSpec(k.partitions, factor, common),
+        k.partials_topic: TopicSpec(1, factor, common | partials),
+        k.signals_topic: TopicSpec(k.partitions, factor, common),
+    }
+
+
+def _stderr(line: str) -> None:
+    print(f"datamoat topics: {line}", file=sys.stderr, flush=True)
+
+
+def create_topics(config: Config, log: Callable[[str], None] = _stderr) -> dict[str, TopicSpec]:
+    """Create the missing topics; return those made now (name -> spec). An existing topic
+    with fewer replicas than wanted gets one warning line through ``log``."""
+    bootstrap = config.kafka.bootstrap
+    plan = plan_topics(config, broker_count(bootstrap))
+    made = ensure_topics(bootstrap, plan)
+    existing = [name for name in plan if name not in made]
+    for name, factor in replication_factors(bootstrap, existing).items():
+        if factor < plan[name].replication_factor:
+            log(
+                f"topic {name!r} has replication factor {factor}, less than the "
+                f"{plan[name].replication_factor} wanted here; left as is (delete it and rerun "
+                "`datamoat topics` to recreate it)"
+            )
+    return {name: plan[name] for name in made}
 
 
 def run_topics(args: argparse.Namespace) -> int:
     config = config_from(args)
     wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
-    topics = create_topics(config)
-    for name, partitions in topics.items():
-        print(f"topic {name}: {partitions} partitions on {config.kafka.bootstrap}")
+    made = create_topics(config)
+    k = config.kafka
+    for name in (k.posts_topic, k.dlq_topic, k.partials_topic, k.signals_topic):
+        spec = made.get(name)
+        if spec is None:
+            print(f"topic {name}: exists on {config.kafka.bootstrap}")
+        else:
+            isr = spec.configs.get("min.insync.replicas", "1")
+            print(f"topic {name}: created with {spec.partitions} partitions, replication factor "
+                  f"{spec.replication_factor}, min.insync.replicas {isr} "
+                  f"on {config.kafka.bootstrap}")  # fmt: skip
     return 0
