@@ -148,7 +148,7 @@ class StuckWriter(SlowWriter):
 
 
 def test_a_stall_is_said_live_and_counted_and_the_run_did_not_keep_up() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     writer = StuckWriter(clock, down=clock.now + 1.0, up=clock.now + 8.0)
     paced = pacer(clock, writer)
     paced.log, paced.watch_interval_s = lines.append, 0.0
@@ -162,7 +162,7 @@ def test_a_stall_is_said_live_and_counted_and_the_run_did_not_keep_up() -> None:
 
 
 def test_no_stall_when_acknowledgements_flow() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     writer = StuckWriter(clock, down=1e9, up=1e9)
     paced = pacer(clock, writer)
     paced.log, paced.watch_interval_s = lines.append, 0.0
@@ -171,7 +171,7 @@ def test_no_stall_when_acknowledgements_flow() -> None:
 
 
 def test_stall_watch_counts_each_stall_and_the_ongoing_one() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     age = [0.0]
     watch = StallWatch(lambda: age[0], lines.append, clock=clock)
     for seconds, stalled in [(1, False), (STALL_S, True), (6, True), (0, False), (8, True)]:
