@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -197,7 +198,11 @@ def _fake_node(data: Path, node_id: int) -> subprocess.Popen[bytes]:
     code = "import time; time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code, "kafka.Kafka", props])
     (data / f"node-{node_id}" / "kafka.pid").write_text(f"{proc.pid}\n")
-    return proc
+    for _ in range(500):  # the command line shows once the interpreter has started
+        if broker._is_our_broker(proc.pid, Path(props)):
+            return proc
+        time.sleep(0.01)
+    raise AssertionError("the fake node never showed its command line")
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
