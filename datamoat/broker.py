@@ -519,6 +519,8 @@ def _create_internal_topics(bootstrap: str, timeout_s: float = 30.0) -> None:
                 admin.describe_transactions(["datamoat-warm-up"])
             with contextlib.suppress(KafkaError):
                 if set(_INTERNAL_TOPICS) <= set(admin.list_topics()):
+                    left_ms = max(100, int((deadline - time.monotonic()) * 1000))
+                    admin.wait_for_topics(list(_INTERNAL_TOPICS), timeout_ms=left_ms)
                     return
             time.sleep(0.2)
     finally:
