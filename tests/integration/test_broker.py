@@ -36,6 +36,8 @@ def _topic_layout(bootstrap: str, names: list[str]) -> dict[str, dict[str, Any]]
     """Per topic: partitions, replicas per partition, and the topic-level config overrides."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
     try:
+        # Each broker learns of a new topic on its own: the one asked may not know it yet.
+        admin.wait_for_topics(names, timeout_ms=30_000)
         topics = {t["name"]: t for t in admin.describe_topics(names)}
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
         configs = admin.describe_configs(resources)["topic"]

@@ -145,7 +145,7 @@ def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> No
         assert made.returncode == 0, made.stderr
         assert made.stdout.count("replication factor 3, min.insync.replicas 2") == 4
         topics = ["posts", "posts.dlq", "posts.partials", "signals", *INTERNAL]
-        assert all_in_sync(bootstrap, topics)
+        wait_until("the topics on every node", lambda: all_in_sync(bootstrap, topics), 60)
 
         out = tmp_path / "run"
         out.mkdir()
