@@ -56,6 +56,7 @@ class KafkaConfig:
     signals_topic: str = "signals"
     partials_topic: str = "posts.partials"
     partitions: int = 6
+    #: The least replication factor of new topics; they get at least min(3, brokers) (0: that).
     replication_factor: int = 1
     group: str = "datamoat"
 
@@ -124,7 +125,11 @@ def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
     hop_ms = round((window.hop_s or window.size_s) * 1000)
     checks: list[tuple[tuple[str, ...], bool, str]] = [
         (("kafka.partitions",), kafka.partitions >= 1, "must be at least 1"),
-        (("kafka.replication_factor",), kafka.replication_factor >= 1, "must be at least 1"),
+        (
+            ("kafka.replication_factor",),
+            kafka.replication_factor >= 0,
+            "must be >= 0 (0: automatic, 3 on 3+ brokers)",
+        ),
         (("firehose.rate",), firehose.rate > 0, "must be a positive number of posts/s"),
         (("window.size_s",), window.size_s > 0, "must be positive"),
         (("window.hop_s",), window.hop_s >= 0, "must be 0 (tumbling) or positive"),

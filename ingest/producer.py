@@ -183,6 +183,13 @@ class KafkaPostWriter:
                 ks, vs = [keys[i] for i in idx], [values[i] for i in idx]
                 self._bulk.append(tp, ks, vs, self._on_batch_error)
 
+    def pending_age(self) -> float:
+        """Seconds since the oldest send Kafka has not acknowledged yet was made (0: none);
+        the pacer's stall watch reads it. 0 when kafka-python's internals look different."""
+        incomplete = getattr(getattr(self.producer, "_accumulator", None), "_incomplete", None)
+        batches = incomplete.all() if incomplete is not None else ()
+        return max(0.0, time.monotonic() - min(b.created for b in batches)) if batches else 0.0
+
     def flush(self) -> None:
         """Wait (up to ``flush_timeout_s``, or until :meth:`abandon`) until Kafka has
         acknowledged or refused every post; raise if it refused or left any."""

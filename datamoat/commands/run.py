@@ -25,7 +25,6 @@ from types import FrameType
 import orjson
 
 from datamoat.broker import LocalCluster, is_reachable
-from datamoat.commands.topics import create_topics
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
 from datamoat.errors import BrokerError, ConfigError
@@ -42,6 +41,7 @@ from datamoat.preflight import check_port_free
 from datamoat.report import format_summary, make_summary, write_summary
 from datamoat.runtime import serve
 from datamoat.terminal import TerminalView
+from datamoat.topics import create_topics
 from ingest.firehose import encode_keys, encode_values
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats

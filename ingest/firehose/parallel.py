@@ -184,7 +184,10 @@ def _pace_shard(
         close = getattr(writer, "close", None)
         if close is not None:
             close()
-        conn.send(("done", stats.produced, stats.max_behind_s, stats.elapsed_s))
+        conn.send(
+            ("done", stats.produced, stats.max_behind_s, stats.elapsed_s, stats.stalls,
+             stats.stalled_s)
+        )  # fmt: skip
     except BaseException as exc:
         conn.send(("error", f"firehose shard {shard}: {exc}"))
 
@@ -258,6 +261,8 @@ def pace_shards(
         "produced": sum(d[0] for d in done.values()),
         "max_behind_s": max(d[1] for d in done.values()),
         "elapsed_s": max(d[2] for d in done.values()),
+        "stalls": sum(d[3] for d in done.values()),
+        "stalled_s": max(d[4] for d in done.values()),
     }
 
 
