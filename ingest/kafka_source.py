@@ -27,6 +27,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.batch import RawBatch
 from ingest.errors import SourceTimeout
+from ingest.kafka_fetch import fetch_raw
 
 __all__ = ["Committed", "KafkaSource", "PartitionListener", "consumer_config"]
 
@@ -164,24 +165,19 @@ class KafkaSource:
     # --- reading --------------------------------------------------------------------------
 
     def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
-        batch = RawBatch()
+        """Up to ``max_records`` records, decoded in bulk (:func:`ingest.kafka_fetch.fetch_raw`)."""
         try:
-            polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+            batch = fetch_raw(self.consumer, max_records, timeout_ms)
         except KafkaError as exc:  # the broker is away: say so once, wait, try again later
             if self._down_since is None:
                 self._down_since = time.monotonic()
                 log.warning("Kafka unavailable (%s); waiting and retrying", exc)
             self.sleep(min(timeout_ms, 1000) / 1000.0)
-            return batch
+            return RawBatch()
         if self._down_since is not None:
             log.warning("Kafka is back after %.1f s", time.monotonic() - self._down_since)
             self._down_since = None
         self._deliver_assigned()
-        for tp, records in polled.items():
-            batch.values.extend([r.value for r in records])
-            batch.keys.extend([r.key for r in records])
-            batch.offsets.extend([r.offset for r in records])
-            batch.partitions.extend([tp.partition] * len(records))
         return batch
 
     def read_range(self, partition: int, start: int, end: int, timeout_s: float = 60.0) -> RawBatch:
@@ -204,13 +200,13 @@ class KafkaSource:
                     f"could not read back partition {partition} offsets {start}-{end} of "
                     f"{self.topic} within {timeout_s:.0f} s: is the broker up?"
                 )
-            polled = self._replayer.poll(timeout_ms=500, max_records=20_000)
-            for records in polled.values():
-                kept = [r for r in records if r.offset < end]
-                batch.values.extend([r.value for r in kept])
-                batch.keys.extend([r.key for r in kept])
-                batch.offsets.extend([r.offset for r in kept])
-                batch.partitions.extend([partition] * len(kept))
+            got = fetch_raw(self._replayer, 20_000, 500)
+            if got.offsets and got.offsets[-1] >= end:
+                keep = sum(1 for o in got.offsets if o < end)
+                got = RawBatch(
+                    got.values[:keep], got.keys[:keep], got.partitions[:keep], got.offsets[:keep]
+                )
+            batch.extend(got)
         return batch
 
     def rewind(self) -> None:

@@ -42,12 +42,15 @@ def start_consumers(env: dict[str, str], out: Path) -> tuple[list[subprocess.Pop
     ``processed``. Each writes ``<out>/<name>.json`` (summary) and ``<out>/<name>.err``."""
     port = free_port()
     worker = [*DATAMOAT, "process", "--until-idle", "--idle-s", "20", "--http-port", str(port),
-              "--quiet", "--checkpoint-interval", "1", "--output-dir", str(out),
-              "--summary-json", str(out / "worker.json")]  # fmt: skip
+              "--quiet", "--summary-json", str(out / "worker.json")]  # fmt: skip
+    merger = [*DATAMOAT, "merge", "--until-ended", "--http-port", "0", "--quiet",
+              "--output-dir", str(out), "--summary-json", str(out / "merger.json")]  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "worker.err").open("wb") as err:
-        proc = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=err)
-    return [proc], port
+    procs = []
+    for name, cmd in (("worker", worker), ("merger", merger)):
+        with (out / f"{name}.err").open("wb") as err:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err))
+    return procs, port
 
 
 # --- cluster helpers ------------------------------------------------------------------------
@@ -181,8 +184,8 @@ def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> No
         survive(busiest_leader(bootstrap, "posts", other_than=first), 2)
 
         assert producer.wait(timeout=180) == 0, producer_err.read_text()[-3000:]
-        for proc in consumers:
-            assert proc.wait(timeout=180) == 0, (out / "worker.err").read_text()[-3000:]
+        for name, proc in zip(("worker", "merger"), consumers, strict=True):
+            assert proc.wait(timeout=180) == 0, (out / f"{name}.err").read_text()[-3000:]
     finally:
         for proc in procs:
             if proc.poll() is None:
