@@ -74,7 +74,8 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> Non
         out.mkdir(parents=True)
         worker = subprocess.Popen(
             [*DATAMOAT, "process", "--until-idle", "--idle-s", "12",
-             "--http-port", str(status_port), "--quiet", "--summary-json", str(out / "summary.json")],
+             "--http-port", str(status_port), "--quiet",
+             "--summary-json", str(out / "summary.json")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         merger = subprocess.Popen(
