@@ -59,6 +59,9 @@ class KafkaConfig:
     #: The least replication factor of new topics; they get at least min(3, brokers) (0: that).
     replication_factor: int = 1
     group: str = "datamoat"
+    #: A worker that does not poll for this long leaves its group (Kafka's
+    #: max.poll.interval.ms); a worker waiting out a sink outage keeps polling.
+    max_poll_interval_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
     hop_ms = round((window.hop_s or window.size_s) * 1000)
     checks: list[tuple[tuple[str, ...], bool, str]] = [
         (("kafka.partitions",), kafka.partitions >= 1, "must be at least 1"),
+        (("kafka.max_poll_interval_s",), kafka.max_poll_interval_s >= 1, "must be >= 1"),
         (
             ("kafka.replication_factor",),
             kafka.replication_factor >= 0,

@@ -232,7 +232,10 @@ def kafka_worker(
 ) -> Built:
     """A worker of ``group``: posts in, deltas and dead letters out, in transactions."""
     k = config.kafka
-    source = KafkaSource(k.posts_topic, consumer_config(k.bootstrap, group))
+    poll_ms = round(k.max_poll_interval_s * 1000)
+    source = KafkaSource(
+        k.posts_topic, consumer_config(k.bootstrap, group, max_poll_interval_ms=poll_ms)
+    )
     built = Built(closers=[source.close])
     try:
         producer = transactional_producer(k.bootstrap, f"{group}-worker-{instance}")
