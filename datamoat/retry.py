@@ -36,6 +36,10 @@ class Durably:
     #: Called once when a write starts failing and once when it recovers.
     on_pause: Callable[[], None] = field(default=lambda: None)
     on_resume: Callable[[], None] = field(default=lambda: None)
+    #: Outages so far: how many, their total seconds, and since when the current one runs.
+    stalls: int = 0
+    stalled_s: float = 0.0
+    failing_since: float | None = None
 
     def __call__(self, write: Callable[[], None], name: str) -> None:
         delay, failing_since = 0.1, None
@@ -44,7 +48,8 @@ class Durably:
                 write()
             except SinkError as exc:
                 if failing_since is None:
-                    failing_since = self.monotonic()
+                    failing_since = self.failing_since = self.monotonic()
+                    self.stalls += 1
                     log.warning("%s failing (%s); consumption paused, retrying", name, exc)
                     self.on_pause()
                 self.metrics.sink_retries.labels(sink=name).inc()
@@ -58,5 +63,8 @@ class Durably:
                 continue
             if failing_since is not None:
                 self.on_resume()
-                log.warning("%s recovered after %.1f s", name, self.monotonic() - failing_since)
+                took = self.monotonic() - failing_since
+                self.stalled_s += took
+                self.failing_since = None
+                log.warning("%s recovered after %.1f s", name, took)
             return

@@ -362,5 +362,20 @@ class Worker:
             for p, lag in self.source.lag().items():
                 m.consumer_lag.labels(partition=str(p)).set(lag)
 
+    def stall(self) -> tuple[bool, int, float]:
+        """Stalled now?, how many stalls so far, and their seconds (commits refused or
+        failing, and the broker away)."""
+        d = self.durably
+        stalls = d.stalls if d else 0
+        seconds = d.stalled_s if d else 0.0
+        now = d is not None and d.failing_since is not None
+        if d is not None and d.failing_since is not None:
+            seconds += self.monotonic() - d.failing_since
+        source = self.source
+        stalls += int(getattr(source, "outages", 0))
+        seconds += float(getattr(source, "outage_s", 0.0))
+        now = now or bool(getattr(source, "down", False))
+        return now, stalls, round(seconds, 3)
+
     def lag_total(self) -> int:
         return sum(self.source.backlog().values())

@@ -101,6 +101,9 @@ class KafkaSource:
         self.listener = listener
         self.sleep = sleep
         self._down_since: float | None = None
+        #: Broker outages seen by this consumer: how many, and their total seconds.
+        self.outages = 0
+        self.outage_s = 0.0
         self._revoked: set[int] = set()
         self._committed: dict[int, int] = {}
         self._replayer: KafkaConsumer | None = None
@@ -171,11 +174,14 @@ class KafkaSource:
         except KafkaError as exc:  # the broker is away: say so once, wait, try again later
             if self._down_since is None:
                 self._down_since = time.monotonic()
+                self.outages += 1
                 log.warning("Kafka unavailable (%s); waiting and retrying", exc)
             self.sleep(min(timeout_ms, 1000) / 1000.0)
             return RawBatch()
         if self._down_since is not None:
-            log.warning("Kafka is back after %.1f s", time.monotonic() - self._down_since)
+            took = time.monotonic() - self._down_since
+            self.outage_s += took
+            log.warning("Kafka is back after %.1f s", took)
             self._down_since = None
         self._deliver_assigned()
         return batch

@@ -84,6 +84,7 @@ def status_of(worker: Worker, started: float) -> dict[str, object]:
         "late": s.late,
         "open_windows": worker.stage.open_windows,
         "partitions": sorted(worker.stage.clocks),
+        "stalled": worker.stall()[0],
     }
 
 
@@ -93,7 +94,7 @@ def worker_line(worker: Worker, elapsed: float) -> str:
     return (
         f"processed {s.processed:,} ({rate:,.0f}/s) | dead-lettered {s.dead_lettered:,} | "
         f"late {s.late:,} | partitions {sorted(worker.stage.clocks)} | "
-        f"open {worker.stage.open_windows}"
+        f"open {worker.stage.open_windows}" + (" | STALLED" if worker.stall()[0] else "")
     )
 
 
@@ -211,6 +212,8 @@ def _finish(
         signals_emitted=e.signals if e else 0,
         dead_letter_reasons=s.dead_letter_reasons,
         replayed=s.replayed,
+        stalls=worker.stall()[1],
+        stalled_s=worker.stall()[2],
     )
     summary.pop("produced")
     summary.pop("produced_per_s")
