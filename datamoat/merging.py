@@ -53,11 +53,8 @@ class MergeLoop:
     since: int = 0
     replayed: int = 0
     monotonic: Callable[[], float] = time.monotonic
-    #: The worker group's consumer lag (Kafka's definition), exported once a second.
-    group_lag: Callable[[], dict[int, int]] | None = None
     #: Count the group's records in this process's metrics too (``run``: the only endpoint).
     count_group: bool = False
-    _lag_at: float = 0.0
 
     def restore(self) -> None:
         """Rebuild the merger from the deltas up to the committed offset (writing nothing)."""
@@ -106,16 +103,7 @@ class MergeLoop:
                 m.dead_letters.labels(reason=reason).inc(int(n))
         return None
 
-    def _export_lag(self) -> None:
-        now = self.monotonic()
-        if self.group_lag is None or now - self._lag_at < 1.0:
-            return
-        self._lag_at = now
-        for p, lag in self.group_lag().items():
-            self.emitter.metrics.consumer_lag.labels(partition=str(p)).set(lag)
-
     def step(self) -> int:
-        self._export_lag()
         batch = self.source.poll(self.max_records, self.max_wait_ms)
         if not len(batch):
             return 0

@@ -190,7 +190,8 @@ class Metrics:
         )
         self.consumer_lag = Gauge(
             "datamoat_consumer_lag_records",
-            "Records in the partition not yet consumed by this worker.",
+            "Consumer lag as Kafka defines it: the partition's log-end offset minus the "
+            "group's committed offset (exported once per group, by its merger).",
             ["partition"],
             registry=r,
         )
@@ -291,6 +292,10 @@ class Metrics:
             buckets=latency_buckets(window_s, lateness_s),
             registry=self.registry,
         )
+
+    def set_lag(self, by_partition: dict[int, int]) -> None:
+        for partition, lag in by_partition.items():
+            self.consumer_lag.labels(partition=str(partition)).set(lag)
 
     def fit_latency(self, window_s: float, lateness_s: float) -> None:
         """Re-shape the latency buckets for the configured window (before any observation)."""

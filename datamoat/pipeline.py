@@ -283,6 +283,7 @@ def kafka_merger(
     built.emitter = emitter
     lag = GroupLag(k.bootstrap, k.posts_topic, group)
     built.closers.append(lag.close)
+    lag.watch(lambda by_partition: metrics.set_lag(by_partition))
     built.merge = MergeLoop(
         source,
         merger,
@@ -291,7 +292,6 @@ def kafka_merger(
         k.signals_topic,
         k.dlq_topic,
         fault=fault,
-        group_lag=lag.read,
         count_group=count_group,
     )
     return built

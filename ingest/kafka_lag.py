@@ -1,7 +1,13 @@
 """Consumer lag of a whole group, as Kafka defines it: per partition, the log-end offset
-minus the group's committed offset (what ``kafka-consumer-groups --describe`` shows)."""
+minus the group's committed offset (what ``kafka-consumer-groups --describe`` shows).
+
+:meth:`GroupLag.watch` reads it once a second on a thread of its own (with clients of its
+own), so a busy merge loop does not leave the figure stale."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
@@ -15,6 +21,8 @@ class GroupLag:
         self.topic, self.group = topic, group
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def read(self) -> dict[int, int]:
         """Lag per partition (a partition the group never committed counts from 0); an
@@ -33,6 +41,21 @@ class GroupLag:
             out[tp.partition] = max(0, end - offset)
         return out
 
+    def watch(self, publish: Callable[[dict[int, int]], None], every_s: float = 1.0) -> None:
+        """Call ``publish(lag)`` every ``every_s`` seconds until :meth:`close`."""
+
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                lag = self.read()
+                if lag:
+                    publish(lag)
+
+        self._thread = threading.Thread(target=loop, name="datamoat-lag", daemon=True)
+        self._thread.start()
+
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         self.admin.close()
         self.consumer.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from datamoat.emitter import SignalEmitter
 from datamoat.merging import MergeLoop
 from datamoat.metrics import Metrics
-from datamoat.options import add_common, config_from, port
+from datamoat.options import add_common, config_from, port, positive_int
 from datamoat.pipeline import kafka_merger, output_dir
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--until-ended",
         action="store_true",
         help="exit once every input partition has ended (workers run with --until-idle)",
+    )
+    p.add_argument(
+        "--max-deltas",
+        type=positive_int,
+        default=1_000,
+        help="most partials records per merger batch (one transaction each; default 1000)",
     )
     p.add_argument("--output-dir", type=Path, default=None, help="where signals/ goes")
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
@@ -88,6 +94,7 @@ def run_merge(args: argparse.Namespace) -> int:
     built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
     loop, emitter = built.merge, built.emitter
     assert loop is not None and emitter is not None
+    loop.max_records = args.max_deltas
     stop = threading.Event()
     install_stop(stop)
     started = time.monotonic()

@@ -24,10 +24,11 @@ from types import FrameType
 
 import orjson
 
-from datamoat.broker import LocalCluster, is_reachable
+from datamoat.broker import LocalCluster, free_port, is_reachable
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
 from datamoat.errors import BrokerError, ConfigError
+from datamoat.federate import WorkerMetrics
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import (
@@ -242,6 +243,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     loop, emitter = built.merge, built.emitter
     assert loop is not None and emitter is not None
     workers = _Workers(args, config, group)
+    metrics.registry.register(WorkerMetrics(workers.metrics_urls()))
     post_writer = KafkaPostWriter(post_producer(k.bootstrap), k.posts_topic)
     start_ms = now_ms() if args.start is None else args.start
     stop_producing, stop_now = threading.Event(), threading.Event()
@@ -303,13 +305,17 @@ class _Workers:
         self.args, self.config, self.group = args, config, group
         self.dir = Path(tempfile.mkdtemp(prefix="datamoat-run-"))
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.ports = [free_port() for _ in range(args.workers)]
+
+    def metrics_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{p}/metrics" for p in self.ports]
 
     def start(self) -> None:
         for i in range(self.args.workers):
             cmd = [
                 sys.executable, "-m", "datamoat.cli", "process", "--quiet",
                 "--group", self.group, "--instance-id", f"{self.group}-{i}",
-                "--bootstrap", self.config.kafka.bootstrap, "--http-port", "0",
+                "--bootstrap", self.config.kafka.bootstrap, "--http-port", str(self.ports[i]),
                 "--summary-json", str(self.dir / f"worker-{i}.json"),
                 "--ready-file", str(self.dir / f"worker-{i}.ready"),
             ]  # fmt: skip
