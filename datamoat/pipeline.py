@@ -237,12 +237,12 @@ def kafka_worker(
         k.posts_topic, consumer_config(k.bootstrap, group, max_poll_interval_ms=poll_ms)
     )
     built = Built(closers=[source.close])
+    txn_id = f"{group}-worker-{instance}"
     try:
-        producer = transactional_producer(k.bootstrap, f"{group}-worker-{instance}")
+        transaction = Transaction(lambda: transactional_producer(k.bootstrap, txn_id), source)
     except BaseException:
         built.close()
         raise
-    transaction = Transaction(producer, source)
     built.closers.append(transaction.close)
     output = KafkaOutput(transaction, k.partials_topic, k.dlq_topic, instance)
     worker = _worker(config, source, output, metrics, fault)
@@ -271,11 +271,10 @@ def kafka_merger(
     built = Built(closers=[source.close])
     try:
         count = partitions or len(source.consumer.partitions_for_topic(k.posts_topic) or ())
-        producer = transactional_producer(k.bootstrap, mgroup)
+        transaction = Transaction(lambda: transactional_producer(k.bootstrap, mgroup), source)
     except BaseException:
         built.close()
         raise
-    transaction = Transaction(producer, source)
     built.closers.append(transaction.close)
     merger = _merger(config, set(range(count)) if count else None)
     metrics.fit_latency(config.window.size_s, config.window.allowed_lateness_s)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 from kafka.producer.producer_batch import ProducerBatch
 from kafka.record import MemoryRecords
 from kafka.record.memory_records import MemoryRecordsBuilder
@@ -39,6 +40,7 @@ __all__ = [
     "record_bytes",
     "record_sizes",
     "self_test",
+    "transaction_step",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -262,3 +264,35 @@ def bulk_problem(producer: KafkaProducer) -> str | None:
     if missing:
         return f"the record batch builder lacks {', '.join(missing)}"
     return self_test(version, codec)
+
+
+# -- transactions with deadlines -----------------------------------------------------------
+
+#: The transaction manager's steps :func:`transaction_step` may call.
+_TXN_STEPS = ("send_offsets_to_transaction", "begin_commit", "begin_abort")
+
+
+def transaction_step(producer: KafkaProducer, step: str, timeout_s: float, *args: Any) -> None:
+    """One step of a transaction (``send_offsets_to_transaction``, ``begin_commit``,
+    ``begin_abort``) that gives up after ``timeout_s`` with ``KafkaTimeoutError``.
+
+    kafka-python's public calls wait without a deadline, and a step whose request was lost
+    with a broker that went away never completes; here the step is started on the
+    producer's transaction manager and waited for with a deadline. Without those internals
+    the public, unbounded call is used."""
+    manager = getattr(producer, "_transaction_manager", None)
+    sender = getattr(producer, "_sender", None)
+    if step not in _TXN_STEPS:
+        raise ValueError(f"unknown transaction step {step!r}")
+    if manager is None or sender is None or not hasattr(manager, step):
+        public = {
+            "send_offsets_to_transaction": producer.send_offsets_to_transaction,
+            "begin_commit": producer.commit_transaction,
+            "begin_abort": producer.abort_transaction,
+        }[step]
+        public(*args)
+        return
+    result = getattr(manager, step)(*args)
+    sender.wakeup()
+    if not result.wait(timeout_ms=timeout_s * 1000):
+        raise KafkaTimeoutError(f"{step} did not complete within {timeout_s:.0f} s")

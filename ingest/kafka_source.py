@@ -156,7 +156,7 @@ class KafkaSource:
         """The group's committed offsets (with metadata); waits out pending transactions."""
         out: dict[int, Committed | None] = {}
         for p in sorted(partitions):
-            c = self.consumer.committed(self._tp(p), metadata=True)
+            c = self.consumer.committed(self._tp(p), metadata=True, timeout_ms=30_000)
             out[p] = None if c is None or c.offset < 0 else Committed(c.offset, c.metadata or "")
         return out
 

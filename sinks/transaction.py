@@ -14,7 +14,7 @@ rebalanced under the batch (abort; the partitions' next owners read it again),
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from kafka import KafkaProducer
 from kafka import errors as kerrors
 
 from ingest.errors import GroupMovedOn, InstanceFenced, SinkError
+from ingest.kafka_internals import transaction_step
 from ingest.kafka_source import KafkaSource
 
 __all__ = ["OutRecord", "Transaction", "transactional_producer"]
@@ -82,11 +83,25 @@ def transactional_producer(
 
 
 class Transaction:
-    """Commits records plus input offsets atomically (see the module docstring)."""
+    """Commits records plus input offsets atomically (see the module docstring).
 
-    def __init__(self, producer: KafkaProducer, source: KafkaSource) -> None:
-        self.producer = producer
+    ``make_producer`` builds (and initialises) the transactional producer; it is called
+    again to replace a producer whose transaction could not be finished in time (a broker
+    that went away mid-commit): the new one, with the same transactional id, aborts or
+    completes what its predecessor left open. Whether a lost commit went through is then
+    read back from the group's committed offsets, so a batch is never committed twice.
+    """
+
+    def __init__(
+        self,
+        make_producer: Callable[[], KafkaProducer],
+        source: KafkaSource,
+        step_timeout_s: float = 30.0,
+    ) -> None:
+        self.make_producer = make_producer
         self.source = source
+        self.step_timeout_s = step_timeout_s
+        self.producer: KafkaProducer | None = make_producer()
 
     def commit(
         self,
@@ -96,40 +111,75 @@ class Transaction:
     ) -> None:
         """``group``: the consumer's group metadata when the batch was read (so a batch
         read before a rebalance can't commit after it); None takes the current one."""
-        p = self.producer
         try:
-            p.begin_transaction()
-            futures = [
-                p.send(r.topic, value=r.value, key=r.key, headers=list(r.headers) or None)
-                for r in records
-            ]
-            if offsets:
-                p.send_offsets_to_transaction(
-                    self.source.transaction_offsets(offsets),
-                    group if group is not None else self.source.group_metadata(),
-                )
-            p.commit_transaction()
-            for future in futures:
-                if future.failed():
-                    raise future.exception
+            self._attempt(records, offsets, group)
         except _FENCED as exc:
             raise InstanceFenced(
                 f"another process took over this transactional id ({exc}); stopping"
             ) from None
         except kerrors.KafkaError as exc:
-            self._abort()
-            if isinstance(exc, _MOVED_ON) or isinstance(exc.__cause__, _MOVED_ON):
+            if not self._abort():
+                self._renew()
+            if isinstance(exc, _MOVED_ON) or "consumer group metadata mismatch" in str(exc):
                 raise GroupMovedOn(f"the group rebalanced under this batch ({exc})") from exc
-            if "consumer group metadata mismatch" in str(exc):
-                raise GroupMovedOn(f"the group rebalanced under this batch ({exc})") from exc
-            raise SinkError(f"Kafka refused the batch's records or offsets ({exc})") from exc
+            if offsets and self._already_committed(offsets):
+                log.info("a commit whose answer was lost went through; not sent again")
+            else:
+                raise SinkError(f"Kafka refused or lost the batch ({exc})") from exc
         self.source.committed_now({part: o for part, (o, _) in offsets.items()})
 
-    def _abort(self) -> None:
+    def _attempt(
+        self, records: Sequence[OutRecord], offsets: Mapping[int, tuple[int, str]], group: Any
+    ) -> None:
+        if self.producer is None:
+            self._renew()
+            if self.producer is None:
+                raise kerrors.KafkaConnectionError("no transactional producer (broker away?)")
+        p, timeout = self.producer, self.step_timeout_s
+        p.begin_transaction()
+        futures = [
+            p.send(r.topic, value=r.value, key=r.key, headers=list(r.headers) or None)
+            for r in records
+        ]
+        if offsets:
+            group = group if group is not None else self.source.group_metadata()
+            txn_offsets = self.source.transaction_offsets(offsets)
+            transaction_step(p, "send_offsets_to_transaction", timeout, txn_offsets, group)
+        transaction_step(p, "begin_commit", timeout)
+        for future in futures:
+            if future.failed():
+                raise future.exception
+
+    def _abort(self) -> bool:
+        """Abort the open transaction; False when that failed (the producer is unusable)."""
+        if self.producer is None:
+            return False
         try:
-            self.producer.abort_transaction()
-        except kerrors.KafkaError as exc:  # the next begin_transaction reports what is wrong
+            transaction_step(self.producer, "begin_abort", self.step_timeout_s)
+        except kerrors.KafkaError as exc:
             log.debug("abort failed: %s", exc)
+            return False
+        return True
+
+    def _renew(self) -> None:
+        """A fresh producer with the same transactional id (None while that fails)."""
+        if self.producer is not None:
+            self.producer.close(timeout=1)
+            self.producer = None
+        try:
+            self.producer = self.make_producer()
+        except (SinkError, kerrors.KafkaError) as exc:
+            log.debug("no transactional producer yet: %s", exc)
+
+    def _already_committed(self, offsets: Mapping[int, tuple[int, str]]) -> bool:
+        try:
+            committed = self.source.committed(set(offsets))
+        except kerrors.KafkaError:
+            return False
+        return all(
+            (c := committed.get(p)) is not None and c.offset == o for p, (o, _) in offsets.items()
+        )
 
     def close(self) -> None:
-        self.producer.close(timeout=10)
+        if self.producer is not None:
+            self.producer.close(timeout=10)

@@ -76,7 +76,7 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> Non
             [*DATAMOAT, "process", "--until-idle", "--idle-s", "12",
              "--http-port", str(status_port), "--quiet",
              "--summary-json", str(out / "summary.json")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.err").open("wb"),
         )  # fmt: skip
         merger = subprocess.Popen(
             [*DATAMOAT, "merge", "--until-ended", "--http-port", "0", "--quiet",
@@ -88,9 +88,10 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> Non
         time.sleep(4)
         LocalCluster(tmp_path / "kafka", port=port, heap="384m").start()
         _, perr = producer.communicate(timeout=180)
-        _, werr = worker.communicate(timeout=180)
+        worker.wait(timeout=180)
+        werr = (tmp_path / "worker.err").read_bytes()
         assert producer.returncode == 0, perr.decode()[-3000:]
-        assert worker.returncode == 0, werr.decode()[-3000:]
+        assert worker.returncode == 0, werr.decode(errors="replace")[-3000:]
         _, merr = merger.communicate(timeout=180)
         assert merger.returncode == 0, merr.decode()[-3000:]
     finally:
