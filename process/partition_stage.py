@@ -102,8 +102,12 @@ class _Clock:
     backlog: bool = False
 
     def mark(self, now_ms: int, idle_timeout_ms: int) -> Mark:
+        """Idle: caught up and silent for the timeout, after having delivered records. A
+        partition that never delivered one holds the windows open (its first records may
+        be of any window yet: a firehose starting after its workers)."""
         idle = not self.backlog and now_ms - self.last_seen >= idle_timeout_ms
-        return Mark(self.closed_through, idle and self.closed_through != END)
+        delivered = self.max_event is not None
+        return Mark(self.closed_through, idle and delivered and self.closed_through != END)
 
 
 @dataclass(slots=True)

@@ -177,6 +177,21 @@ def test_an_idle_partition_stops_holding_the_merged_watermark() -> None:
     assert not released.filter(pl.col("window_end") > quiet_until).is_empty()
 
 
+def test_a_partition_that_never_delivered_holds_the_windows_however_long() -> None:
+    spec = WindowSpec(size_ms=4_000, hop_ms=4_000, allowed_lateness_ms=0)
+    frame = posts()
+    stage = PartitionStage(spec, idle_timeout_ms=1_000)
+    merger = Merger(spec, TRENDS, partitions={0, 1})
+    stage.track({0, 1}, backlog=set(), now_ms=0)  # assigned before the firehose starts
+    merger.apply(stage.advance(now_ms=60_000))  # a minute of silence: nobody delivered yet
+    stage.add(frame.filter(pl.col("partition") == 0), now_ms=61_000)
+    merger.apply(stage.advance(now_ms=61_000))
+    assert merger.close().is_empty()  # partition 1 may still bring any window
+    stage.add(frame.filter(pl.col("partition") == 1), now_ms=61_500)
+    merger.apply(stage.advance(now_ms=61_500))
+    assert not merger.close().is_empty() and merger.stats.late_after_merge == 0
+
+
 def test_a_partition_with_a_backlog_never_goes_idle() -> None:
     spec = WindowSpec(size_ms=4_000, hop_ms=4_000, allowed_lateness_ms=0)
     stage = PartitionStage(spec, idle_timeout_ms=1_000)
