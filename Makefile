@@ -76,4 +76,4 @@ compose-images: $(STAMP) kafka-jars
 # A bounded seeded run: signals Parquet in out/compose/signals/, summary in out/compose/summary.json.
 compose-test: $(STAMP) kafka-jars
 	$(PY) tests/compose/compose_cluster.py --workers $(WORKERS) --posts $(POSTS) --seed $(SEED) \
-		--out out/compose
+		--out out/compose $(ARGS)

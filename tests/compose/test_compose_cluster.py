@@ -120,7 +120,9 @@ def _scenario(cluster: ComposeCluster, tmp: Path) -> Outcome:
     cluster.compose("start", "broker", timeout=120)
     cluster.wait(
         "the broker to be healthy again",
-        lambda: all(s.get("Health", {}).get("Status") == "healthy" for s in cluster.states("broker")),
+        lambda: all(
+            s.get("Health", {}).get("Status") == "healthy" for s in cluster.states("broker")
+        ),
         180,
     )
     cluster.mark("broker back")
