@@ -62,6 +62,14 @@ bench: $(STAMP) kafka-jars
 	$(PY) tests/benchmark/bench_trends.py
 	$(PY) tests/benchmark/bench_process.py
 	$(PY) tests/benchmark/bench_producer.py
+	$(PY) tests/benchmark/bench_fetch.py
+	$(DATAMOAT) bench --mode drain --posts 300000 --report-dir out/bench/drain-kafka \
+		--update-benchmarks BENCHMARKS.md
+	$(DATAMOAT) bench --mode drain --transport memory --posts 300000 \
+		--report-dir out/bench/drain-memory --update-benchmarks BENCHMARKS.md
+	$(DATAMOAT) bench --mode fixed --rate 1157 --duration 60 --report-dir out/bench/fixed-kafka \
+		--update-benchmarks BENCHMARKS.md
+	$(DATAMOAT) bench --mode max --report-dir out/bench/max-kafka --update-benchmarks BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache out

@@ -22,7 +22,7 @@ import time
 import uuid
 from base64 import urlsafe_b64encode
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -38,12 +38,15 @@ __all__ = [
     "ClusterStatus",
     "LocalCluster",
     "NodeStatus",
+    "TopicSpec",
+    "broker_count",
     "datamoat_home",
     "ensure_jars",
     "ensure_topics",
     "find_java",
     "free_port",
     "is_reachable",
+    "replication_factors",
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "kafka"
@@ -119,27 +122,75 @@ def is_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
     return _broker_count(bootstrap, timeout_s) > 0
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    """How to create one topic: partitions, replication factor and topic-level configs."""
+
+    partitions: int
+    replication_factor: int = 1
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+def broker_count(bootstrap: str, timeout_s: float = 10.0) -> int:
+    """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none)."""
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        return len(admin.describe_cluster()["brokers"])
+    except KafkaError as exc:
+        raise BrokerError(f"can't describe the Kafka cluster at {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def replication_factors(
+    bootstrap: str, names: Sequence[str], timeout_s: float = 10.0
+) -> dict[str, int]:
+    """The replication factor of each existing topic among ``names`` (absent ones left out)."""
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        found = admin.describe_topics(list(names)) if names else []
+    except KafkaError as exc:
+        raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+    return {
+        t["name"]: min(len(p["replica_nodes"]) for p in t["partitions"])
+        for t in found
+        if t.get("error_code", 0) == 0 and t.get("partitions")
+    }
+
+
 def ensure_topics(
     bootstrap: str,
-    topics: Mapping[str, int],
+    topics: Mapping[str, int | TopicSpec],
     replication_factor: int = 1,
     timeout_s: float = 30.0,
-) -> None:
-    """Create the missing ``topics`` (name -> partitions); wait until all have leaders.
+) -> list[str]:
+    """Create the missing ``topics`` (name -> partitions or a :class:`TopicSpec`); wait until
+    all have leaders. Returns the names created now.
 
-    Existing topics are left as they are, whatever their partition count.
+    Existing topics are left as they are, whatever their partition count, replication factor
+    or configs. A bare partition count uses ``replication_factor``.
     """
     if not topics:
-        return
-    wanted = {
-        name: {"num_partitions": parts, "replication_factor": replication_factor}
-        for name, parts in topics.items()
+        return []
+    specs = {
+        name: spec if isinstance(spec, TopicSpec) else TopicSpec(spec, replication_factor)
+        for name, spec in topics.items()
     }
+    wanted = {
+        name: {"num_partitions": spec.partitions, "replication_factor": spec.replication_factor,
+               "configs": dict(spec.configs)}
+        for name, spec in specs.items()
+    }  # fmt: skip
     admin = _admin(bootstrap, timeout_s)
+    created = []
     try:
         result = admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000), raise_errors=False)
         for topic in result["topics"]:
-            if topic["error_code"] not in (0, _TOPIC_ALREADY_EXISTS):
+            if topic["error_code"] == 0:
+                created.append(topic["name"])
+            elif topic["error_code"] != _TOPIC_ALREADY_EXISTS:
                 reason = topic.get("error_message") or f"error code {topic['error_code']}"
                 raise BrokerError(f"can't create topic {topic['name']!r}: {reason}")
         admin.wait_for_topics(list(topics), timeout_ms=int(timeout_s * 1000))
@@ -147,6 +198,7 @@ def ensure_topics(
         raise BrokerError(f"can't create topics on {bootstrap}: {exc}") from exc
     finally:
         admin.close()
+    return sorted(created)
 
 
 @dataclass(frozen=True)
@@ -228,9 +280,11 @@ class LocalCluster:
         if current.running and len(current.nodes) == self.brokers:
             return current
         if current.pids:
+            down = ", ".join(str(n.node_id) for n in current.nodes if not n.running)
             raise BrokerError(
-                f"the broker in {self.data_dir} is {current.state} with "
-                f"{len(current.nodes)} node(s): run `datamoat broker stop` first"
+                f"the {len(current.nodes)}-node cluster in {self.data_dir} is partial (node "
+                f"{down} stopped): run `datamoat broker start --node K` for each, or "
+                "`datamoat broker stop` first"
             )
         old = self._read_state()
         if old and old["brokers"] != self.brokers:
@@ -258,17 +312,75 @@ class LocalCluster:
         for i, proc in self._procs.items():
             if proc.wait(timeout=120) != 0:
                 raise BrokerError(f"formatting node {i} failed:\n{self._log_tail(i)}")
-        heap = [f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
         for i in range(1, n + 1):
-            self._procs[i] = self._java(java, libs, i, ["kafka.Kafka", self._props(i)], heap)
-            (self._node_dir(i) / "kafka.pid").write_text(f"{self._procs[i].pid}\n")
-        self._wait_ready(ports[:n])
+            self._launch(java, libs, i, self.heap)
+        self._wait_ready(list(range(1, n + 1)), ports[:n], n)
+        if n > 1:
+            _create_internal_topics(",".join(f"{HOST}:{p}" for p in ports[:n]))
+        return self.status()
+
+    def start_node(self, node_id: int) -> ClusterStatus:
+        """Start one stopped node of this (partly running) cluster with its recorded ports
+        and heap; return once it serves clients and sees the other running nodes."""
+        current = self._node_checked(node_id)
+        node = current.nodes[node_id - 1]
+        if node.running:
+            raise BrokerError(
+                f"node {node_id} in {self.data_dir} is already running (pid {node.pid})"
+            )
+        if not current.pids:
+            raise BrokerError(
+                f"no node of the cluster in {self.data_dir} runs: start it whole with "
+                "`datamoat broker start`"
+            )
+        state = self._read_state()
+        ports = [state["ports"][node_id - 1], state["controller_ports"][node_id - 1]]
+        for port in ports:
+            if not _port_free(port):
+                raise BrokerError(
+                    f"port {port} on {HOST} is in use: node {node_id} can't start there"
+                )
+        libs, java = ensure_jars(self.home), find_java()
+        self._launch(java, libs, node_id, str(state.get("heap", self.heap)))
+        self._wait_ready([node_id], ports[:1], len(current.pids) + 1)
         return self.status()
 
     def stop(self, timeout_s: float = 30.0) -> ClusterStatus:
         """SIGTERM our own recorded broker pids, wait, then SIGKILL what is left."""
         current = self.status()
-        pids = {node.node_id: node.pid for node in current.nodes if node.running and node.pid}
+        self._stop_nodes(current, [n.node_id for n in current.nodes], timeout_s)
+        return self.status()
+
+    def stop_node(self, node_id: int, timeout_s: float = 30.0) -> ClusterStatus:
+        """Stop one node (SIGTERM, then SIGKILL after ``timeout_s``); the others keep running."""
+        current = self._node_checked(node_id)
+        self._stop_nodes(current, [node_id], timeout_s)
+        return self.status()
+
+    # --- internals ---
+
+    def _node_checked(self, node_id: int) -> ClusterStatus:
+        current = self.status()
+        count = len(current.nodes)
+        if not count:
+            raise BrokerError(
+                f"no local cluster in {self.data_dir}: start one with `datamoat broker start`"
+            )
+        if not 1 <= node_id <= count:
+            raise BrokerError(
+                f"node {node_id} is not in the {count}-node cluster in {self.data_dir} "
+                f"(nodes 1-{count})"
+            )
+        return current
+
+    def _stop_nodes(
+        self, current: ClusterStatus, node_ids: Sequence[int], timeout_s: float
+    ) -> None:
+        pids = {
+            n.node_id: n.pid
+            for n in current.nodes
+            if n.node_id in node_ids and n.running and n.pid is not None
+        }
         for pid in pids.values():
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
@@ -283,12 +395,15 @@ class LocalCluster:
             if proc.pid in pids.values() and proc.pid not in left.values():
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
-        for node in current.nodes:
-            if node.node_id not in left:
-                (self._node_dir(node.node_id) / "kafka.pid").unlink(missing_ok=True)
-        return self.status()
+        for node_id in node_ids:
+            if node_id not in left:
+                (self._node_dir(node_id) / "kafka.pid").unlink(missing_ok=True)
 
-    # --- internals ---
+    def _launch(self, java: str, libs: Path, node_id: int, heap: str) -> None:
+        opts = [f"-Xmx{heap}", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
+        proc = self._java(java, libs, node_id, ["kafka.Kafka", self._props(node_id)], opts)
+        self._procs[node_id] = proc
+        (self._node_dir(node_id) / "kafka.pid").write_text(f"{proc.pid}\n")
 
     def _node_dir(self, node_id: int) -> Path:
         return self.data_dir / f"node-{node_id}"
@@ -314,7 +429,7 @@ class LocalCluster:
                 controller_port=cport,
                 log_dirs=str(node_dir / "data").replace("\\", "\\\\"),
                 replication_factor=min(3, self.brokers),
-                min_isr=min(2, self.brokers),
+                min_isr=2 if self.brokers >= 3 else 1,
             )
             Path(self._props(i)).write_text(text)
 
@@ -331,23 +446,26 @@ class LocalCluster:
                 start_new_session=True,
             )  # fmt: skip
 
-    def _wait_ready(self, ports: list[int]) -> None:
+    def _wait_ready(self, node_ids: list[int], ports: list[int], brokers: int) -> None:
+        """Wait until each of ``ports`` answers and reports ``brokers`` brokers; on failure
+        stop the nodes ``node_ids`` just launched (never the others) and say why."""
         deadline = time.monotonic() + self.start_timeout_s
         while True:
-            for i, proc in self._procs.items():
+            for i in node_ids:
+                proc = self._procs[i]
                 if proc.poll() is not None:
-                    self.stop()
+                    self._stop_nodes(self.status(), node_ids, 30.0)
                     raise BrokerError(
                         f"Kafka node {i} exited with code {proc.returncode} during start; "
                         f"log tail:\n{self._log_tail(i)}"
                     )
-            if all(_broker_count(f"{HOST}:{p}", 1.0) == self.brokers for p in ports):
+            if all(_broker_count(f"{HOST}:{p}", 1.0) >= brokers for p in ports):
                 return
             if time.monotonic() > deadline:
-                self.stop()
+                self._stop_nodes(self.status(), node_ids, 30.0)
                 raise BrokerError(
                     f"Kafka did not answer on {HOST}:{ports[0]} within "
-                    f"{self.start_timeout_s:.0f} s; log tail:\n{self._log_tail(1)}"
+                    f"{self.start_timeout_s:.0f} s; log tail:\n{self._log_tail(node_ids[0])}"
                 )
             time.sleep(0.2)
 
@@ -381,6 +499,36 @@ def _admin(bootstrap: str, timeout_s: float) -> Any:
                                 request_timeout_ms=ms, client_id="datamoat-broker")  # fmt: skip
     except KafkaError as exc:
         raise BrokerError(f"no Kafka broker answers on {bootstrap}: {exc}") from exc
+
+
+_INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
+
+
+def _create_internal_topics(bootstrap: str, timeout_s: float = 30.0) -> None:
+    """Have the cluster create its group and transaction state topics now, while every node
+    runs. Kafka creates them on first use with the replication factor of the properties, and
+    that fails while fewer nodes run than it: a cluster that lost a node before its first
+    consumer group could serve no group at all until the node came back."""
+    deadline = time.monotonic() + timeout_s
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KafkaError):  # not there yet: the lookup creates them
+                admin.describe_groups(["datamoat-warm-up"])
+            with contextlib.suppress(KafkaError):
+                admin.describe_transactions(["datamoat-warm-up"])
+            with contextlib.suppress(KafkaError):
+                if set(_INTERNAL_TOPICS) <= set(admin.list_topics()):
+                    left_ms = max(100, int((deadline - time.monotonic()) * 1000))
+                    admin.wait_for_topics(list(_INTERNAL_TOPICS), timeout_ms=left_ms)
+                    return
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    raise BrokerError(
+        f"the cluster at {bootstrap} did not create {' and '.join(_INTERNAL_TOPICS)} within "
+        f"{timeout_s:.0f} s"
+    )
 
 
 def _broker_count(bootstrap: str, timeout_s: float) -> int:

@@ -2,12 +2,15 @@
 
 One frozen object per component. Environment overrides are ``DATAMOAT_<SECTION>_<KEY>``
 (``DATAMOAT_WINDOW_SIZE_S=5``); ``KAFKA_BOOTSTRAP`` sets ``kafka.bootstrap``. Every error is
-a :class:`~datamoat.errors.ConfigError` whose message names the file, the key and the fix.
+a :class:`~datamoat.errors.ConfigError` whose message names where the bad value came from
+(the file and key, or the environment variable) and the fix; an unknown ``DATAMOAT_*``
+variable is an error too, naming the known ones nearest to it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -25,6 +28,8 @@ __all__ = [
     "KafkaConfig",
     "WindowConfig",
     "default_config_path",
+    "env_variable",
+    "known_variables",
     "load_config",
 ]
 
@@ -49,7 +54,9 @@ class KafkaConfig:
     posts_topic: str = "posts"
     dlq_topic: str = "posts.dlq"
     signals_topic: str = "signals"
+    partials_topic: str = "posts.partials"
     partitions: int = 6
+    #: The least replication factor of new topics; they get at least min(3, brokers) (0: that).
     replication_factor: int = 1
     group: str = "datamoat"
 
@@ -106,33 +113,46 @@ class Config:
     source: str = "defaults"
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.kafka.partitions >= 1, "kafka.partitions must be at least 1"),
-            (self.kafka.replication_factor >= 1, "kafka.replication_factor must be at least 1"),
-            (self.firehose.rate > 0, "firehose.rate must be a positive number of posts/s"),
-            (self.window.size_s > 0, "window.size_s must be positive"),
-            (self.window.hop_s >= 0, "window.hop_s must be 0 (tumbling) or positive"),
-            (self.window.allowed_lateness_s >= 0, "window.allowed_lateness_s must be >= 0"),
-            (self.window.idle_timeout_s > 0, "window.idle_timeout_s must be positive"),
-            (self.batch.max_records >= 1, "batch.max_records must be at least 1"),
-            (self.batch.max_wait_ms >= 0, "batch.max_wait_ms must be >= 0"),
-            (self.batch.max_record_bytes >= 64, "batch.max_record_bytes must be >= 64"),
-            (self.batch.max_future_s >= 0, "batch.max_future_s must be >= 0 (0: no check)"),
-            (self.cascades.top_k >= 0, "cascades.top_k must be >= 0"),
-            (self.cascades.ttl_s >= 0, "cascades.ttl_s must be >= 0"),
-            (self.cascades.max_state_mib >= 0, "cascades.max_state_mib must be >= 0 (0: none)"),
-            (0 <= self.http.port <= 65535, "http.port must be 0-65535"),
-        ]
-        hop = self.window.hop_s or self.window.size_s
-        checks.append(
-            (
-                round(self.window.size_s * 1000) % round(hop * 1000) == 0,
-                "window.size_s must be a whole multiple of window.hop_s",
-            )
-        )
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"{self.source}: {message}")
+        problem = _problem({name: getattr(self, name) for name in SECTIONS})
+        if problem is not None:
+            raise ConfigError(f"{self.source}: {problem[1]}")
+
+
+def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
+    """The first invalid value: the keys it involves and what is wrong, or None."""
+    kafka, firehose, window = sections["kafka"], sections["firehose"], sections["window"]
+    batch, cascades, http = sections["batch"], sections["cascades"], sections["http"]
+    hop_ms = round((window.hop_s or window.size_s) * 1000)
+    checks: list[tuple[tuple[str, ...], bool, str]] = [
+        (("kafka.partitions",), kafka.partitions >= 1, "must be at least 1"),
+        (
+            ("kafka.replication_factor",),
+            kafka.replication_factor >= 0,
+            "must be >= 0 (0: automatic, 3 on 3+ brokers)",
+        ),
+        (("firehose.rate",), firehose.rate > 0, "must be a positive number of posts/s"),
+        (("window.size_s",), window.size_s > 0, "must be positive"),
+        (("window.hop_s",), window.hop_s >= 0, "must be 0 (tumbling) or positive"),
+        (("window.allowed_lateness_s",), window.allowed_lateness_s >= 0, "must be >= 0"),
+        (("window.idle_timeout_s",), window.idle_timeout_s > 0, "must be positive"),
+        (("batch.max_records",), batch.max_records >= 1, "must be at least 1"),
+        (("batch.max_wait_ms",), batch.max_wait_ms >= 0, "must be >= 0"),
+        (("batch.max_record_bytes",), batch.max_record_bytes >= 64, "must be >= 64"),
+        (("batch.max_future_s",), batch.max_future_s >= 0, "must be >= 0 (0: no check)"),
+        (("cascades.top_k",), cascades.top_k >= 0, "must be >= 0"),
+        (("cascades.ttl_s",), cascades.ttl_s >= 0, "must be >= 0"),
+        (("cascades.max_state_mib",), cascades.max_state_mib >= 0, "must be >= 0 (0: none)"),
+        (("http.port",), 0 <= http.port <= 65535, "must be 0-65535"),
+        (
+            ("window.size_s", "window.hop_s"),
+            hop_ms >= 1 and round(window.size_s * 1000) % hop_ms == 0,
+            "must be a whole multiple of window.hop_s",
+        ),
+    ]
+    for keys, ok, message in checks:
+        if not ok:
+            return keys, f"{keys[0]} {message}"
+    return None
 
 
 def _coerce(value: Any, kind: type, where: str) -> Any:
@@ -174,9 +194,9 @@ def _section(cls: type, raw: Any, env: Mapping[str, str], name: str, origin: str
         )
     values: dict[str, Any] = {}
     for key in known:
-        env_name = f"DATAMOAT_{name}_{key}".upper()
-        if env_name in env:
-            values[key] = _coerce(env[env_name], hints[key], f"environment {env_name}")
+        variable = env_variable(name, key)
+        if variable in env:
+            values[key] = _coerce(env[variable], hints[key], f"environment {variable}")
         elif key in raw:
             values[key] = _coerce(raw[key], hints[key], f"{origin}: {name}.{key}")
     return cls(**values)
@@ -192,10 +212,49 @@ SECTIONS: dict[str, type] = {
     "output": OutputConfig,
 }
 
+#: ``DATAMOAT_*`` variables read elsewhere than the config (any other one is a typo).
+OTHER_VARIABLES = frozenset({"DATAMOAT_CONFIG", "DATAMOAT_HOME", "DATAMOAT_CRASH_AT"})
+
+
+def env_variable(section: str, key: str) -> str:
+    """The environment variable that overrides ``section.key``."""
+    return f"DATAMOAT_{section}_{key}".upper()
+
+
+def known_variables() -> dict[str, str]:
+    """Every ``DATAMOAT_*`` variable datamoat reads, with the config key it sets (or "")."""
+    known = {
+        env_variable(name, f.name): f"{name}.{f.name}"
+        for name, cls in SECTIONS.items()
+        for f in dataclasses.fields(cls)
+    }
+    return known | dict.fromkeys(OTHER_VARIABLES, "")
+
+
+def _check_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """Config key -> the variable that set it; an unknown ``DATAMOAT_*`` variable is an
+    error naming the known ones nearest to it."""
+    known = known_variables()
+    for variable in sorted(env):
+        if variable.startswith("DATAMOAT_") and variable not in known:
+            stems = {name.removeprefix("DATAMOAT_"): name for name in known}
+            near = difflib.get_close_matches(variable.removeprefix("DATAMOAT_"), stems, n=3)
+            hint = (
+                f"did you mean {' or '.join(stems[stem] for stem in near)}?"
+                if near
+                else "see configs/datamoat.toml for the keys"
+            )
+            raise ConfigError(
+                f"unknown environment variable {variable}: {hint} "
+                "(overrides are DATAMOAT_<SECTION>_<KEY>)"
+            )
+    return {key: variable for variable, key in known.items() if key and variable in env}
+
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the config; ``path=None`` means the default file."""
     env = os.environ if env is None else env
+    from_env = _check_variables(env)
     path = path or default_config_path()
     if path is None:
         origin, raw = "built-in defaults", {}
@@ -211,6 +270,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     }
     if "KAFKA_BOOTSTRAP" in env and "DATAMOAT_KAFKA_BOOTSTRAP" not in env:
         sections["kafka"] = dataclasses.replace(sections["kafka"], bootstrap=env["KAFKA_BOOTSTRAP"])
+    problem = _problem(sections)
+    if problem is not None:
+        keys, message = problem
+        blamed = [f"{from_env[key]}={env[from_env[key]]}" for key in keys if key in from_env]
+        where = f"environment {', '.join(blamed)}" if blamed else origin
+        raise ConfigError(f"{where}: {message}")
     return Config(**sections, source=origin)
 
 

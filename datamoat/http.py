@@ -1,48 +1,125 @@
-"""The worker's HTTP endpoint: ``/metrics`` for Prometheus, ``/`` a live dashboard page,
-``/status`` the same figures as JSON. Runs in a daemon thread; ``port=0`` picks a free port."""
+"""The HTTP endpoint of ``run``, each worker and the firehose: ``/metrics`` for Prometheus,
+``/`` the live page (files shipped in ``datamoat/web/``, no CDN), ``/status`` its data as
+JSON. Runs in daemon threads; ``port=0`` picks a free port.
+
+``/status`` carries the operations figures as ``/metrics`` shows them (``ops``), the newest
+window's signals (``signals``: sentiment, top hashtags by volume, trending keys with
+sparklines, viral cascades, every key that trended) and a bounded history: one sample per
+second of the operations figures (``history``, the last :data:`HISTORY_SAMPLES`) and one
+entry per emitted window (``signals.windows``).
+"""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from importlib import resources
+from typing import Any, Final
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from datamoat.errors import ConfigError
+from datamoat.metrics import Metrics, firehose_registry
 
-__all__ = ["MetricsServer"]
+__all__ = ["HISTORY_SAMPLES", "MetricsServer", "StatusBoard", "serve_firehose"]
 
 StatusFn = Callable[[], dict[str, Any]]
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>datamoat</title>
-<style>body{{font:15px system-ui,sans-serif;margin:2em;background:#111;color:#eee}}
-table{{border-collapse:collapse}}td{{padding:.25em 1em;border-bottom:1px solid #333}}
-td.v{{text-align:right;font-variant-numeric:tabular-nums}}h1{{font-size:1.3em}}</style>
-</head><body><h1>datamoat worker</h1><table id="t">{rows}</table>
-<p><a href="/metrics" style="color:#8cf">/metrics</a> ·
-<a href="/status" style="color:#8cf">/status</a></p>
-<script>
-async function tick(){{
-  try {{
-    const s = await (await fetch('/status')).json();
-    document.getElementById('t').innerHTML = Object.entries(s).map(([k,v]) =>
-      '<tr><td>'+k+'</td><td class="v">'+(typeof v==='number' ?
-        v.toLocaleString(undefined,{{maximumFractionDigits:3}}) : JSON.stringify(v))
-      +'</td></tr>').join('');
-  }} catch (e) {{}}
-}}
-setInterval(tick, 1000);
-</script></body></html>"""
+#: Seconds of once-a-second operations samples kept for the charts (10 minutes).
+HISTORY_SAMPLES: Final = 600
+#: The live page's files: name -> content type.
+STATIC: Final = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+
+
+def _static(name: str) -> bytes:
+    return resources.files("datamoat").joinpath("web", name).read_bytes()
+
+
+class StatusBoard:
+    """The data of ``/status``: the figures of ``metrics`` now, plus a once-a-second ring of
+    them for the charts. ``extra()`` adds a process's own figures (e.g. the worker's
+    ``processed``) at the top level."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        extra: StatusFn | None = None,
+        interval_s: float = 1.0,
+        keep: int = HISTORY_SAMPLES,
+        role: str = "worker",
+    ) -> None:
+        self.metrics = metrics
+        self.extra = extra
+        self.interval_s = interval_s
+        self.role = role
+        self.history: deque[dict[str, float]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="datamoat-status", daemon=True)
+
+    def sample(self) -> dict[str, float]:
+        """Record (and return) one sample of the operations figures."""
+        point = {"t": round(time.time(), 3), **self.metrics.totals()}
+        with self._lock:
+            self.history.append(point)
+        return point
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def start(self) -> StatusBoard:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def status(self) -> dict[str, Any]:
+        now: dict[str, float | None] = {"t": round(time.time(), 3), **self.metrics.totals()}
+        signals = self.metrics.signals_view()
+        measured = [w["latency_s"] for w in signals["windows"] if w["latency_s"] is not None]
+        now["latency_last_s"] = measured[-1] if measured else None
+        recent = sorted(measured[-60:])
+        now["latency_p50_s"] = _quantile(recent, 0.5)
+        now["latency_p99_s"] = _quantile(recent, 0.99)
+        with self._lock:
+            history = list(self.history)
+        extra = self.extra() if self.extra is not None else {}
+        return {**extra, "role": self.role, "ops": now, "signals": signals, "history": history}
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between the closest ranks of sorted ``values``."""
+    if not values:
+        return None
+    pos = q * (len(values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
 class MetricsServer:
     def __init__(
-        self, registry: CollectorRegistry, status: StatusFn, host: str = "127.0.0.1", port: int = 0
+        self,
+        registry: CollectorRegistry,
+        status: StatusFn,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        board: StatusBoard | None = None,
     ) -> None:
+        self.board = board
         handler = _handler(registry, status)
         try:
             self.server = ThreadingHTTPServer((host, port), handler)
@@ -56,6 +133,19 @@ class MetricsServer:
             target=self.server.serve_forever, name="datamoat-http", daemon=True
         )
 
+    @classmethod
+    def for_metrics(
+        cls,
+        metrics: Metrics,
+        extra: StatusFn | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        role: str = "worker",
+    ) -> MetricsServer:
+        """A server whose ``/status`` is a :class:`StatusBoard` of ``metrics``."""
+        board = StatusBoard(metrics, extra, role=role)
+        return cls(metrics.registry, board.status, host, port, board=board)
+
     @property
     def port(self) -> int:
         return int(self.server.server_address[1])
@@ -66,10 +156,14 @@ class MetricsServer:
         return f"http://{host!s}:{self.port}/"
 
     def start(self) -> MetricsServer:
+        if self.board is not None:
+            self.board.start()
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        if self.board is not None:
+            self.board.stop()
         self.server.shutdown()
         self.server.server_close()
 
@@ -78,23 +172,27 @@ def _handler(registry: CollectorRegistry, status: StatusFn) -> type[BaseHTTPRequ
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
+            name = "index.html" if path == "/" else path.lstrip("/")
             if path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
             elif path == "/status":
-                self._send(200, "application/json", orjson.dumps(status()))
-            elif path == "/":
-                rows = "".join(
-                    f'<tr><td>{escape(k)}</td><td class="v">{escape(str(v))}</td></tr>'
-                    for k, v in status().items()
-                )
-                self._send(200, "text/html; charset=utf-8", PAGE.format(rows=rows).encode())
+                body = orjson.dumps(status(), option=orjson.OPT_SERIALIZE_NUMPY)
+                self._send(200, "application/json", body)
+            elif name in STATIC:
+                self._send(200, STATIC[name], _static(name))
             else:
-                self._send(404, "text/plain", b"not found: try /metrics or /\n")
+                self._send(404, "text/plain", b"not found: try /, /status or /metrics\n")
 
         def _send(self, code: int, content_type: str, body: bytes) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:",
+            )
             self.end_headers()
             self.wfile.write(body)
 
@@ -102,3 +200,11 @@ def _handler(registry: CollectorRegistry, status: StatusFn) -> type[BaseHTTPRequ
             return None  # quiet: scrapes every few seconds would flood the terminal
 
     return Handler
+
+
+def serve_firehose(produced: Callable[[], float], host: str, port: int) -> MetricsServer:
+    """The firehose's endpoint (``datamoat produce --http-port``): ``/metrics`` with
+    ``datamoat_posts_produced_total`` read from ``produced()`` and the process series."""
+    registry = firehose_registry(produced)
+    status = lambda: {"role": "firehose", "produced": produced()}  # noqa: E731
+    return MetricsServer(registry, status, host, port).start()

@@ -11,10 +11,13 @@ from datamoat.config import Config, load_config
 
 __all__ = [
     "add_common",
+    "add_config",
     "add_firehose",
+    "add_kafka",
     "config_from",
     "now_ms",
     "parse_start",
+    "port",
     "positive_float",
     "positive_int",
 ]
@@ -70,9 +73,18 @@ def port(text: str) -> int:
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and the Kafka flags: what every command that talks to Kafka takes."""
+    add_config(parser)
+    add_kafka(parser)
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=None, help="pipeline config (default configs/datamoat.toml)"
     )
+
+
+def add_kafka(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap",
         default=None,

@@ -1,33 +1,66 @@
-"""Wiring: config and flags into a firehose, a worker and its sinks."""
+"""Wiring: config and flags into a firehose, workers, a merger and their sinks.
+
+The one place that builds the pipeline, for ``run``, ``process``, ``merge`` and the tests:
+
+* :func:`local_worker`: a worker with the merger in the same process (``--transport
+  memory``, ``process --input``);
+* :func:`kafka_worker`: a worker of the consumer group handing its batches to the partials
+  topic in transactions;
+* :func:`kafka_merger`: the merger of one consumer group, writing Parquet and the signals
+  topic.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from datamoat.config import Config
+from datamoat.emitter import SignalEmitter
+from datamoat.merging import MergeLoop
+from datamoat.metrics import Metrics
+from datamoat.outputs import KafkaOutput, LocalOutput
+from datamoat.preflight import check_output_dir
+from datamoat.retry import Durably
 from datamoat.worker import Worker
 from ingest.firehose import Firehose, FirehoseConfig
+from ingest.firehose.config import flat_demo
+from ingest.kafka_lag import GroupLag
+from ingest.kafka_source import KafkaSource, consumer_config
 from ingest.source import Source
 from process.cascades import CascadeConfig
-from process.engine import WindowEngine
+from process.merger import Merger
+from process.partition_stage import PartitionStage
 from process.sentiment import with_sentiment
 from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
-from sinks.prometheus import Metrics
+from sinks.parquet import ParquetSink
+from sinks.transaction import Transaction, transactional_producer
 
 __all__ = [
-    "build_worker",
+    "Built",
     "cascade_config",
     "firehose_config",
+    "instance_name",
+    "kafka_merger",
+    "kafka_worker",
+    "local_pipeline",
+    "local_worker",
     "make_firehose",
+    "merge_group",
     "output_dir",
     "score",
     "window_spec",
 ]
+
+Fault = Callable[[str], None]
 
 
 def window_spec(config: Config) -> WindowSpec:
@@ -49,12 +82,13 @@ def cascade_config(config: Config) -> CascadeConfig:
 
 
 def firehose_config(config: Config, args: argparse.Namespace) -> FirehoseConfig:
-    """The firehose's config: flat rate by default, the daily cycle with ``--diurnal``."""
+    """The firehose's config: flat rate with the demo bursts by default, the daily cycle
+    with ``--diurnal``."""
     rate = args.rate or config.firehose.rate
     day_in = getattr(args, "day_in", None)
     if getattr(args, "diurnal", False) or day_in:
         return FirehoseConfig(rate=rate, day_in_s=day_in)
-    return FirehoseConfig(rate=rate, diurnal_swing=1.0, random_bursts_per_day=0.0)
+    return flat_demo(rate)
 
 
 def make_firehose(
@@ -72,31 +106,212 @@ def score(posts: pl.DataFrame) -> pl.DataFrame:
     return with_sentiment(posts, text="text", lang="lang").drop("pos", "neu", "neg")
 
 
-def build_worker(
+def output_dir(args: argparse.Namespace, config: Config) -> Path:
+    """The output directory (created; a file in the way is a one-line error)."""
+    return check_output_dir(Path(getattr(args, "output_dir", None) or config.output.dir))
+
+
+def merge_group(group: str) -> str:
+    """The consumer group (and transactional id) of the merger of worker group ``group``."""
+    return f"{group}-merge"
+
+
+def instance_name(given: str | None) -> str:
+    """A worker's name in transactional ids: ``--instance-id``, else host and pid."""
+    return given or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class Built:
+    """What a command runs, and what to close after it (in reverse order)."""
+
+    worker: Worker | None = None
+    merge: MergeLoop | None = None
+    emitter: SignalEmitter | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+
+
+def _stage(config: Config) -> PartitionStage:
+    return PartitionStage(window_spec(config), round(config.window.idle_timeout_s * 1000))
+
+
+def _merger(config: Config, partitions: set[int] | None) -> Merger:
+    return Merger(window_spec(config), cascade_config=cascade_config(config), partitions=partitions)
+
+
+def _worker(
+    config: Config, source: Source, output: KafkaOutput, metrics: Metrics, fault: Fault
+) -> Worker:
+    b = config.batch
+    return Worker(
+        source=source,
+        stage=_stage(config),
+        output=output,
+        metrics=metrics,
+        max_records=b.max_records,
+        max_wait_ms=b.max_wait_ms,
+        max_record_bytes=b.max_record_bytes,
+        max_future_ms=round(b.max_future_s * 1000),
+        scorer=score,
+        fault=fault,
+    )
+
+
+def local_worker(
     config: Config,
     source: Source,
     sinks: Sequence[SignalSink],
     dead_letters: DeadLetterSink,
     metrics: Metrics,
-) -> Worker:
-    engine = WindowEngine(
+    fault: Fault = lambda point: None,
+) -> Built:
+    """A worker and the merger in one process (no transport between the stages)."""
+    b = config.batch
+    return local_pipeline(
+        source,
+        sinks,
+        dead_letters,
+        metrics,
         window_spec(config),
-        idle_timeout_ms=round(config.window.idle_timeout_s * 1000),
         cascade_config=cascade_config(config),
+        idle_timeout_ms=round(config.window.idle_timeout_s * 1000),
+        max_records=b.max_records,
+        max_wait_ms=b.max_wait_ms,
+        max_record_bytes=b.max_record_bytes,
+        max_future_ms=round(b.max_future_s * 1000),
+        fault=fault,
     )
-    return Worker(
+
+
+def local_pipeline(
+    source: Source,
+    sinks: Sequence[SignalSink],
+    dead_letters: DeadLetterSink,
+    metrics: Metrics,
+    spec: WindowSpec,
+    *,
+    cascade_config: CascadeConfig | None = None,
+    idle_timeout_ms: int = 30_000,
+    **worker_options: Any,
+) -> Built:
+    """Both stages in one process, from their parts (the tests build it this way too)."""
+    metrics.fit_latency(spec.size_ms / 1000, spec.allowed_lateness_ms / 1000)
+    merger = Merger(spec, cascade_config=cascade_config or CascadeConfig(),
+                    partitions=source.partitions())  # fmt: skip
+    durably = Durably(metrics)
+    emitter = SignalEmitter(
+        merger, list(sinks), metrics, durably, fault=worker_options.get("fault", _no_fault)
+    )
+    output = LocalOutput(merger, emitter, dead_letters, source)
+    options = {"scorer": score, **worker_options}
+    worker = Worker(
         source=source,
-        engine=engine,
-        sinks=list(sinks),
-        dead_letters=dead_letters,
+        stage=PartitionStage(spec, idle_timeout_ms),
+        output=output,
         metrics=metrics,
-        max_records=config.batch.max_records,
-        max_wait_ms=config.batch.max_wait_ms,
-        max_record_bytes=config.batch.max_record_bytes,
-        max_future_ms=round(config.batch.max_future_s * 1000),
-        scorer=score,
+        durably=durably,
+        **options,
     )
+    return Built(worker=worker, emitter=emitter)
 
 
-def output_dir(args: argparse.Namespace, config: Config) -> Path:
-    return Path(getattr(args, "output_dir", None) or config.output.dir)
+def _no_fault(point: str) -> None:
+    return None
+
+
+def kafka_worker(
+    config: Config,
+    group: str,
+    instance: str,
+    metrics: Metrics,
+    fault: Fault = lambda point: None,
+) -> Built:
+    """A worker of ``group``: posts in, deltas and dead letters out, in transactions."""
+    k = config.kafka
+    source = KafkaSource(k.posts_topic, consumer_config(k.bootstrap, group))
+    built = Built(closers=[source.close])
+    try:
+        producer = transactional_producer(k.bootstrap, f"{group}-worker-{instance}")
+    except BaseException:
+        built.close()
+        raise
+    transaction = Transaction(producer, source)
+    built.closers.append(transaction.close)
+    output = KafkaOutput(transaction, k.partials_topic, k.dlq_topic, instance)
+    worker = _worker(config, source, output, metrics, fault)
+    source.listener = worker
+    built.worker = worker
+    return built
+
+
+def kafka_merger(
+    config: Config,
+    group: str,
+    metrics: Metrics,
+    out: Path,
+    fault: Fault = lambda point: None,
+    partitions: int | None = None,
+    count_group: bool = False,
+) -> Built:
+    """The merger of worker group ``group``: partials in, Parquet and signals out."""
+    k = config.kafka
+    mgroup = merge_group(group)
+    source = KafkaSource(
+        k.partials_topic,
+        consumer_config(k.bootstrap, mgroup, max_poll_records=1_000),
+        assign=True,
+    )
+    built = Built(closers=[source.close])
+    try:
+        count = partitions or len(source.consumer.partitions_for_topic(k.posts_topic) or ())
+        producer = transactional_producer(k.bootstrap, mgroup)
+    except BaseException:
+        built.close()
+        raise
+    transaction = Transaction(producer, source)
+    built.closers.append(transaction.close)
+    merger = _merger(config, set(range(count)) if count else None)
+    metrics.fit_latency(config.window.size_s, config.window.allowed_lateness_s)
+    emitter = SignalEmitter(merger, [ParquetSink(out)], metrics, Durably(metrics), fault=fault)
+    built.emitter = emitter
+    lag = GroupLag(k.bootstrap, k.posts_topic, group)
+    built.closers.append(lag.close)
+    built.merge = MergeLoop(
+        source,
+        merger,
+        emitter,
+        transaction,
+        k.signals_topic,
+        k.dlq_topic,
+        fault=fault,
+        group_lag=lag.read,
+        count_group=count_group,
+    )
+    return built
+
+
+def start_group_at_end(config: Config, group: str) -> None:
+    """Make a new worker group (and its merger) start at the current end of the posts and
+    partials topics, by committing those offsets before anyone joins: a run then reads
+    exactly what its own firehose produces, whoever joins when."""
+    from kafka import KafkaConsumer
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    k = config.kafka
+    for topic, name in ((k.posts_topic, group), (k.partials_topic, merge_group(group))):
+        consumer = KafkaConsumer(
+            bootstrap_servers=k.bootstrap, group_id=name, enable_auto_commit=False
+        )
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+            ends = consumer.end_offsets(tps)
+            meta = "" if topic == k.posts_topic else '{"since": %d}'
+            consumer.commit(
+                {tp: OffsetAndMetadata(o, meta.replace("%d", str(o)), -1) for tp, o in ends.items()}
+            )
+        finally:
+            consumer.close(autocommit=False)

@@ -1,43 +1,62 @@
-"""The micro-batch loop: poll, decode, score, window, emit closed windows, then commit.
+"""Stage one's loop: poll, decode, score, fold into per-partition windows, hand on.
 
-One :class:`Worker` owns a source, the window engine and the sinks. Each step accumulates
-polls into a micro-batch bounded by count and time, processes it with a handful of polars
-calls, writes the windows the watermark closed to every sink and only then commits the
-batch's offsets. Accounting holds for every batch: read = processed + dead-lettered + late.
+One :class:`Worker` owns a source, a :class:`process.partition_stage.PartitionStage` and a
+:class:`datamoat.outputs.StageOutput`. Each step accumulates polls into a micro-batch
+bounded by count and time, processes it with a handful of polars calls and ends with one
+commit: the windows its partitions closed (as a delta), its dead letters and its offsets,
+each offset carrying its partition's resume point. Accounting holds for every batch:
+read = processed + dead-lettered + late.
+
+Partitions move between workers through Kafka alone: a worker given a partition reads its
+resume point from the committed offset's metadata and rebuilds the partition's open
+windows from the records since the first of them (:meth:`Worker.assigned`).
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Protocol, runtime_checkable
 
+import orjson
 import polars as pl
 
-from datamoat.checkpoint import Checkpoint, CheckpointStore
-from datamoat.errors import DatamoatError
+from datamoat.metrics import Metrics
+from datamoat.outputs import StageOutput
+from datamoat.retry import Durably
 from ingest.batch import RawBatch
+from ingest.errors import GroupMovedOn
+from ingest.kafka_source import Committed
 from ingest.source import Source
 from process.decode import decode
-from process.engine import WindowEngine
-from sinks.base import DeadLetters, DeadLetterSink, SignalSink
-from sinks.prometheus import Metrics
+from process.delta import END, Delta, Mark
+from process.partition_stage import PartitionStage, Resume
+from sinks.base import DeadLetters
 
-__all__ = ["SinkUnavailable", "Worker", "WorkerStats"]
+__all__ = ["Worker", "WorkerStats"]
 
 Scorer = Callable[[pl.DataFrame], pl.DataFrame]
-T = TypeVar("T")
+log = logging.getLogger("datamoat.worker")
 
 
-class SinkUnavailable(DatamoatError):
-    """A sink kept failing until shutdown was requested."""
+@runtime_checkable
+class _Rebalancing(Protocol):
+    def take_revoked(self) -> set[int]: ...
 
+    def read_range(self, partition: int, start: int, end: int) -> RawBatch: ...
 
-def _stderr(line: str) -> None:
-    print(f"datamoat: {line}", file=sys.stderr, flush=True)
+    def rewind(self) -> None: ...
+
+    def group_metadata(self) -> Any: ...
+
+    def all_committed(self) -> dict[int, Committed | None]: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -47,21 +66,16 @@ class WorkerStats:
     dead_lettered: int = 0
     late: int = 0
     batches: int = 0
-    windows: int = 0
-    signals: int = 0
+    #: Records read again to rebuild partitions taken over (not counted as consumed).
+    replayed: int = 0
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
-    #: Per emitted window: emit time minus window end (s).
-    latencies: list[float] = field(default_factory=list)
-    #: The latest top-K trending keys and scores.
-    trending: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
 class Worker:
     source: Source
-    engine: WindowEngine
-    sinks: Sequence[SignalSink]
-    dead_letters: DeadLetterSink
+    stage: PartitionStage
+    output: StageOutput
     metrics: Metrics
     max_records: int = 20_000
     max_wait_ms: int = 250
@@ -71,23 +85,66 @@ class Worker:
     scorer: Scorer | None = None
     #: Called at named points of the commit protocol; the crash tests kill the worker there.
     fault: Callable[[str], None] = field(default=lambda point: None)
-    log: Callable[[str], None] = field(default=_stderr)
-    sleep: Callable[[float], None] = time.sleep
-    max_backoff_s: float = 10.0
-    _stop: threading.Event | None = None
     wall_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     monotonic: Callable[[], float] = time.monotonic
+    durably: Durably | None = None
     stats: WorkerStats = field(default_factory=WorkerStats)
-    #: Where the open-window state and its offsets are persisted (None: commit every batch).
-    checkpoints: CheckpointStore | None = None
-    checkpoint_interval_s: float = 5.0
-    #: Next offset per partition after everything processed; what is not yet committed.
-    _positions: dict[int, int] = field(default_factory=dict)
-    _pending: dict[int, int] = field(default_factory=dict)
-    _last_checkpoint_at: float = 0.0
-    _last_lag_at: float = 0.0
-    _evicted: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Per partition, the offset this worker last committed (its state matches it).
+    _committed: dict[int, int] = field(default_factory=dict)
+    _last_marks: dict[int, Mark] = field(default_factory=dict)
+    _committing: bool = False
+    _moved: bool = False
+    _last_lag_at: float = 0.0
+    _ended_checked_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.durably is None:
+            self.durably = Durably(self.metrics)
+        if isinstance(self.source, _Rebalancing):
+            source = self.source
+            self.durably.on_pause = source.pause
+            self.durably.on_resume = source.resume
+            self.durably.wait = lambda s: self._keep_alive(s)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, done: Callable[[], bool] | None = None) -> bool:
+        """Step until ``done()`` says the input is over (then end every partition: True) or
+        ``stop`` is set (False: everything read so far is committed; nothing else to do).
+
+        In a group, a worker whose own partitions are done stays until every partition of
+        the topic has been ended by its owner (:meth:`group_ended`): a partition left by a
+        lost worker comes to one of those still here, to be rebuilt and ended."""
+        assert self.durably is not None
+        self.durably.stop = stop
+        while not stop.is_set():
+            read = self.step()
+            if not read and done is not None and done():
+                if any(c.closed_through != END for c in self.stage.clocks.values()):
+                    self.finish()
+                if self.group_ended():
+                    return True
+        return False
+
+    def group_ended(self) -> bool:
+        """Has every partition's input been ended by whoever reads it? (Checked at most once
+        a second against the group's commits; always True outside a group.)"""
+        if not isinstance(self.source, _Rebalancing):
+            return True
+        now = self.monotonic()
+        if now - self._ended_checked_at < 1.0:
+            return False
+        self._ended_checked_at = now
+        for c in self.source.all_committed().values():
+            if c is None:
+                return False
+            try:
+                if Resume.from_json(orjson.loads(c.metadata)).closed_through != END:
+                    return False
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return False
+        return True
 
     def poll_batch(self) -> RawBatch:
         """Accumulate polls until ``max_records`` or ``max_wait_ms``, whichever comes first."""
@@ -98,6 +155,8 @@ class Worker:
             if left_ms <= 0:
                 break
             got = self.source.poll(self.max_records - len(batch), left_ms)
+            if isinstance(self.source, _Rebalancing):
+                batch = batch.without(self.source.take_revoked())
             if not len(got):
                 if len(batch):
                     break  # caught up: don't sit on what we have
@@ -111,218 +170,197 @@ class Worker:
     def step(self) -> int:
         """Process one micro-batch; returns how many records it read."""
         batch = self.poll_batch()
+        group = self.source.group_metadata() if isinstance(self.source, _Rebalancing) else None
+        now = self.wall_ms()
+        assigned = self.source.partitions()
+        backlog = self.source.backlog()
+        self.stage.track(assigned, {p for p in assigned if backlog.get(p, 1) > 0}, now)
         if len(batch):
-            self.process(batch)
-        else:
-            now = self.wall_ms()
-            if self._track_partitions(now):
-                self._emit(self.engine.close(now))
+            self.process(batch, now, group)
+        elif assigned:
+            self._hand_on(self.stage.advance(now), DeadLetters([], [], [], [], []), {}, group)
         self._update_gauges()
         return len(batch)
 
-    def process(self, batch: RawBatch) -> None:
+    def process(self, batch: RawBatch, now: int, group: Any = None) -> None:
         started = self.monotonic()
+        posts, rejects = self._decode(batch, now)
+        added = self.stage.add(posts, now)
+        if added.late_idx:
+            late = pl.DataFrame({"_idx": added.late_idx, "reason": "late"})
+            rejects = pl.concat([rejects, late.cast({"_idx": pl.Int64})])
+        letters = self._letters(batch, rejects)
+        reasons = dict(
+            rejects.filter(pl.col("reason") != "late").group_by("reason").len().iter_rows()
+        )
+        dead = sum(reasons.values())
+        stats = {
+            "consumed": len(batch),
+            "processed": added.processed,
+            "dead_lettered": dead,
+            "late": len(added.late_idx),
+            "reasons": reasons,
+        }
+        delta = self.stage.advance(now, stats)
+        self._hand_on(delta, letters, batch.next_offsets(), group)
+        with self._lock:
+            s = self.stats
+            s.consumed += len(batch)
+            s.processed += added.processed
+            s.dead_lettered += dead
+            s.late += len(added.late_idx)
+            s.batches += 1
+            for reason, n in reasons.items():
+                s.dead_letter_reasons[reason] = s.dead_letter_reasons.get(reason, 0) + n
+        m = self.metrics
+        m.posts_consumed.inc(len(batch))
+        m.posts_processed.inc(added.processed)
+        m.late_records.inc(len(added.late_idx))
+        for reason, n in reasons.items():
+            m.dead_letters.labels(reason=reason).inc(n)
+        m.batch_records.observe(len(batch))
+        m.batch_seconds.observe(self.monotonic() - started)
+
+    def finish(self) -> None:
+        """End of input: close every window of every partition read, and commit that."""
         now = self.wall_ms()
-        self._track_partitions(now)
+        offsets = {p: self.source.position(p) for p in self.source.partitions()}
+        group = self.source.group_metadata() if isinstance(self.source, _Rebalancing) else None
+        self._hand_on(self.stage.end(now), DeadLetters([], [], [], [], []), offsets, group)
+        self._update_gauges(force=True)
+
+    def _decode(self, batch: RawBatch, now: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         decoded = decode(
             batch.values,
             self.max_record_bytes,
             now_ms=now if self.max_future_ms else None,
             max_future_ms=self.max_future_ms,
         )
+        idx = decoded.posts["_idx"]
         posts = decoded.posts.with_columns(
-            pl.Series("partition", batch.partitions, dtype=pl.Int32).gather(decoded.posts["_idx"])
+            pl.Series("partition", batch.partitions, dtype=pl.Int32).gather(idx),
+            pl.Series("offset", batch.offsets, dtype=pl.Int64).gather(idx),
         )
         if self.scorer is not None:
             posts = self.scorer(posts)
-        added = self.engine.add(posts, now)
-        rejects = decoded.rejects
-        if added.late_idx:
-            late = pl.DataFrame({"_idx": added.late_idx, "reason": "late"})
-            rejects = pl.concat([rejects, late.cast({"_idx": pl.Int64})])
-        self._dead_letter(batch, rejects)
-        self._emit(self.engine.close(now))
-        done = batch.next_offsets()
-        self._positions.update(done)
-        self._pending.update(done)
-        self._commit()
-        with self._lock:
-            s = self.stats
-            s.consumed += len(batch)
-            s.processed += added.processed
-            s.dead_lettered += decoded.rejects.height
-            s.late += len(added.late_idx)
-            s.batches += 1
-        m = self.metrics
-        m.posts_consumed.inc(len(batch))
-        m.posts_processed.inc(added.processed)
-        m.late_records.inc(len(added.late_idx))
-        m.batch_records.observe(len(batch))
-        m.batch_seconds.observe(self.monotonic() - started)
+        return posts, decoded.rejects
 
-    def _track_partitions(self, now: int) -> bool:
-        """Tell the watermark which partitions we read and which still have a backlog
-        (unknown lag counts as a backlog): only a caught-up partition can go idle.
-
-        False while no partitions are assigned (at start, during a rebalance): the
-        watermark must not move then, or a restored state that has seen only some
-        partitions would close windows the others still feed."""
-        assigned = self.source.partitions()
-        marks = self.engine.watermarks
-        if not assigned:
-            marks.busy(set(marks.max_event) | set(marks.waiting), now)
-            return False
-        lags = self.source.lag()
-        marks.expect(assigned, now)
-        marks.busy({p for p in assigned if lags.get(p, 1) > 0}, now)
-        return True
-
-    def finish(self) -> None:
-        """End of input: close every window, write it, checkpoint, commit."""
-        self._emit(self.engine.flush())
-        self._commit(force=True)
-        self._update_gauges(force=True)
-
-    def restore(self) -> Checkpoint | None:
-        """Continue from the latest checkpoint, if any: state back, source repositioned."""
-        if self.checkpoints is None:
-            return None
-        checkpoint = self.checkpoints.load()
-        if checkpoint is not None:
-            self.engine.restore(checkpoint.scalars, checkpoint.frames, self.wall_ms())
-            self.source.seek(checkpoint.offsets)
-            self._positions = dict(checkpoint.offsets)
-        self._last_checkpoint_at = self.monotonic()
-        return checkpoint
-
-    def _commit(self, force: bool = False) -> None:
-        """Persist state with the offsets it covers, then commit them (at most every
-        ``checkpoint_interval_s`` when checkpointing). Sinks have written by now."""
-        if not self._pending and not force:
-            return
-        if self.checkpoints is not None:
-            due = self.monotonic() - self._last_checkpoint_at >= self.checkpoint_interval_s
-            if not (due or force):
-                return
-            scalars, frames = self.engine.snapshot()
-            self.checkpoints.save(
-                Checkpoint(offsets=dict(self._positions), scalars=scalars, frames=frames)
-            )
-            self._last_checkpoint_at = self.monotonic()
-            self.fault("after_checkpoint")
-        if self._pending:
-            try:
-                self.source.commit(self._pending)
-            except Exception as exc:  # the checkpoint holds the offsets; the next commit covers
-                self.log(f"offset commit failed ({exc!r}); will commit again with the next batch")
-                return
-        self._pending = {}
-
-    def run(self, stop: threading.Event, done: Callable[[], bool] | None = None) -> bool:
-        """Step until ``done()`` says the input is over (then flush every window: True) or
-        ``stop`` is set (then checkpoint and commit, leaving windows open: False)."""
-        self._stop = stop
-        while not stop.is_set():
-            read = self.step()
-            if not read and done is not None and done():
-                self.finish()
-                return True
-        self.suspend()
-        return False
-
-    def suspend(self) -> None:
-        """Stop for now: checkpoint the open windows and commit; a restart continues."""
-        self._commit(force=True)
-        self._update_gauges(force=True)
-
-    def _dead_letter(self, batch: RawBatch, rejects: pl.DataFrame) -> None:
-        if rejects.is_empty():
-            return
+    def _letters(self, batch: RawBatch, rejects: pl.DataFrame) -> DeadLetters:
         idx = rejects["_idx"].to_list()
-        reasons = rejects["reason"].to_list()
-        letters = DeadLetters(
+        return DeadLetters(
             values=[batch.values[i] for i in idx],
             keys=[batch.keys[i] for i in idx],
-            reasons=reasons,
+            reasons=rejects["reason"].to_list(),
             partitions=[batch.partitions[i] for i in idx],
             offsets=[batch.offsets[i] for i in idx],
         )
-        self._durably(self.dead_letters.write, letters, type(self.dead_letters).__name__)
-        counts = rejects.filter(pl.col("reason") != "late").group_by("reason").len()
-        with self._lock:
-            for reason, n in counts.iter_rows():
-                self.metrics.dead_letters.labels(reason=reason).inc(n)
-                reasons_seen = self.stats.dead_letter_reasons
-                reasons_seen[reason] = reasons_seen.get(reason, 0) + n
 
-    def _durably(self, write: Callable[[T], None], payload: T, name: str) -> None:
-        """Write to a sink, retrying with backoff while it fails (disk full, topic down).
+    # --- committing -----------------------------------------------------------------------
 
-        Consumption pauses meanwhile: nothing is dropped and nothing buffers without bound.
-        A stop request during the outage gives up (nothing is committed; a restart replays).
-        """
-        delay, failing_since = 0.1, None
+    def _hand_on(
+        self, delta: Delta, letters: DeadLetters, offsets: dict[int, int], group: Any
+    ) -> None:
+        if not (delta.carries_data() or len(letters) or offsets or delta.marks != self._last_marks):
+            return
+        commits = {
+            p: (o, orjson.dumps(self.stage.resume_point(p, o).to_json()).decode())
+            for p, o in offsets.items()
+        }
+        self.fault("before_commit")
+        self._committing = True
+        try:
+            assert self.durably is not None
+            self.durably(lambda: self.output.commit(delta, letters, commits, group), "commit")
+        except GroupMovedOn as exc:
+            log.warning("%s: this batch is aborted; its partitions' owners read it again", exc)
+            self._rewind()
+            return
+        finally:
+            self._committing = False
+        self.fault("after_commit")
+        self._committed.update(offsets)
+        self._last_marks = delta.marks
+        if self._moved:  # the group moved while we committed: start again from the commits
+            self._rewind()
+
+    def _rewind(self) -> None:
+        """After an aborted batch: drop every partition's state and continue from the
+        committed offsets (rebuilding the partitions still ours)."""
+        self.stage.drop(set(self.stage.clocks))
+        self._committed.clear()
+        self._last_marks = {}
+        self._moved = False
+        if isinstance(self.source, _Rebalancing):
+            self.source.rewind()
+
+    def _keep_alive(self, seconds: float) -> None:
+        """Wait while a commit fails, polling the paused consumer to stay in the group."""
+        deadline = self.monotonic() + seconds
         while True:
-            try:
-                write(payload)
-            except Exception as exc:
-                if failing_since is None:
-                    failing_since = self.monotonic()
-                    self.log(f"{name} failing ({exc!r}); pausing consumption and retrying")
-                self.metrics.sink_retries.labels(sink=name).inc()
-                if self._stop is not None and self._stop.is_set():
-                    raise SinkUnavailable(
-                        f"{name} still failing at shutdown ({exc!r}); nothing past the last "
-                        "checkpoint was committed, a restart replays it"
-                    ) from exc
-                self.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
-                continue
-            if failing_since is not None:
-                self.log(f"{name} recovered after {self.monotonic() - failing_since:.1f} s")
-            return
+            left_ms = int((deadline - self.monotonic()) * 1000)
+            if left_ms <= 0:
+                return
+            self.source.poll(1, min(left_ms, 500))  # paused: returns nothing, keeps membership
 
-    def _emit(self, signals: pl.DataFrame) -> None:
-        if signals.is_empty():
+    # --- rebalances (called by a Kafka source from inside poll) ---------------------------
+
+    def revoked(self, partitions: set[int]) -> None:
+        if self._committing:
+            self._moved = True  # the pending commit will be refused: see _hand_on
+
+    def assigned(self, committed: dict[int, Committed | None]) -> None:
+        if self._committing:
+            self._moved = True
             return
-        for i, sink in enumerate(self.sinks):
-            if i:
-                self.fault("between_sinks")
-            self._durably(sink.write, signals, type(sink).__name__)
-        self.fault("after_sink_write")
-        now_s = self.wall_ms() / 1000.0
-        ends = signals["window_end"].unique().to_list()
-        top = self.engine.trends.top(signals)
-        m = self.metrics
-        m.windows_emitted.inc(len(ends))
-        m.signals_emitted.inc(signals.height)
-        lat = [now_s - e / 1000.0 for e in ends]
-        for v in lat:
-            m.latency.observe(max(0.0, v))
-        m.trending.clear()
-        for rank, (key, score) in enumerate(top.iter_rows(), start=1):
-            m.trending.labels(rank=str(rank), key=key).set(score)
+        now = self.wall_ms()
+        for p, c in committed.items():
+            offset = None if c is None else c.offset
+            if p in self.stage.clocks and offset is not None and self._committed.get(p) == offset:
+                continue  # ours before the rebalance, and nobody committed since: state holds
+            self._restore(p, c, now)
+
+    def _restore(self, partition: int, committed: Committed | None, now: int) -> None:
+        if committed is None:
+            self.stage.resume(partition, Resume(None, None, 0), now)
+            return
+        try:
+            resume = Resume.from_json(orjson.loads(committed.metadata))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            resume = Resume(None, None, committed.offset)  # committed by something else
+        self.stage.resume(partition, resume, now)
+        self._committed[partition] = committed.offset
+        if resume.replay_from >= committed.offset or not isinstance(self.source, _Rebalancing):
+            return
+        started = self.monotonic()
+        raw = self.source.read_range(partition, resume.replay_from, committed.offset)
+        posts, _ = self._decode(raw, now)
+        self.stage.replay(posts)
         with self._lock:
-            self.stats.windows += len(ends)
-            self.stats.signals += signals.height
-            self.stats.latencies.extend(lat)
-            self.stats.trending = [(k, float(v)) for k, v in top.iter_rows()]
+            self.stats.replayed += len(raw)
+        log.info(
+            "partition %d taken over at offset %d: %d records read again in %.2f s",
+            partition,
+            committed.offset,
+            len(raw),
+            self.monotonic() - started,
+        )
+
+    # --- gauges ---------------------------------------------------------------------------
 
     def _update_gauges(self, force: bool = False) -> None:
         now = self.monotonic()
+        if not force and now - self._last_lag_at < 1.0:
+            return
+        self._last_lag_at = now
         m = self.metrics
-        m.open_windows.set(self.engine.open_windows)
-        m.state_bytes.set(self.engine.state_bytes)
-        evicted = self.engine.cascades.evicted  # a count kept by the engine since its start
-        if evicted > self._evicted:
-            m.cascades_evicted.inc(evicted - self._evicted)
-        self._evicted = evicted
-        if self.engine.watermarks.value is not None:
-            m.watermark.set(self.engine.watermarks.value / 1000.0)
-        if force or now - self._last_lag_at >= 1.0:
-            self._last_lag_at = now
+        m.state_bytes.set(self.stage.state_bytes)
+        m.open_windows.set(self.stage.open_windows)
+        marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
+        if marks and min(marks) < END:
+            m.watermark.set(min(marks) / 1000.0)
+        if not isinstance(self.source, _Rebalancing):  # in a group, the merger exports lag
             for p, lag in self.source.lag().items():
                 m.consumer_lag.labels(partition=str(p)).set(lag)
 
     def lag_total(self) -> int:
-        return sum(self.source.lag().values())
+        return sum(self.source.backlog().values())

@@ -31,6 +31,18 @@ class RawBatch:
         self.partitions.extend(other.partitions)
         self.offsets.extend(other.offsets)
 
+    def without(self, partitions: set[int]) -> RawBatch:
+        """This batch less the records of ``partitions`` (revoked in a rebalance)."""
+        if not partitions or not self.values:
+            return self
+        keep = [i for i, p in enumerate(self.partitions) if p not in partitions]
+        return RawBatch(
+            values=[self.values[i] for i in keep],
+            keys=[self.keys[i] for i in keep],
+            partitions=[self.partitions[i] for i in keep],
+            offsets=[self.offsets[i] for i in keep],
+        )
+
     def next_offsets(self) -> dict[int, int]:
         """Per partition, the offset after the last record of this batch (what to commit)."""
         if not self.values:

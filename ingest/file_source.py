@@ -68,14 +68,14 @@ class FileSource:
     def partitions(self) -> set[int]:
         return {0}
 
-    def seek(self, offsets: Mapping[int, int]) -> None:
-        """Skip to line ``offsets[0]`` (forward only: a file replay restarts from the top)."""
-        target = offsets.get(0, 0)
-        while self._offset < target and not self.exhausted():
-            self.poll(min(target - self._offset, 100_000), 0)
+    def position(self, partition: int) -> int:
+        return self._offset
+
+    def backlog(self) -> dict[int, int]:
+        return {0: len(self._pending)}
 
     def lag(self) -> dict[int, int]:
-        return {0: len(self._pending)}
+        return {0: self._offset + len(self._pending) - self.committed.get(0, 0)}
 
     def exhausted(self) -> bool:
         return self._eof and not self._pending

@@ -1,11 +1,24 @@
-"""The Kafka source: one consumer of a consumer group, polled into raw batches."""
+"""The Kafka source: one consumer of a consumer group, polled into raw batches.
+
+The source owns the read positions. In a group (``subscribe``), partitions come and go with
+rebalances; every time, the group's committed offsets are where reading resumes, and the
+:class:`PartitionListener` is told first, so the worker can hand a revoked partition's
+state over (by having committed it) and rebuild an assigned one's from the committed
+offset's metadata. Without a group (``assign=True``) the source reads every partition of
+the topic itself, from the committed offsets of ``group``.
+
+Commits are made by the caller, normally inside a Kafka transaction (see
+:meth:`transaction_offsets` and :meth:`group_metadata`); :meth:`commit` is the plain
+variant.
+"""
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -13,38 +26,49 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.batch import RawBatch
+from ingest.errors import SourceTimeout
+from ingest.kafka_fetch import fetch_raw
 
-__all__ = ["KafkaSource", "consumer_config"]
+__all__ = ["Committed", "KafkaSource", "PartitionListener", "consumer_config"]
+
+log = logging.getLogger("datamoat.source")
 
 
-def _stderr(line: str) -> None:
-    print(f"datamoat: {line}", file=sys.stderr, flush=True)
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A partition's committed offset and the metadata stored with it."""
+
+    offset: int
+    metadata: str = ""
 
 
-class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Positions newly assigned partitions at the offsets a checkpoint recorded."""
+class PartitionListener(Protocol):
+    def revoked(self, partitions: set[int]) -> None: ...
 
+    def assigned(self, committed: dict[int, Committed | None]) -> None: ...
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, source: KafkaSource) -> None:
         self.source = source
 
-    def on_partitions_revoked(self, revoked: object) -> None:
-        return None
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.source._on_revoked({tp.partition for tp in revoked})
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        start = self.source._start
-        for tp in assigned:
-            if tp.partition in start:
-                self.source.consumer.seek(tp, start[tp.partition])
+        self.source._on_assigned({tp.partition for tp in assigned})
 
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
-    """Consumer settings for the worker: manual commits, earliest start, big fetches."""
+    """Consumer settings for the worker: manual commits, earliest start, big fetches,
+    read_committed (a partition taken over waits for the old owner's open transaction)."""
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "group_id": group,
         "client_id": f"datamoat-{group}",
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
         "max_poll_records": 20_000,
         "fetch_max_wait_ms": 100,
         "fetch_min_bytes": 1,
@@ -52,41 +76,169 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
         "allow_auto_create_topics": False,
         # Reconnect within seconds after a broker restart (the default backs off to 30 s).
         "reconnect_backoff_max_ms": 2_000,
+        # A lost worker's partitions move on after 10 s (the default waits 45 s).
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 2_000,
     }
     config.update(overrides)
     return config
 
 
 class KafkaSource:
-    """Reads ``topic`` as a member of a consumer group; commits only when told to.
-
-    ``from_end=True`` takes every partition itself (no group rebalancing) starting at the
-    current end of the log: a run then reads exactly what its own firehose produces.
-    """
+    """Reads ``topic`` in micro-batches; commits only when told to."""
 
     def __init__(
         self,
         topic: str,
         config: Mapping[str, Any],
         *,
-        from_end: bool = False,
-        log: Callable[[str], None] = _stderr,
+        listener: PartitionListener | None = None,
+        assign: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.topic = topic
-        self.log = log
+        self.config = dict(config)
+        self.listener = listener
+        self.sleep = sleep
         self._down_since: float | None = None
+        self._revoked: set[int] = set()
+        self._committed: dict[int, int] = {}
+        self._replayer: KafkaConsumer | None = None
+        self._assigned_pending: set[int] = set()
         self.consumer = KafkaConsumer(**config)
-        if from_end:
+        if assign:
             partitions = self.consumer.partitions_for_topic(topic)
             if not partitions:
                 raise LookupError(f"topic {topic!r} does not exist: run 'datamoat topics'")
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            self.consumer.assign(tps)
-            for tp, offset in self.consumer.end_offsets(tps).items():
-                self.consumer.seek(tp, offset)
+            self.consumer.assign([self._tp(p) for p in sorted(partitions)])
+            self._on_assigned(set(partitions))
+            self._deliver_assigned()
         else:
-            self.consumer.subscribe([topic], listener=_SeekOnAssign(self))
-        self._start: dict[int, int] = {}
+            self.consumer.subscribe([topic], listener=_Rebalance(self))
+
+    def _tp(self, partition: int) -> TopicPartition:
+        return TopicPartition(self.topic, partition)
+
+    # --- rebalances -----------------------------------------------------------------------
+
+    def _on_revoked(self, partitions: set[int]) -> None:
+        # On kafka-python's IO thread: nothing that blocks (no requests) may happen here.
+        self._revoked |= partitions
+        self._assigned_pending -= partitions
+        if self.listener is not None:
+            self.listener.revoked(partitions)
+
+    def _on_assigned(self, partitions: set[int]) -> None:
+        # On the IO thread too: the listener hears of it when poll returns (_deliver).
+        self._assigned_pending |= partitions
+
+    def _deliver_assigned(self) -> None:
+        """Tell the listener of the partitions assigned in the last poll, with their
+        committed offsets, before any of their records is processed."""
+        partitions, self._assigned_pending = self._assigned_pending, set()
+        if not partitions:
+            return
+        committed = self.committed(partitions)
+        self._committed.update({p: c.offset for p, c in committed.items() if c is not None})
+        if self.listener is not None:
+            self.listener.assigned(committed)
+
+    def take_revoked(self) -> set[int]:
+        """Partitions revoked since the last call: records of theirs polled before are
+        read again by their next owner (from the committed offset), so drop them."""
+        revoked, self._revoked = self._revoked, set()
+        return revoked
+
+    def committed(self, partitions: set[int]) -> dict[int, Committed | None]:
+        """The group's committed offsets (with metadata); waits out pending transactions."""
+        out: dict[int, Committed | None] = {}
+        for p in sorted(partitions):
+            c = self.consumer.committed(self._tp(p), metadata=True)
+            out[p] = None if c is None or c.offset < 0 else Committed(c.offset, c.metadata or "")
+        return out
+
+    def all_committed(self) -> dict[int, Committed | None]:
+        """The group's committed offsets of every partition of the topic, owned or not."""
+        partitions = self.consumer.partitions_for_topic(self.topic) or set()
+        return self.committed(set(partitions))
+
+    # --- reading --------------------------------------------------------------------------
+
+    def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
+        """Up to ``max_records`` records, decoded in bulk (:func:`ingest.kafka_fetch.fetch_raw`)."""
+        try:
+            batch = fetch_raw(self.consumer, max_records, timeout_ms)
+        except KafkaError as exc:  # the broker is away: say so once, wait, try again later
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning("Kafka unavailable (%s); waiting and retrying", exc)
+            self.sleep(min(timeout_ms, 1000) / 1000.0)
+            return RawBatch()
+        if self._down_since is not None:
+            log.warning("Kafka is back after %.1f s", time.monotonic() - self._down_since)
+            self._down_since = None
+        self._deliver_assigned()
+        return batch
+
+    def read_range(self, partition: int, start: int, end: int, timeout_s: float = 60.0) -> RawBatch:
+        """Records ``[start, end)`` of ``partition`` again, with a reader of its own (the
+        group's positions are untouched): to rebuild a partition's open windows."""
+        batch = RawBatch()
+        if end <= start:
+            return batch
+        if self._replayer is None:
+            config = {k: v for k, v in self.config.items() if k != "group_instance_id"}
+            config.update(group_id=None, client_id=f"{config.get('client_id', 'datamoat')}-replay")
+            self._replayer = KafkaConsumer(**config)
+        tp = self._tp(partition)
+        self._replayer.assign([tp])
+        self._replayer.seek(tp, start)
+        deadline = time.monotonic() + timeout_s
+        while self._replayer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise SourceTimeout(
+                    f"could not read back partition {partition} offsets {start}-{end} of "
+                    f"{self.topic} within {timeout_s:.0f} s: is the broker up?"
+                )
+            got = fetch_raw(self._replayer, 20_000, 500)
+            if got.offsets and got.offsets[-1] >= end:
+                keep = sum(1 for o in got.offsets if o < end)
+                got = RawBatch(
+                    got.values[:keep], got.keys[:keep], got.partitions[:keep], got.offsets[:keep]
+                )
+            batch.extend(got)
+        return batch
+
+    def rewind(self) -> None:
+        """Go back to the committed offsets of every assigned partition (after an aborted
+        batch), and tell the listener as on an assignment."""
+        assigned = self.partitions()
+        committed = self.committed(assigned)
+        for p, c in committed.items():
+            if c is not None:
+                self.consumer.seek(self._tp(p), c.offset)
+            else:
+                self.consumer.seek_to_beginning(self._tp(p))
+        self._committed.update({p: c.offset for p, c in committed.items() if c is not None})
+        if self.listener is not None:
+            self.listener.assigned(committed)
+
+    def seek(self, partition: int, offset: int) -> None:
+        """Continue ``partition`` from ``offset`` (assign mode: restoring a merger)."""
+        self.consumer.seek(self._tp(partition), offset)
+
+    # --- positions and lag ----------------------------------------------------------------
+
+    @property
+    def down(self) -> bool:
+        """True while the last poll failed (the broker is away)."""
+        return self._down_since is not None
+
+    def partitions(self) -> set[int]:
+        return {tp.partition for tp in self.consumer.assignment()}
+
+    def position(self, partition: int) -> int:
+        return int(self.consumer.position(self._tp(partition)))
 
     def caught_up(self) -> bool:
         """Asks the broker: has this consumer read every assigned partition to its end?
@@ -100,52 +252,7 @@ class KafkaSource:
         except KafkaError:
             return False
 
-    @property
-    def down(self) -> bool:
-        """True while the last poll failed (the broker is away)."""
-        return self._down_since is not None
-
-    def partitions(self) -> set[int]:
-        return {tp.partition for tp in self.consumer.assignment()}
-
-    def seek(self, offsets: Mapping[int, int]) -> None:
-        """Continue from ``offsets``: now for assigned partitions, on assignment for others."""
-        self._start.update(offsets)
-        for tp in self.consumer.assignment():
-            if tp.partition in offsets:
-                self.consumer.seek(tp, offsets[tp.partition])
-
-    def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
-        batch = RawBatch()
-        try:
-            polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-        except KafkaError as exc:  # the broker is away: say so once, wait, try again later
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                self.log(f"Kafka unavailable ({exc}); the worker waits and retries")
-            time.sleep(min(timeout_ms, 1000) / 1000.0)
-            return batch
-        if self._down_since is not None:
-            self.log(f"Kafka is back after {time.monotonic() - self._down_since:.1f} s")
-            self._down_since = None
-        for tp, records in polled.items():
-            batch.values.extend([r.value for r in records])
-            batch.keys.extend([r.key for r in records])
-            batch.offsets.extend([r.offset for r in records])
-            batch.partitions.extend([tp.partition] * len(records))
-        return batch
-
-    def commit(self, offsets: Mapping[int, int]) -> None:
-        if not offsets:
-            return
-        self.consumer.commit(
-            {
-                TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1)
-                for p, o in offsets.items()
-            }
-        )
-
-    def lag(self) -> dict[int, int]:
+    def backlog(self) -> dict[int, int]:
         """From the high-water marks of the last fetches (no extra request)."""
         out: dict[int, int] = {}
         try:
@@ -157,5 +264,47 @@ class KafkaSource:
             return out  # unknown while the broker is away
         return out
 
+    def lag(self) -> dict[int, int]:
+        """Log-end offset minus committed offset, as ``kafka-consumer-groups`` shows it
+        (high-water marks from the last fetches; no extra request)."""
+        out: dict[int, int] = {}
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            committed = self._committed.get(tp.partition)
+            if high is not None and committed is not None:
+                out[tp.partition] = max(0, high - committed)
+        return out
+
+    # --- committing -----------------------------------------------------------------------
+
+    def transaction_offsets(
+        self, offsets: Mapping[int, tuple[int, str]]
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        return {self._tp(p): OffsetAndMetadata(o, m, -1) for p, (o, m) in offsets.items()}
+
+    def group_metadata(self) -> Any:
+        return self.consumer.group_metadata()
+
+    def committed_now(self, offsets: Mapping[int, int]) -> None:
+        """Note offsets committed by a transaction (for :meth:`lag`)."""
+        self._committed.update(offsets)
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        if not offsets:
+            return
+        self.consumer.commit(
+            {self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+        )
+        self._committed.update(offsets)
+
+    def pause(self) -> None:
+        """Stop fetching (backpressure) while :meth:`poll` keeps the group membership."""
+        self.consumer.pause(*self.consumer.assignment())
+
+    def resume(self) -> None:
+        self.consumer.resume(*self.consumer.paused())
+
     def close(self) -> None:
+        if self._replayer is not None:
+            self._replayer.close(autocommit=False)
         self.consumer.close(autocommit=False)

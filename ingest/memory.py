@@ -121,17 +121,20 @@ class MemorySource:
     def partitions(self) -> set[int]:
         return set(range(self.topic.partitions))
 
-    def seek(self, offsets: Mapping[int, int]) -> None:
-        for p, o in offsets.items():
-            self.positions[p] = o
+    def position(self, partition: int) -> int:
+        return self.positions[partition]
 
-    def lag(self) -> dict[int, int]:
+    def backlog(self) -> dict[int, int]:
         ends = self.topic.end_offsets()
         return {p: ends[p] - self.positions[p] for p in range(self.topic.partitions)}
 
+    def lag(self) -> dict[int, int]:
+        ends = self.topic.end_offsets()
+        return {p: ends[p] - self.committed.get(p, 0) for p in range(self.topic.partitions)}
+
     def exhausted(self) -> bool:
         """True once the topic is closed and everything in it has been read."""
-        return self.topic.closed and not any(self.lag().values())
+        return self.topic.closed and not any(self.backlog().values())
 
     def close(self) -> None:
         return None

@@ -10,24 +10,45 @@ against the same clock (``time.monotonic`` is system-wide on Linux and macOS).
 
 When the writer can't keep up, the newest step goes out later than due: ``behind_s`` says
 by how much, and :attr:`PaceStats.behind` turns true past ``BEHIND_S``.
+
+A writer can also accept posts and never get them acknowledged: with a partition's replicas
+down, Kafka's producer queues (up to its back-pressure limit) and retries for minutes, and
+the schedule looks kept. When the writer tells the age of its oldest unacknowledged send
+(:class:`PendingSends`), a :class:`StallWatch` logs one line when that age passes
+``STALL_S`` and one when sends complete again (from a thread, so a blocked ``write`` is seen
+too), and :class:`PaceStats` counts ``stalls`` and ``stalled_s``; a stall means the run did
+not keep up.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 
 from ingest.producer import PostWriter, partitions_of
 
-__all__ = ["BEHIND_S", "PaceStats", "Pacer", "PostSource", "StopFlag"]
+__all__ = [
+    "BEHIND_S",
+    "STALL_S",
+    "PaceStats",
+    "Pacer",
+    "PendingSends",
+    "PostSource",
+    "StallWatch",
+    "StopFlag",
+]
 
 #: Sending this late (s) counts as not keeping up with the target rate.
 BEHIND_S = 1.0
+#: A send not acknowledged for this long (s) is a stall.
+STALL_S = 5.0
 _UNPACED_STEP_POSTS = 20_000
 
 
@@ -43,6 +64,82 @@ class StopFlag(Protocol):
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float | None = ...) -> bool: ...
+
+
+@runtime_checkable
+class PendingSends(Protocol):
+    """A writer that knows how long its oldest send has waited for an acknowledgement."""
+
+    def pending_age(self) -> float:
+        """Seconds since the oldest send not yet acknowledged was made; 0 when none."""
+        ...
+
+
+def _stderr(line: str) -> None:
+    print(f"firehose: {line}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class StallWatch:
+    """Notices sends that have not completed for ``after_s`` seconds, says so in one line,
+    and again when they complete; counts the stalls and their total time.
+
+    :meth:`check` is cheap and thread-safe: the pacer calls it between steps and a thread
+    (:meth:`start`) calls it while a ``write`` blocks."""
+
+    age: Callable[[], float]
+    log: Callable[[str], None] = _stderr
+    after_s: float = STALL_S
+    clock: Callable[[], float] = time.monotonic
+    stalls: int = 0
+    #: Time (s) of the stalls that have ended.
+    ended_s: float = 0.0
+    _since: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def stalled(self) -> bool:
+        return self._since is not None
+
+    def stalled_s(self) -> float:
+        """Total stall time so far, the ongoing stall included."""
+        with self._lock:
+            return self.ended_s + (0.0 if self._since is None else self.clock() - self._since)
+
+    def check(self) -> bool:
+        """Look once; return whether the writer is stalled now."""
+        with self._lock:
+            age, now = self.age(), self.clock()
+            if self._since is None and age >= self.after_s:
+                self._since, self.stalls = now - age, self.stalls + 1
+                self.log(
+                    f"STALLED: no send acknowledged for {age:.1f} s (broker or replicas "
+                    "down?); still retrying"
+                )
+            elif self._since is not None and age < self.after_s:
+                took = now - self._since
+                self.ended_s, self._since = self.ended_s + took, None
+                self.log(f"recovered: sends are acknowledged again after a {took:.1f} s stall")
+            return self._since is not None
+
+    def start(self, interval_s: float) -> Callable[[], None]:
+        """Check every ``interval_s`` in a daemon thread; returns the function that stops it
+        (after one last check)."""
+        done = threading.Event()
+
+        def loop() -> None:
+            while not done.wait(interval_s):
+                self.check()
+
+        thread = threading.Thread(target=loop, name="stall-watch", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            done.set()
+            thread.join(timeout=max(1.0, 2 * interval_s))
+            self.check()
+
+        return stop
 
 
 Encoder = Callable[[pl.DataFrame], list[bytes]]
@@ -61,6 +158,9 @@ class PaceStats:
     max_behind_s: float = 0.0
     #: Event time covered so far (ms after the start).
     event_ms: int = 0
+    #: Times sends stopped being acknowledged for STALL_S or more, and the total time (s).
+    stalls: int = 0
+    stalled_s: float = 0.0
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=256))
 
     @property
@@ -75,7 +175,8 @@ class PaceStats:
 
     @property
     def kept_up(self) -> bool:
-        return self.max_behind_s <= BEHIND_S
+        """Never more than BEHIND_S late, and no stall."""
+        return self.max_behind_s <= BEHIND_S and self.stalls == 0
 
     def note(self, now: float) -> None:
         self.elapsed_s = now - self.started
@@ -105,6 +206,11 @@ class Pacer:
     tick_s: float = 0.05
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: Where the stall lines go.
+    log: Callable[[str], None] = _stderr
+    stall_after_s: float = STALL_S
+    #: How often the stall thread looks (s); 0: only between steps (no thread).
+    watch_interval_s: float = 0.5
 
     def step_ms(self) -> int:
         """Event time per step: a tick when paced, about 20k posts when not."""
@@ -128,6 +234,32 @@ class Pacer:
         if wall_start is None:  # the first step (and a warm start's backlog) before the clock
             self.firehose.prepare(self.start_ms + step)
         stats = PaceStats(started=self.clock() if wall_start is None else wall_start)
+        watch = None
+        if isinstance(self.writer, PendingSends):
+            watch = StallWatch(self.writer.pending_age, self.log, self.stall_after_s, self.clock)
+        end_watch = watch.start(self.watch_interval_s) if watch and self.watch_interval_s else None
+        try:
+            self._loop(stats, step, posts, end_ms, stop, on_chunk, quota, watch)
+        finally:
+            if end_watch is not None:
+                end_watch()
+        if watch is not None:
+            watch.check()
+            stats.stalls, stats.stalled_s = watch.stalls, watch.stalled_s()
+        stats.note(self.clock())
+        return stats
+
+    def _loop(
+        self,
+        stats: PaceStats,
+        step: int,
+        posts: int | None,
+        end_ms: int | None,
+        stop: StopFlag | None,
+        on_chunk: Callable[[PaceStats, int], None] | None,
+        quota: Quota | None,
+        watch: StallWatch | None,
+    ) -> None:
         upto = self.start_ms
         while (stop is None or not stop.is_set()) and (end_ms is None or upto < end_ms):
             upto = upto + step if end_ms is None else min(upto + step, end_ms)
@@ -151,6 +283,9 @@ class Pacer:
             stats.produced += frame.height
             stats.event_ms = upto - self.start_ms
             stats.note(self.clock())
+            if watch is not None:
+                watch.check()
+                stats.stalls, stats.stalled_s = watch.stalls, watch.stalled_s()
             if on_chunk is not None:
                 on_chunk(stats, frame.height)
             if last:
@@ -158,8 +293,6 @@ class Pacer:
         self.writer.flush()
         if self.realtime and end_ms is not None and (stop is None or not stop.is_set()):
             self._wait_until(end_ms, stats, stop)
-        stats.note(self.clock())
-        return stats
 
     def _wait_until(self, event_ms: int, stats: PaceStats, stop: StopFlag | None) -> None:
         due = stats.started + (event_ms - self.start_ms) / 1000.0

@@ -4,16 +4,17 @@ The partition of a post is ``author_id % partitions``, computed for the whole ba
 (one author's posts stay ordered in one partition, as the record contract asks, without a
 per-record partitioner call).
 
-Into Kafka, ``send()`` costs about 15 us of Python per record (checks, a future, varints),
-which caps one process near 40k posts/s. :class:`BulkAppender` instead writes each
-partition's posts straight into kafka-python's open record batch, in the bytes its
-``DefaultRecordBatchBuilder.append`` writes (pinned by a test), with one error callback per
-batch: about 1 us per record. It leans on kafka-python internals (pinned below 4), checked
-up front; when they don't look as expected, the writer falls back to ``send()``.
+Into Kafka, :class:`KafkaPostWriter` appends each partition's posts in bulk
+(:class:`ingest.kafka_internals.BulkAppender`, about 15x cheaper than ``send()`` per record)
+when the start-up guard finds kafka-python as expected, and else sends each post with
+``send()``, saying so once. Every wait for Kafka (room in the buffer, topic metadata, the
+final flush) has a deadline and gives up early when the writer's stop flag is set.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -24,15 +25,12 @@ import numpy as np
 import polars as pl
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
-from kafka.producer.producer_batch import ProducerBatch
-from kafka.record.memory_records import MemoryRecordsBuilder
 from kafka.structs import TopicPartition
 
-from ingest.errors import DatamoatError
-from ingest.firehose.encode import record_bytes, record_sizes
+from ingest.errors import DeliveryError
+from ingest.kafka_internals import BulkAppender, bulk_problem
 
 __all__ = [
-    "BulkAppender",
     "DeliveryError",
     "FileWriter",
     "KafkaPostWriter",
@@ -41,6 +39,8 @@ __all__ = [
     "partitions_of",
     "post_producer",
 ]
+
+log = logging.getLogger("datamoat.ingest.producer")
 
 
 class PostWriter(Protocol):
@@ -75,122 +75,50 @@ def post_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-class DeliveryError(DatamoatError):
-    """Kafka gave up on some posts (after retrying for ``delivery_timeout_ms``)."""
-
-
-class BulkAppender:
-    """Appends one partition's records at a time into kafka-python's accumulator."""
-
-    MAX_PENDING_BYTES = 64 * 1024 * 1024  # back-pressure: kafka-python 3 has no buffer limit
-
-    def __init__(self, producer: KafkaProducer) -> None:
-        self._producer = producer
-        self._acc = producer._accumulator
-        cfg = self._acc.config
-        self._version, self._codec = cfg["message_version"], cfg["compression_attrs"]
-        self._batch_size = int(cfg["batch_size"])
-
-    @staticmethod
-    def usable(producer: KafkaProducer) -> bool:
-        acc = getattr(producer, "_accumulator", None)
-        names = ("_batches", "_tp_lock", "_incomplete", "_appends_in_progress", "config")
-        if acc is None or not all(hasattr(acc, a) for a in names):
-            return False
-        txn = getattr(producer, "_transaction_manager", None)
-        if txn is not None and txn.is_transactional():
-            return False
-        builder = MemoryRecordsBuilder(acc.config.get("message_version", 0), 0, 1024)
-        inner = getattr(builder, "_builder", None)
-        slots = ("_buffer", "_num_records", "_last_offset", "_first_timestamp", "_max_timestamp")
-        return acc.config.get("message_version") == 2 and all(hasattr(inner, a) for a in slots)
-
-    def _wait_for_room(self) -> None:
-        most = max(2, self.MAX_PENDING_BYTES // self._batch_size)
-        while len(self._acc._incomplete.all()) > most:
-            time.sleep(0.002)
-
-    def append(
-        self,
-        tp: TopicPartition,
-        keys: Sequence[bytes],
-        values: Sequence[bytes],
-        on_error: Callable[[int, BaseException], None],
-    ) -> None:
-        acc, n, start, wake = self._acc, len(values), 0, False
-        builder: Any
-        now, ts = time.monotonic(), time.time_ns() // 1_000_000
-        klen = np.fromiter(map(len, keys), np.int64, n)
-        vlen = np.fromiter(map(len, values), np.int64, n)
-        acc._appends_in_progress.increment()
-        try:
-            while start < n:
-                with acc._tp_lock(tp):
-                    dq = acc._batches[tp]
-                    batch: Any = dq[-1] if dq and not dq[-1].records.is_full() else None
-                    take, base, first = 0, 0, ts
-                    window = slice(start, start + 8192)
-                    if batch is not None:
-                        builder = batch.records._builder
-                        base, first = batch.records.next_offset(), builder._first_timestamp
-                        room = self._batch_size - len(builder._buffer)
-                        _, sizes = record_sizes(klen[window], vlen[window], base, ts - first)
-                        take = int(np.searchsorted(np.cumsum(sizes), room, side="right"))
-                    if take == 0:  # no open batch, or no room in it: a new one
-                        records = MemoryRecordsBuilder(self._version, self._codec, self._batch_size)
-                        batch, builder, base, first = (
-                            ProducerBatch(tp, records, now=now),
-                            None,
-                            0,
-                            ts,
-                        )
-                        builder, wake = records._builder, True
-                        room = self._batch_size - len(builder._buffer)
-                        _, sizes = record_sizes(klen[window], vlen[window], 0, 0)
-                        take = max(1, int(np.searchsorted(np.cumsum(sizes), room, side="right")))
-                        dq.append(batch)
-                        acc._incomplete.add(batch)
-                    end = start + take
-                    builder._buffer += record_bytes(
-                        keys[start:end], values[start:end], base, ts - first
-                    )
-                    builder._num_records += take
-                    builder._last_offset = base + take - 1
-                    builder._first_timestamp = first
-                    builder._max_timestamp = max(builder._max_timestamp or ts, ts)
-                    batch.records._next_offset = base + take
-                    batch.last_append = now
-                    batch.max_record_size = max(batch.max_record_size, int(sizes[:take].max()))
-                    batch.produce_future.add_errback(partial(on_error, take))
-                    wake = wake or len(dq) > 1 or batch.records.is_full()
-                start += take
-        finally:
-            acc._appends_in_progress.decrement()
-        if wake:
-            self._producer._sender.wakeup()
-        self._wait_for_room()
-
-
 class KafkaPostWriter:
     """Sends posts with the idempotent producer; a broker outage blocks (retries inside
     kafka-python, bounded by ``delivery_timeout_ms``) instead of dropping. Posts Kafka gives
-    up on are counted and reported at :meth:`flush` - never lost silently."""
+    up on are counted and reported at :meth:`flush` - never lost silently.
+
+    No wait is endless: each gives up after ``wait_s`` (default: the producer's delivery
+    timeout plus a minute, by when every pending batch has been acknowledged or failed)
+    with a :class:`~ingest.errors.DeliveryError`, and at once when ``stop`` is set
+    (:meth:`abandon`): writes then raise, :meth:`flush` reports what was left unsent.
+    """
 
     def __init__(
         self,
         producer: KafkaProducer,
         topic: str,
         flush_timeout_s: float = 600.0,
-        log: Callable[[str], None] = lambda line: None,
         bulk: bool = True,
+        stop: threading.Event | None = None,
+        wait_s: float | None = None,
     ):
         self.producer = producer
         self.topic = topic
         self.flush_timeout_s = flush_timeout_s
-        self.log = log
+        self.stop = stop or threading.Event()
+        delivery_s = float(producer.config.get("delivery_timeout_ms", 120_000)) / 1000
+        self.wait_s = delivery_s + 60.0 if wait_s is None else wait_s
         self.failed = 0
         self._first_error: BaseException | None = None
-        self._bulk = BulkAppender(producer) if bulk and BulkAppender.usable(producer) else None
+        self._bulk: BulkAppender | None = None
+        if bulk:
+            problem = bulk_problem(producer)
+            if problem is None:
+                self._bulk = BulkAppender(producer, self.stop, self.wait_s)
+            else:
+                _fallback_once(problem)
+
+    @property
+    def mode(self) -> str:
+        """``bulk`` (appends into kafka-python's batches) or ``send`` (one call per post)."""
+        return "send" if self._bulk is None else "bulk"
+
+    def abandon(self) -> None:
+        """Stop waiting for Kafka: pending and later waits give up at once."""
+        self.stop.set()
 
     def _on_error(self, exc: BaseException, count: int = 1) -> None:
         self.failed += count
@@ -200,6 +128,28 @@ class KafkaPostWriter:
     def _on_batch_error(self, count: int, exc: BaseException) -> None:
         self._on_error(exc, count)
 
+    def _retry(self, attempt: Callable[[], object], what: str) -> None:
+        """Run ``attempt`` until Kafka has room or metadata for it, within ``wait_s``."""
+        deadline, waited = time.monotonic() + self.wait_s, False
+        while True:
+            if self.stop.is_set():
+                raise DeliveryError(f"stopped while waiting for Kafka: {what} not sent")
+            try:
+                attempt()
+            except KafkaTimeoutError as exc:  # buffer full or no metadata: broker down
+                if time.monotonic() > deadline:
+                    raise DeliveryError(
+                        f"Kafka unavailable for {self.wait_s:.0f} s ({exc}): {what} not sent; "
+                        "is the broker up?"
+                    ) from None
+                if not waited:
+                    log.warning("Kafka unavailable (%s); the firehose waits and retries", exc)
+                waited = True
+                continue
+            if waited:
+                log.info("Kafka is available again")
+            return
+
     def write(
         self, partitions: Sequence[int], keys: Sequence[bytes | None], values: Sequence[bytes]
     ) -> None:
@@ -207,24 +157,22 @@ class KafkaPostWriter:
             self._write_bulk(partitions, keys, values)  # type: ignore[arg-type]
             return
         send, topic, on_error = self.producer.send, self.topic, self._on_error
-        for p, k, v in zip(partitions, keys, values, strict=True):
-            while True:
-                try:
-                    send(topic, value=v, key=k, partition=p).add_errback(on_error)
-                    break
-                except KafkaTimeoutError as exc:  # buffer full or no metadata: broker down
-                    self.log(f"Kafka unavailable ({exc}); the firehose waits and retries")
+        for i, (p, k, v) in enumerate(zip(partitions, keys, values, strict=True)):
+            try:
+                send(topic, value=v, key=k, partition=p).add_errback(on_error)
+            except KafkaTimeoutError:  # buffer full or no metadata: wait, then send it
+                attempt = partial(self._send_one, p, k, v)
+                self._retry(attempt, f"{len(values) - i} of {len(values)} posts")
+
+    def _send_one(self, partition: int, key: bytes | None, value: bytes) -> None:
+        future = self.producer.send(self.topic, value=value, key=key, partition=partition)
+        future.add_errback(self._on_error)
 
     def _write_bulk(
         self, partitions: Sequence[int], keys: Sequence[bytes], values: Sequence[bytes]
     ) -> None:
         assert self._bulk is not None
-        producer = self.producer
-        while producer._metadata.partitions_for_topic(self.topic) is None:
-            try:
-                producer._wait_on_metadata(self.topic, producer.config["max_block_ms"])
-            except KafkaTimeoutError as exc:  # no metadata: broker down
-                self.log(f"Kafka unavailable ({exc}); the firehose waits and retries")
+        self._retry(lambda: self.producer.partitions_for(self.topic), f"{len(values)} posts")
         parts = np.asarray(partitions, dtype=np.int64)
         order = np.argsort(parts, kind="stable")
         bounds = np.flatnonzero(np.diff(parts[order])) + 1
@@ -235,8 +183,28 @@ class KafkaPostWriter:
                 ks, vs = [keys[i] for i in idx], [values[i] for i in idx]
                 self._bulk.append(tp, ks, vs, self._on_batch_error)
 
+    def pending_age(self) -> float:
+        """Seconds since the oldest send Kafka has not acknowledged yet was made (0: none);
+        the pacer's stall watch reads it. 0 when kafka-python's internals look different."""
+        incomplete = getattr(getattr(self.producer, "_accumulator", None), "_incomplete", None)
+        batches = incomplete.all() if incomplete is not None else ()
+        return max(0.0, time.monotonic() - min(b.created for b in batches)) if batches else 0.0
+
     def flush(self) -> None:
-        self.producer.flush(timeout=self.flush_timeout_s)
+        """Wait (up to ``flush_timeout_s``, or until :meth:`abandon`) until Kafka has
+        acknowledged or refused every post; raise if it refused or left any."""
+        deadline = time.monotonic() + self.flush_timeout_s
+        while True:
+            try:
+                self.producer.flush(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                break
+            except KafkaTimeoutError:
+                if self.stop.is_set() or time.monotonic() >= deadline:
+                    why = "stopped" if self.stop.is_set() else f"{self.flush_timeout_s:.0f} s"
+                    raise DeliveryError(
+                        f"Kafka had not acknowledged every post when the flush ended ({why}): "
+                        "is the broker up?"
+                    ) from None
         if self.failed:
             raise DeliveryError(
                 f"Kafka did not accept {self.failed} posts ({self._first_error!r}): is the "
@@ -247,12 +215,32 @@ class KafkaPostWriter:
         self.producer.close(timeout=self.flush_timeout_s)
 
 
+_fallback_said = threading.Event()
+
+
+def _fallback_once(problem: str) -> None:
+    """Log, once per process, that the bulk path is off and why."""
+    if _fallback_said.is_set():
+        return
+    _fallback_said.set()
+    log.warning(
+        "bulk Kafka appends are off (%s); sending each post with send(), slower per post",
+        problem,
+    )
+
+
 def kafka_writer(
-    bootstrap: str, topic: str, *, bulk: bool = True, **overrides: Any
+    bootstrap: str,
+    topic: str,
+    *,
+    bulk: bool = True,
+    stop: threading.Event | None = None,
+    **overrides: Any,
 ) -> KafkaPostWriter:
     """A :class:`KafkaPostWriter` on a fresh :func:`post_producer` (picklable as a partial,
-    so a firehose worker process can build its own); ``bulk=False``: one send() per post."""
-    return KafkaPostWriter(post_producer(bootstrap, **overrides), topic, bulk=bulk)
+    so a firehose worker process can build its own); ``bulk=False``: one send() per post;
+    ``stop``: give up waiting for Kafka once set."""
+    return KafkaPostWriter(post_producer(bootstrap, **overrides), topic, bulk=bulk, stop=stop)
 
 
 class FileWriter:

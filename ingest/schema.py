@@ -2,7 +2,7 @@
 
 One Kafka record per post. Value: a UTF-8 JSON object (orjson). Key: the author id as
 decimal ASCII bytes, so one author's posts stay ordered in one partition.
-See DESIGN.md, "Post record (contract)".
+See docs/ARCHITECTURE.md, "Post record (contract)".
 """
 
 from __future__ import annotations

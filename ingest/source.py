@@ -1,4 +1,8 @@
-"""The source protocol: where raw posts come from, in batches, with offsets to commit."""
+"""The source protocol: where raw posts come from, in batches, with offsets to commit.
+
+A source owns its read positions: the worker never seeks. Positions move forward as
+records are polled; after a rebalance (Kafka) they restart at the committed offsets.
+"""
 
 from __future__ import annotations
 
@@ -22,16 +26,21 @@ class Source(Protocol):
         """Record that every record before ``offsets[p]`` of partition ``p`` is done."""
         ...
 
-    def seek(self, offsets: Mapping[int, int]) -> None:
-        """Continue each named partition from ``offsets[p]`` (restoring a checkpoint)."""
-        ...
-
     def partitions(self) -> set[int]:
         """The partitions this source currently reads."""
         ...
 
-    def lag(self) -> dict[int, int]:
+    def position(self, partition: int) -> int:
+        """The offset of the next record this source will read from ``partition``."""
+        ...
+
+    def backlog(self) -> dict[int, int]:
         """Per assigned partition, records available but not yet polled."""
+        ...
+
+    def lag(self) -> dict[int, int]:
+        """Per assigned partition, consumer lag as Kafka defines it: the log-end offset
+        minus the committed offset."""
         ...
 
     def close(self) -> None: ...

@@ -128,7 +128,12 @@ class CascadeTracker:
 
         Roots (originals) are implicit in their cascades, so only posts beyond them are kept.
         """
-        query = posts.lazy().select(fold_columns()).filter(pl.col("level") > 0)
+        self.add_folded(posts.lazy().select(fold_columns()).filter(pl.col("level") > 0))
+
+    def add_folded(self, rows: pl.DataFrame | pl.LazyFrame) -> None:
+        """Take posts beyond their root already in FOLD_SCHEMA (posts already late are
+        ignored)."""
+        query = rows.lazy()
         if self.closed_through is not None:
             newest_end = pl.col("created_at") // self.spec.hop_ms * self.spec.hop_ms
             query = query.filter(newest_end + self.spec.size_ms > self.closed_through)

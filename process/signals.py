@@ -1,4 +1,4 @@
-"""The signal record (DESIGN.md contract): one row per closed window and key."""
+"""The signal record (contract: docs/ARCHITECTURE.md): one row per closed window and key."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import polars as pl
 
 from process.aggregate import GROUP, PARTIAL_SCHEMA, UNIQUE_SCHEMA, merge_partials
 
-__all__ = ["CASCADE_DTYPE", "SIGNAL_SCHEMA", "finalise"]
+__all__ = ["CASCADE_DTYPE", "SIGNAL_SCHEMA", "finalise", "finalise_totals"]
 
 CASCADE_DTYPE: Final = pl.List(
     pl.Struct(
@@ -49,11 +49,7 @@ SIGNAL_SCHEMA: Final = pl.Schema(
 def finalise(
     partial_frames: list[pl.DataFrame], unique_frames: list[pl.DataFrame], size_ms: int
 ) -> pl.DataFrame:
-    """Signals of closed windows from their partials and unique-author triples.
-
-    ``acceleration``, ``trend_score`` and ``top_cascades`` need state across windows; they
-    are left empty here and filled by :mod:`process.trends` and :mod:`process.cascades`.
-    """
+    """Signals of closed windows from their partials and unique-author triples."""
     merged = merge_partials(partial_frames, GROUP)
     if merged.is_empty():
         return pl.DataFrame(schema=SIGNAL_SCHEMA)
@@ -62,15 +58,25 @@ def finalise(
         .group_by(GROUP)
         .agg(pl.col("author_id").n_unique().cast(pl.Int64()).alias("unique_authors"))
     )
+    totals = merged.select(PARTIAL_SCHEMA.names()).join(authors, on=list(GROUP), how="left")
+    return finalise_totals(totals, size_ms)
+
+
+def finalise_totals(totals: pl.DataFrame, size_ms: int) -> pl.DataFrame:
+    """Signals of closed windows from their summed partials with ``unique_authors``.
+
+    ``acceleration``, ``trend_score`` and ``top_cascades`` need state across windows; they
+    are left empty here and filled by :mod:`process.trends` and :mod:`process.cascades`.
+    """
+    if totals.is_empty():
+        return pl.DataFrame(schema=SIGNAL_SCHEMA)
     scored = pl.col("scored")
 
     def share(name: str) -> pl.Expr:
         return pl.when(scored > 0).then(pl.col(name) / scored)
 
     return (
-        merged.select(PARTIAL_SCHEMA.names())
-        .join(authors, on=list(GROUP), how="left")
-        .with_columns(
+        totals.with_columns(
             (pl.col("window_start") + size_ms).alias("window_end"),
             pl.when(scored > 0).then(pl.col("sentiment_sum") / scored).alias("sentiment_mean"),
             share("positive").alias("positive_share"),

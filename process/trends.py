@@ -19,14 +19,17 @@ For a newly closed window of a key:
   mean square decay by ``d``, the product of ``1 - a_j`` over those windows, so
   ``mean *= d`` and ``var = d * (var + mean**2 * (1 - d))``;
 * ``acceleration`` = velocity - velocity of the previous window (0 when the key was absent);
-* ``trend_score`` = ``(rate - mean) / sqrt(var + floor**2)``, set to 0 when the window has
+* ``trend_score`` = ``(rate - mean) / sqrt(noise + floor**2)`` with
+  ``noise = max(var, mean / size_s)``: the baseline's variance, but never below the
+  variance of a Poisson count at the baseline's mean (a young baseline of a few windows
+  can underestimate it badly, which let a busy key "trend" on noise), set to 0 when the window has
   fewer than ``min_support`` original posts (a rare hashtag can't trend on two posts) and
   during the first ``warmup_windows`` windows of the stream (no baseline yet). A key the
   tracker has never seen (or has forgotten, see below) has the baseline 0, so a brand-new
   hashtag scores ``rate / floor``;
 * then the baseline takes the new rate in: ``mean += a_t * diff`` and
   ``var = (1 - a_t) * (var + a_t * diff**2)`` with ``diff = rate - mean``. After the
-  warm-up, an outlier window (``|diff| >= outlier * sqrt(var + floor**2)``, whatever its
+  warm-up, an outlier window (``|diff| >= outlier * sqrt(noise + floor**2)``, whatever its
   support) leaves the variance as it was: a burst moves the mean (a lasting level becomes
   the new normal) but does not widen the noise band it is measured against, so a rise is
   caught before the baseline has learnt it as noise.
@@ -88,7 +91,7 @@ class TrendConfig:
     """A key silent this many windows is forgotten (its baseline starts again from 0)."""
     top_k: int = 10
     """Most trending keys reported per window (signals output and Prometheus labels)."""
-    warmup_windows: int = 30
+    warmup_windows: int = 6
     """Every score is 0 over the stream's first windows, while the baselines form."""
 
     def __post_init__(self) -> None:
@@ -156,6 +159,8 @@ class TrendTracker:
         d = self._decay(gap, t)
         joined = window.drop("acceleration", "trend_score").join(state, on="key", how="left")
         rate = pl.col("originals") * pl.col("velocity") / pl.col("posts")  # originals / size
+        size_s = (pl.col("window_end") - pl.col("window_start")) / 1000.0
+        noise = pl.max_horizontal(pl.col("var"), pl.col("mean") / size_s)  # >= Poisson's
         scored = (
             joined.with_columns(
                 (pl.col("mean") * d).fill_null(0.0).alias("mean"),
@@ -164,7 +169,7 @@ class TrendTracker:
             )
             .with_columns((rate - pl.col("mean")).alias("diff"))
             .with_columns(
-                (pl.col("diff") / (pl.col("var") + c.floor**2).sqrt()).alias("z"),
+                (pl.col("diff") / (noise + c.floor**2).sqrt()).alias("z"),
                 (pl.col("velocity") - pl.col("prev")).alias("acceleration"),
             )
             .with_columns(

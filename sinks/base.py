@@ -15,7 +15,9 @@ class SignalSink(Protocol):
     """Writes signal rows of closed windows.
 
     Idempotent per window: writing the same window again replaces the earlier copy. After
-    :meth:`write` returns, the rows are durable (the caller commits offsets next).
+    :meth:`write` returns, the rows are durable (the caller commits offsets next); when they
+    can't be made durable, :meth:`write` raises :class:`ingest.errors.SinkError` (and only
+    that: it is the one error the caller retries).
     """
 
     def write(self, signals: pl.DataFrame) -> None: ...
@@ -39,6 +41,8 @@ class DeadLetters:
 
 @runtime_checkable
 class DeadLetterSink(Protocol):
+    """Durable when :meth:`write` returns, or raises :class:`ingest.errors.SinkError`."""
+
     def write(self, letters: DeadLetters) -> None: ...
 
     def close(self) -> None: ...

@@ -12,6 +12,7 @@ from typing import IO
 
 import orjson
 
+from ingest.errors import SinkError
 from sinks.base import DeadLetters
 
 __all__ = ["FileDeadLetterSink"]
@@ -38,8 +39,11 @@ class FileDeadLetterSink:
             )
         ]
         if lines:
-            self._fh.write(b"\n".join(lines) + b"\n")
-            self._fh.flush()
+            try:
+                self._fh.write(b"\n".join(lines) + b"\n")
+                self._fh.flush()
+            except OSError as exc:
+                raise SinkError(f"could not write dead letters to {self.path} ({exc})") from exc
 
     def close(self) -> None:
         self._fh.close()

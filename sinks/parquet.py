@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
+from ingest.errors import SinkError
+
 __all__ = ["ParquetSink"]
 
 
@@ -25,6 +27,13 @@ class ParquetSink:
         return self.root / f"{window_start}{tag}.parquet"
 
     def write(self, signals: pl.DataFrame) -> None:
+        try:
+            self._write(signals)
+        except OSError as exc:  # disk full, directory gone, permissions: retryable
+            raise SinkError(f"could not write signals under {self.root} ({exc})") from exc
+
+    def _write(self, signals: pl.DataFrame) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         for (start,), window in signals.group_by(["window_start"], maintain_order=True):
             assert isinstance(start, int)
             final = self.path_for(start)

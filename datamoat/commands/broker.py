@@ -1,4 +1,7 @@
-"""``datamoat broker {fetch,start,stop,status}``: the managed local Apache Kafka."""
+"""``datamoat broker {fetch,start,stop,status}``: the managed local Apache Kafka.
+
+``--node K`` starts or stops one node of a local cluster (e.g. after a fault drill).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from datamoat.broker import ClusterStatus, LocalCluster, datamoat_home, ensure_jars
+from datamoat.broker import HOST, ClusterStatus, LocalCluster, datamoat_home, ensure_jars
 
 __all__ = ["register"]
 
@@ -46,6 +49,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     stop = actions.add_parser("stop", help="stop the broker started by `broker start`")
     stop.set_defaults(func=_stop)
+    start.add_argument(
+        "--node",
+        type=int,
+        default=None,
+        metavar="K",
+        help="restart only node K of a partly running local cluster (its recorded ports and heap)",
+    )
+    stop.add_argument(
+        "--node", type=int, default=None, metavar="K", help="stop only node K (by its own pid)"
+    )
 
     status = actions.add_parser(
         "status", help=f"is it running? (exit code 0 if so, {NOT_RUNNING} if not)"
@@ -91,6 +104,14 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _start(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
+    if args.node is not None:
+        began = time.monotonic()
+        status = cluster.start_node(args.node)
+        node = status.nodes[args.node - 1]
+        print(f"node {node.node_id} started on {HOST}:{node.port} (pid {node.pid}), "
+              f"{sum(n.running for n in status.nodes)} of {len(status.nodes)} nodes running "
+              f"({time.monotonic() - began:.1f} s)")  # fmt: skip
+        return 0
     if cluster.status().running:
         print(f"already running: {_describe(cluster.status())}")
         return 0
@@ -104,6 +125,8 @@ def _start(args: argparse.Namespace) -> int:
 
 def _stop(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
+    if args.node is not None:
+        return _stop_node(cluster, args.node)
     before = cluster.status()
     if not before.pids:
         print(f"broker not running (data in {before.data_dir})")
@@ -114,6 +137,22 @@ def _stop(args: argparse.Namespace) -> int:
     return 0 if not after.pids else 1
 
 
+def _stop_node(cluster: LocalCluster, node_id: int) -> int:
+    before = cluster.status()
+    if node_id in {n.node_id for n in before.nodes} and not before.nodes[node_id - 1].running:
+        print(f"node {node_id} not running (data in {before.data_dir})")
+        return 0
+    after = cluster.stop_node(node_id)
+    node = after.nodes[node_id - 1]
+    if node.running:
+        print(f"node {node_id} still running (pid {node.pid})")
+        return 1
+    up = sum(n.running for n in after.nodes)
+    print(f"node {node_id} stopped (pid {before.nodes[node_id - 1].pid}), "
+          f"{up} of {len(after.nodes)} nodes running, data kept in {after.data_dir}")  # fmt: skip
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     status = _cluster(args).status()
     if args.json:
@@ -121,8 +160,10 @@ def _status(args: argparse.Namespace) -> int:
     elif status.running:
         print(f"running: {_describe(status)}")
     elif status.pids:
-        print(f"partial: only pids {status.pids} of {len(status.nodes)} nodes run, data in "
-              f"{status.data_dir}; run `datamoat broker stop` then start again")  # fmt: skip
+        down = " ".join(str(n.node_id) for n in status.nodes if not n.running)
+        print(f"partial: only pids {status.pids} of {len(status.nodes)} nodes run (stopped: "
+              f"node {down}), data in {status.data_dir}; restart with "
+              "`datamoat broker start --node K`")  # fmt: skip
     else:
         print(f"stopped (data in {status.data_dir})")
     return 0 if status.running else NOT_RUNNING

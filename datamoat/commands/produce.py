@@ -17,7 +17,8 @@ import orjson
 
 from datamoat.config import Config
 from datamoat.errors import ConfigError
-from datamoat.options import add_common, add_firehose, config_from, now_ms, positive_int
+from datamoat.http import serve_firehose
+from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import firehose_config
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from ingest.firehose import Firehose, encode_keys, encode_values, realism_report, render_report
@@ -70,6 +71,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
     p.add_argument("--quiet", action="store_true", help="no live line")
+    p.add_argument(
+        "--http-port", type=port, default=None, help="serve /metrics here (default: none)"
+    )
     p.set_defaults(func=run_produce)
 
 
@@ -79,6 +83,7 @@ class _Progress:
     rate: float = 0.0  # recent posts/s
     behind_s: float = 0.0
     warned: bool = False
+    stalled: bool = False
 
 
 def _line(progress: _Progress, target: float, realtime: bool) -> str:
@@ -86,6 +91,8 @@ def _line(progress: _Progress, target: float, realtime: bool) -> str:
     line += f" of {target:,.0f}/s target)" if realtime else ")"
     if realtime and progress.behind_s > BEHIND_S:
         line += f" | CAN'T KEEP UP: {progress.behind_s:,.1f} s behind schedule"
+    if progress.stalled:
+        line += " | STALLED: Kafka acknowledges nothing"
     return line
 
 
@@ -123,6 +130,9 @@ def run_produce(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_signal)
     live = None if args.quiet else LiveLine(lambda _: _line(progress, plan.config.rate, realtime))
     started = time.monotonic()
+    server = None
+    if args.http_port is not None:
+        server = serve_firehose(lambda: progress.produced, config.http.host, args.http_port)
     try:
         if live:
             live.start()
@@ -134,6 +144,8 @@ def run_produce(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         if live:
             live.stop()
+        if server:
+            server.stop()
     summary = make_summary(
         produced=int(result["produced"]),
         consumed=0,
@@ -146,12 +158,21 @@ def run_produce(args: argparse.Namespace) -> int:
         target_rate=plan.config.rate,
         procs=args.procs,
         max_behind_s=round(result["max_behind_s"], 3),
-        kept_up=result["max_behind_s"] <= BEHIND_S,
+        kept_up=result["max_behind_s"] <= BEHIND_S and not result.get("stalls", 0),
+        stalls=int(result.get("stalls", 0)),
+        stalled_s=round(result.get("stalled_s", 0.0), 3),
     )
     for key in ("consumed", "processed", "dead_lettered", "late", "processed_per_s",
                 "latency_p50_s", "latency_p99_s", "accounting_ok"):  # fmt: skip
         summary.pop(key)
-    if realtime and not summary["kept_up"]:
+    if summary["stalls"]:
+        print(
+            f"datamoat produce: STALLED {summary['stalls']} time(s), {summary['stalled_s']:.1f} s "
+            "in all: Kafka acknowledged no send for that long (a broker, or the replicas of "
+            "some partitions, down); nothing was dropped",
+            file=sys.stderr,
+        )
+    elif realtime and not summary["kept_up"]:
         print(
             f"datamoat produce: COULD NOT KEEP UP with {plan.config.rate:,.0f} posts/s: "
             f"achieved {summary['produced_per_s']:,.0f}/s, up to {result['max_behind_s']:.1f} s "
@@ -190,8 +211,8 @@ def _to_kafka(
     stop: Any,
     progress: _Progress,
 ) -> dict[str, float]:
-    from datamoat.commands.topics import create_topics
     from datamoat.preflight import wait_for_broker
+    from datamoat.topics import create_topics
 
     wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
     create_topics(config)
@@ -227,6 +248,10 @@ def _single(
     stop: Any,
     progress: _Progress,
 ) -> dict[str, float]:
+    def log(line: str) -> None:
+        progress.stalled = line.startswith("STALLED")
+        print(f"datamoat produce: {line}", file=sys.stderr, flush=True)
+
     pacer = Pacer(
         firehose=Firehose(plan.config, plan.seed, plan.start_ms),
         writer=writer,
@@ -236,6 +261,7 @@ def _single(
         partitions=max(partitions, 1),
         rate=plan.config.rate,
         realtime=realtime,
+        log=log,
     )
 
     def on_chunk(stats: PaceStats, n: int) -> None:
@@ -255,6 +281,8 @@ def _single(
         "produced": stats.produced,
         "elapsed_s": stats.elapsed_s,
         "max_behind_s": stats.max_behind_s,
+        "stalls": stats.stalls,
+        "stalled_s": stats.stalled_s,
     }
 
 

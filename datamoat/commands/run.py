@@ -1,37 +1,68 @@
-"""``datamoat run``: the main job. Broker (started when none is reachable), firehose and
-worker together, a live line, metrics over HTTP, and a summary at exit."""
+"""``datamoat run``: the main job. Broker (started when none is reachable), firehose,
+workers and their merger together, a live line, metrics over HTTP, and a summary at exit.
+
+Over Kafka the topology is the docker-compose one: ``--workers N`` worker processes
+(``datamoat process``) in one consumer group, and the merger in this process with the
+firehose. With ``--transport memory`` one worker and the merger run here, without a broker.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import orjson
+
 from datamoat.broker import LocalCluster, is_reachable
-from datamoat.commands.process import serve
 from datamoat.config import Config
+from datamoat.emitter import SignalEmitter
+from datamoat.errors import BrokerError, ConfigError
+from datamoat.metrics import Metrics
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
-from datamoat.pipeline import build_worker, make_firehose, output_dir
-from datamoat.report import LiveLine, format_summary, make_summary, write_summary
-from datamoat.transport import Transport, kafka_transport, memory_transport
+from datamoat.pipeline import (
+    kafka_merger,
+    local_worker,
+    make_firehose,
+    output_dir,
+    start_group_at_end,
+)
+from datamoat.preflight import check_port_free
+from datamoat.report import format_summary, make_summary, write_summary
+from datamoat.runtime import serve
+from datamoat.terminal import TerminalView
+from datamoat.topics import create_topics
 from ingest.firehose import encode_keys, encode_values
+from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats
+from ingest.producer import KafkaPostWriter, PostWriter, post_producer
+from sinks.file import FileDeadLetterSink
+from sinks.parquet import ParquetSink
 
 __all__ = ["register"]
 
-#: How long a Ctrl-C waits for the worker to catch up before it stops anyway.
+log = logging.getLogger("datamoat.run")
+
+#: How long a Ctrl-C waits for the workers to catch up before it stops anyway.
 DRAIN_TIMEOUT_S = 30.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
-        help="the main job: firehose + worker (+ a local broker if none is reachable)",
-        description="Run the firehose and a worker together until Ctrl-C, --duration or --posts.",
+        help="the main job: firehose + workers + merger (+ a local broker if none answers)",
+        description="Run the firehose, the workers and their merger together until Ctrl-C, "
+        "--duration or --posts.",
     )
     add_common(p)
     add_firehose(p)
@@ -40,162 +71,350 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stop.add_argument("--posts", type=positive_int, default=None, help="exactly N posts")
     p.add_argument("--transport", choices=["kafka", "memory"], default="kafka")
     p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes in the consumer group (Kafka transport; default 1)",
+    )
+    p.add_argument(
         "--unpaced",
         action="store_true",
         help="generate as fast as possible (event times still follow --rate)",
     )
     p.add_argument("--output-dir", type=Path, default=None, help="where signals/ goes")
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
-    p.add_argument("--http-port", type=port, default=None, help="/metrics port (default 8000)")
+    p.add_argument("--http-port", type=port, default=None, help="/metrics port (default: config)")
     p.add_argument("--quiet", action="store_true", help="no live line")
     p.set_defaults(func=run_run)
+
+
+@dataclass
+class _Progress:
+    """What the firehose thread has done, read by the main thread."""
+
+    produced: PaceStats = field(default_factory=PaceStats)
+    done: threading.Event = field(default_factory=threading.Event)
+    failure: list[BaseException] = field(default_factory=list)
 
 
 def run_run(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.duration is not None and args.duration <= 0:
-        from datamoat.errors import ConfigError
-
         raise ConfigError("--duration must be a positive number of seconds")
+    if args.transport == "memory" and args.workers != 1:
+        raise ConfigError("--workers needs --transport kafka (memory runs one worker)")
+    check_port_free(config.http.host, _http_port(args, config))
     out = output_dir(args, config)
     cluster: LocalCluster | None = None
     if args.transport == "kafka" and not is_reachable(config.kafka.bootstrap, 3.0):
         cluster = _start_local_broker(config.kafka.bootstrap)
-    transport: Transport = (
-        memory_transport(config, out)
-        if args.transport == "memory"
-        else kafka_transport(config, out)
-    )
     try:
-        return _run(args, config, transport)
+        if args.transport == "memory":
+            return _run_memory(args, config, out)
+        return _run_kafka(args, config, out)
     finally:
-        transport.close()
         if cluster is not None:
-            print("datamoat run: stopping the local broker", file=sys.stderr)
+            log.warning("run: stopping the local broker")
             cluster.stop()
 
 
 def _start_local_broker(bootstrap: str) -> LocalCluster:
     host, _, port_text = bootstrap.partition(",")[0].rpartition(":")
     if host not in ("127.0.0.1", "localhost") or not port_text.isdigit():
-        from datamoat.errors import BrokerError
-
         raise BrokerError(
             f"no Kafka broker reachable at {bootstrap}: start it, or point --bootstrap at one"
         )
-    print(f"datamoat run: no broker at {bootstrap}, starting a local one ...", file=sys.stderr)
+    log.warning("run: no broker at %s, starting a local one ...", bootstrap)
     cluster = LocalCluster(port=int(port_text))
     cluster.start()
     return cluster
 
 
-def _run(args: argparse.Namespace, config: Config, transport: Transport) -> int:
-    metrics = transport.metrics
-    # Event time starts now, once the broker and topics are ready, unless --start says.
-    start_ms = now_ms() if args.start is None else args.start
-    worker = build_worker(
-        config, transport.source, transport.sinks, transport.dead_letters, metrics
-    )
-    rate = args.rate or config.firehose.rate
-    pacer = Pacer(
+def _pacer(args: argparse.Namespace, config: Config, writer: PostWriter, start_ms: int) -> Pacer:
+    return Pacer(
         firehose=make_firehose(config, args, start_ms),
-        writer=transport.writer,
+        writer=writer,
         encode_values=encode_values,
         encode_keys=encode_keys,
         start_ms=start_ms,
         partitions=config.kafka.partitions,
-        rate=rate,
+        rate=args.rate or config.firehose.rate,
         realtime=not args.unpaced,
     )
-    stop_producing, stop_working = threading.Event(), threading.Event()
-    produced = PaceStats()
-    producer_done = threading.Event()
-    failure: list[BaseException] = []
+
+
+def _produce_in_background(
+    pacer: Pacer, args: argparse.Namespace, metrics: Metrics, stop: threading.Event,
+    on_done: list[object],
+) -> _Progress:  # fmt: skip
+    progress = _Progress()
 
     def on_chunk(stats: PaceStats, n: int) -> None:
-        nonlocal produced
-        produced = stats
+        progress.produced = stats
         metrics.posts_produced.inc(n)
 
     def produce() -> None:
-        nonlocal produced
         try:
-            produced = pacer.run(
-                posts=args.posts, duration_s=args.duration, stop=stop_producing, on_chunk=on_chunk
+            progress.produced = pacer.run(
+                posts=args.posts, duration_s=args.duration, stop=stop, on_chunk=on_chunk
             )
         except BaseException as exc:  # reported by the main thread
-            failure.append(exc)
-            stop_working.set()
+            progress.failure.append(exc)
         finally:
-            transport.producer_finished()
-            producer_done.set()
+            for callback in on_done:
+                callback()  # type: ignore[operator]
+            progress.done.set()
 
-    interrupted: list[float] = []
+    threading.Thread(target=produce, name="datamoat-firehose", daemon=True).start()
+    return progress
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if interrupted:
-            stop_working.set()  # a second Ctrl-C: stop now
+
+class _Interrupts:
+    """First Ctrl-C: stop producing and drain. Second: stop now."""
+
+    def __init__(self, stop_producing: threading.Event, stop_now: threading.Event) -> None:
+        self.first: float | None = None
+        self.stop_producing, self.stop_now = stop_producing, stop_now
+        signal.signal(signal.SIGINT, self.handle)
+        signal.signal(signal.SIGTERM, self.handle)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.first is not None:
+            self.stop_now.set()
         else:
-            interrupted.append(time.monotonic())
-            stop_producing.set()
+            self.first = time.monotonic()
+            self.stop_producing.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    started = time.monotonic()
-    server = serve(worker, config, 8000 if args.http_port is None else args.http_port, started)
-    print(
-        f"datamoat run: {rate:,.0f} posts/s over {args.transport}; metrics at "
-        f"{server.url}metrics; Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
+    def drain_expired(self) -> bool:
+        return self.first is not None and time.monotonic() - self.first > DRAIN_TIMEOUT_S
+
+
+def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
+    metrics = Metrics()
+    topic = MemoryTopic(config.kafka.partitions)
+    dead = FileDeadLetterSink(out / "dead_letters.ndjson")
+    built = local_worker(config, MemorySource(topic), [ParquetSink(out)], dead, metrics)
+    worker, emitter = built.worker, built.emitter
+    assert worker is not None and emitter is not None
+    start_ms = now_ms() if args.start is None else args.start
+    stop_producing, stop_now = threading.Event(), threading.Event()
+    interrupts = _Interrupts(stop_producing, stop_now)
+    progress = _produce_in_background(
+        _pacer(args, config, topic, start_ms), args, metrics, stop_producing, [topic.close]
     )
-
-    def line(elapsed: float) -> str:
-        s = worker.stats
-        lag = max(0, produced.produced - s.consumed)
-        rate_now = produced.produced / max(elapsed, 1e-9)
-        return (
-            f"{elapsed:6.0f}s | produced {produced.produced:,} ({rate_now:,.0f}/s)"
-            f" | processed {s.processed:,} | dlq {s.dead_lettered:,} | lag {lag:,}"
-            f" | windows {s.windows:,}" + (f" | trending #{s.trending[0][0]}" if s.trending else "")
-        )
+    started = time.monotonic()
+    server = serve(metrics, lambda: _status(progress, worker.stats.processed, emitter, started),
+                   config, _http_port(args, config))  # fmt: skip
+    log.warning("run: %s posts/s in memory; metrics at %smetrics", _rate(args, config), server.url)
 
     def caught_up() -> bool:
-        if not producer_done.is_set():
+        if not progress.done.is_set():
             return False
-        if worker.stats.consumed >= produced.produced:
-            return True
-        return bool(interrupted) and time.monotonic() - interrupted[0] > DRAIN_TIMEOUT_S
+        return worker.stats.consumed >= progress.produced.produced or interrupts.drain_expired()
 
-    thread = threading.Thread(target=produce, name="datamoat-firehose", daemon=True)
-    thread.start()
-    live = None if args.quiet else LiveLine(line).start()
+    live = None if args.quiet else _view(args, config, metrics).start()
     try:
-        worker.run(stop_working, done=caught_up)
+        worker.run(stop_now, done=caught_up)
     finally:
         stop_producing.set()
-        thread.join(timeout=10)
         if live:
             live.stop()
         server.stop()
-    if failure:
-        raise failure[0]
+        dead.close()
+    if progress.failure:
+        raise progress.failure[0]
     s = worker.stats
+    return _summarise(
+        args, config, progress, emitter, started,
+        consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
+        reasons=s.dead_letter_reasons, out=out,
+        output={"dead_letters_file": str(out / "dead_letters.ndjson")},
+    )  # fmt: skip
+
+
+def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
+    k = config.kafka
+    create_topics(config)
+    group = f"{k.group}-run-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(config, group)
+    metrics = Metrics()
+    built = kafka_merger(config, group, metrics, out, count_group=True)
+    loop, emitter = built.merge, built.emitter
+    assert loop is not None and emitter is not None
+    workers = _Workers(args, config, group)
+    post_writer = KafkaPostWriter(post_producer(k.bootstrap), k.posts_topic)
+    start_ms = now_ms() if args.start is None else args.start
+    stop_producing, stop_now = threading.Event(), threading.Event()
+    interrupts = _Interrupts(stop_producing, stop_now)
+    started = time.monotonic()
+    server = None
+    try:
+        workers.start()
+        loop.restore()
+        workers.wait_ready()
+        progress = _produce_in_background(
+            _pacer(args, config, post_writer, start_ms), args, metrics, stop_producing,
+            [post_writer.flush, workers.finish],
+        )  # fmt: skip
+        stats = loop.merger.stats
+        server = serve(metrics, lambda: _status(progress, stats.processed, emitter, started),
+                       config, _http_port(args, config))  # fmt: skip
+        log.warning(
+            "run: %s posts/s through Kafka at %s, %d worker(s); metrics at %smetrics",
+            _rate(args, config), k.bootstrap, args.workers, server.url,
+        )  # fmt: skip
+        live = None if args.quiet else _view(args, config, metrics).start()
+        try:
+            while not stop_now.is_set():
+                loop.step()
+                if loop.merger.ended:
+                    break
+                if workers.failed():
+                    raise BrokerError(f"a worker exited early: {workers.failed()}")
+                if interrupts.drain_expired():
+                    log.warning("run: workers did not catch up within %.0f s; stopping",
+                                DRAIN_TIMEOUT_S)  # fmt: skip
+                    break
+        finally:
+            stop_producing.set()
+            if live:
+                live.stop()
+    finally:
+        workers.stop()
+        if server is not None:
+            server.stop()
+        post_writer.close()
+        built.close()
+    if progress.failure:
+        raise progress.failure[0]
+    s = loop.merger.stats
+    return _summarise(
+        args, config, progress, emitter, started,
+        consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
+        reasons=s.reasons, out=out, workers=args.workers, group=group,
+        output={"signals_topic": k.signals_topic, "dead_letters_topic": k.dlq_topic},
+    )  # fmt: skip
+
+
+class _Workers:
+    """The worker processes of a run: ``datamoat process`` in one consumer group."""
+
+    def __init__(self, args: argparse.Namespace, config: Config, group: str) -> None:
+        self.args, self.config, self.group = args, config, group
+        self.dir = Path(tempfile.mkdtemp(prefix="datamoat-run-"))
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        for i in range(self.args.workers):
+            cmd = [
+                sys.executable, "-m", "datamoat.cli", "process", "--quiet",
+                "--group", self.group, "--instance-id", f"{self.group}-{i}",
+                "--bootstrap", self.config.kafka.bootstrap, "--http-port", "0",
+                "--summary-json", str(self.dir / f"worker-{i}.json"),
+                "--ready-file", str(self.dir / f"worker-{i}.ready"),
+            ]  # fmt: skip
+            if self.args.config is not None:
+                cmd += ["--config", str(self.args.config)]
+            log_file = open(self.dir / f"worker-{i}.log", "wb")  # noqa: SIM115
+            self.procs.append(
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file, env=os.environ)
+            )
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Until every worker is up (joined or joining its group, signals handled)."""
+        deadline = time.monotonic() + timeout_s
+        while not all((self.dir / f"worker-{i}.ready").exists() for i in range(len(self.procs))):
+            problem = self.failed()
+            if problem:
+                raise BrokerError(f"a worker could not start: {problem}")
+            if time.monotonic() > deadline:
+                raise BrokerError(f"workers not up after {timeout_s:.0f} s (logs in {self.dir})")
+            time.sleep(0.1)
+
+    def finish(self) -> None:
+        """The input is over: each worker drains, ends its partitions and exits."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)
+
+    def failed(self) -> str | None:
+        for i, proc in enumerate(self.procs):
+            code = proc.poll()
+            if code not in (None, 0):
+                tail = (self.dir / f"worker-{i}.log").read_bytes()[-400:].decode(errors="replace")
+                return f"worker {i} exit status {code}: {tail.strip()}"
+        return None
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def summaries(self) -> list[dict[str, object]]:
+        found = []
+        for path in sorted(self.dir.glob("worker-*.json")):
+            found.append(orjson.loads(path.read_bytes()))
+        return found
+
+
+def _http_port(args: argparse.Namespace, config: Config) -> int:
+    return int(config.http.port if args.http_port is None else args.http_port)
+
+
+def _rate(args: argparse.Namespace, config: Config) -> str:
+    return f"{args.rate or config.firehose.rate:,.0f}"
+
+
+def _status(
+    progress: _Progress, processed: int, emitter: SignalEmitter, started: float
+) -> dict[str, object]:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    e = emitter.stats
+    return {
+        "produced": progress.produced.produced,
+        "processed": processed,
+        "processed_per_s": round(processed / elapsed, 1),
+        "windows_emitted": e.windows,
+        "open_windows": emitter.merger.open_windows,
+        "trending": [k for k, _ in e.trending[:5]],
+    }
+
+
+def _view(args: argparse.Namespace, config: Config, metrics: Metrics) -> TerminalView:
+    return TerminalView(metrics, args.rate or config.firehose.rate, args.duration, args.posts)
+
+
+def _summarise(
+    args: argparse.Namespace, config: Config, progress: _Progress, emitter: SignalEmitter,
+    started: float, *, consumed: int, processed: int, dead_lettered: int, late: int,
+    reasons: dict[str, int], out: Path, output: dict[str, str], **extra: object,
+) -> int:  # fmt: skip
+    e = emitter.stats
     summary = make_summary(
-        produced=produced.produced,
-        consumed=s.consumed,
-        processed=s.processed,
-        dead_lettered=s.dead_lettered,
-        late=s.late,
+        produced=progress.produced.produced,
+        consumed=consumed,
+        processed=processed,
+        dead_lettered=dead_lettered,
+        late=late,
         duration_s=time.monotonic() - started,
-        producing_s=produced.elapsed_s,
-        latencies=s.latencies,
-        target_rate=rate,
-        windows_emitted=s.windows,
-        signals_emitted=s.signals,
-        dead_letter_reasons=s.dead_letter_reasons,
-        trending=[k for k, _ in s.trending],
+        producing_s=progress.produced.elapsed_s,
+        latencies=e.latencies,
+        target_rate=args.rate or config.firehose.rate,
+        windows_emitted=e.windows,
+        signals_emitted=e.signals,
+        dead_letter_reasons=reasons,
+        trending=[k for k, _ in e.trending],
         transport=args.transport,
+        trended=emitter.metrics.trended.report(),
+        windows_flushed_early=emitter.metrics.signals_view()["windows_flushed_early"],
+        output={"signals_parquet": str(out / "signals"), **output},
+        **extra,
     )
     write_summary(summary, args.summary_json)
     print(format_summary(summary))

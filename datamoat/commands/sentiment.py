@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from datamoat.errors import ConfigError
 from process.sentiment import SCORES, score_texts
 
 __all__ = ["register", "run_sentiment"]
+
+log = logging.getLogger(__name__)
 
 #: Lines scored per batch: big enough for the vectorised scorer, small enough to stream.
 BATCH_LINES = 50_000
@@ -80,5 +83,5 @@ def run_sentiment(args: argparse.Namespace) -> int:
             lines += len(batch)
     if sys.stderr.isatty():
         elapsed = time.monotonic() - started
-        print(f"datamoat sentiment: {lines:,} lines scored in {elapsed:.2f} s", file=sys.stderr)
+        log.info("sentiment: %s lines scored in %.2f s", f"{lines:,}", elapsed)
     return 0

@@ -1,34 +1,40 @@
-"""``datamoat topics``: create the pipeline's topics (idempotent)."""
+"""``datamoat topics``: create the pipeline's topics (idempotent; see datamoat.topics)."""
 
 from __future__ import annotations
 
 import argparse
 
-from datamoat.broker import ensure_topics
-from datamoat.config import Config
 from datamoat.options import add_common, config_from
 from datamoat.preflight import wait_for_broker
+from datamoat.topics import create_topics
 
-__all__ = ["create_topics", "register"]
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("topics", help="create the posts, dead-letter and signals topics")
+    p = sub.add_parser(
+        "topics",
+        help="create the posts, dead-letter, partials and signals topics",
+        description="Create the pipeline's missing topics. Replication factor 3 and "
+        "min.insync.replicas=2 on a cluster of 3+ brokers, 1 on a single broker "
+        "(kafka.replication_factor is the floor). Existing topics are left as they are.",
+    )
     add_common(p)
     p.set_defaults(func=run_topics)
-
-
-def create_topics(config: Config) -> dict[str, int]:
-    k = config.kafka
-    topics = {k.posts_topic: k.partitions, k.dlq_topic: k.partitions, k.signals_topic: k.partitions}
-    ensure_topics(k.bootstrap, topics, replication_factor=k.replication_factor)
-    return topics
 
 
 def run_topics(args: argparse.Namespace) -> int:
     config = config_from(args)
     wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
-    topics = create_topics(config)
-    for name, partitions in topics.items():
-        print(f"topic {name}: {partitions} partitions on {config.kafka.bootstrap}")
+    made = create_topics(config)
+    k = config.kafka
+    for name in (k.posts_topic, k.dlq_topic, k.partials_topic, k.signals_topic):
+        spec = made.get(name)
+        if spec is None:
+            print(f"topic {name}: exists on {config.kafka.bootstrap}")
+        else:
+            isr = spec.configs.get("min.insync.replicas", "1")
+            print(f"topic {name}: created with {spec.partitions} partitions, replication factor "
+                  f"{spec.replication_factor}, min.insync.replicas {isr} "
+                  f"on {config.kafka.bootstrap}")  # fmt: skip
     return 0

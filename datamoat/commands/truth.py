@@ -4,17 +4,20 @@ generator (no Kafka, no streaming), in the same output layout as a run."""
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 import time
 from pathlib import Path
 
 from datamoat.errors import ConfigError
-from datamoat.options import add_common, add_firehose, config_from, positive_int
+from datamoat.options import add_config, add_firehose, config_from, positive_int
 from datamoat.pipeline import cascade_config, make_firehose, score, window_spec
+from datamoat.preflight import check_output_dir
 from process.truth import truth_signals
 from sinks.parquet import ParquetSink
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="expected signals for --seed/--start/--posts, computed without streaming",
         description="Compute the exact expected signals from the generator, without Kafka.",
     )
-    add_common(p)
+    add_config(p)  # no Kafka: no --bootstrap
     add_firehose(p)
     p.add_argument("--posts", type=positive_int, required=True, help="how many posts")
     p.add_argument("--output-dir", type=Path, required=True, help="where signals/ goes")
@@ -34,16 +37,19 @@ def run_truth(args: argparse.Namespace) -> int:
     if args.start is None:
         raise ConfigError("--start is required: the truth of 'now' is not reproducible")
     config = config_from(args)
+    out = check_output_dir(args.output_dir)
     started = time.monotonic()
     posts = make_firehose(config, args, args.start).take(args.posts)
     signals = truth_signals(
         score(posts), window_spec(config), cascade_config=cascade_config(config)
     )
-    ParquetSink(args.output_dir).write(signals)
-    print(
-        f"datamoat truth: {args.posts:,} posts -> {signals.height:,} signal rows in "
-        f"{signals['window_start'].n_unique():,} windows, {args.output_dir / 'signals'} "
-        f"({time.monotonic() - started:.1f} s)",
-        file=sys.stderr,
+    ParquetSink(out).write(signals)
+    log.info(
+        "truth: %s posts -> %s signal rows in %s windows, %s (%.1f s)",
+        f"{args.posts:,}",
+        f"{signals.height:,}",
+        f"{signals['window_start'].n_unique():,}",
+        out / "signals",
+        time.monotonic() - started,
     )
     return 0

@@ -59,12 +59,13 @@ class BurstBook:
             ActiveBurst(
                 topic=k + 1,
                 hashtag=b.hashtag.lower().lstrip("#"),
-                start=float(b.start_ms - start_ms),
+                start=float(b.start_ms - offset),
                 rise=b.rise_s * 1000.0 * scale,
                 peak=b.peak,
                 sentiment=b.sentiment,
             )
-            for k, b in enumerate(config.bursts)
+            for k, b in enumerate((*config.bursts, *config.relative_bursts))
+            for offset in [start_ms if k < len(config.bursts) else 0]
         ]
         self._max_rise = 4.0 * config.random_burst_rise_s * 1000.0 * scale
         self._days: dict[int, list[ActiveBurst]] = {}

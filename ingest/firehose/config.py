@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LANGUAGES", "Burst", "FirehoseConfig"]
+__all__ = ["DEFAULT_LANGUAGES", "DEMO_BURSTS", "Burst", "FirehoseConfig", "flat_demo"]
 
 #: (BCP-47 code, share of posts). About half of X's traffic is not English.
 DEFAULT_LANGUAGES: tuple[tuple[str, float], ...] = (
@@ -62,6 +62,8 @@ class FirehoseConfig:
     # --- bursts ---------------------------------------------------------------------------
     bursts: tuple[Burst, ...] = ()
     """Scheduled bursts (their posts come on top of ``rate``)."""
+    relative_bursts: tuple[Burst, ...] = ()
+    """Scheduled bursts whose ``start_ms`` counts from the stream's start (the demo's)."""
     random_bursts_per_day: float = 3.0
     """Random topic bursts per model day (their expected volume is part of ``rate``)."""
     random_burst_peak: float = 0.4
@@ -165,3 +167,38 @@ class FirehoseConfig:
     def time_scale(self) -> float:
         """Real seconds per model second (1 for a real day)."""
         return 1.0 if self.day_in_s is None else self.day_in_s / 86_400.0
+
+
+#: The default demo's bursts (``datamoat run`` at a flat rate): a new hashtag 75 s in, so
+#: a trend shows within the first two minutes, then one every 4 minutes for an hour, each
+#: with its own sentiment skew. Modest: peaks of 5-10 % of the rate, rising over 1-2 min.
+DEMO_BURSTS: tuple[Burst, ...] = tuple(
+    Burst(start_ms=75_000 + i * 240_000, hashtag=tag, peak=peak, rise_s=rise, sentiment=mood)
+    for i, (tag, peak, rise, mood) in enumerate(
+        (
+            ("novalaunch", 0.05, 60.0, 0.7),
+            ("zenoutage", 0.08, 90.0, -0.7),
+            ("lumaward", 0.06, 60.0, 0.8),
+            ("daxscandal", 0.1, 120.0, -0.8),
+            ("solconcert", 0.05, 90.0, 0.8),
+            ("mirarecall", 0.07, 60.0, -0.6),
+            ("orifinale", 0.06, 120.0, 0.5),
+            ("velleak", 0.05, 60.0, -0.4),
+            ("quinderby", 0.08, 90.0, 0.1),
+            ("korstrike", 0.06, 60.0, -0.5),
+            ("takquake", 0.1, 60.0, -0.9),
+            ("bexlaunch", 0.05, 90.0, 0.7),
+            ("novaelection", 0.07, 120.0, -0.1),
+            ("zenaward", 0.05, 60.0, 0.8),
+            ("lumfinale", 0.06, 90.0, 0.5),
+        )
+    )
+)
+
+
+def flat_demo(rate: float) -> FirehoseConfig:
+    """The default stream of ``datamoat run``/``produce``: a flat ``rate`` (no daily cycle,
+    no random bursts) with the scheduled :data:`DEMO_BURSTS`."""
+    return FirehoseConfig(
+        rate=rate, diurnal_swing=1.0, random_bursts_per_day=0.0, relative_bursts=DEMO_BURSTS
+    )

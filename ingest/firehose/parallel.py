@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from ingest.errors import DatamoatError
+from ingest.errors import ShardError
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.encode import encode_keys, encode_values
 from ingest.firehose.stream import Firehose
@@ -35,10 +35,6 @@ __all__ = ["ShardError", "ShardPlan", "merged_ndjson", "pace_shards"]
 I64 = npt.NDArray[np.int64]
 _CTX = mp.get_context("spawn")
 _FILE_STEP_POSTS = 65_536
-
-
-class ShardError(DatamoatError):
-    """A firehose worker process failed (its message says why)."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +184,10 @@ def _pace_shard(
         close = getattr(writer, "close", None)
         if close is not None:
             close()
-        conn.send(("done", stats.produced, stats.max_behind_s, stats.elapsed_s))
+        conn.send(
+            ("done", stats.produced, stats.max_behind_s, stats.elapsed_s, stats.stalls,
+             stats.stalled_s)
+        )  # fmt: skip
     except BaseException as exc:
         conn.send(("error", f"firehose shard {shard}: {exc}"))
 
@@ -262,6 +261,8 @@ def pace_shards(
         "produced": sum(d[0] for d in done.values()),
         "max_behind_s": max(d[1] for d in done.values()),
         "elapsed_s": max(d[2] for d in done.values()),
+        "stalls": sum(d[3] for d in done.values()),
+        "stalled_s": max(d[4] for d in done.values()),
     }
 
 

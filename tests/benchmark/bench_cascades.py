@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-import process.engine
+import process.merger
 from ingest.firehose import FirehoseConfig, generate
 from process.cascades import TOPS_SCHEMA, CascadeTracker, attach_cascades
 from process.engine import WindowEngine
@@ -29,7 +29,7 @@ START = 1_700_000_000_000
 
 
 class NoCascades(CascadeTracker):
-    def add(self, posts: pl.DataFrame) -> None:
+    def add_folded(self, rows: pl.DataFrame | pl.LazyFrame) -> None:
         pass
 
     def close(self, through: int) -> pl.DataFrame:
@@ -55,7 +55,7 @@ class Timed:
 
 def timed_tracker(spec: WindowSpec, timer: Timed) -> CascadeTracker:
     class TimedCascades(CascadeTracker):
-        add = timer.wrap(CascadeTracker.add)
+        add_folded = timer.wrap(CascadeTracker.add_folded)
         close = timer.wrap(CascadeTracker.close)
 
     return TimedCascades(spec)
@@ -67,10 +67,10 @@ def run(posts: pl.DataFrame, batch: int, tracked: bool) -> tuple[float, float]:
     engine = WindowEngine(spec)
     timer = Timed()
     if tracked:
-        engine.cascades = timed_tracker(spec, timer)
-        setattr(process.engine, "attach_cascades", timer.wrap(attach_cascades))  # noqa: B010
+        engine.merger.cascades = timed_tracker(spec, timer)
+        setattr(process.merger, "attach_cascades", timer.wrap(attach_cascades))  # noqa: B010
     else:
-        engine.cascades = NoCascades(spec)
+        engine.merger.cascades = NoCascades(spec)
     t0 = time.perf_counter()
     try:
         for lo in range(0, posts.height, batch):
@@ -78,7 +78,7 @@ def run(posts: pl.DataFrame, batch: int, tracked: bool) -> tuple[float, float]:
             engine.close(now_ms=0)
         engine.flush()
     finally:
-        setattr(process.engine, "attach_cascades", attach_cascades)  # noqa: B010
+        setattr(process.merger, "attach_cascades", attach_cascades)  # noqa: B010
     return time.perf_counter() - t0, timer.spent
 
 

@@ -1,9 +1,9 @@
 """Speed and agreement of :func:`process.sentiment.score_texts` against vaderSentiment 3.3.2.
 
 Run from the repository root: ``.venv/bin/python tests/benchmark/bench_sentiment.py``.
-Scores the shared real-world corpus (``../shared/data/sentiment_text`` from the repository
-root) with both implementations in the same process, alternating rounds so that both see
-the same machine load, and prints one JSON object: texts per second of each (best round,
+Scores the human-rated real-world corpus vendored in ``tests/data/sentiment_text`` with both
+implementations in the same process, alternating rounds so that both see the same machine
+load, and prints one JSON object: texts per second of each (best round,
 wall clock; also per CPU second, all threads counted, which a busy machine disturbs less),
 the speed ratios, label agreement (pos/neu/neg by compound >= 0.05 / <= -0.05), the mean
 and largest absolute difference of every score, and how many texts agree to 1e-9 in all
@@ -27,13 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 from process.sentiment import SCORES, score_texts  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "data" / "sentiment_text"
+CORPUS = ROOT / "tests" / "data" / "sentiment_text"
 
 
 def load_corpus(directory: Path) -> list[str]:
     files = sorted(directory.glob("*GroundTruth.txt"))
     if not files:
-        raise SystemExit(f"no *GroundTruth.txt under {directory}: the shared corpus is missing")
+        raise SystemExit(f"no *GroundTruth.txt under {directory}: the corpus is missing")
     texts = []
     for path in files:
         for line in path.read_text(encoding="utf-8").splitlines():

@@ -53,13 +53,8 @@ class RunSpec:
     start: str = START
     rate: float = 5000.0
     idle_s: float = 15.0
-    merge: bool = False  # the two-stage topology: a `merger` service writes the signals
     unpaced: bool = False  # the firehose sends as fast as it can (for throughput figures)
     project: str = "datamoat-compose-test"
-
-    @property
-    def output_service(self) -> str:
-        return "merger" if self.merge else "worker"
 
 
 def _run(
@@ -129,8 +124,7 @@ class ComposeCluster:
         self, *args: str, timeout: float = 300, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         files = [a for f in COMPOSE_FILES for a in ("-f", str(f))]
-        profiles = ["--profile", "merge"] if self.spec.merge else []
-        cmd = ["docker", "compose", "-p", self.spec.project, *files, *profiles, *args]
+        cmd = ["docker", "compose", "-p", self.spec.project, *files, *args]
         return _run(cmd, timeout=timeout, env=self.env, input=stdin, cwd=ROOT)
 
     def mark(self, event: str) -> None:
@@ -186,9 +180,7 @@ class ComposeCluster:
 
     def up(self) -> None:
         self.compose("down", "-v", "--remove-orphans", timeout=300)
-        services = ["broker", "topics", "prometheus", "firehose", "worker"]
-        if self.spec.merge:
-            services.append("merger")
+        services = ["broker", "topics", "prometheus", "firehose", "worker", "merger"]
         self.mark("up")
         self.compose(
             "up", "-d", "--no-build", "--wait-timeout", "240",
@@ -225,7 +217,9 @@ class ComposeCluster:
             for s in body["data"]["result"]
         }
 
-    def wait_scraped(self, service: str, job: str, timeout: float = 90) -> dict[str, float]:
+    def wait_scraped(
+        self, service: str, job: str, port: int = 8000, timeout: float = 90
+    ) -> dict[str, float]:
         """Wait until Prometheus has ``up == 1`` for every running replica of ``service``."""
         result: dict[str, float] = {}
 
@@ -236,32 +230,35 @@ class ComposeCluster:
             except OSError:
                 return False
             result.clear()
-            result.update({ip: up.get(f"{ip}:8000", (job, 0.0))[1] for ip in ips})
+            result.update({ip: up.get(f"{ip}:{port}", (job, 0.0))[1] for ip in ips})
             return bool(ips) and all(v == 1.0 for v in result.values())
 
         with contextlib.suppress(ComposeError):  # the caller asserts on what was seen
             self.wait(f"Prometheus up == 1 for every {service}", check, timeout, every=3.0)
         return dict(result)
 
-    def finish(self, timeout: float = 900) -> None:
-        """Wait for the firehose to finish and for every worker to exit caught up."""
+    def finish(self, timeout: float = 900, drain_timeout: float = 300) -> None:
+        """Wait for the firehose to finish, then (at most ``drain_timeout`` more) for every
+        worker to exit caught up and the merger to exit once every input partition has ended
+        (every window final)."""
         self.wait("the firehose", lambda: self.exited_ok("firehose"), timeout)
         self.mark("firehose done")
-        self.wait("the workers to catch up and exit", lambda: self.exited_ok("worker"), timeout)
+        self.wait(
+            "the workers to catch up and exit", lambda: self.exited_ok("worker"), drain_timeout
+        )
         self.mark("workers done")
-        if self.spec.merge:
-            self.wait("the merger", lambda: self.exited_ok("merger"), timeout)
-            self.mark("merger done")
+        self.wait("the merger", lambda: self.exited_ok("merger"), drain_timeout)
+        self.mark("merger done")
 
     def copy_signals(self, dest: Path) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        container = self.containers(self.spec.output_service)[0]
+        container = self.containers("merger")[0]
         _run(["docker", "cp", f"{container}:{OUTPUT_DIR}/signals", str(dest)], timeout=120)
 
     def worker_seconds(self) -> float:
-        """From the first worker start to the last worker exit (Docker's own timestamps)."""
-        states = self.states("worker")
+        """From the first worker start to the merger's exit (Docker's own timestamps)."""
+        states = self.states("worker") + self.states("merger")
         starts = [_ts(s["StartedAt"]) for s in states]
         ends = [_ts(s["FinishedAt"]) for s in states]
         return max(ends) - min(starts)
@@ -286,6 +283,7 @@ def run(spec: RunSpec, out: Path) -> dict[str, Any]:
         cluster.up()
         up_s = time.monotonic() - t0
         scraped = cluster.wait_scraped("worker", "datamoat")
+        firehose = cluster.wait_scraped("firehose", "firehose", port=8001, timeout=30)
         cluster.finish()
         run_s = time.monotonic() - t0 - up_s
         lag = cluster.probe("lag", "datamoat", "posts")
@@ -307,6 +305,7 @@ def run(spec: RunSpec, out: Path) -> dict[str, Any]:
         "lag": lag,
         "signals_topic": topic,
         "prometheus_up": scraped,
+        "prometheus_up_firehose": firehose,
         "signals_dir": str(out / "signals"),
     }
 
@@ -319,7 +318,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--start", default=START)
     p.add_argument("--rate", type=float, default=5000.0, help="posts/s, paced (event time too)")
     p.add_argument("--unpaced", action="store_true", help="firehose as fast as it can")
-    p.add_argument("--merge", action="store_true", help="two-stage topology (merger service)")
     p.add_argument("--out", type=Path, default=ROOT / "out" / "compose")
     args = p.parse_args(argv)
     reason = docker_ready()
@@ -328,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     spec = RunSpec(
         args.workers, args.posts, args.seed, args.start, args.rate,
-        merge=args.merge, unpaced=args.unpaced,
+        unpaced=args.unpaced,
     )  # fmt: skip
     t = time.monotonic()
     started, times = prepare()

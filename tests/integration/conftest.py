@@ -82,9 +82,9 @@ def _delete_topics(bootstrap: str, names: list[str]) -> None:
 
 @pytest.fixture
 def datamoat_env(kafka_bootstrap: str, topic_factory: TopicFactory) -> dict[str, str]:
-    """The environment for a ``datamoat`` subprocess: the test broker, and posts, dead-letter
-    and signals topics of this test's own (created by the commands, deleted after the test),
-    with a consumer group named after them."""
+    """The environment for a ``datamoat`` subprocess: the test broker, and posts, dead-letter,
+    signals and partials topics of this test's own (created by the commands, deleted after
+    the test), with a consumer group named after them."""
     posts = topic_factory(6, create=False)
     return {
         **os.environ,
@@ -92,5 +92,6 @@ def datamoat_env(kafka_bootstrap: str, topic_factory: TopicFactory) -> dict[str,
         "DATAMOAT_KAFKA_POSTS_TOPIC": posts,
         "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
+        "DATAMOAT_KAFKA_PARTIALS_TOPIC": topic_factory(1, create=False),
         "DATAMOAT_KAFKA_GROUP": f"{posts}-group",
     }

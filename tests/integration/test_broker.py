@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from datamoat.broker import LocalCluster, ensure_topics, find_java, is_reachable
 from datamoat.cli import main
+from datamoat.config import Config, KafkaConfig
 from datamoat.errors import BrokerError
+from datamoat.topics import create_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -27,12 +33,35 @@ def _partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
         admin.close()
 
 
+def _topic_layout(bootstrap: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per topic: partitions, replicas per partition, and the topic-level config overrides."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
+    try:
+        # Each broker learns of a new topic on its own: the one asked may not know it yet.
+        admin.wait_for_topics(names, timeout_ms=30_000)
+        topics = {t["name"]: t for t in admin.describe_topics(names)}
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+        configs = admin.describe_configs(resources)["topic"]
+    finally:
+        admin.close()
+    return {
+        name: {
+            "partitions": len(topics[name]["partitions"]),
+            "replicas": {len(p["replica_nodes"]) for p in topics[name]["partitions"]},
+            "configs": {k: v["value"] for k, v in configs[name].items()},
+        }
+        for name in names
+    }
+
+
 def _pid_gone(pid: int) -> bool:
+    """Gone, or a zombie (exited; its parent, maybe another LocalCluster, has not reaped it)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
         return True
-    return False
+    return state == "Z"
 
 
 def test_produce_consume_round_trip(kafka_bootstrap: str, topic_factory: TopicFactory) -> None:
@@ -105,18 +134,88 @@ def test_cli_status_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out.startswith("stopped")
 
 
-def test_replicated_local_cluster(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "trio", brokers=3, port=0, heap="256m")
+def test_topics_on_one_broker_and_again(
+    datamoat_env: dict[str, str], topic_factory: TopicFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {**datamoat_env, "DATAMOAT_KAFKA_PARTIALS_TOPIC": topic_factory(create=False)}
+    config = Config(kafka=KafkaConfig(
+        bootstrap=env["KAFKA_BOOTSTRAP"], posts_topic=env["DATAMOAT_KAFKA_POSTS_TOPIC"],
+        dlq_topic=env["DATAMOAT_KAFKA_DLQ_TOPIC"],
+        signals_topic=env["DATAMOAT_KAFKA_SIGNALS_TOPIC"],
+        partials_topic=env["DATAMOAT_KAFKA_PARTIALS_TOPIC"],
+    ))  # fmt: skip
+    k = config.kafka
+    names = [k.posts_topic, k.dlq_topic, k.partials_topic, k.signals_topic]
+    warnings: list[str] = []
+    made = _create(config, warnings)
+    assert sorted(made) == sorted(names) and warnings == []
+    layout = _topic_layout(k.bootstrap, names)
+    assert {n: (t["partitions"], t["replicas"]) for n, t in layout.items()} == {
+        k.posts_topic: (6, {1}), k.dlq_topic: (6, {1}), k.partials_topic: (1, {1}),
+        k.signals_topic: (6, {1}),
+    }  # fmt: skip
+    partials = layout[k.partials_topic]["configs"]
+    assert partials["max.message.bytes"] == "16777216"
+    assert partials["retention.ms"] == str((86_400 + 3_600) * 1000)
+    assert _create(config, warnings) == {}  # all there: nothing made
+    assert warnings == []  # replication 1 is what one broker wants
+
+
+def _create(config: Config, warnings: list[str]) -> dict[str, object]:
+    """create_topics, with its warning lines collected."""
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger("datamoat.topics")
+    logger.addHandler(handler)
+    try:
+        return dict(create_topics(config))
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_three_nodes_topics_and_one_node_restarted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "trio"
+    cluster = LocalCluster(data, brokers=3, port=0, heap="256m")
     try:
         status = cluster.start()
         assert status.running and len(status.pids) == 3 and status.bootstrap is not None
-        ensure_topics(status.bootstrap, {"replicated": 3}, replication_factor=3)
-        admin = KafkaAdminClient(bootstrap_servers=status.bootstrap.split(","))
-        try:
-            (topic,) = admin.describe_topics(["replicated"])
-        finally:
-            admin.close()
-        assert [len(p["replica_nodes"]) for p in topic["partitions"]] == [3, 3, 3]
+        bootstrap = status.bootstrap
+        internal = _topic_layout(bootstrap, ["__consumer_offsets", "__transaction_state"])
+        assert all(t["replicas"] == {3} for t in internal.values()), internal  # made at start
+
+        ensure_topics(bootstrap, {"posts": 2}, replication_factor=1)  # an older run's topic
+        config = dataclasses.replace(Config(), kafka=KafkaConfig(bootstrap=bootstrap))
+        warnings: list[str] = []
+        made = _create(config, warnings)
+        assert sorted(made) == ["posts.dlq", "posts.partials", "signals"]
+        (line,) = warnings
+        assert "'posts' has replication factor 1, less than the 3 wanted" in line
+        layout = _topic_layout(bootstrap, ["posts", *made])
+        assert layout["posts"]["replicas"] == {1} and layout["posts"]["partitions"] == 2
+        for name in made:
+            assert layout[name]["replicas"] == {3}, name
+            assert layout[name]["configs"]["min.insync.replicas"] == "2", name
+        assert layout["posts.partials"]["configs"]["max.message.bytes"] == "16777216"
+
+        where = ["--data-dir", str(data)]
+        assert main(["broker", "stop", "--node", "2", *where]) == 0
+        assert "node 2 stopped" in capsys.readouterr().out
+        assert [n.running for n in cluster.status().nodes] == [True, False, True]
+        assert main(["broker", "status", *where]) == 3
+        assert main(["broker", "start", "--node", "2", *where]) == 0
+        out = capsys.readouterr().out
+        assert "node 2 started on 127.0.0.1:" in out and "3 of 3 nodes running" in out
+        again = cluster.status()
+        assert again.running and again.pids[0] == status.pids[0]
+        assert again.pids[1] != status.pids[1] and _pid_gone(status.pids[1])
+        assert main(["broker", "start", "--node", "2", *where]) == 2  # already running
+        assert "node 2 in" in capsys.readouterr().err
     finally:
         assert cluster.stop().state == "stopped"
 

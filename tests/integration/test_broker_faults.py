@@ -71,11 +71,16 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> Non
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         status_port = free_port()
+        out.mkdir(parents=True)
         worker = subprocess.Popen(
             [*DATAMOAT, "process", "--until-idle", "--idle-s", "12",
-             "--http-port", str(status_port),
-             "--quiet", "--checkpoint-interval", "1", "--output-dir", str(out),
+             "--http-port", str(status_port), "--quiet",
              "--summary-json", str(out / "summary.json")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        merger = subprocess.Popen(
+            [*DATAMOAT, "merge", "--until-ended", "--http-port", "0", "--quiet",
+             "--output-dir", str(out), "--summary-json", str(out / "merged.json")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         _wait_for_progress(status_port)  # both sides are running: now pull the plug
@@ -86,8 +91,10 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> Non
         _, werr = worker.communicate(timeout=180)
         assert producer.returncode == 0, perr.decode()[-3000:]
         assert worker.returncode == 0, werr.decode()[-3000:]
+        _, merr = merger.communicate(timeout=180)
+        assert merger.returncode == 0, merr.decode()[-3000:]
     finally:
-        for proc in (locals().get("producer"), locals().get("worker")):
+        for proc in (locals().get("producer"), locals().get("worker"), locals().get("merger")):
             if isinstance(proc, subprocess.Popen) and proc.poll() is None:
                 proc.kill()
         LocalCluster(tmp_path / "kafka", port=port).stop()

@@ -1,25 +1,29 @@
-"""Crash tests: SIGKILL the worker at chosen and random moments, restart it, and check the
-final signals equal ``datamoat truth`` exactly (no window missing, none doubled)."""
+"""Crash tests: SIGKILL the worker and the merger at chosen and random moments, restart
+them, and check the final signals equal ``datamoat truth`` exactly (no window missing, none
+doubled), in Parquet and in a ``read_committed`` read of the signals topic."""
 
 from __future__ import annotations
 
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import orjson
-import polars as pl
 import pytest
-from kafka import KafkaConsumer
-from polars.testing import assert_frame_equal
+from pipeline_helpers import (
+    DATAMOAT,
+    START,
+    assert_same_signals,
+    dead_letter_reasons,
+    parquet_signals,
+    topic_signals,
+    truth,
+)
 
 pytestmark = pytest.mark.kafka
 
-START = "2026-01-01T00:00:00Z"
-DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
 N = 60_000
 SEEDED = ["--seed", "9", "--start", START, "--rate", "100"]
 
@@ -33,29 +37,19 @@ def env(datamoat_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def worker_cmd(out: Path, group: str, tag: str = "final") -> list[str]:
+def worker_cmd(out: Path, group: str, tag: str) -> list[str]:
     return [
         *DATAMOAT, "process", "--group", group, "--instance-id", f"{group}-w1",
         "--until-idle", "--idle-s", "2", "--http-port", "0", "--quiet",
-        "--checkpoint-interval", "0", "--output-dir", str(out),
-        "--summary-json", str(out / f"summary-{tag}.json"),
+        "--summary-json", str(out / f"worker-{tag}.json"),
     ]  # fmt: skip
 
 
-def dead_letter_reasons(env: dict[str, str]) -> dict[str, int]:
-    consumer = KafkaConsumer(
-        env["DATAMOAT_KAFKA_DLQ_TOPIC"],
-        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3_000,
-    )
-    counts: dict[str, int] = {}
-    for record in consumer:
-        headers = dict(record.headers)
-        where = f"{headers['reason'].decode()}@p{headers['source_partition'].decode()}"
-        counts[where] = counts.get(where, 0) + 1
-    consumer.close()
-    return counts
+def merger_cmd(out: Path, group: str, tag: str) -> list[str]:
+    return [
+        *DATAMOAT, "merge", "--group", group, "--until-ended", "--http-port", "0", "--quiet",
+        "--output-dir", str(out), "--summary-json", str(out / f"merger-{tag}.json"),
+    ]  # fmt: skip
 
 
 def run(
@@ -66,44 +60,58 @@ def run(
     )
 
 
-def test_killed_worker_restarts_to_exactly_the_truth(env: dict[str, str], tmp_path: Path) -> None:
-    done = run([*DATAMOAT, "produce", *SEEDED, "--posts", str(N), "--unpaced", "--quiet"], env)
-    assert done.returncode == 0, done.stderr
-    truth = run([*DATAMOAT, "truth", *SEEDED, "--posts", str(N), "--output-dir",
-                 str(tmp_path / "truth")], env)  # fmt: skip
-    assert truth.returncode == 0, truth.stderr
-
-    out, group = tmp_path / "run", f"crash-{tmp_path.name}"
+def crash_and_restart(
+    make: list[str], points: list[str], env: dict[str, str], seed: int, tag: str
+) -> int:
+    """Crash a command at each protocol point, then from outside at random moments."""
     kills = 0
-    # Deterministic crash points inside the commit protocol ...
-    for point in ("after_checkpoint:3", "after_sink_write:2", "between_sinks:2"):
-        crashed = run(worker_cmd(out, group, point), {**env, "DATAMOAT_CRASH_AT": point})
-        assert crashed.returncode == -signal.SIGKILL, f"{point}: {crashed.stderr[-2000:]}"
+    for point in points:
+        crashed = run([*make[:-1], f"{make[-1]}-{point}"], {**env, "DATAMOAT_CRASH_AT": point})
+        assert crashed.returncode == -signal.SIGKILL, f"{tag} {point}: {crashed.stderr[-2000:]}"
         kills += 1
-    # ... and SIGKILL from outside at random moments.
-    rng = random.Random(1234)
-    for i in range(3):
-        cmd = worker_cmd(out, group, f"random{i}")
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.5, 3.5))
+    rng = random.Random(seed)
+    for i in range(2):
+        proc = subprocess.Popen(
+            [*make[:-1], f"{make[-1]}-random{i}"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        time.sleep(rng.uniform(2.0, 4.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
-    final = run(worker_cmd(out, group), env)
+    return kills
+
+
+def test_killed_worker_and_merger_restart_to_exactly_the_truth(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    done = run([*DATAMOAT, "produce", *SEEDED, "--posts", str(N), "--unpaced", "--quiet"], env)
+    assert done.returncode == 0, done.stderr
+    want = truth(SEEDED, N, tmp_path / "truth", env)
+    out, group = tmp_path / "run", f"crash-{tmp_path.name}"
+    out.mkdir()
+
+    # The worker: killed inside its commit (before and after the transaction) and at random.
+    worker = worker_cmd(out, group, "w")
+    kills = crash_and_restart(worker, ["before_commit:3", "after_commit:2"], env, 1234, "worker")
+    final = run([*worker[:-1], str(out / "worker-final.json")], env)
     assert final.returncode == 0, final.stderr[-3000:]
-    summaries = {p.name: orjson.loads(p.read_bytes()) for p in out.glob("summary-*.json")}
+
+    # The merger: killed after writing Parquet, before and after its transaction, at random.
+    merger = merger_cmd(out, group, "m")
+    points = ["after_sink_write:2", "before_merge_commit:3", "after_merge_commit:2"]
+    kills += crash_and_restart(merger, points, env, 4321, "merger")
+    final = run([*merger[:-1], str(out / "merger-final.json")], env)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert kills >= 7
+
+    summaries = {p.name: orjson.loads(p.read_bytes()) for p in out.glob("*.json")}
     late = {name: s["late"] for name, s in summaries.items() if s["late"]}
     assert not late, f"late records after a restart: {late}"
-    summary = summaries["summary-final.json"]
-    assert kills >= 3
-
-    got = pl.read_parquet(out / "signals" / "**" / "*.parquet").sort("window_start", "key")
-    want = pl.read_parquet(tmp_path / "truth" / "signals" / "**" / "*.parquet").sort(
-        "window_start", "key"
-    )
-    assert got.select("window_start", "key").is_duplicated().sum() == 0
+    merged = summaries["merger-final.json"]
+    assert merged["restored_deltas"] > 0  # the last merger rebuilt its state from Kafka
     reasons = dead_letter_reasons(env)
     assert not reasons, f"dead letters in a clean stream: {reasons}"
-    assert got.height == want.height, f"{summary}\n{final.stderr}"
-    assert_frame_equal(got, want, check_exact=False, abs_tol=1e-9)
+    assert_same_signals(parquet_signals(out), want)
+    assert_same_signals(topic_signals(env), want)

@@ -7,14 +7,17 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from datamoat import broker
 from datamoat.broker import CONFIG_DIR, LocalCluster, ensure_jars, find_java, free_port
-from datamoat.cli import build_parser
-from datamoat.errors import BrokerError
+from datamoat.cli import build_parser, main
+from datamoat.config import Config, load_config
+from datamoat.errors import BrokerError, ConfigError
+from datamoat.topics import PARTIALS_MAX_BYTES, plan_topics, replication_for
 
 
 def _fake_tool(bin_dir: Path, name: str, script: str) -> None:
@@ -46,6 +49,7 @@ def test_template_renders_one_node(tmp_path: Path) -> None:
         "share.coordinator.state.topic.replication.factor",
         "share.coordinator.state.topic.min.isr",
         "default.replication.factor",
+        "min.insync.replicas",
     ):
         assert props[key] == "1", key
     assert props["auto.create.topics.enable"] == "false"
@@ -65,8 +69,22 @@ def test_template_renders_three_nodes(tmp_path: Path) -> None:
     }
     assert len({p["log.dirs"] for p in rendered}) == 3
     assert rendered[1]["advertised.listeners"] == "PLAINTEXT://127.0.0.1:2"
-    assert rendered[0]["offsets.topic.replication.factor"] == "3"
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "default.replication.factor",
+    ):
+        assert rendered[0][key] == "3", key
+    # One node down leaves 2 in sync: groups, transactions and acks=all writes go on.
     assert rendered[0]["transaction.state.log.min.isr"] == "2"
+    assert rendered[0]["min.insync.replicas"] == "2"
+
+
+def test_two_nodes_survive_one_down(tmp_path: Path) -> None:
+    LocalCluster(tmp_path, brokers=2, port=0)._render([1, 2], [11, 12])
+    props = _props((tmp_path / "node-1" / "server.properties").read_text())
+    assert props["offsets.topic.replication.factor"] == "2"
+    assert props["min.insync.replicas"] == props["transaction.state.log.min.isr"] == "1"
 
 
 def test_cluster_id_is_a_kafka_uuid() -> None:
@@ -161,3 +179,128 @@ def test_cli_arguments() -> None:
     assert args.json and args.data_dir == Path("x")
     for action in ("fetch", "stop"):
         assert callable(build_parser().parse_args(["broker", action]).func)
+
+
+# --- one node of a local cluster ----------------------------------------------------------
+def _fake_cluster(data: Path, nodes: int = 3) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    state = {"cluster_id": "x", "brokers": nodes, "ports": [free_port() for _ in range(nodes)],
+             "controller_ports": [free_port() for _ in range(nodes)], "heap": "256m"}  # fmt: skip
+    (data / "cluster.json").write_text(json.dumps(state))
+    for i in range(1, nodes + 1):
+        (data / f"node-{i}").mkdir(exist_ok=True)
+
+
+def _fake_node(data: Path, node_id: int) -> subprocess.Popen[bytes]:
+    """A sleeping process whose command line names ``kafka.Kafka`` and the node's properties,
+    as a running node's does (so status and stop treat it as that node, without a JVM)."""
+    props = str((data / f"node-{node_id}" / "server.properties").resolve())
+    code = "import time; time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code, "kafka.Kafka", props])
+    (data / f"node-{node_id}" / "kafka.pid").write_text(f"{proc.pid}\n")
+    for _ in range(500):  # the command line shows once the interpreter has started
+        if broker._is_our_broker(proc.pid, Path(props)):
+            return proc
+        time.sleep(0.01)
+    raise AssertionError("the fake node never showed its command line")
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    return line
+
+
+def test_node_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = str(tmp_path / "empty")
+    line = _one_error_line(capsys, ["broker", "start", "--node", "2", "--data-dir", empty])
+    assert "no local cluster in" in line and "datamoat broker start" in line
+    _fake_cluster(tmp_path / "trio")
+    trio = str(tmp_path / "trio")
+    for action in ("start", "stop"):
+        line = _one_error_line(capsys, ["broker", action, "--node", "4", "--data-dir", trio])
+        assert "node 4 is not in the 3-node cluster" in line and "(nodes 1-3)" in line
+    line = _one_error_line(capsys, ["broker", "start", "--node", "2", "--data-dir", trio])
+    assert "no node of the cluster" in line and "start it whole" in line
+    node1 = _fake_node(tmp_path / "trio", 1)
+    try:
+        line = _one_error_line(capsys, ["broker", "start", "--node", "1", "--data-dir", trio])
+        assert line.endswith(f"node 1 in {(tmp_path / 'trio').resolve()} is already running "
+                             f"(pid {node1.pid})")  # fmt: skip
+        assert main(["broker", "status", "--data-dir", trio]) == 3
+        out = capsys.readouterr().out
+        assert out.startswith("partial:") and "node 2 3" in out and "--node K" in out
+        with pytest.raises(BrokerError, match=r"partial .*node 2, 3 stopped.*--node K"):
+            LocalCluster(tmp_path / "trio", brokers=3).start()
+    finally:
+        node1.kill()
+        node1.wait()
+
+
+def test_stop_node_stops_that_node_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_cluster(tmp_path)
+    nodes = {i: _fake_node(tmp_path, i) for i in (1, 2, 3)}
+    try:
+        assert LocalCluster(tmp_path).status().state == "running"
+        assert main(["broker", "stop", "--node", "2", "--data-dir", str(tmp_path)]) == 0
+        assert f"node 2 stopped (pid {nodes[2].pid}), 2 of 3 nodes running" in (
+            capsys.readouterr().out
+        )
+        assert nodes[2].wait(timeout=10) != 0  # SIGTERM
+        assert nodes[1].poll() is None and nodes[3].poll() is None
+        assert not (tmp_path / "node-2" / "kafka.pid").exists()
+        status = LocalCluster(tmp_path).status()
+        assert [n.running for n in status.nodes] == [True, False, True]
+        assert main(["broker", "stop", "--node", "2", "--data-dir", str(tmp_path)]) == 0
+        assert capsys.readouterr().out.startswith("node 2 not running")
+    finally:
+        for proc in nodes.values():
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_node_arguments() -> None:
+    args = build_parser().parse_args(["broker", "start", "--node", "2", "--data-dir", "d"])
+    assert args.node == 2 and args.data_dir == Path("d")
+    assert build_parser().parse_args(["broker", "stop", "--node", "3"]).node == 3
+    assert build_parser().parse_args(["broker", "stop"]).node is None
+
+
+# --- topic replication and specs ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("configured", "brokers", "expected"),
+    [(0, 1, (1, 1)), (1, 1, (1, 1)), (0, 2, (2, 1)), (1, 3, (3, 2)), (0, 5, (3, 2)),
+     (2, 3, (3, 2)), (4, 5, (4, 2)), (5, 5, (5, 2))],
+)  # fmt: skip
+def test_replication_follows_the_cluster(
+    configured: int, brokers: int, expected: tuple[int, int]
+) -> None:
+    assert replication_for(configured, brokers) == expected
+
+
+def test_replication_above_the_brokers_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"is 3 but the cluster has only 1 broker: lower it"):
+        replication_for(3, 1)
+
+
+def test_plan_covers_every_topic_with_the_partials_settings(tmp_path: Path) -> None:
+    config = load_config(CONFIG_DIR.parent / "datamoat.toml", env={})
+    assert config.kafka.partials_topic == "posts.partials"
+    plan = plan_topics(config, brokers=3)
+    k = config.kafka
+    assert list(plan) == [k.posts_topic, k.dlq_topic, k.partials_topic, k.signals_topic]
+    assert {s.replication_factor for s in plan.values()} == {3}
+    assert {s.configs["min.insync.replicas"] for s in plan.values()} == {"2"}
+    partials = plan["posts.partials"]
+    assert partials.partitions == 1 and plan["posts"].partitions == k.partitions
+    assert partials.configs["max.message.bytes"] == str(PARTIALS_MAX_BYTES) == "16777216"
+    day_and_an_hour = (86_400 + 3_600) * 1000
+    assert partials.configs["retention.ms"] == str(day_and_an_hour)
+    assert "retention.ms" not in plan["posts"].configs
+    single = plan_topics(Config(), brokers=1)
+    assert {(s.replication_factor, s.configs["min.insync.replicas"]) for s in single.values()} == {
+        (1, "1")
+    }
+    (tmp_path / "c.toml").write_text("[kafka]\nreplication_factor = -1\n")
+    with pytest.raises(ConfigError, match="replication_factor must be >= 0"):
+        load_config(tmp_path / "c.toml", env={})

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import polars as pl
 from cascade_fixtures import HOPPING, TUMBLING, Row, entry, frame, truth_tops
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -23,7 +24,6 @@ from process.sorted_runs import SortedRuns
 from process.truth import truth_signals
 from process.windows import WindowSpec
 
-START = 1_767_225_600_000
 HAND: list[Row] = [
     (1, 1_000, "post", None, None),  # cascade A
     (2, 2_000, "repost", 1, 1),  # depth 1

@@ -7,7 +7,7 @@ No Docker engine is needed. The checks:
    accepts every combination the README names when Compose v2 is installed;
 2. the compose services agree with configs/datamoat.toml (topics, partitions, group, ports)
    and with the Prometheus and Grafana configs they mount;
-3. every metric the Grafana dashboard queries is exported by :class:`sinks.prometheus.Metrics`;
+3. every metric the Grafana dashboard queries is exported by :class:`datamoat.metrics.Metrics`;
 4. the Prometheus configs parse, and pass ``promtool check config`` when promtool is on PATH
    (the dashboard's PromQL then also goes through ``promtool check rules``);
 5. the offline override swaps every public image for one docker/images.sh builds, the
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from sinks.prometheus import Metrics
+from datamoat.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -200,6 +200,7 @@ def test_app_services_use_the_configured_topics_and_group(
         "DATAMOAT_KAFKA_POSTS_TOPIC": kafka["posts_topic"],
         "DATAMOAT_KAFKA_DLQ_TOPIC": kafka["dlq_topic"],
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": kafka["signals_topic"],
+        "DATAMOAT_KAFKA_PARTIALS_TOPIC": kafka["partials_topic"],
         "DATAMOAT_KAFKA_PARTITIONS": str(kafka["partitions"]),
         "DATAMOAT_KAFKA_REPLICATION_FACTOR": str(kafka["replication_factor"]),
         "DATAMOAT_KAFKA_GROUP": kafka["group"],
@@ -279,23 +280,25 @@ def test_worker_http_port_matches_config_and_scrape_port(
     assert static["targets"] == [f"127.0.0.1:{port}"]
 
 
-def test_merger_is_one_service_with_its_own_output(
+def test_merger_merges_the_workers_group_into_its_own_output(
     services: dict[str, dict[str, Any]], config: dict[str, Any]
 ) -> None:
     merger, worker = services["merger"], services["worker"]
     assert command(merger)[0] == "merge"
+    assert "profiles" not in merger, "the merger runs whenever the workers do"
+    assert flag(command(merger), "--group") == flag(command(worker), "--group")
     assert int(flag(command(merger), "--http-port")) == int(config["http"]["port"])
-    assert merger["profiles"] == ["merge"], "until `datamoat merge` exists"
     assert not merger.get("ports") and "container_name" not in merger
-    out = mounts(merger)[flag(command(merger), "--output-dir")]
-    assert out != mounts(worker)[flag(command(worker), "--output-dir")]
+    assert flag(command(merger), "--output-dir") in mounts(merger)
 
 
 def test_worker_is_scalable(services: dict[str, dict[str, Any]]) -> None:
     worker = services["worker"]
     assert "container_name" not in worker, "replicas would collide on the name"
     assert not worker.get("ports"), "replicas would collide on a fixed host port"
-    assert flag(command(worker), "--output-dir") in mounts(worker)
+    # stage one keeps no files (partials go to Kafka): replicas need no volume to share
+    assert "--output-dir" not in command(worker)
+    assert not worker.get("volumes")
 
 
 def test_firehose_default_rate_matches_config(
@@ -458,7 +461,7 @@ def test_dashboard_uses_only_exported_metrics(expressions: list[str]) -> None:
         names = metric_names(expr)
         assert names, f"no metric in {expr}"
         unknown = names - exported
-        assert not unknown, f"{sorted(unknown)} not exported by sinks.prometheus: {expr}"
+        assert not unknown, f"{sorted(unknown)} not exported by datamoat.metrics: {expr}"
 
 
 def test_dashboard_covers_the_pipeline_metrics(expressions: list[str]) -> None:
@@ -672,10 +675,15 @@ def test_run_override_bounds_the_run(services: dict[str, dict[str, Any]]) -> Non
     assert firehose[0] == "produce" and worker[0] == "process"
     for name, variable in (("--posts", "POSTS"), ("--seed", "SEED"), ("--start", "START")):
         assert flag(firehose, name) == f"${{{variable}:?}}"
-    assert "--until-idle" in worker, "workers exit caught up, with every window final"
-    for name in ("--group", "--http-port", "--output-dir", "--bootstrap"):
+    merger = command(run["merger"])
+    assert "--until-idle" in worker, "workers exit once caught up"
+    assert "--until-ended" in merger, "the merger exits once every window is final"
+    for name in ("--group", "--http-port", "--bootstrap"):
         assert flag(worker, name) == flag(command(services["worker"]), name), name
+    assert merger[1:] == [*command(services["merger"])[1:], "--until-ended", "--quiet"]
+    assert flag(firehose, "--http-port") == flag(command(services["firehose"]), "--http-port")
     assert run["firehose"]["restart"] == run["worker"]["restart"] == "no"
+    assert run["merger"]["restart"] == "no"
     assert run["broker"]["ports"] is None  # !reset: no host port
     assert run["prometheus"]["ports"] == ["127.0.0.1::9090"]
 
@@ -702,7 +710,7 @@ def test_docker_compose_config_accepts(files: list[Path]) -> None:
     env = {**os.environ, "POSTS": "1", "SEED": "1", "START": "0", "RATE": "1"}
     args = [a for f in files for a in ("-f", str(f))]
     result = subprocess.run(
-        ["docker", "compose", *args, "--profile", "merge", "config", "-q"],
+        ["docker", "compose", *args, "config", "-q"],
         capture_output=True, text=True, timeout=60, check=False, env=env, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from datamoat.config import Config, load_config
+from datamoat.config import Config, known_variables, load_config
 from datamoat.errors import ConfigError
 from datamoat.pipeline import cascade_config
 
@@ -75,3 +75,49 @@ def test_config_is_frozen() -> None:
     config = Config()
     with pytest.raises(AttributeError):
         config.kafka = config.kafka  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"DATAMOAT_BATCH_MAX_RECORDS": "-1"}, "environment DATAMOAT_BATCH_MAX_RECORDS=-1: batch"),
+        ({"DATAMOAT_WINDOW_HOP_S": "3"}, "environment DATAMOAT_WINDOW_HOP_S=3: window.size_s"),
+        ({"DATAMOAT_HTTP_PORT": "70000"}, "environment DATAMOAT_HTTP_PORT=70000: http.port"),
+    ],
+)
+def test_a_bad_value_from_the_environment_names_the_variable(
+    tmp_path: Path, env: dict[str, str], fragment: str
+) -> None:
+    path = write(tmp_path, "[batch]\nmax_records = 100\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=env)
+    assert fragment in str(info.value)
+    assert str(path) not in str(info.value)
+
+
+def test_a_bad_value_from_the_file_still_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[batch]\nmax_records = -1\n")
+    with pytest.raises(ConfigError, match=r"batch\.max_records must be at least 1") as info:
+        load_config(path, env={"DATAMOAT_WINDOW_SIZE_S": "20"})
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_unknown_datamoat_variables_are_errors_naming_the_nearest_known_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"DATAMOAT_WINDOW_SIZ_S": "5"})
+    message = str(info.value)
+    assert "unknown environment variable DATAMOAT_WINDOW_SIZ_S" in message
+    assert "did you mean DATAMOAT_WINDOW_SIZE_S" in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match="unknown environment variable DATAMOAT_NOPE"):
+        load_config(env={"DATAMOAT_NOPE": "1"})
+    # Variables read elsewhere, and other prefixes, are fine.
+    env = {"DATAMOAT_HOME": "/x", "DATAMOAT_CRASH_AT": "", "DATAMOATX": "1", "PATH": "/bin"}
+    assert load_config(env=env).kafka.posts_topic == "posts"
+
+
+def test_every_config_key_has_its_variable() -> None:
+    known = known_variables()
+    assert known["DATAMOAT_KAFKA_BOOTSTRAP"] == "kafka.bootstrap"
+    assert known["DATAMOAT_CASCADES_MAX_STATE_MIB"] == "cascades.max_state_mib"
+    assert known["DATAMOAT_CONFIG"] == ""

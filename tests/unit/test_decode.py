@@ -4,14 +4,13 @@ import functools
 
 import orjson
 import polars as pl
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.firehose import FirehoseConfig, encode_values, generate
 from ingest.schema import POST_SCHEMA
 from process.decode import classify, decode
-
-START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
 @functools.cache

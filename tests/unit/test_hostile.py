@@ -17,26 +17,24 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import process.decode as decode_module
-from datamoat.pipeline import score
-from datamoat.worker import Worker
+from datamoat.metrics import Metrics
+from datamoat.pipeline import local_pipeline, score
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.producer import partitions_of
 from ingest.schema import POST_COLUMNS, POST_SCHEMA
 from process.decode import Decoded, decode
-from process.engine import WindowEngine
 from process.truth import truth_signals
 from process.validate import FIRST_POST_MS, check_record
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
-from sinks.prometheus import Metrics
 
-START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 NOW = START + 3_600_000
 DAY = 86_400_000
 MAX_BYTES = 65_536
@@ -498,18 +496,19 @@ def test_large_mixed_stream_through_the_worker() -> None:
 
     sink, dead = ListSink(), ListDeadLetterSink()
     source = MemorySource(topic)
-    worker = Worker(
-        source=source,
-        engine=WindowEngine(SPEC),
-        sinks=[sink],
-        dead_letters=dead,
-        metrics=Metrics(),
+    built = local_pipeline(
+        source,
+        [sink],
+        dead,
+        Metrics(),
+        SPEC,
         max_records=3_000,
         max_wait_ms=20,
         max_record_bytes=MAX_BYTES,
-        scorer=score,
         wall_ms=lambda: NOW,
     )
+    worker = built.worker
+    assert worker is not None
     worker.run(threading.Event(), done=source.exhausted)
 
     s = worker.stats

@@ -2,8 +2,8 @@
 
 Every comparison is to 1e-9 on all four scores (the port reproduces the reference's
 floating-point operations, so in practice the values are the same bits): on the 19.5k
-human-rated sentences of the shared corpus, on an edge-case corpus with every rule and its
-quirks, and on generated texts made of rule words.
+human-rated sentences of the vendored corpus (``tests/data/sentiment_text``), on an
+edge-case corpus with every rule and its quirks, and on generated texts made of rule words.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from process.sentiment import (
 )
 from process.sentiment import score as score_module
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sentiment_text"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "sentiment_text"
 
 # fmt: off
 EDGE_CASES = [
@@ -134,8 +134,8 @@ def corpus() -> list[str]:
     files = sorted(CORPUS.glob("*GroundTruth.txt"))
     if not files:
         pytest.fail(
-            f"shared sentiment corpus missing: no *GroundTruth.txt in {CORPUS} "
-            "(expected at ../shared/data/sentiment_text from the repository root)"
+            f"sentiment corpus missing: no *GroundTruth.txt in {CORPUS} "
+            "(it is part of the repository: tests/data/sentiment_text)"
         )
     texts = []
     for path in files:
@@ -157,7 +157,7 @@ def mismatches(
     return bad
 
 
-def test_shared_corpus_matches_reference(
+def test_human_rated_corpus_matches_reference(
     analyzer: reference.SentimentIntensityAnalyzer, corpus: list[str]
 ) -> None:
     assert len(corpus) > 19_000

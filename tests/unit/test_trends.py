@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pytest
+from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -21,7 +22,6 @@ from polars.testing import assert_frame_equal
 from process.signals import SIGNAL_SCHEMA
 from process.trends import TREND_STATE_SCHEMA, TrendConfig, TrendTracker
 
-START = 1_767_225_600_000
 HOP = 10_000
 Window = dict[str, tuple[int, int]]  # key -> (posts, originals)
 DEFAULT = TrendConfig()
@@ -131,7 +131,8 @@ def test_warm_up_scores_nothing() -> None:
     windows: list[Window] = [{"k": (10, 10)}] * 5 + [{"k": (100, 100)}]
     scored = run(windows, config)
     assert scored["trend_score"].to_list()[:5] == [0.0] * 5
-    assert scored["trend_score"][5] == pytest.approx(9.0 / 0.1)
+    # the baseline's variance is 0, its Poisson floor 1/s over 10 s windows: 0.1
+    assert scored["trend_score"][5] == pytest.approx(9.0 / math.sqrt(0.1 + 0.1**2))
 
 
 def test_baseline_is_exact_over_the_first_windows_absences_counting_zero() -> None:
@@ -206,7 +207,7 @@ def reference(windows: list[Window], config: TrendConfig, size_s: float) -> list
         for key, (_, originals) in window.items():
             mean, var, _ = state.get(key, [0.0, 0.0, t])
             diff = originals / size_s - mean
-            z = diff / math.sqrt(var + config.floor**2)
+            z = diff / math.sqrt(max(var, mean / size_s) + config.floor**2)
             scores[key] = z if originals >= config.min_support and warm else 0.0
             if not (warm and abs(z) >= config.outlier):
                 var = (1 - a) * (var + a * diff**2)

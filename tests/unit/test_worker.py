@@ -1,22 +1,22 @@
 from __future__ import annotations
 
+import logging
 import threading
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from datamoat.pipeline import score
-from datamoat.worker import SinkUnavailable, Worker
-from ingest.batch import RawBatch
+from datamoat.metrics import Metrics
+from datamoat.pipeline import local_pipeline, score
+from datamoat.worker import Worker
+from ingest.errors import SinkError, SinkUnavailable
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.producer import partitions_of
-from process.engine import WindowEngine
 from process.truth import truth_signals
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
-from sinks.prometheus import Metrics
 
 START = 1_767_225_600_000
 SPEC = WindowSpec(size_ms=5_000, hop_ms=5_000, allowed_lateness_ms=1_000)
@@ -38,16 +38,11 @@ def fill(topic: MemoryTopic, frame: pl.DataFrame, bad_every: int = 0) -> list[by
 
 
 def make_worker(topic: MemoryTopic, sink: ListSink, dead: ListDeadLetterSink) -> Worker:
-    return Worker(
-        source=MemorySource(topic),
-        engine=WindowEngine(SPEC),
-        sinks=[sink],
-        dead_letters=dead,
-        metrics=Metrics(),
-        max_records=3_000,
-        max_wait_ms=20,
-        scorer=score,
+    built = local_pipeline(
+        MemorySource(topic), [sink], dead, Metrics(), SPEC, max_records=3_000, max_wait_ms=20
     )
+    assert built.worker is not None
+    return built.worker
 
 
 def test_worker_output_equals_truth_and_accounting_holds() -> None:
@@ -99,39 +94,63 @@ def test_a_sink_written_twice_keeps_one_copy_of_a_window() -> None:
 class FlakySink(ListSink):
     """Fails its first ``failures`` writes (a full disk, an unavailable topic)."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
         super().__init__()
         self.failures = failures
+        self.error = error or SinkError("No space left on device")
 
     def write(self, signals: pl.DataFrame) -> None:
         if self.failures > 0:
             self.failures -= 1
-            raise OSError(28, "No space left on device")
+            raise self.error
         super().write(signals)
 
 
-def test_a_failing_sink_pauses_the_worker_and_nothing_is_lost() -> None:
+def test_a_failing_sink_pauses_the_worker_and_nothing_is_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
     topic = MemoryTopic(partitions=2)
     fill(topic, frame)
     sink, dead = FlakySink(failures=4), ListDeadLetterSink()
     worker = make_worker(topic, sink, dead)
-    lines: list[str] = []
     naps: list[float] = []
-    worker.log, worker.sleep = lines.append, naps.append
+    assert worker.durably is not None
+    worker.durably.wait = naps.append
     source = worker.source
     assert isinstance(source, MemorySource)
-    worker.run(threading.Event(), done=source.exhausted)
+    with caplog.at_level(logging.WARNING, logger="datamoat"):
+        worker.run(threading.Event(), done=source.exhausted)
 
     want = truth_signals(score(frame), SPEC)
     order = ["window_start", "key"]
     assert_frame_equal(sink.frame().sort(order), want.sort(order), check_exact=False, abs_tol=1e-9)
     assert naps == [0.1, 0.2, 0.4, 0.8]  # exponential backoff
+    lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and "failing" in lines[0] and "recovered" in lines[1]
     retries = worker.metrics.registry.get_sample_value(
         "datamoat_sink_retries_total", {"sink": "FlakySink"}
     )
     assert retries == 4
+
+
+def test_a_sink_bug_is_not_retried_and_nothing_is_committed() -> None:
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+    topic = MemoryTopic(partitions=2)
+    fill(topic, frame)
+    sink = FlakySink(failures=10**9, error=TypeError("a programming error"))
+    worker = make_worker(topic, sink, ListDeadLetterSink())
+    source = worker.source
+    assert isinstance(source, MemorySource)
+    with pytest.raises(TypeError, match="programming error"):
+        worker.run(threading.Event(), done=source.exhausted)
+    assert not source.committed
+    assert (
+        worker.metrics.registry.get_sample_value(
+            "datamoat_sink_retries_total", {"sink": "FlakySink"}
+        )
+        is None
+    )
 
 
 def test_shutdown_during_a_sink_outage_gives_up_without_committing() -> None:
@@ -140,54 +159,10 @@ def test_shutdown_during_a_sink_outage_gives_up_without_committing() -> None:
     fill(topic, frame)
     worker = make_worker(topic, FlakySink(failures=10**9), ListDeadLetterSink())
     stop = threading.Event()
-    worker.log = lambda line: None
-    worker.sleep = lambda s: stop.set()  # the operator presses Ctrl-C during the outage
+    assert worker.durably is not None
+    worker.durably.wait = lambda s: stop.set()  # the operator presses Ctrl-C during the outage
     with pytest.raises(SinkUnavailable):
         worker.run(stop)
     source = worker.source
     assert isinstance(source, MemorySource)
     assert not source.committed
-
-
-class LateAssignment(MemorySource):
-    """Like a Kafka consumer right after a restart: no partitions for the first steps."""
-
-    def __init__(self, topic: MemoryTopic, silent_steps: int) -> None:
-        super().__init__(topic)
-        self.silent_steps = silent_steps
-
-    def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
-        return RawBatch() if self.silent_steps > 0 else super().poll(max_records, timeout_ms)
-
-    def partitions(self) -> set[int]:  # the worker asks once per step
-        self.silent_steps -= 1
-        return set() if self.silent_steps >= 0 else super().partitions()
-
-
-def test_restored_state_that_saw_one_partition_waits_for_the_assignment() -> None:
-    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
-    parts = pl.Series(partitions_of(frame, 2))
-    ahead, behind = frame.filter(parts == 0), frame.filter(parts == 1)
-    # A checkpoint taken when only partition 0 had been read, all of it:
-    first = make_worker(MemoryTopic(partitions=2), ListSink(), ListDeadLetterSink())
-    first.engine.add(
-        score(ahead).with_columns(
-            pl.lit(0, dtype=pl.Int32).alias("partition"),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("_idx"),
-        ),
-        now_ms=0,
-    )
-    scalars, frames = first.engine.snapshot()
-
-    topic = MemoryTopic(partitions=2)
-    fill(topic, behind)
-    sink = ListSink()
-    worker = make_worker(topic, sink, ListDeadLetterSink())
-    worker.source = LateAssignment(topic, silent_steps=3)
-    worker.engine.restore(scalars, frames, now_ms=0)
-    worker.run(threading.Event(), done=lambda: (topic.closed and not any(topic.end_offsets())) or
-               worker.stats.consumed == behind.height)  # fmt: skip
-    assert worker.stats.late == 0
-    want = truth_signals(score(frame), SPEC)
-    order = ["window_start", "key"]
-    assert_frame_equal(sink.frame().sort(order), want.sort(order), check_exact=False, abs_tol=1e-9)

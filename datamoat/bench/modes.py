@@ -1,0 +1,233 @@
+"""The three modes: ``drain``, ``fixed`` and ``max``, each giving a summary and a timeline."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from datamoat.bench import ramp
+from datamoat.bench.runner import FILL_START, Broker, Run, broker, datamoat, run_env, run_measured
+from datamoat.bench.sampler import Sample
+from datamoat.bench.summary import drain_span, histogram_quantile, make_bench_summary
+from datamoat.bench.timeline import Timeline, timeline_of
+from datamoat.errors import ConfigError
+
+__all__ = ["BenchOptions", "run_bench"]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    mode: str
+    transport: str
+    posts: int | None
+    duration_s: float | None
+    seed: int
+    rate: float
+    workers: int
+    bootstrap: str | None
+    work: Path
+    interval_s: float = 0.25
+    unpaced: bool = False
+    start_rate: float = 5_000.0
+    step_s: float = 20.0
+    config: Path | None = None
+
+
+Progress = Callable[[str, Sample], None]
+Log = Callable[[str], None]
+
+
+def _common(o: BenchOptions, b: Broker | None) -> list[str]:
+    args = ["--quiet"]
+    if o.config is not None:
+        args += ["--config", str(o.config)]
+    if b is not None:
+        args += ["--bootstrap", b.bootstrap]
+    return args
+
+
+def _run_has_workers() -> bool:
+    out = subprocess.run(datamoat("run", "--help"), capture_output=True, text=True, check=False)
+    return "--workers" in out.stdout
+
+
+def _span_rate(run: Run, processed: int) -> tuple[float, float]:
+    """posts/s from the first to the last processed post (from /metrics samples); falls
+    back to the command's wall time when the run was too short to sample."""
+    points = [(s.t, s.metrics.processed) for s in run.samples if s.metrics is not None]
+    span = drain_span(points)
+    seconds = (span[1] - span[0]) if span else run.wall_s
+    return processed / max(seconds, 1e-9), seconds
+
+
+def _resources(runs: list[Run]) -> tuple[dict[str, float], dict[str, int]]:
+    cpu: dict[str, float] = {}
+    rss: dict[str, int] = {}
+    for r in runs:
+        cpu[r.name] = cpu.get(r.name, 0.0) + r.exit.cpu_s
+        rss[r.name] = max(rss.get(r.name, 0), r.exit.peak_rss_bytes)
+        if r.broker_cpu_s is not None:
+            cpu["broker"] = cpu.get("broker", 0.0) + r.broker_cpu_s
+        if r.broker_peak_rss is not None:
+            rss["broker"] = max(rss.get("broker", 0), r.broker_peak_rss)
+    return cpu, rss
+
+
+def _latency_max(run: Run) -> float | None:
+    last = next((s.metrics for s in reversed(run.samples) if s.metrics), None)
+    return None if last is None else histogram_quantile(last.latency_buckets, 1.0)
+
+
+def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> dict[str, Any]:
+    posts = o.posts or round(o.rate * (o.duration_s or 60))
+    notes = ["emit latency is not measured in a drain: the posts are older than the run"]
+    if o.transport == "memory":
+        run = run_measured(
+            "run", ["run", "--transport", "memory", "--unpaced", "--posts", str(posts),
+                    "--seed", str(o.seed), "--start", FILL_START, "--output-dir",
+                    str(o.work / "out"), *_common(o, None)],
+            env=dict(os.environ), work=o.work, broker=None, interval_s=o.interval_s,
+            on_sample=lambda s: progress("drain (memory)", s),
+        )  # fmt: skip
+        runs, measured = [run], run
+        notes.append("memory transport: firehose and worker in one process, no Kafka")
+    else:
+        assert b is not None
+        env = run_env()
+        fill = run_measured(
+            "produce", ["produce", "--unpaced", "--posts", str(posts), "--seed", str(o.seed),
+                        "--start", FILL_START, *_common(o, b)],
+            env=env, work=o.work, broker=b, interval_s=o.interval_s, http=False,
+            on_sample=lambda s: progress("fill", s),
+        )  # fmt: skip
+        log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; draining with one worker ...")
+        measured = run_measured(
+            "process", ["process", "--until-idle", "--idle-s", "2", "--output-dir",
+                        str(o.work / "out"), *_common(o, b)],
+            env=env, work=o.work, broker=b, interval_s=o.interval_s,
+            on_sample=lambda s: progress("drain", s),
+        )  # fmt: skip
+        runs = [measured]
+        notes.append(
+            f"fill (datamoat produce --unpaced, not counted): {fill.wall_s:.1f} s, "
+            f"{fill.exit.cpu_s:.1f} CPU s"
+        )
+    processed = int(measured.summary.get("processed", 0))
+    rate, seconds = _span_rate(measured, processed)
+    notes.append(
+        f"posts/s from the first to the last processed post ({seconds:.2f} s); "
+        f"start to exit: {processed / measured.wall_s:,.0f}/s ({measured.wall_s:.2f} s)"
+    )
+    cpu, rss = _resources(runs)
+    tl = timeline_of(measured.samples, lag_from_gauge=o.transport == "kafka")
+    return dict(
+        posts=processed, processed_per_s=rate, latency_p50_s=None, latency_p99_s=None,
+        cpu=cpu, rss=rss, timeline=tl, notes=notes,
+        wall_start_to_exit_s=round(measured.wall_s, 3),
+        posts_per_s_start_to_exit=round(processed / measured.wall_s, 1),
+    )  # fmt: skip
+
+
+def _fixed_run(
+    o: BenchOptions, b: Broker | None, rate: float, progress: Progress, label: str,
+    duration_s: float | None, posts: int | None,
+) -> Run:  # fmt: skip
+    args = ["run", "--transport", o.transport, "--rate", f"{rate:g}", "--seed", str(o.seed),
+            "--output-dir", str(o.work / "out"), *_common(o, b)]  # fmt: skip
+    if duration_s is not None:
+        args += ["--duration", f"{duration_s:g}"]
+    elif posts is not None:
+        args += ["--posts", str(posts)]
+    if o.unpaced:
+        args.append("--unpaced")
+    if o.workers > 1:
+        args += ["--workers", str(o.workers)]
+    env = run_env() if o.transport == "kafka" else dict(os.environ)
+    return run_measured(
+        "run", args, env=env, work=o.work, broker=b, interval_s=o.interval_s,
+        on_sample=lambda s: progress(label, s),
+    )  # fmt: skip
+
+
+def _fixed(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> dict[str, Any]:
+    duration = o.duration_s if o.posts is None else None
+    if duration is None and o.posts is None:
+        duration = 60.0
+    run = _fixed_run(o, b, o.rate, progress, f"fixed {o.rate:,.0f}/s", duration, o.posts)
+    processed = int(run.summary.get("processed", 0))
+    rate, _ = _span_rate(run, processed)
+    cpu, rss = _resources([run])
+    return dict(
+        posts=processed, processed_per_s=rate,
+        latency_p50_s=run.summary.get("latency_p50_s"),
+        latency_p99_s=run.summary.get("latency_p99_s"), latency_max_s=_latency_max(run),
+        cpu=cpu, rss=rss, timeline=timeline_of(run.samples, lag_from_gauge=False),
+        target_rate=o.rate, produced_per_s=run.summary.get("produced_per_s"),
+        notes=["emit latency: signal emit time minus window end (includes the 5 s lateness);"
+               " max is the upper bound of its histogram bucket"],
+    )  # fmt: skip
+
+
+def _max(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> dict[str, Any]:
+    steps: list[ramp.Step] = []
+    runs: dict[float, Run] = {}
+    warmup = o.step_s / 3
+    while (rate := ramp.next_rate(steps, o.start_rate)) is not None:
+        rate = round(rate)
+        run = _fixed_run(o, b, rate, progress, f"max: step {len(steps) + 1} at {rate:,}/s",
+                         o.step_s, None)  # fmt: skip
+        points = [ramp.Point(s.t, s.metrics.produced, s.metrics.consumed)
+                  for s in run.samples if s.metrics is not None]  # fmt: skip
+        step = ramp.judge(points, rate, warmup)
+        steps.append(step)
+        runs[rate] = run
+        log(f"step {len(steps)}: {rate:,} posts/s -> {step.reason}")
+    top = ramp.best(steps)
+    if top is None:
+        raise ConfigError(f"no rate from {o.start_rate:,.0f}/s down was sustained: "
+                          "lower --start-rate")  # fmt: skip
+    run = runs[top.rate]
+    cpu, rss = _resources([run])
+    return dict(
+        posts=int(run.summary.get("processed", 0)), processed_per_s=top.consumed_per_s,
+        latency_p50_s=run.summary.get("latency_p50_s"),
+        latency_p99_s=run.summary.get("latency_p99_s"), latency_max_s=_latency_max(run),
+        cpu=cpu, rss=rss, timeline=timeline_of(run.samples, lag_from_gauge=False),
+        max_sustained_rate=top.rate,
+        steps=[asdict(s) for s in steps],
+        notes=[ramp.__doc__.split("\n\n")[1].replace("\n", " ") if ramp.__doc__ else ""],
+    )  # fmt: skip
+
+
+def run_bench(
+    o: BenchOptions, argv: list[str], progress: Progress, log: Log
+) -> tuple[dict[str, Any], Timeline]:
+    if o.workers > 1 and not _run_has_workers():
+        raise ConfigError(
+            f"--workers {o.workers}: this datamoat's 'run' has no --workers yet (the scale-out "
+            "change); only --workers 1 can be measured"
+        )
+    o.work.mkdir(parents=True, exist_ok=True)
+    modes = {"drain": _drain, "fixed": _fixed, "max": _max}
+    with broker(o.bootstrap, o.work, log) if o.transport == "kafka" else nullcontext() as b:
+        result = modes[o.mode](o, b, progress, log)
+    tl = result.pop("timeline")
+    summary = make_bench_summary(
+        mode=o.mode, transport=o.transport, workers=o.workers, posts=result.pop("posts"),
+        processed_per_s=result.pop("processed_per_s"),
+        latency_p50_s=result.pop("latency_p50_s"), latency_p99_s=result.pop("latency_p99_s"),
+        cpu_s=result.pop("cpu"), peak_rss_bytes=result.pop("rss"),
+        seed=o.seed, date=time.strftime("%Y-%m-%d %H:%M %Z"),
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, load average "
+                f"{os.getloadavg()[0]:.1f} at the end",
+        command="datamoat " + shlex.join(argv), **result,
+    )  # fmt: skip
+    return summary, tl

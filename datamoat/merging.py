@@ -1,0 +1,161 @@
+"""Stage two's loop: deltas from the partials topic into final signals, exactly once.
+
+One :class:`MergeLoop` per consumer group of workers. It reads the partials topic (one
+partition, ``read_committed``: only the workers' committed batches), applies each delta to
+a :class:`process.merger.Merger`, and commits every batch as one Kafka transaction: the
+signals that became final go to the signals topic together with the partials offset. The
+Parquet files are written before the commit, one file per window under a name only this
+writer uses, so a batch done again replaces its files with the same rows.
+
+The merger's state is a function of the deltas in order, so it is not checkpointed: on
+start, the loop applies again every delta from ``since`` (where this merger group began,
+stored with its committed offset) up to the committed offset, writing nothing, then goes
+on. The partials topic keeps the cascade time-to-live plus an hour, what that needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+import polars as pl
+
+from datamoat.emitter import SignalEmitter
+from ingest.errors import DeltaError
+from ingest.kafka_source import KafkaSource
+from process.delta import decode_delta
+from process.merger import Merger
+from sinks.base import DeadLetters
+from sinks.kafka import dead_letter_records, signal_records
+from sinks.transaction import OutRecord, Transaction
+
+__all__ = ["MergeLoop"]
+
+log = logging.getLogger("datamoat.merge")
+PARTITION = 0
+
+
+@dataclass
+class MergeLoop:
+    source: KafkaSource
+    merger: Merger
+    emitter: SignalEmitter
+    transaction: Transaction
+    signals_topic: str
+    dlq_topic: str
+    max_records: int = 1_000
+    max_wait_ms: int = 250
+    fault: Callable[[str], None] = field(default=lambda point: None)
+    since: int = 0
+    replayed: int = 0
+    monotonic: Callable[[], float] = time.monotonic
+    #: The worker group's consumer lag (Kafka's definition), exported once a second.
+    group_lag: Callable[[], dict[int, int]] | None = None
+    #: Count the group's records in this process's metrics too (``run``: the only endpoint).
+    count_group: bool = False
+    _lag_at: float = 0.0
+
+    def restore(self) -> None:
+        """Rebuild the merger from the deltas up to the committed offset (writing nothing)."""
+        committed = self.source.committed({PARTITION})[PARTITION]
+        if committed is None:
+            self.since = self.source.position(PARTITION)
+            return
+        try:
+            self.since = int(orjson.loads(committed.metadata)["since"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            self.since = committed.offset
+        if self.since >= committed.offset:
+            return
+        started = self.monotonic()
+        self.source.seek(PARTITION, self.since)
+        while self.source.position(PARTITION) < committed.offset:
+            batch = self.source.poll(self.max_records, 500)
+            for value, offset in zip(batch.values, batch.offsets, strict=True):
+                if offset >= committed.offset:
+                    raise RuntimeError("read past the committed offset while restoring")
+                self._apply(value)
+                self.replayed += 1
+            self.merger.close()
+        self.emitter.gauges()
+        log.info(
+            "merger restored from %d deltas (offsets %d-%d) in %.2f s",
+            self.replayed,
+            self.since,
+            committed.offset,
+            self.monotonic() - started,
+        )
+
+    def _apply(self, value: bytes, live: bool = False) -> str | None:
+        """Apply one delta; the reason when it is not one."""
+        try:
+            delta = decode_delta(value)
+        except DeltaError as exc:
+            return str(exc)
+        self.merger.apply(delta)
+        if live and self.count_group and delta.stats:
+            m, st = self.emitter.metrics, delta.stats
+            m.posts_consumed.inc(int(st.get("consumed", 0)))
+            m.posts_processed.inc(int(st.get("processed", 0)))
+            m.late_records.inc(int(st.get("late", 0)))
+            for reason, n in st.get("reasons", {}).items():
+                m.dead_letters.labels(reason=reason).inc(int(n))
+        return None
+
+    def _export_lag(self) -> None:
+        now = self.monotonic()
+        if self.group_lag is None or now - self._lag_at < 1.0:
+            return
+        self._lag_at = now
+        for p, lag in self.group_lag().items():
+            self.emitter.metrics.consumer_lag.labels(partition=str(p)).set(lag)
+
+    def step(self) -> int:
+        self._export_lag()
+        batch = self.source.poll(self.max_records, self.max_wait_ms)
+        if not len(batch):
+            return 0
+        letters = DeadLetters([], [], [], [], [])
+        for i, value in enumerate(batch.values):
+            reason = self._apply(value, live=True)
+            if reason is not None:
+                log.warning(
+                    "partials offset %d: %s; sent to the dead letters", batch.offsets[i], reason
+                )
+                letters = DeadLetters(
+                    [*letters.values, value],
+                    [*letters.keys, batch.keys[i]],
+                    [*letters.reasons, "not_a_delta"],
+                    [*letters.partitions, PARTITION],
+                    [*letters.offsets, batch.offsets[i]],
+                )
+        signals = self.merger.close()
+        self.commit(signals, letters, batch.next_offsets()[PARTITION])
+        return len(batch)
+
+    def commit(self, signals: pl.DataFrame, letters: DeadLetters, next_offset: int) -> None:
+        self.emitter.write(signals)  # Parquet first: idempotent per window
+        records: list[OutRecord] = signal_records(self.signals_topic, signals)
+        records += dead_letter_records(self.dlq_topic, letters)
+        meta = orjson.dumps({"since": self.since}).decode()
+        self.fault("before_merge_commit")
+        self.emitter.durably(
+            lambda: self.transaction.commit(records, {PARTITION: (next_offset, meta)}),
+            "signals",
+        )
+        self.fault("after_merge_commit")
+        self.emitter.count(signals)
+
+    def run(self, stop: threading.Event, until_ended: bool = False) -> bool:
+        """Step until ``stop``; with ``until_ended``, until every input partition has
+        ended and its windows are written (True)."""
+        self.emitter.durably.stop = stop
+        while not stop.is_set():
+            self.step()
+            if until_ended and self.merger.ended:
+                return True
+        return False

@@ -1,0 +1,507 @@
+"""Prometheus metrics: one :class:`Metrics` object per process, on its own registry.
+
+Names follow Prometheus conventions: ``datamoat_`` prefix, base units, ``_total`` for
+counters. Labels carry bounded values only (reasons, partitions, polarities and, for the
+signal gauges, a fixed number of top-K ranks with their key). ``_created`` series are off.
+
+**Emit latency** (one definition everywhere: README, metric help, Grafana, summaries):
+the wall time when a window's signals are emitted minus the window's end. In steady state
+it is about the allowed lateness plus a micro-batch, so :func:`latency_buckets` puts fine
+buckets (5 % apart) around ``lateness .. lateness + window + a few s``: Prometheus'
+``histogram_quantile`` then stays within 5 % of the exact quantile. Windows with no
+meaningful latency are counted in ``datamoat_windows_unmeasured_total`` instead:
+``reason="early_flush"`` (closed at shutdown before their end: end > now) and
+``reason="replay"`` (a file replay, whose event times are in the past).
+
+:meth:`Metrics.observe_emit` is all a worker calls per emit: it updates the counters, the
+latency histogram, the signal gauges and the live view that ``/status`` serves.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import polars as pl
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from datamoat.report import TrendLog
+
+__all__ = [
+    "BATCH_BUCKETS",
+    "CASCADE_K",
+    "HISTORY_WINDOWS",
+    "LATENCY_HELP",
+    "TOP_K",
+    "Emitted",
+    "Metrics",
+    "firehose_registry",
+    "latency_buckets",
+]
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+#: Ranks exported for the top keys by volume and by trend score.
+TOP_K: Final = 10
+#: Ranks exported for the viral cascades of the newest window.
+CASCADE_K: Final = 5
+#: Windows of signal history kept for ``/status`` (an hour of 10-s windows).
+HISTORY_WINDOWS: Final = 360
+#: Windows of per-key trend scores kept for the sparklines.
+SPARK_WINDOWS: Final = 30
+#: Keys per window whose trend score the sparkline history keeps.
+SPARK_KEYS: Final = 50
+STREAM_KEY: Final = "*"
+
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+LATENCY_HELP: Final = (
+    "Emit latency: wall time when a window's signals are emitted minus the window's end "
+    "(s). Windows flushed early at shutdown or replayed from a file are not observed "
+    "(datamoat_windows_unmeasured_total)."
+)
+
+
+def latency_buckets(window_s: float, lateness_s: float) -> tuple[float, ...]:
+    """Histogram bounds (s) for the emit latency under a window size and allowed lateness.
+
+    Coarse (x2) from 5 ms up to the fine range, fine (x1.05) over
+    ``[max(0.25, 0.8 * lateness), lateness + window + 5]``, then coarse up to 10 minutes.
+    """
+    lo = max(0.25, 0.8 * lateness_s)
+    hi = lateness_s + window_s + 5.0
+    bounds: list[float] = []
+    b = 0.005
+    while b < lo:
+        bounds.append(b)
+        b *= 2
+    b = lo
+    while b < hi:
+        bounds.append(b)
+        b *= 1.05
+    bounds.append(hi)
+    b = hi
+    while b < 600.0:
+        b *= 2
+        bounds.append(min(b, 600.0))
+    return tuple(sorted({round(x, 4) for x in bounds}))
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """What one emit was: windows, their exact latencies (s), and the unmeasured ones."""
+
+    windows: int
+    latencies: list[float]
+    early: int
+    replayed: int
+    #: Top trending keys of the newest window with their scores, highest first.
+    top_trending: list[tuple[str, float]]
+
+
+@dataclass(slots=True)
+class _Live:
+    """The newest window's signals and bounded history, for ``/status``."""
+
+    window: dict[str, Any] = field(default_factory=dict)
+    top_volume: list[dict[str, Any]] = field(default_factory=list)
+    trending: list[dict[str, Any]] = field(default_factory=list)
+    cascades: list[dict[str, Any]] = field(default_factory=list)
+    windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY_WINDOWS))
+    scores: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=SPARK_WINDOWS))
+    early: int = 0
+    replayed: int = 0
+
+
+def _f(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+class Metrics:
+    """Every metric datamoat exports, registered on ``registry`` (a fresh one by default).
+
+    ``window_s`` and ``lateness_s`` shape the latency buckets
+    (see :func:`latency_buckets`); :meth:`fit_latency` re-shapes them for a configured
+    window before anything is observed.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        window_s: float = 10.0,
+        lateness_s: float = 5.0,
+        process: bool = True,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        if process:
+            ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, fds
+        self.posts_produced = Counter(
+            "datamoat_posts_produced", "Posts sent by the firehose.", registry=r
+        )
+
+        self.posts_consumed = Counter(
+            "datamoat_posts_consumed", "Records read from the posts topic.", registry=r
+        )
+        self.posts_processed = Counter(
+            "datamoat_posts_processed", "Valid posts aggregated into windows.", registry=r
+        )
+        self.dead_letters = Counter(
+            "datamoat_dead_letters",
+            "Records sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.late_records = Counter(
+            "datamoat_late_records", "Records behind the watermark, routed as late.", registry=r
+        )
+        self.batch_seconds = Histogram(
+            "datamoat_batch_processing_seconds",
+            "Wall time to process one micro-batch (decode to sink write).",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "datamoat_batch_records",
+            "Records per micro-batch.",
+            buckets=(1, 10, 100, 1000, 5000, 10000, 20000, 50000, 100000),
+            registry=r,
+        )
+        self.latency = self._latency_histogram(window_s, lateness_s)
+        self.unmeasured = Counter(
+            "datamoat_windows_unmeasured",
+            "Emitted windows without an emit latency: reason=early_flush (closed at shutdown "
+            "before their end) or reason=replay (a file replay, event times in the past).",
+            ["reason"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "datamoat_consumer_lag_records",
+            "Records in the partition not yet consumed by this worker.",
+            ["partition"],
+            registry=r,
+        )
+        self.windows_emitted = Counter(
+            "datamoat_windows_emitted", "Closed windows written to the sinks.", registry=r
+        )
+        self.signals_emitted = Counter(
+            "datamoat_signals_emitted", "Signal rows (window x key) written.", registry=r
+        )
+        self.open_windows = Gauge(
+            "datamoat_open_windows", "Windows still open (waiting for the watermark).", registry=r
+        )
+        self.state_bytes = Gauge(
+            "datamoat_state_bytes", "Estimated size of the open-window state.", registry=r
+        )
+        self.cascades_evicted = Counter(
+            "datamoat_cascades_evicted",
+            "Cascades forgotten before their time-to-live to keep within the memory budget.",
+            registry=r,
+        )
+        self.watermark = Gauge(
+            "datamoat_watermark_seconds", "Current event-time watermark (epoch s).", registry=r
+        )
+        self.sink_retries = Counter(
+            "datamoat_sink_retries",
+            "Failed sink writes that were retried (the worker pauses meanwhile).",
+            ["sink"],
+            registry=r,
+        )
+        self.window_posts = Gauge(
+            "datamoat_window_posts", "Posts in the newest emitted window.", registry=r
+        )
+        self.window_end = Gauge(
+            "datamoat_window_end_seconds", "End of the newest emitted window (epoch s).", registry=r
+        )
+        self.sentiment_mean = Gauge(
+            "datamoat_sentiment_mean",
+            "Mean VADER compound score of the scored posts of the newest emitted window.",
+            registry=r,
+        )
+        self.sentiment_share = Gauge(
+            "datamoat_sentiment_share",
+            "Share of the newest window's scored posts by polarity (positive, neutral, negative).",
+            ["polarity"],
+            registry=r,
+        )
+        self.top_posts = Gauge(
+            "datamoat_top_hashtag_posts",
+            f"Posts of the top-{TOP_K} hashtags by volume in the newest emitted window.",
+            ["rank", "key"],
+            registry=r,
+        )
+        self.top_sentiment = Gauge(
+            "datamoat_top_hashtag_sentiment",
+            f"Mean sentiment of the top-{TOP_K} hashtags by volume in the newest window.",
+            ["rank", "key"],
+            registry=r,
+        )
+        self.trending = Gauge(
+            "datamoat_trending_score",
+            f"Trend score of the top-{TOP_K} trending hashtags in the newest emitted window.",
+            ["rank", "key"],
+            registry=r,
+        )
+        self.trending_sentiment = Gauge(
+            "datamoat_trending_sentiment",
+            "Mean sentiment of the trending hashtags in the newest emitted window.",
+            ["rank", "key"],
+            registry=r,
+        )
+        self.trending_posts = Gauge(
+            "datamoat_trending_posts",
+            "Posts of the trending hashtags in the newest emitted window.",
+            ["rank", "key"],
+            registry=r,
+        )
+        self.cascade_reposts = Gauge(
+            "datamoat_cascade_reposts",
+            f"Reposts in the newest window of its top-{CASCADE_K} viral cascades (by rank).",
+            ["rank"],
+            registry=r,
+        )
+        self.cascade_size = Gauge(
+            "datamoat_cascade_size",
+            f"Size (posts) of the newest window's top-{CASCADE_K} viral cascades (by rank).",
+            ["rank"],
+            registry=r,
+        )
+        self.trended = TrendLog()
+        self.replay = False
+        self._live = _Live()
+        self._lock = threading.Lock()
+
+    def _latency_histogram(self, window_s: float, lateness_s: float) -> Histogram:
+        return Histogram(
+            "datamoat_end_to_end_latency_seconds",
+            LATENCY_HELP,
+            buckets=latency_buckets(window_s, lateness_s),
+            registry=self.registry,
+        )
+
+    def fit_latency(self, window_s: float, lateness_s: float) -> None:
+        """Re-shape the latency buckets for the configured window (before any observation)."""
+        self.registry.unregister(self.latency)
+        self.latency = self._latency_histogram(window_s, lateness_s)
+
+    def observe_emit(
+        self,
+        signals: pl.DataFrame,
+        trending: pl.DataFrame,
+        now_ms: int,
+        replay: bool | None = None,
+    ) -> Emitted:
+        """Account for closed windows written to the sinks at wall time ``now_ms``.
+
+        ``signals`` are the emitted rows (SIGNAL_SCHEMA); ``trending`` those of its rows
+        that trend (the detection rule). ``replay`` (default: :attr:`replay`) marks a file
+        replay: its windows count as unmeasured, not as latencies.
+        """
+        if signals.is_empty():
+            return Emitted(0, [], 0, 0, [])
+        replay = self.replay if replay is None else replay
+        ends = signals["window_end"].unique().sort().to_list()
+        measured: dict[int, float] = {}
+        early = replayed = 0
+        for end in ends:
+            if replay:
+                replayed += 1
+            elif end > now_ms:
+                early += 1
+            else:
+                measured[end] = (now_ms - end) / 1000.0
+        latencies = list(measured.values())
+        for v in latencies:
+            self.latency.observe(v)
+        if early:
+            self.unmeasured.labels(reason="early_flush").inc(early)
+        if replayed:
+            self.unmeasured.labels(reason="replay").inc(replayed)
+        self.windows_emitted.inc(len(ends))
+        self.signals_emitted.inc(signals.height)
+        self.trended.observe(trending)
+        newest = signals.filter(pl.col("window_end") == ends[-1])
+        top = _top_trending(trending, ends[-1])
+        with self._lock:
+            self._update_signals(signals, newest, top, now_ms, measured, ends)
+            self._live.early += early
+            self._live.replayed += replayed
+        return Emitted(
+            len(ends),
+            latencies,
+            early,
+            replayed,
+            [(k, float(v)) for k, v in top.select("key", "trend_score").iter_rows()],
+        )
+
+    def _update_signals(
+        self,
+        signals: pl.DataFrame,
+        newest: pl.DataFrame,
+        top: pl.DataFrame,
+        now_ms: int,
+        measured: dict[int, float],
+        ends: list[int],
+    ) -> None:
+        live = self._live
+        stream = signals.filter(pl.col("key") == STREAM_KEY).sort("window_end")
+        for row in stream.iter_rows(named=True):
+            live.windows.append(
+                {
+                    "end": row["window_end"] / 1000.0,
+                    "emitted": now_ms / 1000.0,
+                    "latency_s": measured.get(row["window_end"]),
+                    "posts": row["posts"],
+                    "sentiment": _f(row["sentiment_mean"]),
+                    "positive": _f(row["positive_share"]),
+                    "neutral": _f(row["neutral_share"]),
+                    "negative": _f(row["negative_share"]),
+                }
+            )
+        tagged = signals.filter(pl.col("key") != STREAM_KEY)
+        for end in ends:
+            window = tagged.filter(pl.col("window_end") == end)
+            best = window.sort(["trend_score", "key"], descending=[True, False]).head(SPARK_KEYS)
+            live.scores.append(dict(zip(best["key"], best["trend_score"], strict=True)))
+        head = newest.filter(pl.col("key") == STREAM_KEY)
+        if head.height:
+            row = head.row(0, named=True)
+            live.window = {
+                "start": row["window_start"] / 1000.0,
+                "end": row["window_end"] / 1000.0,
+                "posts": row["posts"],
+                "sentiment": _f(row["sentiment_mean"]),
+                "positive": _f(row["positive_share"]),
+                "neutral": _f(row["neutral_share"]),
+                "negative": _f(row["negative_share"]),
+            }
+            self.window_posts.set(row["posts"])
+            self.window_end.set(row["window_end"] / 1000.0)
+            if row["sentiment_mean"] is not None:
+                self.sentiment_mean.set(row["sentiment_mean"])
+                for polarity in ("positive", "neutral", "negative"):
+                    share = row[f"{polarity}_share"]
+                    self.sentiment_share.labels(polarity=polarity).set(share or 0.0)
+            cascades = row["top_cascades"] or []
+            live.cascades = [{**c, "root_id": str(c["root_id"])} for c in cascades[:CASCADE_K]]
+            self.cascade_reposts.clear()
+            self.cascade_size.clear()
+            for rank, c in enumerate(cascades[:CASCADE_K], start=1):
+                self.cascade_reposts.labels(rank=str(rank)).set(c["reposts"])
+                self.cascade_size.labels(rank=str(rank)).set(c["size"])
+        volume = (
+            newest.filter(pl.col("key") != STREAM_KEY)
+            .sort(["posts", "key"], descending=[True, False])
+            .head(TOP_K)
+        )
+        live.top_volume = _rows(volume)
+        self.top_posts.clear()
+        self.top_sentiment.clear()
+        for rank, row in enumerate(live.top_volume, start=1):
+            self.top_posts.labels(rank=str(rank), key=row["key"]).set(row["posts"])
+            if row["sentiment"] is not None:
+                self.top_sentiment.labels(rank=str(rank), key=row["key"]).set(row["sentiment"])
+        live.trending = _rows(top)
+        for row in live.trending:
+            row["spark"] = [s.get(row["key"], 0.0) for s in live.scores]
+        self.trending.clear()
+        self.trending_sentiment.clear()
+        self.trending_posts.clear()
+        for rank, row in enumerate(live.trending, start=1):
+            labels = {"rank": str(rank), "key": row["key"]}
+            self.trending.labels(**labels).set(row["score"])
+            self.trending_posts.labels(**labels).set(row["posts"])
+            if row["sentiment"] is not None:
+                self.trending_sentiment.labels(**labels).set(row["sentiment"])
+
+    def signals_view(self) -> dict[str, Any]:
+        """The newest window's signals and the window history, as plain JSON values."""
+        with self._lock:
+            live = self._live
+            return {
+                "window": dict(live.window),
+                "top_volume": [dict(r) for r in live.top_volume],
+                "trending": [dict(r) for r in live.trending],
+                "cascades": [dict(c) for c in live.cascades],
+                "windows": list(live.windows),
+                "windows_flushed_early": live.early,
+                "windows_replayed": live.replayed,
+                "trended": self.trended.report(),
+            }
+
+    def totals(self) -> dict[str, float]:
+        """The operations figures as /metrics shows them right now (sums over labels)."""
+        wanted = {
+            "datamoat_posts_produced_total": "produced",
+            "datamoat_posts_consumed_total": "consumed",
+            "datamoat_posts_processed_total": "processed",
+            "datamoat_dead_letters_total": "dead_lettered",
+            "datamoat_late_records_total": "late",
+            "datamoat_consumer_lag_records": "lag",
+            "datamoat_windows_emitted_total": "windows_emitted",
+            "datamoat_open_windows": "open_windows",
+            "datamoat_watermark_seconds": "watermark_s",
+            "process_resident_memory_bytes": "rss_bytes",
+            "process_cpu_seconds_total": "cpu_s",
+        }
+        out = dict.fromkeys(wanted.values(), 0.0)
+        for family in self.registry.collect():
+            for sample in family.samples:
+                name = wanted.get(sample.name)
+                if name is not None:
+                    out[name] += sample.value
+        return out
+
+
+def firehose_registry(produced: Callable[[], float]) -> CollectorRegistry:
+    """The firehose process's metrics: ``datamoat_posts_produced_total`` read from
+    ``produced()`` at scrape time, and the process series (CPU, memory)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    registry.register(_ProducedCollector(produced))
+    return registry
+
+
+class _ProducedCollector(Collector):
+    def __init__(self, produced: Callable[[], float]) -> None:
+        self.produced = produced
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "datamoat_posts_produced", "Posts sent by the firehose.", value=self.produced()
+        )
+
+
+def _top_trending(trending: pl.DataFrame, end: int) -> pl.DataFrame:
+    return (
+        trending.filter(pl.col("window_end") == end)
+        .sort(["trend_score", "key"], descending=[True, False])
+        .head(TOP_K)
+    )
+
+
+def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key,
+            "posts": int(posts),
+            "score": float(score or 0.0),
+            "sentiment": _f(sentiment),
+        }
+        for key, posts, score, sentiment in frame.select(
+            "key", "posts", "trend_score", "sentiment_mean"
+        ).iter_rows()
+    ]

@@ -1,0 +1,150 @@
+"""One pass over the generated stream: every tier's signals from the signal engine.
+
+Posts are generated in chunks of event time, scored once (VADER, as the pipeline does),
+then each distinct slice of ``created_at`` milliseconds gets its own
+:class:`process.engine.WindowEngine`. Tiers that see the same posts (firehose, delayed,
+hourly) share one engine: they differ only in when the signals become available, which
+:mod:`datamoat.moat.measure` applies afterwards.
+
+A sampled engine (rate p < 1) runs the firehose's trend rule on counts scaled by 1/p,
+which is the same as its own counts with the noise floor scaled by p, and with the
+sampling noise accounted for by a minimum of ``ceil(threshold**2)`` sampled originals (a
+Poisson count n stands sqrt(n) standard deviations above zero, so fewer than threshold**2
+sampled posts can't be told from noise): see :func:`sampled_trend`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from datamoat.moat.config import Clock, MoatConfig, Tier
+from datamoat.pipeline import score
+from ingest.firehose import Firehose
+from process.cascades import CascadeConfig
+from process.engine import WindowEngine
+from process.trends import TrendConfig
+from process.windows import WindowSpec
+
+__all__ = ["Pass", "Progress", "millis_filter", "run_pass", "sampled_trend", "window_spec"]
+
+Slice = tuple[int, int] | None
+#: Called with (event ms reached, posts so far).
+Progress = Callable[[int, int], None]
+
+_CHUNK_WINDOWS = 4
+
+
+def millis_filter(ms: Slice) -> pl.Expr:
+    """True for the posts a tier with this ``created_at`` millisecond slice sees."""
+    if ms is None:
+        return pl.lit(True)
+    return (pl.col("created_at") % 1000).is_between(ms[0], ms[1], closed="both")
+
+
+def sampled_trend(base: TrendConfig, rate: float) -> TrendConfig:
+    """The detection rule of a tier seeing a share ``rate`` of the posts (see the module)."""
+    if rate >= 1.0:
+        return base
+    support = max(math.ceil(base.min_support * rate), math.ceil(base.threshold**2))
+    return replace(base, floor=base.floor * rate, min_support=support)
+
+
+def window_spec(config: MoatConfig, clock: Clock) -> WindowSpec:
+    size = clock.ms(config.window_s)
+    return WindowSpec(
+        size_ms=size, hop_ms=size, allowed_lateness_ms=clock.ms(config.allowed_lateness_s)
+    )
+
+
+@dataclass(slots=True)
+class _Group:
+    ms: Slice
+    engine: WindowEngine
+    out: list[pl.DataFrame] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What one pass produced: signals per millisecond slice, and the stream's extent."""
+
+    signals: dict[Slice, pl.DataFrame]
+    trend: dict[Slice, TrendConfig]
+    spec: WindowSpec
+    posts: int
+    first_ms: int
+    end_ms: int
+
+
+def run_pass(
+    config: MoatConfig,
+    tiers: tuple[Tier, ...],
+    firehose: Firehose,
+    clock: Clock,
+    *,
+    end_ms: int | None = None,
+    posts: int | None = None,
+    cascade: CascadeConfig | None = None,
+    trend: TrendConfig | None = None,
+    progress: Progress | None = None,
+) -> Pass:
+    """Feed the stream up to ``end_ms`` (epoch ms, event time) or ``posts`` posts."""
+    if (end_ms is None) == (posts is None):
+        raise ValueError("give exactly one of end_ms and posts")
+    spec = window_spec(config, clock)
+    base = trend or TrendConfig()
+    cascade = cascade or CascadeConfig()
+    step_ms = spec.size_ms * _CHUNK_WINDOWS
+    groups: dict[Slice, _Group] = {}
+    for tier in tiers:
+        if tier.ms not in groups:
+            engine = WindowEngine(
+                spec,
+                idle_timeout_ms=2**40,
+                trend_config=sampled_trend(base, tier.rate),
+                cascade_config=cascade,
+            )
+            groups[tier.ms] = _Group(tier.ms, engine)
+    t, seen, last_ms = firehose.start_ms, 0, firehose.start_ms
+    chunk_posts = max(1, round(config.rate * step_ms / 1000))
+    while True:
+        if end_ms is not None:
+            if t >= end_ms:
+                break
+            t = min(t + step_ms, end_ms)
+            batch = firehose.take_until(t)
+        else:
+            assert posts is not None
+            if seen >= posts:
+                break
+            batch = firehose.take(min(chunk_posts, posts - seen))
+            t = int(batch["created_at"][-1]) + 1
+        if batch.height:
+            _feed(groups, batch, seen, t)
+            seen += batch.height
+            last_ms = int(batch["created_at"][-1])
+        if progress is not None:
+            progress(t, seen)
+    for g in groups.values():
+        g.out.append(g.engine.flush())
+    signals = {ms: pl.concat(g.out) for ms, g in groups.items()}
+    trends = {ms: g.engine.trend_config for ms, g in groups.items()}
+    return Pass(signals, trends, spec, seen, firehose.start_ms, max(t, last_ms + 1))
+
+
+def _feed(groups: dict[Slice, _Group], batch: pl.DataFrame, offset: int, now_ms: int) -> None:
+    scored = score(batch).with_columns(
+        pl.lit(0, dtype=pl.Int32).alias("partition"),
+        pl.int_range(offset, offset + batch.height, dtype=pl.Int64).alias("_idx"),
+    )
+    for g in groups.values():
+        part = scored if g.ms is None else scored.filter(millis_filter(g.ms))
+        added = g.engine.add(part, now_ms)
+        if added.late_idx:  # the stream is in event-time order: nothing can be late
+            raise RuntimeError(f"{len(added.late_idx)} posts arrived after their window closed")
+        closed = g.engine.close(now_ms)
+        if closed.height:
+            g.out.append(closed)

@@ -1,0 +1,73 @@
+"""The pipeline's Kafka topics, planned for the cluster they go on (idempotent creation).
+
+Replication follows the cluster: a new topic gets ``max(kafka.replication_factor,
+min(3, brokers))`` replicas, so 1 on a single broker and 3 on a cluster of three or more,
+where every topic also gets ``min.insync.replicas=2`` (an acknowledged write is on two
+disks, and one node down stops nothing). ``kafka.replication_factor`` is a floor: 0 or 1
+mean "automatic"; more than the cluster's brokers is an error. Topics made by an earlier
+run are left as they are, with a one-line warning when they are replicated less than
+wanted.
+
+``posts.partials`` (worker -> merger) has one partition (the merger reads it in order),
+takes records up to 16 MiB (one worker's partial aggregates of a batch) and keeps them for
+the cascade TTL plus an hour, so a restarted merger can rebuild its state from it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from datamoat.broker import TopicSpec, broker_count, ensure_topics, replication_factors
+from datamoat.config import Config
+from datamoat.errors import ConfigError
+
+__all__ = ["PARTIALS_MAX_BYTES", "create_topics", "plan_topics", "replication_for"]
+
+log = logging.getLogger("datamoat.topics")
+
+#: ``max.message.bytes`` of the partials topic: 16 MiB.
+PARTIALS_MAX_BYTES = 16 * 1024 * 1024
+_HOUR_MS = 3_600_000
+
+
+def replication_for(configured: int, brokers: int) -> tuple[int, int]:
+    """``(replication factor, min.insync.replicas)`` for new topics on ``brokers`` brokers."""
+    if configured > brokers:
+        raise ConfigError(
+            f"kafka.replication_factor is {configured} but the cluster has only {brokers} "
+            f"broker{'s' if brokers != 1 else ''}: lower it (0 = automatic)"
+        )
+    factor = max(configured, min(3, brokers), 1)
+    return factor, 2 if factor >= 3 else 1
+
+
+def plan_topics(config: Config, brokers: int) -> dict[str, TopicSpec]:
+    """Every topic the pipeline needs, as it would be created on ``brokers`` brokers."""
+    k = config.kafka
+    factor, min_isr = replication_for(k.replication_factor, brokers)
+    common = {"min.insync.replicas": str(min_isr)}
+    retention_ms = round(config.cascades.ttl_s * 1000) + _HOUR_MS
+    partials = {"max.message.bytes": str(PARTIALS_MAX_BYTES), "retention.ms": str(retention_ms)}
+    return {
+        k.posts_topic: TopicSpec(k.partitions, factor, common),
+        k.dlq_topic: TopicSpec(k.partitions, factor, common),
+        k.partials_topic: TopicSpec(1, factor, common | partials),
+        k.signals_topic: TopicSpec(k.partitions, factor, common),
+    }
+
+
+def create_topics(config: Config) -> dict[str, TopicSpec]:
+    """Create the missing topics; return those made now (name -> spec). An existing topic
+    with fewer replicas than wanted gets one warning line through ``log``."""
+    bootstrap = config.kafka.bootstrap
+    plan = plan_topics(config, broker_count(bootstrap))
+    made = ensure_topics(bootstrap, plan)
+    existing = [name for name in plan if name not in made]
+    for name, factor in replication_factors(bootstrap, existing).items():
+        if factor < plan[name].replication_factor:
+            log.warning(
+                f"topic {name!r} has replication factor {factor}, less than the "
+                f"{plan[name].replication_factor} wanted here; left as is (delete it and rerun "
+                "`datamoat topics` to recreate it)"
+            )
+    return {name: plan[name] for name in made}

@@ -1,0 +1,38 @@
+"""Consumer lag of a whole group, as Kafka defines it: per partition, the log-end offset
+minus the group's committed offset (what ``kafka-consumer-groups --describe`` shows)."""
+
+from __future__ import annotations
+
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import KafkaError
+from kafka.structs import TopicPartition
+
+__all__ = ["GroupLag"]
+
+
+class GroupLag:
+    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
+        self.topic, self.group = topic, group
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+
+    def read(self) -> dict[int, int]:
+        """Lag per partition (a partition the group never committed counts from 0); an
+        empty dict while the broker can't answer."""
+        try:
+            committed = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
+            parts = self.consumer.partitions_for_topic(self.topic) or set()
+            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+            ends = self.consumer.end_offsets(tps)
+        except KafkaError:
+            return {}
+        out = {}
+        for tp, end in ends.items():
+            c = committed.get(tp)
+            offset = c.offset if c is not None and c.offset >= 0 else 0
+            out[tp.partition] = max(0, end - offset)
+        return out
+
+    def close(self) -> None:
+        self.admin.close()
+        self.consumer.close()

@@ -1,0 +1,115 @@
+"""What stage one (the partition workers) hands to stage two (the merger).
+
+A :class:`Delta` is the output of one micro-batch of one worker:
+
+* ``partials``: per (window, key), the sums of the windows that closed in the worker's
+  partitions in this batch (PARTIAL_SCHEMA plus ``unique_authors``, counted per input
+  partition: the input is keyed by author, so per-partition counts add up exactly);
+* ``cascades``: the batch's posts beyond their root as the cascade tracker folds them
+  (FOLD_SCHEMA): cascades span partitions, so they are tracked after the merge;
+* ``marks``: per input partition the worker reads, how far its windows are closed
+  (:class:`Mark`); the merger closes a window once every input partition's mark has
+  passed it;
+* ``stats``: the batch's accounting (read, processed, dead-lettered, late, reasons), so the
+  merger can report the whole group's throughput.
+
+On Kafka a delta is one record of the ``posts.partials`` topic:
+``b"DMD1" | header length (4 bytes, big-endian) | JSON header | Arrow IPC frames``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+import polars as pl
+
+from ingest.errors import DeltaError
+from process.aggregate import PARTIAL_SCHEMA
+from process.cascade_state import FOLD_SCHEMA
+
+__all__ = ["DELTA_SCHEMA", "END", "Delta", "Mark", "decode_delta", "encode_delta"]
+
+#: ``closed_through`` of a partition whose input has ended: every window is closed.
+END: Final = 2**62
+DELTA_SCHEMA: Final = pl.Schema({**PARTIAL_SCHEMA, "unique_authors": pl.Int64()})
+_MAGIC: Final = b"DMD1"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One input partition's progress: every window ending at or before
+    ``closed_through`` (epoch ms) has been handed on; ``idle`` while the partition is
+    caught up and silent, so it no longer holds the other partitions' windows open."""
+
+    closed_through: int | None
+    idle: bool = False
+
+
+def _empty_partials() -> pl.DataFrame:
+    return pl.DataFrame(schema=DELTA_SCHEMA)
+
+
+def _empty_cascades() -> pl.DataFrame:
+    return pl.DataFrame(schema=FOLD_SCHEMA)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    partials: pl.DataFrame = field(default_factory=_empty_partials)
+    cascades: pl.DataFrame = field(default_factory=_empty_cascades)
+    marks: dict[int, Mark] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def carries_data(self) -> bool:
+        return bool(self.partials.height or self.cascades.height)
+
+
+def encode_delta(delta: Delta) -> bytes:
+    frames = io.BytesIO()
+    sizes = []
+    for frame in (delta.partials, delta.cascades):
+        at = frames.tell()
+        frame.write_ipc(frames, compression="lz4")
+        sizes.append(frames.tell() - at)
+    header = orjson.dumps(
+        {
+            "marks": {str(p): [m.closed_through, m.idle] for p, m in delta.marks.items()},
+            "stats": delta.stats,
+            "sizes": sizes,
+        }
+    )
+    return b"".join((_MAGIC, len(header).to_bytes(4, "big"), header, frames.getvalue()))
+
+
+def decode_delta(data: bytes) -> Delta:
+    """The delta in ``data``; :class:`DeltaError` when it is not one."""
+    view = memoryview(data)
+    try:
+        if bytes(view[:4]) != _MAGIC:
+            raise ValueError("no delta header")
+        size = int.from_bytes(view[4:8], "big")
+        header = orjson.loads(view[8 : 8 + size])
+        at = 8 + size
+        frames = []
+        for n in header["sizes"]:
+            frames.append(pl.read_ipc(io.BytesIO(view[at : at + n])))
+            at += n
+        marks = {int(p): Mark(c, bool(i)) for p, (c, i) in header["marks"].items()}
+        partials, cascades = frames
+        return Delta(
+            partials.cast(DELTA_SCHEMA),
+            cascades.cast(FOLD_SCHEMA),
+            marks,
+            header["stats"],
+        )
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        orjson.JSONDecodeError,
+        pl.exceptions.PolarsError,
+    ) as exc:
+        raise DeltaError(f"not a datamoat delta record ({exc})") from None

@@ -1,0 +1,166 @@
+"""Stage two: partial aggregates from every input partition merged into final signals.
+
+The merger takes the :class:`process.delta.Delta` s of every worker, in the order they were
+committed. It adds up the partial rows of each (window, key), feeds the cascade rows to the
+cascade tracker, and keeps each input partition's :class:`process.delta.Mark`. A window is
+final when every input partition's mark has passed its end (as Flink aligns watermarks
+across inputs); partitions that are caught up and silent (``idle``) do not hold it back,
+unless every partition is. Then the window's signals are finalised once: velocity, shares,
+trend scores and the top cascades all need the merged view.
+
+Everything here is a function of the deltas in order, so the merger's state can be rebuilt
+anywhere by applying the same deltas again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from process.aggregate import GROUP, SUM_COLUMNS, Accumulated
+from process.cascades import CascadeConfig, CascadeTracker, attach_cascades
+from process.delta import DELTA_SCHEMA, END, Delta, Mark
+from process.signals import SIGNAL_SCHEMA, finalise_totals
+from process.trends import TrendConfig, TrendTracker
+from process.windows import WindowSpec
+
+__all__ = ["Merger", "MergerStats"]
+
+
+def _merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    frames = [f for f in frames if not f.is_empty()]
+    if not frames:
+        return pl.DataFrame(schema=DELTA_SCHEMA)
+    if len(frames) == 1:
+        return frames[0]
+    return (
+        pl.concat(frames)
+        .group_by(GROUP)
+        .agg(
+            *(pl.col(c).sum() for c in SUM_COLUMNS),
+            pl.col("max_event").max(),
+            pl.col("unique_authors").sum(),
+        )
+        .select(DELTA_SCHEMA.names())
+    )
+
+
+@dataclass(slots=True)
+class MergerStats:
+    """The whole group's accounting, added up from the deltas' ``stats``."""
+
+    consumed: int = 0
+    processed: int = 0
+    dead_lettered: int = 0
+    late: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    #: Posts in partial rows that came after the merger had closed their window (only
+    #: possible after a partition was idle): counted here, not in any signal.
+    late_after_merge: int = 0
+
+    def add(self, stats: dict[str, Any]) -> None:
+        self.consumed += int(stats.get("consumed", 0))
+        self.processed += int(stats.get("processed", 0))
+        self.dead_lettered += int(stats.get("dead_lettered", 0))
+        self.late += int(stats.get("late", 0))
+        for reason, n in stats.get("reasons", {}).items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + int(n)
+
+
+@dataclass(slots=True)
+class Merger:
+    """Merges deltas; :meth:`close` returns the signals of the windows that became final.
+
+    ``partitions`` is the set of input partitions (all must pass a window before it is
+    final); None takes the partitions named by the marks seen so far.
+    """
+
+    spec: WindowSpec
+    trend_config: TrendConfig = field(default_factory=TrendConfig)
+    cascade_config: CascadeConfig = field(default_factory=CascadeConfig)
+    partitions: set[int] | None = None
+    open: Accumulated = field(init=False)
+    trends: TrendTracker = field(init=False)
+    cascades: CascadeTracker = field(init=False)
+    marks: dict[int, Mark] = field(default_factory=dict)
+    #: Every window ending at or before this has been emitted (epoch ms).
+    closed_through: int | None = None
+    stats: MergerStats = field(default_factory=MergerStats)
+
+    def __post_init__(self) -> None:
+        self.open = Accumulated(_merge, pl.DataFrame(schema=DELTA_SCHEMA))
+        self.trends = TrendTracker(self.trend_config, self.spec.hop_ms)
+        self.cascades = CascadeTracker(self.spec, self.cascade_config)
+
+    def apply(self, delta: Delta) -> None:
+        rows = delta.partials
+        if self.closed_through is not None and rows.height:
+            done = pl.col("window_start") + self.spec.size_ms <= self.closed_through
+            late = rows.filter(done & (pl.col("key") == "*"))["posts"].sum()
+            self.stats.late_after_merge += int(late or 0)
+            rows = rows.filter(~done)
+        self.open.add(rows)
+        self.cascades.add_folded(delta.cascades)
+        self.marks.update(delta.marks)
+        self.stats.add(delta.stats)
+
+    @property
+    def watermark(self) -> int | None:
+        """The aligned mark: the lowest over the input partitions that are not idle (None
+        while a partition has not reported, or while every one is idle)."""
+        names = self.partitions if self.partitions is not None else set(self.marks)
+        if not names or not names <= set(self.marks):
+            return None
+        active = [self.marks[p] for p in names if not self.marks[p].idle]
+        if not active or any(m.closed_through is None for m in active):
+            return None
+        return min(m.closed_through for m in active if m.closed_through is not None)
+
+    @property
+    def ended(self) -> bool:
+        """True once every input partition's input has ended (and been flushed here)."""
+        mark = self.watermark
+        return mark is not None and mark >= END and self.open.height == 0
+
+    def close(self) -> pl.DataFrame:
+        """Signals of every window that became final, oldest first."""
+        through = self.watermark
+        if through is None:
+            return pl.DataFrame(schema=SIGNAL_SCHEMA)
+        if through >= END:
+            return self.flush()
+        return self._emit(through)
+
+    def flush(self) -> pl.DataFrame:
+        """Close every open window (end of input)."""
+        if self.open.height == 0:
+            return pl.DataFrame(schema=SIGNAL_SCHEMA)
+        last_start = self.open.column("window_start").max()
+        assert isinstance(last_start, int)
+        return self._emit(last_start + self.spec.size_ms)
+
+    def _emit(self, through: int) -> pl.DataFrame:
+        if self.closed_through is not None and through <= self.closed_through:
+            return pl.DataFrame(schema=SIGNAL_SCHEMA)
+        self.closed_through = through
+        tops = self.cascades.close(through)
+        done = pl.col("window_start") + self.spec.size_ms <= through
+        closed = self.open.take(done)
+        if not closed:
+            return pl.DataFrame(schema=SIGNAL_SCHEMA)
+        signals = finalise_totals(_merge(closed), self.spec.size_ms)
+        return self.trends.apply(attach_cascades(signals, tops))
+
+    @property
+    def open_windows(self) -> int:
+        return self.open.column("window_start").n_unique()
+
+    @property
+    def state_bytes(self) -> int:
+        return int(
+            self.open.estimated_size()
+            + self.trends.state.estimated_size()
+            + self.cascades.state_bytes
+        )

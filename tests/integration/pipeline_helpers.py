@@ -1,0 +1,92 @@
+"""Helpers the pipeline tests share: running commands, reading outputs, comparing to truth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import polars as pl
+from kafka import KafkaConsumer
+from polars.testing import assert_frame_equal
+
+from process.signals import SIGNAL_SCHEMA
+
+__all__ = [
+    "DATAMOAT",
+    "START",
+    "assert_same_signals",
+    "cli",
+    "dead_letter_reasons",
+    "parquet_signals",
+    "topic_signals",
+    "truth",
+]
+
+START = "2026-01-01T00:00:00Z"
+DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
+ORDER = ["window_start", "key"]
+
+
+def cli(args: list[str], env: dict[str, str], timeout: float = 240) -> dict[str, object]:
+    """Run a datamoat command (it must exit 0); its --summary-json when it wrote one."""
+    done = subprocess.run(
+        [*DATAMOAT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{args[0]} failed:\n{done.stderr[-3000:]}"
+    if "--summary-json" in args:
+        path = Path(args[args.index("--summary-json") + 1])
+        result: dict[str, object] = orjson.loads(path.read_bytes())
+        return result
+    return {}
+
+
+def truth(seeded: list[str], posts: int, out: Path, env: dict[str, str]) -> pl.DataFrame:
+    cli(["truth", *seeded, "--posts", str(posts), "--output-dir", str(out)], env)
+    return parquet_signals(out)
+
+
+def parquet_signals(directory: Path) -> pl.DataFrame:
+    return pl.read_parquet(directory / "signals" / "**" / "*.parquet").sort(ORDER)
+
+
+def topic_signals(env: dict[str, str]) -> pl.DataFrame:
+    """Every record of the signals topic, as a ``read_committed`` consumer sees it."""
+    consumer = KafkaConsumer(
+        env["DATAMOAT_KAFKA_SIGNALS_TOPIC"],
+        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        consumer_timeout_ms=5_000,
+    )
+    values = [record.value for record in consumer]
+    consumer.close()
+    if not values:
+        return pl.DataFrame()
+    return pl.read_ndjson(b"\n".join(values), schema=SIGNAL_SCHEMA)
+
+
+def assert_same_signals(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """Equal rows, one per window and key (a topic read is cast to the Parquet schema)."""
+    assert got.select(ORDER).is_duplicated().sum() == 0, "a window and key appears twice"
+    got = got.select(want.columns).cast(want.schema).sort(ORDER)
+    assert got.height == want.height, f"{got.height} rows, truth has {want.height}"
+    assert_frame_equal(got, want.sort(ORDER), check_exact=False, abs_tol=1e-9)
+
+
+def dead_letter_reasons(env: dict[str, str]) -> dict[str, int]:
+    consumer = KafkaConsumer(
+        env["DATAMOAT_KAFKA_DLQ_TOPIC"],
+        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        consumer_timeout_ms=3_000,
+    )
+    counts: dict[str, int] = {}
+    for record in consumer:
+        headers = dict(record.headers)
+        where = f"{headers['reason'].decode()}@p{headers['source_partition'].decode()}"
+        counts[where] = counts.get(where, 0) + 1
+    consumer.close()
+    return counts

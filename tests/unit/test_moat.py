@@ -1,0 +1,273 @@
+"""`datamoat moat`: tier slices, the firehose tier against `datamoat truth`, a seeded day
+with injected bursts, the report files, determinism and bad tier definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import polars as pl
+import pytest
+from PIL import Image
+from polars.testing import assert_frame_equal
+
+from datamoat.cli import main
+from datamoat.config import REPO_ROOT
+from datamoat.moat import Tier, load_moat_config, millis_filter, sampled_trend
+from datamoat.moat.bursts import true_bursts
+from datamoat.moat.experiment import Experiment, run_experiment
+from datamoat.moat.measure import available, kendall_tau_b
+from ingest.firehose import Burst, Firehose, FirehoseConfig
+from process.trends import TrendConfig
+
+START = "2026-03-01T00:00:00Z"
+START_MS = 1_772_323_200_000
+PNG = b"\x89PNG\r\n\x1a\n"
+TIERS = """
+[[moat.tiers]]
+name = "firehose"
+[[moat.tiers]]
+name = "decahose"
+ms = [600, 699]
+[[moat.tiers]]
+name = "sample"
+ms = [657, 666]
+[[moat.tiers]]
+name = "delayed"
+delay_s = 900.0
+[[moat.tiers]]
+name = "hourly"
+every_s = 3600.0
+"""
+# A small day: 12 simulated hours in 15 minutes of event time at 150 posts/s, 10-minute
+# windows (the trend warm-up is 30 windows = 5 h), bursts large enough for the decahose.
+SMALL_DAY = f"""
+[moat]
+rate = 150.0
+day_in_s = 1800.0
+duration_s = 43200.0
+window_s = 600.0
+allowed_lateness_s = 60.0
+bursts_per_day = 16
+burst_peaks = [0.05, 0.1, 0.2, 0.4]
+{TIERS}
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- tiers ------------------------------------------------------------------------------
+
+
+def test_default_tiers_are_the_documented_slices() -> None:
+    config = load_moat_config(REPO_ROOT / "configs" / "moat.toml")
+    tiers = {t.name: t for t in config.tiers}
+    assert list(tiers) == ["firehose", "decahose", "sample", "delayed", "hourly"]
+    assert tiers["sample"].ms == (657, 666) and tiers["sample"].rate == pytest.approx(0.01)
+    assert tiers["decahose"].ms == (600, 699) and tiers["decahose"].rate == pytest.approx(0.1)
+    assert tiers["delayed"] == Tier("delayed", None, 900.0)
+    assert tiers["hourly"] == Tier("hourly", None, 0.0, 3600.0)
+
+
+@pytest.mark.parametrize(("ms", "expected"), [((657, 666), range(657, 667)),
+                                              ((600, 699), range(600, 700)),
+                                              ((0, 0), range(1)), ((999, 999), range(999, 1000)),
+                                              (None, range(1000))])  # fmt: skip
+def test_tier_filter_selects_exactly_its_milliseconds(ms: Any, expected: range) -> None:
+    created = np.arange(START_MS - 1500, START_MS + 3500, dtype=np.int64)  # 5 s, every ms
+    frame = pl.DataFrame({"created_at": created})
+    got = frame.filter(millis_filter(ms))["created_at"].to_numpy()
+    assert set((got % 1000).tolist()) == set(expected)
+    assert len(got) == 5 * len(expected)  # each millisecond of each second, once
+
+
+def test_sampled_detection_rule() -> None:
+    base = TrendConfig()
+    assert sampled_trend(base, 1.0) == base
+    one = sampled_trend(base, 0.01)
+    assert one.floor == pytest.approx(base.floor * 0.01)  # counts scaled by 1/p
+    assert one.min_support == 21  # ceil(4.5**2): fewer sampled posts are within the noise
+    assert (one.threshold, one.alpha, one.warmup_windows) == (
+        base.threshold,
+        base.alpha,
+        base.warmup_windows,
+    )
+
+
+def test_availability_of_delayed_and_batch_tiers() -> None:
+    config = load_moat_config(REPO_ROOT / "configs" / "moat.toml")
+    clock = config.clock(START_MS)  # a day in an hour: 1 simulated s = 1/24 s
+    ends = pl.DataFrame({"window_end": [START_MS + 12_500, START_MS + 150_000]})
+    lateness = clock.ms(60)
+
+    def at(tier: Tier) -> list[int]:
+        return ends.select(available(tier, clock, lateness).alias("at"))["at"].to_list()
+
+    assert at(Tier("firehose")) == [START_MS + 15_000, START_MS + 152_500]
+    assert at(Tier("delayed", None, 900.0)) == [START_MS + 52_500, START_MS + 190_000]
+    # batches every simulated hour (150 s of event time), for the hour just ended
+    assert at(Tier("hourly", None, 0.0, 3600.0)) == [START_MS + 150_000, START_MS + 300_000]
+
+
+def test_kendall_tau_b() -> None:
+    x = np.array([5.0, 4.0, 3.0, 2.0])
+    assert kendall_tau_b(x, x) == pytest.approx(1.0)
+    assert kendall_tau_b(x, -x) == pytest.approx(-1.0)
+    assert kendall_tau_b(x, np.array([5.0, 5.0, 3.0, 0.0])) == pytest.approx(5 / np.sqrt(30))
+    assert kendall_tau_b(x, np.zeros(4)) is None
+
+
+# --- the firehose tier against `datamoat truth` -------------------------------------------
+
+
+def test_firehose_tier_equals_truth(tmp_path: Path) -> None:
+    # 30 simulated s windows in a day compressed to an hour: 1.25 s of event time each
+    moat = write(tmp_path / "moat.toml", f"[moat]\nwindow_s = 30.0\nbursts_per_day = 0\n{TIERS}")
+    pipeline = write(tmp_path / "datamoat.toml", "[window]\nsize_s = 1.25\n")
+    n, seed = 30_000, 5
+    config = load_moat_config(moat)
+    outcome = run_experiment(Experiment(config, seed, START_MS, posts=n))
+    assert outcome.done.posts == n
+    got = outcome.done.signals[None].sort("window_start", "key")
+
+    assert main(["truth", "--config", str(pipeline), "--seed", str(seed), "--start", START,
+                 "--rate", "700", "--day-in", "3600", "--posts", str(n),
+                 "--output-dir", str(tmp_path / "truth")]) == 0  # fmt: skip
+    want = pl.read_parquet(tmp_path / "truth" / "signals" / "**" / "*.parquet").sort(
+        "window_start", "key"
+    )
+    assert got["window_start"].n_unique() > TrendConfig().warmup_windows  # trends scored too
+    assert got.filter(pl.col("trend_score") != 0).height > 0
+    ints = [c for c, t in want.schema.items() if t == pl.Int64()]
+    assert got.select(ints).equals(want.select(ints))
+    assert_frame_equal(got, want, check_exact=False, abs_tol=1e-9)
+
+    # the sampled engines saw exactly their slices of the same posts
+    for ms in ((600, 699), (657, 666)):
+        star = outcome.done.signals[ms].filter(pl.col("key") == "*")
+        slice_posts = want.filter(pl.col("key") == "*")["posts"].sum()
+        assert 0 < star["posts"].sum() < slice_posts
+    stream = outcome.done.signals[None].filter(pl.col("key") == "*")["posts"].sum()
+    assert stream == n
+
+
+# --- a seeded day with injected bursts ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("moat")
+    config = write(tmp / "moat.toml", SMALL_DAY)
+    summary, report = tmp / "summary.json", tmp / "report"
+    rc = main(["moat", "--moat-config", str(config), "--seed", "3", "--start", START,
+               "--summary-json", str(summary), "--report-dir", str(report), "--quiet"])  # fmt: skip
+    assert rc == 0
+    return {"summary": orjson.loads(summary.read_bytes()), "report": report}
+
+
+def test_firehose_detects_most_and_first(small_day: dict[str, Any]) -> None:
+    s = small_day["summary"]
+    tiers = s["tiers"]
+    assert list(tiers) == sorted(["firehose", "decahose", "sample", "delayed", "hourly"])
+    fh = tiers["firehose"]
+    assert s["injected_bursts"] > 0 and fh["bursts"] >= 3
+    assert fh["detected"] >= 1
+    for name, t in tiers.items():
+        assert fh["detected"] >= t["detected"], name
+        assert fh["recall"] >= t["recall"], name
+        if t["lead_time_p50_s"] is not None:
+            assert fh["lead_time_p50_s"] <= t["lead_time_p50_s"], name
+    assert tiers["sample"]["recall"] < fh["recall"]  # the 1% sample misses bursts here
+    # a delay costs time, not accuracy
+    for name in ("delayed", "hourly"):
+        assert tiers[name]["sentiment_mae"] == 0.0 and tiers[name]["top10_overlap"] == 1.0
+    assert tiers["delayed"]["lead_time_p50_s"] >= fh["lead_time_p50_s"] + 900.0
+    # sampling costs accuracy, more at 1% than at 10%
+    for key in ("sentiment_mae", "sign_errors"):
+        assert 0 < tiers["decahose"][key] < tiers["sample"][key]
+    assert tiers["sample"]["top10_overlap"] < tiers["decahose"]["top10_overlap"] < 1.0
+    for t in tiers.values():
+        for key in ("recall", "lead_time_p50_s", "lead_time_p90_s", "false_alarms_per_hour",
+                    "sentiment_mae", "sign_errors", "top10_overlap", "kendall_tau"):  # fmt: skip
+            assert key in t
+
+
+def test_report_files_and_plots(small_day: dict[str, Any]) -> None:
+    report: Path = small_day["report"]
+    text = (report / "report.md").read_text(encoding="utf-8")
+    assert "| firehose |" in text and "| sample |" in text
+    for name in ("lead_time.png", "sentiment_vs_rate.png", "burst_timeline.png"):
+        path = report / name
+        assert f"]({name})" in text
+        assert path.read_bytes()[:8] == PNG
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] > 400 and image.size[1] > 200
+    assert orjson.loads((report / "summary.json").read_bytes()) == small_day["summary"]
+
+
+def test_summary_is_deterministic(tmp_path: Path) -> None:
+    config = write(tmp_path / "moat.toml", f"[moat]\nwindow_s = 30.0\n{TIERS}")
+    outs = []
+    for k in range(2):
+        path = tmp_path / f"s{k}.json"
+        args = ["moat", "--moat-config", str(config), "--seed", "9", "--posts", "8000", "--quiet"]
+        assert main([*args, "--summary-json", str(path)]) == 0
+        outs.append(path.read_bytes())
+    assert outs[0] == outs[1]
+    assert orjson.loads(outs[0])["posts"] == 8000
+
+
+# --- bad tier definitions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tiers", "says"),
+    [
+        ('[[moat.tiers]]\nname = "firehose"\n[[moat.tiers]]\nname = "x"\nms = [700, 600]',
+         "ms must be [first, last]"),
+        ('[[moat.tiers]]\nname = "firehose"\n[[moat.tiers]]\nname = "x"\nms = [0, 1000]',
+         "ms must be [first, last]"),
+        ('[[moat.tiers]]\nname = "firehose"\n[[moat.tiers]]\nname = "x"\ndelay_s = -5',
+         "delay_s must be >= 0"),
+        ('[[moat.tiers]]\nname = "firehose"\n[[moat.tiers]]\nname = "x"\nevery_s = "1h"',
+         "every_s must be a number"),
+        ('[[moat.tiers]]\nname = "firehose"\n[[moat.tiers]]\nname = "x"\nsample = 0.1',
+         "unknown key 'sample'"),
+        ('[[moat.tiers]]\nname = "firehose"\n[[moat.tiers]]\nname = "firehose"',
+         "used twice"),
+        ('[[moat.tiers]]\nname = "Bad Name"', "name must be"),
+        ('[[moat.tiers]]\nname = "sample"\nms = [657, 666]', "a tier named 'firehose'"),
+        ("", "at least one [[moat.tiers]]"),
+    ],
+)  # fmt: skip
+def test_bad_tier_definition_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiers: str, says: str
+) -> None:
+    config = write(tmp_path / "moat.toml", f"[moat]\n{tiers}\n")
+    assert main(["moat", "--moat-config", str(config), "--posts", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("datamoat moat: error: ")
+    assert says in err and str(config) in err
+
+
+def test_ground_truth_is_the_generators_bursts() -> None:
+    onset = START_MS + 20_000
+    config = FirehoseConfig(
+        rate=2000.0, day_in_s=3600.0, bursts=(Burst(onset, "#MoatTest", 0.5, 600.0, -0.8),)
+    )
+    truth = true_bursts(config, 4, START_MS, START_MS + 60_000)
+    mine = truth.filter(pl.col("injected"))
+    assert mine.select("hashtag", "onset_ms", "sentiment").rows() == [("moattest", onset, -0.8)]
+    assert mine["rise_s"].item() == pytest.approx(600.0)  # simulated seconds
+    posts = Firehose(config, 4, START_MS).take_until(START_MS + 60_000)
+    tagged = posts.filter(pl.col("hashtags").list.contains("moattest"))
+    assert tagged.height > 100
+    first = tagged["created_at"].min()
+    assert isinstance(first, int) and first >= onset  # nothing before the onset
