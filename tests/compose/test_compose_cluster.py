@@ -93,7 +93,8 @@ def _read(directory: Path) -> pl.DataFrame:
 def _scenario(cluster: ComposeCluster, tmp: Path) -> Outcome:
     faults: list[str] = []
     cluster.up()
-    _wait_produced(cluster, 0.25)
+    _wait_produced(cluster, 0.25)  # read from the firehose's own /metrics, through Prometheus
+    firehose_up = cluster.wait_scraped("firehose", "firehose", port=8001)  # while it runs
     victim = cluster.containers("worker")[0]
     subprocess.run(["docker", "kill", victim], check=True, capture_output=True, timeout=60)
     cluster.mark(f"killed worker {victim[:12]}")
@@ -115,7 +116,6 @@ def _scenario(cluster: ComposeCluster, tmp: Path) -> Outcome:
     cluster.mark("broker back")
     faults.append("stop+start broker")
     workers_up = cluster.wait_scraped("worker", "datamoat")
-    firehose_up = cluster.wait_scraped("firehose", "firehose", port=8001)
     cluster.finish()
     lag = cluster.probe("lag", "datamoat", "posts")
     topic = cluster.probe("signals", "signals")
