@@ -1,32 +1,55 @@
 # syntax=docker/dockerfile:1
 # The datamoat application image: `docker build -t datamoat .`, then `docker run datamoat --help`.
-# docker-compose.yml runs it as the topic creator, the firehose and the workers.
+# docker-compose.yml runs it as the topic creator, the firehose, the workers and the merger.
+#
+# BASE_IMAGE is python:3.11-slim by default. The offline image set (docker/images.sh) builds
+# the same file on a bare Debian base (debootstrap): Python then comes from Debian's packages,
+# and the Python dependencies from a wheelhouse (`offline-wheels/` in the build context)
+# instead of an index.
+ARG BASE_IMAGE=python:3.11-slim
 
-FROM python:3.11-slim AS base
+FROM ${BASE_IMAGE} AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN if ! command -v python3 > /dev/null; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            python3 python3-venv \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && python3 -m venv /opt/venv
+
+# The wheelhouse, when the build context has one (else only pyproject.toml is copied), and
+# the pip options that use it.
+FROM base AS deps
+COPY pyproject.toml offline-wheel[s] /tmp/deps/
+RUN if ls /tmp/deps/*.whl > /dev/null 2>&1; then \
+        echo "--no-index --find-links /tmp/deps" > /tmp/pip-options; \
+    else \
+        : > /tmp/pip-options; \
+    fi
 
 # Build the datamoat wheel from the sources.
-FROM base AS build
+FROM deps AS build
 WORKDIR /src
 COPY pyproject.toml README.m[d] ./
 COPY datamoat ./datamoat
 COPY ingest ./ingest
 COPY process ./process
 COPY sinks ./sinks
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN pip wheel $(cat /tmp/pip-options) --no-deps --wheel-dir /wheels .
 
-FROM base
+FROM deps
 # Third-party dependencies first, read from pyproject.toml: this layer is rebuilt only when
-# the dependency list changes, not on every source edit.
-COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/pyproject.toml /tmp/requirements.txt
+# the dependency list (or the wheelhouse) changes, not on every source edit.
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/deps/pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install $(cat /tmp/pip-options) -r /tmp/requirements.txt \
+    && rm -rf /tmp/deps /tmp/requirements.txt
 COPY --from=build /wheels /wheels
-RUN pip install --no-deps /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-index --no-deps /wheels/*.whl && rm -rf /wheels /tmp/pip-options
 
 # The default pipeline config goes where datamoat.config looks for it (configs/ beside the
 # packages: the repository root in a checkout, site-packages here); DATAMOAT_<SECTION>_<KEY>

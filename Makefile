@@ -9,13 +9,20 @@ STAMP := $(VENV)/.installed-stamp
 RATE ?= 1157
 DURATION ?=
 ARGS ?=
+WORKERS ?= 1
+POSTS ?= 200000
+SEED ?= 7
 
-.PHONY: run test lint typecheck unit integration bench kafka-jars venv clean help
+.PHONY: run test lint typecheck unit integration bench kafka-jars venv clean help \
+	compose-images compose-test
 
 help:
 	@echo "make run [RATE=1157] [DURATION=seconds]  the firehose and a worker on a local Kafka"
 	@echo "make test                                lint, types, unit and integration tests"
 	@echo "make bench                               the benchmarks (figures for BENCHMARKS.md)"
+	@echo "make compose-images                      offline images for docker-compose (root)"
+	@echo "make compose-test [WORKERS=1] [POSTS=200000] [SEED=7]"
+	@echo "                                         a seeded run of the compose cluster (root)"
 
 venv: $(STAMP)
 
@@ -66,3 +73,15 @@ bench: $(STAMP) kafka-jars
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache out
+
+# The docker-compose cluster without an image registry (root): Docker Engine (docker.io) and a
+# dockerd of our own when none runs, Compose v2 built from the Go module proxy, a debootstrap'ed
+# Debian base and the offline images. Each step is skipped when already done.
+compose-images: $(STAMP) kafka-jars
+	@started=$$(docker/engine.sh start) && docker/compose-cli.sh && docker/images.sh; \
+	rc=$$?; if [ "$$started" = started ]; then docker/engine.sh stop; fi; exit $$rc
+
+# A bounded seeded run: signals Parquet in out/compose/signals/, summary in out/compose/summary.json.
+compose-test: $(STAMP) kafka-jars
+	$(PY) tests/compose/compose_cluster.py --workers $(WORKERS) --posts $(POSTS) --seed $(SEED) \
+		--out out/compose $(ARGS)

@@ -2,18 +2,23 @@
 
 No Docker engine is needed. The checks:
 
-1. docker-compose.yml validates against the compose specification (check-jsonschema's
-   builtin ``vendor.compose-spec`` schema);
+1. docker-compose.yml and its override files validate against the compose specification
+   (check-jsonschema's builtin ``vendor.compose-spec`` schema), and ``docker compose config``
+   accepts every combination the README names when Compose v2 is installed;
 2. the compose services agree with configs/datamoat.toml (topics, partitions, group, ports)
    and with the Prometheus and Grafana configs they mount;
 3. every metric the Grafana dashboard queries is exported by :class:`datamoat.metrics.Metrics`;
 4. the Prometheus configs parse, and pass ``promtool check config`` when promtool is on PATH
-   (the dashboard's PromQL then also goes through ``promtool check rules``).
+   (the dashboard's PromQL then also goes through ``promtool check rules``);
+5. the offline override swaps every public image for one docker/images.sh builds, the
+   three-broker override forms one quorum with replication factor 3, and the run override
+   of the compose test bounds the run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -32,6 +37,10 @@ from datamoat.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+OFFLINE_FILE = ROOT / "docker-compose.offline.yml"
+THREE_BROKERS_FILE = ROOT / "docker-compose.three-brokers.yml"
+RUN_FILE = ROOT / "docker" / "compose.run.yml"
+DOCKER_LIB = ROOT / "docker" / "lib.sh"
 CONFIG_FILE = ROOT / "configs" / "datamoat.toml"
 DOCKERFILE = ROOT / "Dockerfile"
 PROMETHEUS_CONFIGS = ROOT / "configs" / "prometheus"
@@ -43,7 +52,7 @@ DASHBOARD_PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "datamoat.yml"
 DASHBOARD = GRAFANA / "dashboards" / "datamoat.json"
 
 #: The services that run the datamoat image.
-APP_SERVICES = ("topics", "firehose", "worker")
+APP_SERVICES = ("topics", "firehose", "worker", "merger")
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -159,7 +168,10 @@ def datamoat_job(prometheus_config: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 1. compose spec
 
 
-def test_compose_file_matches_the_compose_spec() -> None:
+@pytest.mark.parametrize(
+    "path", [COMPOSE_FILE, OFFLINE_FILE, THREE_BROKERS_FILE], ids=lambda p: p.name
+)
+def test_compose_file_matches_the_compose_spec(path: Path) -> None:
     bin_dir = Path(sys.executable).parent  # the venv's bin/, not resolved through symlinks
     exe = shutil.which("check-jsonschema", path=str(bin_dir))
     if exe is None:
@@ -168,7 +180,7 @@ def test_compose_file_matches_the_compose_spec() -> None:
             f"offline. Install the dev dependencies: {bin_dir}/pip install check-jsonschema"
         )
     result = subprocess.run(
-        [exe, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        [exe, "--builtin-schema", "vendor.compose-spec", str(path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -188,6 +200,7 @@ def test_app_services_use_the_configured_topics_and_group(
         "DATAMOAT_KAFKA_POSTS_TOPIC": kafka["posts_topic"],
         "DATAMOAT_KAFKA_DLQ_TOPIC": kafka["dlq_topic"],
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": kafka["signals_topic"],
+        "DATAMOAT_KAFKA_PARTIALS_TOPIC": kafka["partials_topic"],
         "DATAMOAT_KAFKA_PARTITIONS": str(kafka["partitions"]),
         "DATAMOAT_KAFKA_REPLICATION_FACTOR": str(kafka["replication_factor"]),
         "DATAMOAT_KAFKA_GROUP": kafka["group"],
@@ -267,11 +280,25 @@ def test_worker_http_port_matches_config_and_scrape_port(
     assert static["targets"] == [f"127.0.0.1:{port}"]
 
 
+def test_merger_merges_the_workers_group_into_its_own_output(
+    services: dict[str, dict[str, Any]], config: dict[str, Any]
+) -> None:
+    merger, worker = services["merger"], services["worker"]
+    assert command(merger)[0] == "merge"
+    assert "profiles" not in merger, "the merger runs whenever the workers do"
+    assert flag(command(merger), "--group") == flag(command(worker), "--group")
+    assert int(flag(command(merger), "--http-port")) == int(config["http"]["port"])
+    assert not merger.get("ports") and "container_name" not in merger
+    assert flag(command(merger), "--output-dir") in mounts(merger)
+
+
 def test_worker_is_scalable(services: dict[str, dict[str, Any]]) -> None:
     worker = services["worker"]
     assert "container_name" not in worker, "replicas would collide on the name"
     assert not worker.get("ports"), "replicas would collide on a fixed host port"
-    assert flag(command(worker), "--output-dir") in mounts(worker)
+    # stage one keeps no files (partials go to Kafka): replicas need no volume to share
+    assert "--output-dir" not in command(worker)
+    assert not worker.get("volumes")
 
 
 def test_firehose_default_rate_matches_config(
@@ -288,7 +315,8 @@ def test_app_image_is_built_from_the_repository(services: dict[str, dict[str, An
         assert host_path(str(build["context"])) == ROOT, name
         assert (ROOT / str(build.get("dockerfile", "Dockerfile"))) == DOCKERFILE, name
     text = DOCKERFILE.read_text(encoding="utf-8")
-    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", text, re.M)
+    assert re.search(r"^FROM \$\{BASE_IMAGE\} AS base$", text, re.M)
     assert re.search(r'^ENTRYPOINT \["datamoat"\]', text, re.M)
     with (ROOT / "pyproject.toml").open("rb") as f:
         packages = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
@@ -530,3 +558,159 @@ def test_promtool_check_config(path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- 5. overrides
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """Reads Compose's merge tags (``!reset``, ``!override``) as plain values."""
+
+
+_ComposeLoader.add_constructor("!reset", lambda loader, node: None)
+_ComposeLoader.add_constructor(
+    "!override",
+    lambda loader, node: (
+        loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+        if isinstance(node, yaml.MappingNode)
+        else loader.construct_scalar(node)  # type: ignore[arg-type]
+    ),
+)
+
+
+def override_services(path: Path) -> dict[str, dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        data = as_dict(yaml.load(f, Loader=_ComposeLoader))  # a SafeLoader
+    return {name: as_dict(svc or {}) for name, svc in as_dict(data["services"]).items()}
+
+
+def image_names() -> dict[str, str]:
+    """The image names docker/lib.sh gives the offline set."""
+    text = DOCKER_LIB.read_text(encoding="utf-8")
+    return dict(re.findall(r'^(\w+_IMAGE)="\$\{\w+:-([^}]+)\}"', text, re.M))
+
+
+def test_offline_override_swaps_every_public_image(services: dict[str, dict[str, Any]]) -> None:
+    offline = override_services(OFFLINE_FILE)
+    names = image_names()
+    assert offline["broker"]["image"] == names["BROKER_IMAGE"]
+    assert offline["prometheus"]["image"] == names["PROMETHEUS_IMAGE"]
+    for name in APP_SERVICES:
+        assert services[name]["image"] == names["APP_IMAGE"], name
+    for name, svc in services.items():
+        if svc["image"] == names["APP_IMAGE"] or name in ("broker", "prometheus"):
+            assert offline[name]["pull_policy"] == "never", name
+        else:  # no Debian package: only with its profile, from the public image
+            assert offline[name]["profiles"] == [name], name
+    assert set(offline) <= set(services)
+    health = offline["broker"]["healthcheck"]["test"]
+    assert health[1] == "/opt/kafka/bin/healthcheck.sh"
+    assert (ROOT / "docker" / "broker" / "healthcheck.sh").exists()
+    assert health[2] == str(listeners(environment(services["broker"])["KAFKA_LISTENERS"])[
+        "PLAINTEXT_HOST"][1])  # fmt: skip
+
+
+def test_broker_entrypoint_reads_the_official_environment_names() -> None:
+    """The offline broker maps KAFKA_* names to properties like apache/kafka does."""
+    entrypoint = ROOT / "docker" / "broker" / "entrypoint.sh"
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    script = entrypoint.read_text(encoding="utf-8")
+    mapping = script[script.index("while IFS") : script.index("done < <(env)")]
+    probe = (
+        "props=/dev/stdout\n"
+        + mapping
+        + "done < <(printf '%s\\n' KAFKA_NODE_ID=1 KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=A:B "
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=1 KAFKA_HEAP_OPTS=-Xmx1g KAFKA_A__B___C=x "
+        "OTHER=1)\n"
+    )
+    out = subprocess.run(
+        [bash, "-c", probe], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.split()
+    assert out == [
+        "node.id=1",
+        "listener.security.protocol.map=A:B",
+        "transaction.state.log.min.isr=1",
+        "a_b-c=x",
+    ]
+
+
+def test_three_brokers_form_one_quorum_with_replication_three(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    three = override_services(THREE_BROKERS_FILE)
+    brokers = {"broker": {**environment(services["broker"]), **environment(three["broker"])}}
+    brokers |= {name: environment(three[name]) for name in ("broker-2", "broker-3")}
+    ids = {name: int(env["KAFKA_NODE_ID"]) for name, env in brokers.items()}
+    assert sorted(ids.values()) == [1, 2, 3]
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in brokers.values()}
+    assert voters == {"1@broker-1:29093,2@broker-2:29093,3@broker-3:29093"}
+    assert "broker-1" in three["broker"]["networks"]["default"]["aliases"]
+    for name, env in brokers.items():
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3", name
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2", name
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3", name
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2", name
+        assert env["CLUSTER_ID"] == brokers["broker"]["CLUSTER_ID"], name
+        bound = listeners(env["KAFKA_LISTENERS"])
+        advertised = listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+        ports = {n: p for n, (_, p) in advertised.items()}
+        assert ports == {n: bound[n][1] for n in advertised}, name
+    host_ports = [listeners(env["KAFKA_ADVERTISED_LISTENERS"])["PLAINTEXT_HOST"][1]
+                  for env in brokers.values()]  # fmt: skip
+    assert len(set(host_ports)) == 3, "each broker needs its own host port"
+    for name in ("broker-2", "broker-3"):
+        port = listeners(brokers[name]["KAFKA_ADVERTISED_LISTENERS"])["PLAINTEXT_HOST"][1]
+        assert published_ports(three[name]) == {port: port}, name
+    for name in APP_SERVICES:
+        assert environment(three[name])["DATAMOAT_KAFKA_REPLICATION_FACTOR"] == "3", name
+
+
+def test_run_override_bounds_the_run(services: dict[str, dict[str, Any]]) -> None:
+    run = override_services(RUN_FILE)
+    firehose, worker = command(run["firehose"]), command(run["worker"])
+    assert firehose[0] == "produce" and worker[0] == "process"
+    for name, variable in (("--posts", "POSTS"), ("--seed", "SEED"), ("--start", "START")):
+        assert flag(firehose, name) == f"${{{variable}:?}}"
+    merger = command(run["merger"])
+    assert "--until-idle" in worker, "workers exit once caught up"
+    assert "--until-ended" in merger, "the merger exits once every window is final"
+    for name in ("--group", "--http-port", "--bootstrap"):
+        assert flag(worker, name) == flag(command(services["worker"]), name), name
+    assert merger[1:] == [*command(services["merger"])[1:], "--until-ended", "--quiet"]
+    assert flag(firehose, "--http-port") == flag(command(services["firehose"]), "--http-port")
+    assert run["firehose"]["restart"] == run["worker"]["restart"] == "no"
+    assert run["merger"]["restart"] == "no"
+    assert run["broker"]["ports"] is None  # !reset: no host port
+    assert run["prometheus"]["ports"] == ["127.0.0.1::9090"]
+
+
+COMPOSE_V2 = shutil.which("docker") is not None and (
+    subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode
+    == 0
+)
+
+
+@pytest.mark.skipif(not COMPOSE_V2, reason="no Compose v2 (make compose-images builds it)")
+@pytest.mark.parametrize(
+    "files",
+    [
+        [COMPOSE_FILE],
+        [COMPOSE_FILE, OFFLINE_FILE],
+        [COMPOSE_FILE, THREE_BROKERS_FILE],
+        [COMPOSE_FILE, OFFLINE_FILE, THREE_BROKERS_FILE],
+        [COMPOSE_FILE, OFFLINE_FILE, RUN_FILE],
+    ],
+    ids=lambda files: "+".join(f.stem for f in files),
+)
+def test_docker_compose_config_accepts(files: list[Path]) -> None:
+    env = {**os.environ, "POSTS": "1", "SEED": "1", "START": "0", "RATE": "1"}
+    args = [a for f in files for a in ("-f", str(f))]
+    result = subprocess.run(
+        ["docker", "compose", *args, "config", "-q"],
+        capture_output=True, text=True, timeout=60, check=False, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
