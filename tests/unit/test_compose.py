@@ -272,8 +272,11 @@ def test_worker_http_port_matches_config_and_scrape_port(
     assert int(flag(command(worker), "--http-port")) == port
     assert [int(p) for p in worker.get("expose", [])] == [port]
     assert environment(worker)["DATAMOAT_HTTP_HOST"] == "0.0.0.0", "scrapable from outside"
+    merger = services["merger"]
+    assert int(flag(command(merger), "--http-port")) == port
+    assert environment(merger)["DATAMOAT_HTTP_HOST"] == "0.0.0.0", "scrapable from outside"
     [sd] = datamoat_job(PROMETHEUS_DOCKER)["dns_sd_configs"]
-    assert sd["names"] == ["worker"]
+    assert sd["names"] == ["worker", "merger"]
     assert sd["type"] == "A"
     assert int(sd["port"]) == port
     [static] = datamoat_job(PROMETHEUS_LOCAL)["static_configs"]
