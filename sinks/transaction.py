@@ -164,7 +164,7 @@ class Transaction:
     def _renew(self) -> None:
         """A fresh producer with the same transactional id (None while that fails)."""
         if self.producer is not None:
-            self.producer.close(timeout=1)
+            _close(self.producer, 1.0)
             self.producer = None
         try:
             self.producer = self.make_producer()
@@ -182,4 +182,13 @@ class Transaction:
 
     def close(self) -> None:
         if self.producer is not None:
-            self.producer.close(timeout=10)
+            _close(self.producer, 10.0)
+
+
+def _close(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close a producer; one whose records can't be delivered is closed all the same (an
+    open transaction of it is aborted by its successor, or times out on the broker)."""
+    try:
+        producer.close(timeout=timeout_s)
+    except kerrors.KafkaError as exc:
+        log.debug("producer closed with records undelivered: %s", exc)
