@@ -46,6 +46,9 @@ log = logging.getLogger("datamoat.worker")
 class _Rebalancing(Protocol):
     def take_revoked(self) -> set[int]: ...
 
+    @property
+    def rebalancing(self) -> bool: ...
+
     def read_range(self, partition: int, start: int, end: int) -> RawBatch: ...
 
     def rewind(self) -> None: ...
@@ -165,6 +168,13 @@ class Worker:
                 batch.extend(got)
             else:
                 batch = got
+        if isinstance(self.source, _Rebalancing):
+            # A rebalance under way: wait (bounded) for its assignment before this batch is
+            # processed, so that the records of partitions that moved away can be dropped.
+            until = self.monotonic() + 60.0
+            while self.source.rebalancing and self.monotonic() < until:
+                batch.extend(self.source.poll(self.max_records, 200))
+            batch = batch.without(self.source.take_revoked())
         return batch
 
     def step(self) -> int:

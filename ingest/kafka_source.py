@@ -108,6 +108,8 @@ class KafkaSource:
         self._committed: dict[int, int] = {}
         self._replayer: KafkaConsumer | None = None
         self._assigned_pending: set[int] = set()
+        self._moved_away: set[int] = set()
+        self._rebalancing = False
         self.consumer = KafkaConsumer(**config)
         if assign:
             partitions = self.consumer.partitions_for_topic(topic)
@@ -128,12 +130,23 @@ class KafkaSource:
         # On kafka-python's IO thread: nothing that blocks (no requests) may happen here.
         self._revoked |= partitions
         self._assigned_pending -= partitions
+        self._rebalancing = True
         if self.listener is not None:
             self.listener.revoked(partitions)
 
     def _on_assigned(self, partitions: set[int]) -> None:
         # On the IO thread too: the listener hears of it when poll returns (_deliver).
+        # The whole new assignment: a partition revoked and assigned again stays ours with
+        # its position (kafka-python keeps it), so only the others moved away.
         self._assigned_pending |= partitions
+        self._moved_away |= self._revoked - partitions
+        self._revoked = set()
+        self._rebalancing = False
+
+    @property
+    def rebalancing(self) -> bool:
+        """True between a revocation and the assignment that follows it."""
+        return self._rebalancing
 
     def _deliver_assigned(self) -> None:
         """Tell the listener of the partitions assigned in the last poll, with their
@@ -147,10 +160,11 @@ class KafkaSource:
             self.listener.assigned(committed)
 
     def take_revoked(self) -> set[int]:
-        """Partitions revoked since the last call: records of theirs polled before are
-        read again by their next owner (from the committed offset), so drop them."""
-        revoked, self._revoked = self._revoked, set()
-        return revoked
+        """Partitions that moved to another consumer since the last call: records of
+        theirs polled before are read again by their next owner (from the committed
+        offset), so drop them. (Partitions kept through a rebalance are not in it.)"""
+        moved, self._moved_away = self._moved_away, set()
+        return moved
 
     def committed(self, partitions: set[int]) -> dict[int, Committed | None]:
         """The group's committed offsets (with metadata); waits out pending transactions."""
