@@ -2,16 +2,16 @@
 the exactly-once path against the at-least-once worker it replaced, in the same run.
 
 * ``drain``: one worker (``datamoat process --until-idle``) empties a pre-filled posts topic;
-  wall time from start to exit, less its idle wait. ``--baseline DIR`` is a checkout of the
-  code before the two stages (one process, checkpoint file, plain commits), run from the
-  same virtualenv with ``PYTHONPATH=DIR``; rounds alternate between the two.
+  wall time from start to exit, less its idle wait. ``--baseline PYTHON`` is the Python of
+  a virtualenv holding the code before the two stages (one process, checkpoint file, plain
+  commits); rounds alternate between the two.
 * ``workers``: ``datamoat run --workers N --unpaced --posts P`` (firehose, broker, N
   workers and the merger on this machine), processed posts/s from its summary; rounds
   alternate N = 1, 2, 3.
 
 Starts its own broker on free loopback ports and stops it at the end.
 
-    python tests/benchmark/bench_scale.py --posts 200000 --rounds 3 --baseline ../old
+    python tests/benchmark/bench_scale.py --posts 200000 --rounds 3 --baseline OLD/.venv/bin/python
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ import orjson
 
 from datamoat.broker import LocalCluster
 
-DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
 SEEDED = ["--seed", "7", "--start", "2026-01-01T00:00:00Z", "--rate", "1157"]
 IDLE_S = 1.0
 
 
-def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*DATAMOAT, *args], env=env, capture_output=True, text=True)
+def cli(
+    args: list[str], env: dict[str, str], python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
+    cmd = [python, "-m", "datamoat.cli", *args]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{args[0]} failed:\n{done.stderr[-2000:]}")
     return done
@@ -59,12 +61,10 @@ def drain(env: dict[str, str], baseline: Path | None, out: Path) -> float:
             "--http-port", "0"]  # fmt: skip
     run_env = dict(env)
     if baseline is not None:
-        run_env["PYTHONPATH"] = str(baseline)
         args += ["--output-dir", str(out / group)]
-        for key in ("DATAMOAT_KAFKA_PARTIALS_TOPIC",):
-            run_env.pop(key)
+        run_env.pop("DATAMOAT_KAFKA_PARTIALS_TOPIC")
     t0 = time.perf_counter()
-    cli(args, run_env)
+    cli(args, run_env, str(baseline or sys.executable))
     return time.perf_counter() - t0 - IDLE_S
 
 
