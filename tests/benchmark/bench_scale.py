@@ -38,7 +38,8 @@ def cli(
     args: list[str], env: dict[str, str], python: str = sys.executable
 ) -> subprocess.CompletedProcess[str]:
     cmd = [python, "-m", "datamoat.cli", *args]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # from a neutral directory: ``-m`` puts the working directory first on sys.path
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if done.returncode != 0:
         raise SystemExit(f"{args[0]} failed:\n{done.stderr[-2000:]}")
     return done
