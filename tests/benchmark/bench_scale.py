@@ -55,8 +55,9 @@ def topics_env(base: dict[str, str], tag: str) -> dict[str, str]:
     }
 
 
-def drain(env: dict[str, str], baseline: Path | None, out: Path) -> float:
-    """Seconds one worker takes to empty the topic (its idle wait excluded)."""
+def drain(env: dict[str, str], baseline: Path | None, out: Path) -> tuple[float, float]:
+    """Seconds one worker takes to empty the topic (its idle wait excluded), and (two-stage
+    code) seconds its merger then takes to turn the deltas into signals."""
     group = f"drain-{uuid.uuid4().hex[:8]}"
     args = ["process", "--group", group, "--until-idle", "--idle-s", str(IDLE_S), "--quiet",
             "--http-port", "0"]  # fmt: skip
@@ -66,7 +67,13 @@ def drain(env: dict[str, str], baseline: Path | None, out: Path) -> float:
         run_env.pop("DATAMOAT_KAFKA_PARTIALS_TOPIC")
     t0 = time.perf_counter()
     cli(args, run_env, str(baseline or sys.executable))
-    return time.perf_counter() - t0 - IDLE_S
+    worker_s = time.perf_counter() - t0 - IDLE_S
+    if baseline is not None:
+        return worker_s, 0.0
+    t0 = time.perf_counter()
+    cli(["merge", "--group", group, "--until-ended", "--quiet", "--http-port", "0",
+         "--output-dir", str(out / group)], run_env)  # fmt: skip
+    return worker_s, time.perf_counter() - t0
 
 
 def workers_run(env: dict[str, str], n: int, posts: int, out: Path) -> dict[str, float]:
@@ -96,12 +103,15 @@ def main() -> None:
         env = topics_env(base, "drain")
         cli(["topics"], env)
         cli(["produce", *SEEDED, "--posts", str(args.posts), "--unpaced", "--quiet"], env)
-        new, old = [], []
+        new, old, merge = [], [], []
         for _ in range(args.rounds):
-            new.append(drain(env, None, work))
+            worker_s, merge_s = drain(env, None, work)
+            new.append(worker_s)
+            merge.append(merge_s)
             if args.baseline is not None:
-                old.append(drain(env, args.baseline, work))
+                old.append(drain(env, args.baseline, work)[0])
         results["drain_exactly_once_s"] = new
+        results["merge_after_drain_s"] = merge
         results["drain_exactly_once_posts_per_s"] = sorted(args.posts / s for s in new)
         if old:
             results["drain_at_least_once_s"] = old
