@@ -76,11 +76,15 @@ def drain(env: dict[str, str], baseline: Path | None, out: Path) -> tuple[float,
     return worker_s, time.perf_counter() - t0
 
 
-def workers_run(env: dict[str, str], n: int, posts: int, out: Path) -> dict[str, float]:
+def workers_run(
+    env: dict[str, str], n: int, posts: int, out: Path, baseline: Path | None = None
+) -> dict[str, float]:
     summary = out / f"run-{n}-{uuid.uuid4().hex[:6]}.json"
-    cli(["run", *SEEDED, "--posts", str(posts), "--workers", str(n), "--unpaced", "--quiet",
+    workers = [] if baseline is not None else ["--workers", str(n)]
+    run_env = {k: v for k, v in env.items() if baseline is None or "PARTIALS" not in k}
+    cli(["run", *SEEDED, "--posts", str(posts), *workers, "--unpaced", "--quiet",
          "--http-port", "0", "--output-dir", str(out / summary.stem),
-         "--summary-json", str(summary)], env)  # fmt: skip
+         "--summary-json", str(summary)], run_env, str(baseline or sys.executable))  # fmt: skip
     s = orjson.loads(summary.read_bytes())
     assert s["processed"] == posts, s
     return {"processed_per_s": s["processed_per_s"], "duration_s": s["duration_s"]}
@@ -127,6 +131,12 @@ def main() -> None:
             results["workers"] = {
                 str(n): sorted(x["processed_per_s"] for x in runs) for n, runs in by_n.items()
             }
+            if args.baseline is not None:  # end to end, one worker, the baseline's run
+                old_runs = [
+                    workers_run(topics_env(base, f"b{r}"), 1, args.posts, work, args.baseline)
+                    for r in range(args.rounds)
+                ]
+                results["run_at_least_once"] = sorted(x["processed_per_s"] for x in old_runs)
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
