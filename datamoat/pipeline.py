@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from kafka import KafkaProducer
 
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
@@ -263,15 +264,24 @@ def kafka_merger(
     """The merger of worker group ``group``: partials in, Parquet and signals out."""
     k = config.kafka
     mgroup = merge_group(group)
-    source = KafkaSource(
-        k.partials_topic,
-        consumer_config(k.bootstrap, mgroup, max_poll_records=1_000),
-        assign=True,
-    )
+
+    def make_producer() -> KafkaProducer:
+        return transactional_producer(k.bootstrap, mgroup)
+
+    producer = make_producer()  # first: it aborts what a killed predecessor left open
+    try:
+        source = KafkaSource(
+            k.partials_topic,
+            consumer_config(k.bootstrap, mgroup, max_poll_records=1_000),
+            assign=True,
+        )
+    except BaseException:
+        producer.close(timeout=5)
+        raise
     built = Built(closers=[source.close])
     try:
         count = partitions or len(source.consumer.partitions_for_topic(k.posts_topic) or ())
-        transaction = Transaction(lambda: transactional_producer(k.bootstrap, mgroup), source)
+        transaction = Transaction(make_producer, source, producer=producer)
     except BaseException:
         built.close()
         raise

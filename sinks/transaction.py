@@ -97,11 +97,14 @@ class Transaction:
         make_producer: Callable[[], KafkaProducer],
         source: KafkaSource,
         step_timeout_s: float = 30.0,
+        producer: KafkaProducer | None = None,
     ) -> None:
+        """``producer``: one made already (before the source read its committed offsets:
+        making it aborts a predecessor's open transaction, which those reads wait for)."""
         self.make_producer = make_producer
         self.source = source
         self.step_timeout_s = step_timeout_s
-        self.producer: KafkaProducer | None = make_producer()
+        self.producer: KafkaProducer | None = producer or make_producer()
 
     def commit(
         self,

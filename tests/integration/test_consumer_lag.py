@@ -1,16 +1,12 @@
 """``datamoat_consumer_lag_records`` against Kafka's own consumer-group tool.
 
 Kafka defines a group's lag on a partition as the log-end offset minus the group's committed
-offset. During a live ``datamoat run`` on the test broker this test asks Kafka's
-``ConsumerGroupCommand --describe`` (from the ``kafka-tools`` artifact, fetched by Maven into
-``.kafka/tools`` from ``configs/kafka/tools/pom.xml``, apart from the broker's jars) and
-compares its total LAG with the metric, sampled on ``/metrics`` while the tool ran. The
-firehose runs unpaced, so the worker falls behind and the lag is large (a metric stuck at 0
-fails); the tolerance is the spread of the samples plus one second of posts at the default
-rate, as the reads are not simultaneous and the metric is refreshed once a second.
-
-The figure comes from the run's merger process, which reads the workers' group's commits
-and the log-end offsets once a second (ingest/kafka_lag.py), as the tool does.
+offset. A worker drains a pre-filled topic while its merger exports the group's lag (read
+from the group's commits and the log ends once a second, ingest/kafka_lag.py); part of the
+way through the worker is frozen (SIGSTOP), so the commits and the log ends hold still, and
+Kafka's ``ConsumerGroupCommand --describe`` (from the ``kafka-tools`` artifact, fetched by
+Maven into ``.kafka/tools`` from ``configs/kafka/tools/pom.xml``, apart from the broker's
+jars) must report exactly the metric's figure, which is neither 0 nor the whole topic.
 """
 
 from __future__ import annotations
@@ -18,13 +14,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
-import threading
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from live import CI, fetch, start_run, stop, wait_for
+from live import CI, fetch, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from datamoat.broker import datamoat_home, find_java, free_port
@@ -32,7 +29,7 @@ from datamoat.broker import datamoat_home, find_java, free_port
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_POM = ROOT / "configs" / "kafka" / "tools" / "pom.xml"
 TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
-RATE = 1157.0
+DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
 
 
 def tools_classpath() -> str:
@@ -75,54 +72,50 @@ def metric_lag(url: str) -> float:
 
 @pytest.mark.timeout(600)
 def test_consumer_lag_metric_agrees_with_kafka_consumer_group_command(
-    kafka_bootstrap: str, tmp_path: Path
+    datamoat_env: dict[str, str], tmp_path: Path
 ) -> None:
-    java, cp = find_java(), tools_classpath()
+    env, java, cp = datamoat_env, find_java(), tools_classpath()
+    bootstrap, group = env["KAFKA_BOOTSTRAP"], env["DATAMOAT_KAFKA_GROUP"]
+    posts = 120_000
+    seeded = ["--seed", "3", "--start", "2026-01-01T00:00:00Z", "--posts", str(posts)]
+    for args in (["topics"], ["produce", *seeded, "--unpaced", "--quiet"]):
+        done = subprocess.run([*DATAMOAT, *args], env=env, capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    before = set(group_tool(java, cp, kafka_bootstrap, "--list").split())
-    run = start_run(
-        tmp_path / "run", kafka_bootstrap, port, None, "--unpaced", "--posts", "3000000"
-    )
+    worker = subprocess.Popen([*DATAMOAT, "process", "--quiet", "--http-port", "0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    merger = subprocess.Popen(
+        [*DATAMOAT, "merge", "--quiet", "--http-port", str(port), "--output-dir",
+         str(tmp_path / "out")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
-        wait_for("the run's /metrics", lambda: metric_lag(url) >= 0, 60)
-        groups: list[str] = []
-
-        def new_group() -> bool:
-            listed = group_tool(java, cp, kafka_bootstrap, "--list").split()
-            groups[:] = [  # the workers' group, not their merger's (which reads the partials)
-                g for g in listed if g not in before and "-run-" in g and not g.endswith("-merge")
-            ]
-            return bool(groups)
-
-        wait_for("the run's consumer group", new_group, 60, every_s=2)
-        time.sleep(5)
-        for _ in range(3):  # bounded: three comparisons, each must agree
-            samples: list[float] = []
-            done = threading.Event()
-
-            def sample(samples: list[float], done: threading.Event) -> None:
-                while not done.is_set():
-                    samples.append(metric_lag(url))
-                    time.sleep(0.2)
-
-            sampler = threading.Thread(target=sample, args=(samples, done), daemon=True)
-            sampler.start()
-            text = group_tool(java, cp, kafka_bootstrap, "--describe", "--group", groups[0])
-            done.set()
-            sampler.join(timeout=5)
-            lags = [
-                int(m.group(1))
-                for m in re.finditer(r"^\S+\s+\S+\s+\d+\s+\S+\s+\d+\s+(\d+)\s", text, re.M)
-            ]
-            assert lags, text
-            kafka_lag = sum(lags)
-            assert kafka_lag > 2 * RATE, f"no real lag to compare: {text}"
-            slack = (max(samples) - min(samples)) / 2 + RATE
-            assert min(samples) - slack <= kafka_lag <= max(samples) + slack, (
-                kafka_lag,
-                samples,
-                text,
-            )
+        # Part of the way through, freeze the worker: its commits stop, the log's end is
+        # fixed, so the lag holds still and both figures must be the same number.
+        wait_for("the worker to commit some", lambda: 0 < _lag(url) < posts * 0.8, 120)
+        worker.send_signal(signal.SIGSTOP)
+        time.sleep(3)  # the merger refreshes the figure once a second
+        text = group_tool(java, cp, bootstrap, "--describe", "--group", group)
+        lags = [
+            int(m.group(1))
+            for m in re.finditer(r"^\S+\s+\S+\s+\d+\s+\S+\s+\d+\s+(\d+)\s", text, re.M)
+        ]
+        assert len(lags) == 6, text
+        assert sum(lags) > 0, text
+        assert metric_lag(url) == sum(lags), (metric_lag(url), text)
     finally:
-        stop(run)
+        worker.send_signal(signal.SIGCONT)
+        for proc in (worker, merger):
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _lag(url: str) -> float:
+    try:
+        return metric_lag(url)
+    except OSError:
+        return -1.0
