@@ -174,7 +174,7 @@ def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> No
             wait_until("the firehose to say it stalled", lambda: said("STALLED:") >= stalls, 60)
             wait_until("the firehose to recover", lambda: said("recovered:") >= stalls, 90)
             before = processed(port)
-            wait_until("the worker to go on", lambda: processed(port) > before, 60)
+            wait_until("the worker to go on", lambda: processed(port) > before, 150)
             assert not cluster.status().nodes[node_id - 1].running  # all that on two nodes
             restart(cluster, node_id, env)
             wait_until("every replica back in sync", lambda: all_in_sync(bootstrap, topics), 120)
