@@ -154,19 +154,7 @@ class KafkaSource:
         partitions, self._assigned_pending = self._assigned_pending, set()
         if not partitions:
             return
-        tps = [self._tp(p) for p in sorted(partitions)]
-        try:
-            committed = self.committed(partitions)
-        except KafkaError as exc:  # e.g. a killed owner's transaction not yet aborted
-            self._assigned_pending |= partitions
-            self.consumer.pause(*tps)  # none of their records before they are restored
-            log.warning(
-                "committed offsets of partitions %s not readable yet (%s); retrying",
-                sorted(partitions),
-                exc,
-            )
-            return
-        self.consumer.resume(*[tp for tp in tps if tp in self.consumer.paused()])
+        committed = self.committed(partitions)
         self._committed.update({p: c.offset for p, c in committed.items() if c is not None})
         if self.listener is not None:
             self.listener.assigned(committed)
