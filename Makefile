@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATAMOAT := $(VENV)/bin/datamoat
 STAMP := $(VENV)/.installed-stamp
+PEERS_STAMP := $(VENV)/.peers-stamp
 RATE ?= 1157
 DURATION ?=
 ARGS ?=
@@ -32,6 +33,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# Quix Streams and Bytewax, which `datamoat bench --peers` compares with (tests and bench).
+$(PEERS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[peers]'
+	@touch $@
+
 kafka-jars: $(STAMP)
 	$(DATAMOAT) broker fetch
 
@@ -48,13 +54,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP) kafka-jars
+integration: $(STAMP) $(PEERS_STAMP) kafka-jars
 	$(PY) -m pytest tests/integration
 
-test: $(STAMP) kafka-jars lint typecheck
+test: $(STAMP) $(PEERS_STAMP) kafka-jars lint typecheck
 	$(PY) -m pytest
 
-bench: $(STAMP) kafka-jars
+bench: $(STAMP) $(PEERS_STAMP) kafka-jars
 	$(PY) tests/benchmark/bench_firehose.py
 	$(PY) tests/benchmark/bench_decode.py
 	$(PY) tests/benchmark/bench_sentiment.py
@@ -65,6 +71,8 @@ bench: $(STAMP) kafka-jars
 	$(PY) tests/benchmark/bench_fetch.py
 	$(DATAMOAT) bench --mode drain --posts 300000 --report-dir out/bench/drain-kafka \
 		--update-benchmarks BENCHMARKS.md
+	$(DATAMOAT) bench --mode drain --posts 300000 --peers --rounds 3 \
+		--report-dir out/bench/drain-kafka-peers --update-benchmarks BENCHMARKS.md
 	$(DATAMOAT) bench --mode drain --transport memory --posts 300000 \
 		--report-dir out/bench/drain-memory --update-benchmarks BENCHMARKS.md
 	$(DATAMOAT) bench --mode fixed --rate 1157 --duration 60 --report-dir out/bench/fixed-kafka \

@@ -129,8 +129,9 @@ class MetricsServer:
                 "pass --http-port with a free port, or 0 to pick one"
             ) from None
         self.server.daemon_threads = True
+        # shutdown() waits up to one poll interval: 0.5 s by default, 0.05 s here.
         self.thread = threading.Thread(
-            target=self.server.serve_forever, name="datamoat-http", daemon=True
+            target=self.server.serve_forever, args=(0.05,), name="datamoat-http", daemon=True
         )
 
     @classmethod

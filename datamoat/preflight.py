@@ -80,8 +80,9 @@ def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = 
     raise BrokerError(f"no Kafka broker reachable at {bootstrap} after {wait_s:.0f} s: {hint}")
 
 
-def require_topic(bootstrap: str, topic: str) -> None:
-    """Fail with one line when ``topic`` does not exist (the worker would wait forever)."""
+def require_topic(bootstrap: str, topic: str, key: str = "kafka.posts_topic") -> None:
+    """Fail with one line when ``topic`` (config ``key``) does not exist (the worker would
+    wait forever)."""
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
@@ -96,5 +97,5 @@ def require_topic(bootstrap: str, topic: str) -> None:
     if topic not in topics:
         raise ConfigError(
             f"topic {topic!r} does not exist on {bootstrap}: create it with 'datamoat topics' "
-            "or fix kafka.posts_topic in the config"
+            f"or fix {key} in the config"
         )

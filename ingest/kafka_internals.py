@@ -147,6 +147,11 @@ class BulkAppender:
     def __init__(self, producer: KafkaProducer, stop: StopFlag, wait_s: float) -> None:
         self._producer = producer
         self._acc = producer._accumulator
+        txn = getattr(producer, "_transaction_manager", None)
+        #: A transactional producer's manager: each partition joins the open transaction
+        #: before its first append, as ``send()`` does (sequence numbers, producer id and
+        #: epoch are stamped on each batch when the sender drains it, as for ``send()``).
+        self._txn = txn if txn is not None and txn.is_transactional() else None
         cfg = self._acc.config
         self._version, self._codec = cfg["message_version"], cfg["compression_attrs"]
         self._batch_size = int(cfg["batch_size"])
@@ -177,6 +182,8 @@ class BulkAppender:
         now, ts = time.monotonic(), time.time_ns() // 1_000_000
         klen = np.fromiter(map(len, keys), np.int64, n)
         vlen = np.fromiter(map(len, values), np.int64, n)
+        if self._txn is not None:
+            self._txn.maybe_add_partition_to_transaction(tp)
         acc._appends_in_progress.increment()
         try:
             while start < n:
@@ -245,8 +252,9 @@ def self_test(version: int, codec: int) -> str | None:
     return None
 
 
-def bulk_problem(producer: KafkaProducer) -> str | None:
-    """Why :class:`BulkAppender` can't be used on ``producer``, or None when it can."""
+def bulk_problem(producer: KafkaProducer, transactional: bool = False) -> str | None:
+    """Why :class:`BulkAppender` can't be used on ``producer``, or None when it can
+    (``transactional``: the caller commits what it appends in transactions)."""
     acc = getattr(producer, "_accumulator", None)
     missing = [a for a in _ACCUMULATOR_ATTRS if not hasattr(acc, a)]
     if acc is None or missing:
@@ -255,7 +263,10 @@ def bulk_problem(producer: KafkaProducer) -> str | None:
         return "the producer has no _sender.wakeup"
     txn = getattr(producer, "_transaction_manager", None)
     if txn is not None and txn.is_transactional():
-        return "the producer is transactional"
+        if not transactional:
+            return "the producer is transactional"
+        if not callable(getattr(txn, "maybe_add_partition_to_transaction", None)):
+            return "the transaction manager has no maybe_add_partition_to_transaction"
     version, codec = acc.config.get("message_version"), acc.config.get("compression_attrs")
     if version != 2:
         return f"message format v{version} (the bulk path writes v2)"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from datamoat.bench import ramp
+from datamoat.bench.peers.rounds import PEERS, check_peers_installed, run_rounds
 from datamoat.bench.runner import FILL_START, Broker, Run, broker, datamoat, run_env, run_measured
 from datamoat.bench.sampler import Sample
 from datamoat.bench.summary import drain_span, histogram_quantile, make_bench_summary
@@ -39,6 +40,8 @@ class BenchOptions:
     start_rate: float = 5_000.0
     step_s: float = 20.0
     config: Path | None = None
+    peers: bool = False
+    rounds: int = 3
 
 
 Progress = Callable[[str, Sample], None]
@@ -108,6 +111,10 @@ def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
             env=env, work=o.work, broker=b, interval_s=o.interval_s, http=False,
             on_sample=lambda s: progress("fill", s),
         )  # fmt: skip
+        if o.peers:
+            log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; {o.rounds} rounds of datamoat, "
+                f"{', '.join(PEERS)} ...")  # fmt: skip
+            return _peer_rounds(o, b, env["DATAMOAT_KAFKA_POSTS_TOPIC"], posts, fill, log)
         log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; draining with one worker ...")
         measured = run_measured(
             "process", ["process", "--until-idle", "--idle-s", "2", "--output-dir",
@@ -133,6 +140,27 @@ def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
         cpu=cpu, rss=rss, timeline=tl, notes=notes,
         wall_start_to_exit_s=round(measured.wall_s, 3),
         posts_per_s_start_to_exit=round(processed / measured.wall_s, 1),
+    )  # fmt: skip
+
+
+def _peer_rounds(
+    o: BenchOptions, b: Broker, topic: str, posts: int, fill: Run, log: Log
+) -> dict[str, Any]:
+    got = run_rounds(bootstrap=b.bootstrap, topic=topic, posts=posts, rounds=o.rounds,
+                     work=o.work / "peers", common=_common(o, b), log=log)  # fmt: skip
+    return dict(
+        posts=posts, processed_per_s=got["processed_per_s"], latency_p50_s=None,
+        latency_p99_s=None, cpu=got["cpu"], rss=got["rss"], timeline=Timeline(),
+        peers=got["peers"], rounds_posts_per_s=got["rounds_posts_per_s"],
+        notes=[
+            "posts/s from start to exit, median of the rounds; datamoat is its two stages "
+            "(process --until-idle and merge --until-ended, exactly once), each peer one "
+            "process (datamoat/bench/peers/)",
+            "rounds interleaved, the order rotating; each system's output checked against "
+            "datamoat's of the same round (windows, '*' counts, per key posts, sentiment "
+            "means to 1e-9)",
+            f"fill (datamoat produce --unpaced, not counted): {fill.wall_s:.1f} s",
+        ],
     )  # fmt: skip
 
 
@@ -215,6 +243,11 @@ def run_bench(
             f"--workers {o.workers}: this datamoat's 'run' has no --workers yet (the scale-out "
             "change); only --workers 1 can be measured"
         )
+    if o.peers:
+        if o.mode != "drain" or o.transport != "kafka":
+            raise ConfigError("--peers compares drains through Kafka: use it with --mode drain "
+                              "(and --transport kafka)")  # fmt: skip
+        check_peers_installed()
     o.work.mkdir(parents=True, exist_ok=True)
     modes = {"drain": _drain, "fixed": _fixed, "max": _max}
     with broker(o.bootstrap, o.work, log) if o.transport == "kafka" else nullcontext() as b:

@@ -32,6 +32,8 @@ modes:
   fixed  `datamoat run` at --rate (default 1157 = 100M posts/day) for --duration or --posts
   max    `datamoat run` ramped from --start-rate, --step-s seconds per rate; the highest
          rate with a bounded lag over the steady window (rule: datamoat/bench/ramp.py)
+--peers (drain) runs datamoat, Quix Streams and Bytewax on the same pre-filled topic in
+         interleaved rounds (--rounds), reports ratios and checks that the outputs agree
 --transport memory measures the processing path alone (firehose and worker in one process).
 --workers N is passed to `datamoat run --workers N` once the scale-out change provides it;
 until then only 1 can be measured.
@@ -56,6 +58,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--unpaced", action="store_true", help="fixed: generate as fast as possible")
     p.add_argument("--start-rate", type=positive_float, default=5000.0, help="max: first rate")
     p.add_argument("--step-s", type=positive_float, default=20.0, help="max: seconds per rate")
+    p.add_argument(
+        "--peers", action="store_true",
+        help="drain: also run Quix Streams and Bytewax on the same topic, in interleaved "
+        "rounds, and check that their outputs agree (needs the 'peers' extra)",
+    )  # fmt: skip
+    p.add_argument("--rounds", type=positive_int, default=3, help="--peers: rounds (default 3)")
     p.add_argument("--workers", type=positive_int, default=1, help="workers (see below)")
     p.add_argument(
         "--bootstrap", default=None, help="an existing broker (default: start one with "
@@ -116,7 +124,8 @@ class _Progress:
 
 
 def section_name(summary: dict[str, Any]) -> str:
-    return f"{summary['mode']}-{summary['transport']}"
+    peers = "-peers" if summary.get("peers") else ""
+    return f"{summary['mode']}-{summary['transport']}{peers}"
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -135,7 +144,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
                 workers=args.workers, bootstrap=args.bootstrap,
                 work=args.work_dir or Path(tmp), interval_s=args.interval,
                 unpaced=args.unpaced, start_rate=args.start_rate, step_s=args.step_s,
-                config=args.config,
+                config=args.config, peers=args.peers, rounds=args.rounds,
             )  # fmt: skip
             summary, tl = run_bench(options, sys.argv[1:], progress, progress.log)
             timeline = tl

@@ -89,7 +89,7 @@ def run_merge(args: argparse.Namespace) -> int:
     out = output_dir(args, config)
     wait_for_broker(bootstrap, args.wait_for_broker)
     require_topic(bootstrap, config.kafka.posts_topic)
-    require_topic(bootstrap, config.kafka.partials_topic)
+    require_topic(bootstrap, config.kafka.partials_topic, "kafka.partials_topic")
     metrics = Metrics()
     built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
     loop, emitter = built.merge, built.emitter

@@ -112,7 +112,7 @@ def run_process(args: argparse.Namespace) -> int:
     check_port_free(config.http.host, http_port)
     wait_for_broker(bootstrap, args.wait_for_broker)
     require_topic(bootstrap, config.kafka.posts_topic)
-    require_topic(bootstrap, config.kafka.partials_topic)
+    require_topic(bootstrap, config.kafka.partials_topic, "kafka.partials_topic")
     built = kafka_worker(
         config,
         group,
