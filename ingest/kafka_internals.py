@@ -4,7 +4,11 @@
 varints), which caps one process near 40k posts/s. :class:`BulkAppender` instead writes a
 partition's posts straight into the producer's open record batch, in the bytes
 ``DefaultRecordBatchBuilder.append`` writes (:func:`record_bytes`, Kafka's v2 record
-format), with one error callback per batch: about 1 us per record.
+format), with one error callback per batch: about 1 us per record. The firehose writes
+posts this way, and :class:`sinks.transaction.Transaction` the merger's signals: with a
+transactional producer each partition joins the open transaction before its first append,
+as in ``send()``, and the sender stamps producer id, epoch and sequence numbers on the
+batches as it drains them, whoever filled them.
 
 That leans on private attributes of kafka-python (pinned exactly in pyproject.toml), so
 :func:`bulk_problem` guards it once per producer: the attributes must be there, and

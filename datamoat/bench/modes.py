@@ -16,10 +16,10 @@ from typing import Any
 from datamoat.bench import ramp
 from datamoat.bench.peers.rounds import PEERS, check_peers_installed, run_rounds
 from datamoat.bench.runner import FILL_START, Broker, Run, broker, datamoat, run_env, run_measured
-from datamoat.bench.sampler import Sample
+from datamoat.bench.sampler import Sample, wait_rusage
 from datamoat.bench.summary import drain_span, histogram_quantile, make_bench_summary
 from datamoat.bench.timeline import Timeline, timeline_of
-from datamoat.errors import ConfigError
+from datamoat.errors import BrokerError, ConfigError
 
 __all__ = ["BenchOptions", "run_bench"]
 
@@ -115,18 +115,9 @@ def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
             log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; {o.rounds} rounds of datamoat, "
                 f"{', '.join(PEERS)} ...")  # fmt: skip
             return _peer_rounds(o, b, env["DATAMOAT_KAFKA_POSTS_TOPIC"], posts, fill, log)
-        log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; draining with one worker ...")
-        measured = run_measured(
-            "process", ["process", "--until-idle", "--idle-s", "2", "--output-dir",
-                        str(o.work / "out"), *_common(o, b)],
-            env=env, work=o.work, broker=b, interval_s=o.interval_s,
-            on_sample=lambda s: progress("drain", s),
-        )  # fmt: skip
-        runs = [measured]
-        notes.append(
-            f"fill (datamoat produce --unpaced, not counted): {fill.wall_s:.1f} s, "
-            f"{fill.exit.cpu_s:.1f} CPU s"
-        )
+        log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; draining with one worker and "
+            "the merger ...")  # fmt: skip
+        return _kafka_drain(o, b, env, posts, fill, progress, log)
     processed = int(measured.summary.get("processed", 0))
     rate, seconds = _span_rate(measured, processed)
     notes.append(
@@ -140,6 +131,70 @@ def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
         cpu=cpu, rss=rss, timeline=tl, notes=notes,
         wall_start_to_exit_s=round(measured.wall_s, 3),
         posts_per_s_start_to_exit=round(processed / measured.wall_s, 1),
+    )  # fmt: skip
+
+
+def _kafka_drain(
+    o: BenchOptions, b: Broker, env: dict[str, str], posts: int, fill: Run,
+    progress: Progress, log: Log,
+) -> dict[str, Any]:  # fmt: skip
+    """The worker (``process --until-idle --idle-s 0``: it stops at the end offsets) and
+    the merger (``merge --until-ended``) drain the topic together; then the same posts go
+    through ``process --input`` (both stages in one process, no Kafka) for the ratio."""
+    out = o.work / "out"
+    merge_cmd = datamoat("merge", "--until-ended", "--http-port", "0", "--output-dir",
+                         str(out), *_common(o, b))  # fmt: skip
+    t0 = time.monotonic()
+    with (o.work / "merge.stderr").open("wb") as err:
+        merger = subprocess.Popen(merge_cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        worker = run_measured(
+            "process", ["process", "--until-idle", "--idle-s", "0", *_common(o, b)],
+            env=env, work=o.work, broker=b, interval_s=o.interval_s,
+            on_sample=lambda s: progress("drain", s),
+        )  # fmt: skip
+    finally:
+        merged = wait_rusage(merger, 600.0)
+    both_s = time.monotonic() - t0
+    if merged.returncode != 0:
+        tail = (o.work / "merge.stderr").read_text(errors="replace").strip().splitlines()[-5:]
+        raise BrokerError(f"datamoat merge exited with {merged.returncode}: " + " | ".join(tail))
+    processed = int(worker.summary.get("processed", 0))
+    worker_rate, seconds = _span_rate(worker, processed)
+
+    log(f"drained in {both_s:.1f} s; the same posts through process --input ...")
+    posts_file = o.work / "posts.ndjson"
+    subprocess.run(datamoat("produce", "--posts", str(posts), "--seed", str(o.seed), "--start",
+                            FILL_START, "--output", str(posts_file), "--quiet"),
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    local = run_measured(
+        "process-input", ["process", "--input", str(posts_file), "--output-dir",
+                          str(o.work / "out-input"), "--quiet"],
+        env=dict(os.environ), work=o.work, broker=None, interval_s=o.interval_s, http=False,
+        on_sample=lambda s: progress("process --input", s),
+    )  # fmt: skip
+    rate = processed / max(both_s, 1e-9)
+    local_rate = int(local.summary.get("processed", 0)) / max(local.wall_s, 1e-9)
+    cpu, rss = _resources([worker])
+    cpu["merge"], rss["merge"] = merged.cpu_s, merged.peak_rss_bytes
+    return dict(
+        posts=processed, processed_per_s=rate, latency_p50_s=None, latency_p99_s=None,
+        cpu=cpu, rss=rss, timeline=timeline_of(worker.samples, lag_from_gauge=True),
+        wall_start_to_exit_s=round(both_s, 3),
+        process_input_posts_per_s=round(local_rate, 1),
+        ratio_to_process_input=round(rate / max(local_rate, 1e-9), 3),
+        worker_posts_per_s=round(worker_rate, 1),
+        notes=[
+            "emit latency is not measured in a drain: the posts are older than the run",
+            f"posts/s from the start of the worker and the merger until both exited, every "
+            f"signal written ({both_s:.2f} s); the worker alone, first to last post: "
+            f"{worker_rate:,.0f}/s ({seconds:.2f} s)",
+            f"the same posts through process --input (a file, both stages in one process): "
+            f"{local_rate:,.0f}/s start to exit ({local.wall_s:.2f} s); drain / process "
+            f"--input = {rate / max(local_rate, 1e-9):.2f}",
+            f"fill (datamoat produce --unpaced, not counted): {fill.wall_s:.1f} s, "
+            f"{fill.exit.cpu_s:.1f} CPU s",
+        ],
     )  # fmt: skip
 
 

@@ -53,9 +53,22 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         rows.append((f"CPU s per million posts: {name}", _fmt(float(value))))
     for name, value in summary["peak_rss_bytes"].items():
         rows.append((f"peak RSS: {name}", f"{value / MIB:,.0f} MiB"))
+    if summary.get("rounds_posts_per_s"):
+        rows.append(("datamoat per round", " / ".join(
+            _fmt(float(r)) for r in summary["rounds_posts_per_s"])))  # fmt: skip
     for name, peer in (summary.get("peers") or {}).items():
         rows.append((f"peer {name}", f"{peer['posts_per_s']:,.0f} posts/s "
-                     f"(datamoat / {name} = {peer['ratio']:.2f}x)"))  # fmt: skip
+                     f"(datamoat / {name} = **{peer['ratio']:.2f}x**)"))  # fmt: skip
+        if peer.get("rounds_posts_per_s"):
+            rows.append((f"peer {name} per round", " / ".join(
+                _fmt(float(r)) for r in peer["rounds_posts_per_s"])))  # fmt: skip
+        if peer.get("cpu_s") is not None and summary.get("posts"):
+            per_m = float(peer["cpu_s"]) / float(summary["posts"]) * 1e6
+            rows.append((f"CPU s per million posts: {name}", _fmt(per_m)))
+        if peer.get("peak_rss_bytes"):
+            rows.append((f"peak RSS: {name}", f"{peer['peak_rss_bytes'] / MIB:,.0f} MiB"))
+        if peer.get("agreement"):
+            rows.append((f"{name}'s output against datamoat's", str(peer["agreement"])))
     lines = ["| figure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines)

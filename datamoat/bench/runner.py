@@ -83,6 +83,7 @@ def run_env(tag: str | None = None) -> dict[str, str]:
         "DATAMOAT_KAFKA_POSTS_TOPIC": f"{tag}-posts",
         "DATAMOAT_KAFKA_DLQ_TOPIC": f"{tag}-dlq",
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": f"{tag}-signals",
+        "DATAMOAT_KAFKA_PARTIALS_TOPIC": f"{tag}-partials",
         "DATAMOAT_KAFKA_GROUP": f"{tag}-group",
     }
 

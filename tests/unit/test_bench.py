@@ -173,7 +173,7 @@ def test_report_writes_markdown_and_valid_pngs(tmp_path: Path) -> None:
     report = write_report(s, tl, tmp_path / "r")
     text = report.read_text()
     assert "| processed posts/s | 40,000 |" in text
-    assert "datamoat / bytewax = 5.00x" in text
+    assert "datamoat / bytewax = **5.00x**" in text
     for name in PLOTS:
         assert f"({name})" in text
         width, height = _png_size(tmp_path / "r" / name)

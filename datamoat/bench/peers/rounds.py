@@ -73,6 +73,22 @@ class _System:
         return statistics.median(m.rate(posts) for m in self.runs)
 
 
+def keep_forever(bootstrap: str, topic: str) -> None:
+    """``retention.ms=-1`` on the filled topic. Its event times are in the past (a fixed
+    start), and Quix stamps the records of its repartition topic with them and gives that
+    topic its source's retention: with a time-based one the broker deletes them under Quix
+    (offsets out of range, posts lost)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": "-1"})
+        admin.alter_configs([resource])
+    finally:
+        admin.close()
+
+
 def _together(cmds: dict[str, list[str]], env: dict[str, str], work: Path,
               timeout_s: float) -> Measured:  # fmt: skip
     """Start ``cmds`` at once; wait for all; fail with a stderr tail if one fails."""
@@ -125,6 +141,7 @@ def run_rounds(
     timeout_s: float = 3600.0,
 ) -> dict[str, Any]:
     """Run the rounds; return datamoat's figures and the ``peers`` summary object."""
+    keep_forever(bootstrap, topic)
     systems = [_System("datamoat"), *(_System(n) for n in PEERS)]
     for r in range(rounds):
         order = systems[r % len(systems) :] + systems[: r % len(systems)]
