@@ -115,6 +115,8 @@ def run_produce(args: argparse.Namespace) -> int:
         raise ConfigError("--output needs --posts N or --duration S (a file can't be endless)")
     if (args.report or args.report_json) and args.posts is None and args.duration is None:
         raise ConfigError("--report needs --posts N or --duration S (a sample to judge)")
+    if args.output is None:  # before the clock starts: live posts are sent at their time
+        _kafka_ready(config, args)
     start_ms = now_ms() if args.start is None else args.start
     fh_config = firehose_config(config, args)
     seed = config.firehose.seed if args.seed is None else args.seed
@@ -203,6 +205,15 @@ def _to_file(plan: ShardPlan, path: Path, stop: Any, progress: _Progress) -> dic
     return {"produced": progress.produced, "elapsed_s": elapsed, "max_behind_s": 0.0}
 
 
+def _kafka_ready(config: Config, args: argparse.Namespace) -> None:
+    """Wait for the broker and create the topics."""
+    from datamoat.preflight import wait_for_broker
+    from datamoat.topics import create_topics
+
+    wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
+    create_topics(config)
+
+
 def _to_kafka(
     plan: ShardPlan,
     config: Config,
@@ -211,11 +222,6 @@ def _to_kafka(
     stop: Any,
     progress: _Progress,
 ) -> dict[str, float]:
-    from datamoat.preflight import wait_for_broker
-    from datamoat.topics import create_topics
-
-    wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
-    create_topics(config)
     compression = None if args.compression == "none" else args.compression
     make_writer = partial(
         kafka_writer, config.kafka.bootstrap, config.kafka.posts_topic, compression_type=compression

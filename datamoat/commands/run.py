@@ -245,7 +245,6 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     workers = _Workers(args, config, group)
     metrics.registry.register(WorkerMetrics(workers.metrics_urls()))
     post_writer = KafkaPostWriter(post_producer(k.bootstrap), k.posts_topic)
-    start_ms = now_ms() if args.start is None else args.start
     stop_producing, stop_now = threading.Event(), threading.Event()
     interrupts = _Interrupts(stop_producing, stop_now)
     started = time.monotonic()
@@ -254,6 +253,9 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
         workers.start()
         loop.restore()
         workers.wait_ready()
+        # Live event time starts now, once the workers are up: a post is sent when the wall
+        # clock reaches its event time, so none starts its life the start-up's seconds late.
+        start_ms = now_ms() if args.start is None else args.start
         progress = _produce_in_background(
             _pacer(args, config, post_writer, start_ms), args, metrics, stop_producing,
             [post_writer.flush, workers.finish],
