@@ -77,6 +77,10 @@ bench: $(STAMP) $(PEERS_STAMP) kafka-jars
 		--report-dir out/bench/drain-memory --update-benchmarks BENCHMARKS.md
 	$(DATAMOAT) bench --mode fixed --rate 1157 --duration 60 --report-dir out/bench/fixed-kafka \
 		--update-benchmarks BENCHMARKS.md
+	$(DATAMOAT) bench --mode fixed --unpaced --posts 300000 --report-dir out/bench/e2e-kafka \
+		--update-benchmarks BENCHMARKS.md
+	$(DATAMOAT) bench --mode fixed --unpaced --transport memory --posts 300000 \
+		--report-dir out/bench/e2e-memory --update-benchmarks BENCHMARKS.md
 	$(DATAMOAT) bench --mode max --report-dir out/bench/max-kafka --update-benchmarks BENCHMARKS.md
 
 clean:

@@ -253,7 +253,8 @@ def _fixed(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
         latency_p50_s=run.summary.get("latency_p50_s"),
         latency_p99_s=run.summary.get("latency_p99_s"), latency_max_s=_latency_max(run),
         cpu=cpu, rss=rss, timeline=timeline_of(run.samples, lag_from_gauge=False),
-        target_rate=o.rate, produced_per_s=run.summary.get("produced_per_s"),
+        target_rate=None if o.unpaced else o.rate, unpaced=o.unpaced,
+        produced_per_s=run.summary.get("produced_per_s"),
         notes=["emit latency: signal emit time minus window end (includes the 5 s lateness);"
                " max is the upper bound of its histogram bucket"],
     )  # fmt: skip

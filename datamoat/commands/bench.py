@@ -124,8 +124,9 @@ class _Progress:
 
 
 def section_name(summary: dict[str, Any]) -> str:
-    peers = "-peers" if summary.get("peers") else ""
-    return f"{summary['mode']}-{summary['transport']}{peers}"
+    extra = "-peers" if summary.get("peers") else ""
+    extra += "-unpaced" if summary.get("unpaced") else ""
+    return f"{summary['mode']}-{summary['transport']}{extra}"
 
 
 def run_bench_command(args: argparse.Namespace) -> int:

@@ -136,9 +136,10 @@ def run_process(args: argparse.Namespace) -> int:
     if args.ready_file is not None:  # for 'run': SIGUSR1 (input is over) is safe from now
         args.ready_file.touch()
     idle_since: float | None = None
+    waited = 0.0  # the idle wait that ended the run: not counted in processed_per_s
 
     def idle() -> bool:
-        nonlocal idle_since
+        nonlocal idle_since, waited
         if not (args.until_idle or finishing.is_set()):
             return False
         if getattr(source, "down", False) or worker.lag_total() or not source.caught_up():  # type: ignore[attr-defined]
@@ -147,7 +148,8 @@ def run_process(args: argparse.Namespace) -> int:
         now = time.monotonic()
         if idle_since is None:
             idle_since = now
-        return bool(finishing.is_set() or now - idle_since >= args.idle_s)
+        waited = now - idle_since
+        return bool(finishing.is_set() or waited >= args.idle_s)
 
     live = None if args.quiet else LiveLine(lambda e: worker_line(worker, e)).start()
     try:
@@ -157,7 +159,7 @@ def run_process(args: argparse.Namespace) -> int:
             live.stop()
         built.close()
         server.stop()
-    return _finish(worker, None, started, args.summary_json)
+    return _finish(worker, None, started, args.summary_json, idle_wait_s=waited)
 
 
 def _replay(
@@ -196,9 +198,16 @@ def _replay(
 
 
 def _finish(
-    worker: Worker, emitter: SignalEmitter | None, started: float, summary_json: Path | None
+    worker: Worker,
+    emitter: SignalEmitter | None,
+    started: float,
+    summary_json: Path | None,
+    idle_wait_s: float = 0.0,
 ) -> int:
+    """Print and write the summary; ``processed_per_s`` leaves out ``idle_wait_s`` (the
+    ``--until-idle`` wait at the end), which ``idle_wait_s`` in the summary shows."""
     s = worker.stats
+    duration = time.monotonic() - started
     e = emitter.stats if emitter is not None else None
     summary = make_summary(
         produced=0,
@@ -206,7 +215,7 @@ def _finish(
         processed=s.processed,
         dead_lettered=s.dead_lettered,
         late=s.late,
-        duration_s=time.monotonic() - started,
+        duration_s=duration,
         latencies=e.latencies if e else [],
         windows_emitted=e.windows if e else 0,
         signals_emitted=e.signals if e else 0,
@@ -217,6 +226,10 @@ def _finish(
     )
     summary.pop("produced")
     summary.pop("produced_per_s")
+    if idle_wait_s > 0:
+        busy = max(duration - idle_wait_s, 1e-9)
+        summary["processed_per_s"] = round(s.processed / busy, 1)
+        summary["idle_wait_s"] = round(idle_wait_s, 3)
     write_summary(summary, summary_json)
     print(format_summary(summary))
     return 0

@@ -71,6 +71,10 @@ def test_produce_then_process_matches_truth_and_dead_letters_keep_bytes(
     assert summary["processed"] == n
     assert summary["dead_lettered"] == len(bad)
     assert summary["late"] == 0
+    # The idle wait that ended the run is reported, and not counted in processed_per_s.
+    assert 2.0 <= float(summary["idle_wait_s"]) < 3.0  # type: ignore[arg-type]
+    busy = float(summary["duration_s"]) - float(summary["idle_wait_s"])  # type: ignore[arg-type]
+    assert summary["processed_per_s"] == pytest.approx(n / busy, rel=0.01)
     merged = cli(["merge", "--until-ended", "--http-port", "0", "--quiet",
                   "--output-dir", str(tmp_path / "run"),
                   "--summary-json", str(tmp_path / "merge.json")], env)  # fmt: skip
