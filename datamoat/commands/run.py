@@ -1,9 +1,10 @@
 """``datamoat run``: the main job. Broker (started when none is reachable), firehose,
 workers and their merger together, a live line, metrics over HTTP, and a summary at exit.
 
-Over Kafka the topology is the docker-compose one: ``--workers N`` worker processes
-(``datamoat process``) in one consumer group, and the merger in this process with the
-firehose. With ``--transport memory`` one worker and the merger run here, without a broker.
+Over Kafka the topology is the docker-compose one: the firehose in a process of its own
+(:mod:`ingest.firehose.process`), ``--workers N`` worker processes (``datamoat process``) in
+one consumer group, and the merger in this process. With ``--transport memory`` the
+firehose, one worker and the merger run here, without a broker.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from datamoat.federate import WorkerMetrics
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import (
+    firehose_config,
     kafka_merger,
     local_worker,
     make_firehose,
@@ -44,9 +46,10 @@ from datamoat.runtime import serve
 from datamoat.terminal import TerminalView
 from datamoat.topics import create_topics
 from ingest.firehose import encode_keys, encode_values
+from ingest.firehose.process import FirehoseProcess, FirehoseSpec
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats
-from ingest.producer import KafkaPostWriter, PostWriter, post_producer
+from ingest.producer import PostWriter
 from sinks.file import FileDeadLetterSink
 from sinks.parquet import ParquetSink
 
@@ -170,6 +173,36 @@ def _produce_in_background(
     return progress
 
 
+def _watch_firehose(
+    firehose: FirehoseProcess, metrics: Metrics, stop: threading.Event, on_done: list[object]
+) -> _Progress:
+    """Follow the firehose process from a thread: its progress into ``metrics`` and the
+    returned :class:`_Progress`; ``stop`` set stops it; ``on_done`` called when it ended."""
+    progress = _Progress()
+    counted = 0
+
+    def on_progress(stats: PaceStats) -> None:
+        nonlocal counted
+        progress.produced = stats
+        metrics.posts_produced.inc(max(0, stats.produced - counted))
+        counted = max(counted, stats.produced)
+        if stop.is_set():
+            firehose.stop()
+
+    def watch() -> None:
+        try:
+            progress.produced = firehose.join(on_progress)
+        except BaseException as exc:  # reported by the main thread
+            progress.failure.append(exc)
+        finally:
+            for callback in on_done:
+                callback()  # type: ignore[operator]
+            progress.done.set()
+
+    threading.Thread(target=watch, name="datamoat-firehose-watch", daemon=True).start()
+    return progress
+
+
 class _Interrupts:
     """First Ctrl-C: stop producing and drain. Second: stop now."""
 
@@ -244,22 +277,30 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     assert loop is not None and emitter is not None
     workers = _Workers(args, config, group)
     metrics.registry.register(WorkerMetrics(workers.metrics_urls()))
-    post_writer = KafkaPostWriter(post_producer(k.bootstrap), k.posts_topic)
+    firehose = FirehoseProcess(
+        FirehoseSpec(
+            config=firehose_config(config, args),
+            seed=config.firehose.seed if args.seed is None else args.seed,
+            bootstrap=k.bootstrap, topic=k.posts_topic, partitions=k.partitions,
+            realtime=not args.unpaced, posts=args.posts, duration_s=args.duration,
+        )
+    )  # fmt: skip
     stop_producing, stop_now = threading.Event(), threading.Event()
     interrupts = _Interrupts(stop_producing, stop_now)
     started = time.monotonic()
     server = None
+    producing = False
     try:
         workers.start()
+        firehose.start()  # its own process: here it would share the GIL with the merger
         loop.restore()
         workers.wait_ready()
-        # Live event time starts now, once the workers are up: a post is sent when the wall
+        firehose.wait_ready()
+        # Live event time starts now, once the pipeline is up: a post is sent when the wall
         # clock reaches its event time, so none starts its life the start-up's seconds late.
-        start_ms = now_ms() if args.start is None else args.start
-        progress = _produce_in_background(
-            _pacer(args, config, post_writer, start_ms), args, metrics, stop_producing,
-            [post_writer.flush, workers.finish],
-        )  # fmt: skip
+        firehose.go(now_ms() if args.start is None else args.start)
+        producing = True
+        progress = _watch_firehose(firehose, metrics, stop_producing, [workers.finish])
         stats = loop.merger.stats
         server = serve(metrics, lambda: _status(progress, stats.processed, emitter, started),
                        config, _http_port(args, config))  # fmt: skip
@@ -284,10 +325,11 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
             if live:
                 live.stop()
     finally:
+        if not producing:
+            firehose.abandon()
         workers.stop()
         if server is not None:
             server.stop()
-        post_writer.close()
         built.close()
     if progress.failure:
         raise progress.failure[0]
