@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -147,60 +148,64 @@ def _pacer(args: argparse.Namespace, config: Config, writer: PostWriter, start_m
     )
 
 
-def _produce_in_background(
-    pacer: Pacer, args: argparse.Namespace, metrics: Metrics, stop: threading.Event,
-    on_done: list[object],
-) -> _Progress:  # fmt: skip
+def _in_background(
+    name: str, produce: Callable[[_Progress], PaceStats], on_done: list[Callable[[], None]]
+) -> _Progress:
+    """Run ``produce`` in a thread; its result (or failure, for the main thread to raise)
+    goes into the returned :class:`_Progress`, then ``on_done`` is called."""
     progress = _Progress()
 
-    def on_chunk(stats: PaceStats, n: int) -> None:
-        progress.produced = stats
-        metrics.posts_produced.inc(n)
-
-    def produce() -> None:
+    def main() -> None:
         try:
-            progress.produced = pacer.run(
-                posts=args.posts, duration_s=args.duration, stop=stop, on_chunk=on_chunk
-            )
+            progress.produced = produce(progress)
         except BaseException as exc:  # reported by the main thread
             progress.failure.append(exc)
         finally:
             for callback in on_done:
-                callback()  # type: ignore[operator]
+                callback()
             progress.done.set()
 
-    threading.Thread(target=produce, name="datamoat-firehose", daemon=True).start()
+    threading.Thread(target=main, name=name, daemon=True).start()
     return progress
+
+
+def _produce_in_background(
+    pacer: Pacer, args: argparse.Namespace, metrics: Metrics, stop: threading.Event,
+    on_done: list[Callable[[], None]],
+) -> _Progress:  # fmt: skip
+    """The pacer in a thread of this process (``--transport memory``)."""
+
+    def produce(progress: _Progress) -> PaceStats:
+        def on_chunk(stats: PaceStats, n: int) -> None:
+            progress.produced = stats
+            metrics.posts_produced.inc(n)
+
+        return pacer.run(posts=args.posts, duration_s=args.duration, stop=stop, on_chunk=on_chunk)
+
+    return _in_background("datamoat-firehose", produce, on_done)
 
 
 def _watch_firehose(
-    firehose: FirehoseProcess, metrics: Metrics, stop: threading.Event, on_done: list[object]
-) -> _Progress:
+    firehose: FirehoseProcess, metrics: Metrics, stop: threading.Event,
+    on_done: list[Callable[[], None]],
+) -> _Progress:  # fmt: skip
     """Follow the firehose process from a thread: its progress into ``metrics`` and the
     returned :class:`_Progress`; ``stop`` set stops it; ``on_done`` called when it ended."""
-    progress = _Progress()
-    counted = 0
 
-    def on_progress(stats: PaceStats) -> None:
-        nonlocal counted
-        progress.produced = stats
-        metrics.posts_produced.inc(max(0, stats.produced - counted))
-        counted = max(counted, stats.produced)
-        if stop.is_set():
-            firehose.stop()
+    def watch(progress: _Progress) -> PaceStats:
+        counted = 0
 
-    def watch() -> None:
-        try:
-            progress.produced = firehose.join(on_progress)
-        except BaseException as exc:  # reported by the main thread
-            progress.failure.append(exc)
-        finally:
-            for callback in on_done:
-                callback()  # type: ignore[operator]
-            progress.done.set()
+        def on_progress(stats: PaceStats) -> None:
+            nonlocal counted
+            progress.produced = stats
+            metrics.posts_produced.inc(max(0, stats.produced - counted))
+            counted = max(counted, stats.produced)
+            if stop.is_set():
+                firehose.stop()
 
-    threading.Thread(target=watch, name="datamoat-firehose-watch", daemon=True).start()
-    return progress
+        return firehose.join(on_progress)
+
+    return _in_background("datamoat-firehose-watch", watch, on_done)
 
 
 class _Interrupts:
