@@ -64,7 +64,21 @@ def _finish(proc: subprocess.Popen[bytes]) -> None:
     assert proc.wait(timeout=120) == 0
 
 
+def _merger(env: dict[str, str], group: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    cmd = [*DATAMOAT, "merge", "--group", group, "--until-ended", "--http-port", "0", "--quiet",
+           "--output-dir", str(tmp_path / "run"), "--summary-json", str(tmp_path / "merge.json")]  # fmt: skip
+    log = open(tmp_path / f"merge-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _tail(tmp_path: Path) -> str:
+    logs = sorted(tmp_path.glob("merge-*.log"))
+    return logs[-1].read_bytes()[-3000:].decode(errors="replace") if logs else ""
+
+
 def test_join_kill_restart_and_shrink_give_the_truth(env: dict[str, str], tmp_path: Path) -> None:
+    """Workers join, die and leave, and the merger is SIGKILLed while they keep writing
+    partials: its successor restores up to the committed offset and goes on from there."""
     n = 24_000
     seeded = ["--seed", "31337", "--start", START, "--rate", "2000"]
     group, out = f"churn-{tmp_path.name}", tmp_path / "summaries"
@@ -74,16 +88,17 @@ def test_join_kill_restart_and_shrink_give_the_truth(env: dict[str, str], tmp_pa
         [*DATAMOAT, "produce", *seeded, "--posts", str(n), "--quiet"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    merger = subprocess.Popen(
-        [*DATAMOAT, "merge", "--group", group, "--until-ended", "--http-port", "0", "--quiet",
-         "--output-dir", str(tmp_path / "run"), "--summary-json", str(tmp_path / "merge.json")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    merger = _merger(env, group, tmp_path)
     a = _worker(env, group, "a", out)
     try:
         time.sleep(3)
         b = _worker(env, group, "b", out)  # joins mid-stream
-        time.sleep(3)
+        time.sleep(1.5)
+        merger.send_signal(signal.SIGKILL)  # the merger dies under live traffic ...
+        merger.wait(timeout=30)
+        merger = _merger(env, group, tmp_path)  # ... and its successor restores mid-stream
+        time.sleep(1.5)
+        assert merger.poll() is None, f"the restarted merger exited: {_tail(tmp_path)}"
         a.send_signal(signal.SIGKILL)  # lost without a goodbye
         a.wait(timeout=30)
         time.sleep(1)
@@ -93,7 +108,7 @@ def test_join_kill_restart_and_shrink_give_the_truth(env: dict[str, str], tmp_pa
         assert b.wait(timeout=60) == 0
         assert producer.wait(timeout=120) == 0, producer.stderr.read() if producer.stderr else ""
         _finish(a)
-        assert merger.wait(timeout=180) == 0, merger.stderr.read()[-3000:] if merger.stderr else ""
+        assert merger.wait(timeout=180) == 0, _tail(tmp_path)
     finally:
         for proc in (producer, merger, a):
             if proc.poll() is None:
