@@ -66,7 +66,8 @@ def _finish(proc: subprocess.Popen[bytes]) -> None:
 
 def _merger(env: dict[str, str], group: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     cmd = [*DATAMOAT, "merge", "--group", group, "--until-ended", "--http-port", "0", "--quiet",
-           "--output-dir", str(tmp_path / "run"), "--summary-json", str(tmp_path / "merge.json")]  # fmt: skip
+           "--output-dir", str(tmp_path / "run"),
+           "--summary-json", str(tmp_path / "merge.json")]  # fmt: skip
     log = open(tmp_path / f"merge-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
