@@ -54,7 +54,9 @@ class KafkaConfig:
     posts_topic: str = "posts"
     dlq_topic: str = "posts.dlq"
     signals_topic: str = "signals"
-    partials_topic: str = "posts.partials"
+    #: Internal topics are ``<prefix>.<name>``; empty: the worker group's name, so
+    #: pipelines on one cluster never read each other's internal records.
+    internal_prefix: str = ""
     partitions: int = 6
     #: The least replication factor of new topics; they get at least min(3, brokers) (0: that).
     replication_factor: int = 1
@@ -62,6 +64,15 @@ class KafkaConfig:
     #: A worker that does not poll for this long leaves its group (Kafka's
     #: max.poll.interval.ms); a worker waiting out a sink outage keeps polling.
     max_poll_interval_s: float = 300.0
+
+    def internal_topic(self, group: str, name: str) -> str:
+        """The internal topic ``name`` of worker group ``group``: ``<group>.<name>``, or
+        ``<internal_prefix>.<name>`` when the prefix is set."""
+        return f"{self.internal_prefix or group}.{name}"
+
+    def partials_topic(self, group: str) -> str:
+        """Where the workers of ``group`` hand their deltas to the merger."""
+        return self.internal_topic(group, "partials")
 
 
 @dataclass(frozen=True)
@@ -186,11 +197,26 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
     raise ConfigError(f"{where} must be a {kind.__name__}, got {value!r}")
 
 
+#: Keys that are gone, with what to do instead (a config that sets one gets this line).
+REMOVED = {
+    "kafka.partials_topic": "internal topics are named after the worker group now "
+    "(<group>.partials, so pipelines sharing a cluster stay apart): drop the key, or set "
+    'kafka.internal_prefix to name them (internal_prefix = "posts" keeps posts.partials)',
+}
+
+
+def _removed(key: str, where: str) -> None:
+    if key in REMOVED:
+        raise ConfigError(f"{where}: {key} was removed: {REMOVED[key]}")
+
+
 def _section(cls: type, raw: Any, env: Mapping[str, str], name: str, origin: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: [{name}] must be a table")
     hints = get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
+    for key in sorted(raw):
+        _removed(f"{name}.{key}", origin)
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(
@@ -240,6 +266,9 @@ def _check_variables(env: Mapping[str, str]) -> dict[str, str]:
     error naming the known ones nearest to it."""
     known = known_variables()
     for variable in sorted(env):
+        for key in REMOVED:
+            if variable == env_variable(*key.split(".")):
+                _removed(key, f"environment {variable}")
         if variable.startswith("DATAMOAT_") and variable not in known:
             stems = {name.removeprefix("DATAMOAT_"): name for name in known}
             near = difflib.get_close_matches(variable.removeprefix("DATAMOAT_"), stems, n=3)

@@ -27,16 +27,21 @@ import polars as pl
 from datamoat.emitter import SignalEmitter
 from ingest.errors import DeltaError
 from ingest.kafka_source import KafkaSource
-from process.delta import decode_delta
+from process.delta import Delta, Origin, decode_delta
 from process.merger import Merger
 from sinks.base import DeadLetters
 from sinks.kafka import dead_letter_records, signal_records
 from sinks.transaction import OutRecord, Transaction
 
-__all__ = ["MergeLoop"]
+__all__ = ["MergeLoop", "merge_group"]
 
 log = logging.getLogger("datamoat.merge")
 PARTITION = 0
+
+
+def merge_group(group: str) -> str:
+    """The consumer group (and transactional id) of the merger of worker group ``group``."""
+    return f"{group}-merge"
 
 
 @dataclass
@@ -47,6 +52,9 @@ class MergeLoop:
     transaction: Transaction
     signals_topic: str
     dlq_topic: str
+    #: The worker group and input topic whose deltas this merger merges; any other's
+    #: are skipped and counted (pipelines that share a partials topic stay apart).
+    origin: Origin
     max_records: int = 1_000
     max_wait_ms: int = 250
     fault: Callable[[str], None] = field(default=lambda point: None)
@@ -55,6 +63,8 @@ class MergeLoop:
     monotonic: Callable[[], float] = time.monotonic
     #: Count the group's records in this process's metrics too (``run``: the only endpoint).
     count_group: bool = False
+    #: Deltas skipped as another pipeline's, by (reason, whose).
+    foreign: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def restore(self) -> None:
         """Rebuild the merger from the deltas up to the committed offset (writing nothing)."""
@@ -97,6 +107,9 @@ class MergeLoop:
             delta = decode_delta(value)
         except DeltaError as exc:
             return str(exc)
+        if delta.origin != self.origin:
+            self._skip(delta)
+            return None
         self.merger.apply(delta)
         if live and self.count_group and delta.stats:
             m, st = self.emitter.metrics, delta.stats
@@ -106,6 +119,28 @@ class MergeLoop:
             for reason, n in st.get("reasons", {}).items():
                 m.dead_letters.labels(reason=reason).inc(int(n))
         return None
+
+    def _skip(self, delta: Delta) -> None:
+        """Count a delta of another pipeline; say so once per writer."""
+        o = delta.origin
+        if o is None:
+            reason, whose = "no_owner", "a format-1 delta of an earlier version"
+        else:
+            reason = "other_group" if o.group != self.origin.group else "other_topic"
+            whose = str(o)
+        seen = self.foreign.get((reason, whose), 0)
+        self.foreign[(reason, whose)] = seen + 1
+        self.emitter.metrics.foreign_deltas.labels(reason=reason).inc()
+        if not seen:
+            log.warning(
+                "merge: skipping deltas of %s in %s: this merger merges %s only "
+                "(datamoat_foreign_deltas_total counts them)",
+                whose, self.source.topic, self.origin,
+            )  # fmt: skip
+
+    @property
+    def foreign_deltas(self) -> int:
+        return sum(self.foreign.values())
 
     def step(self) -> int:
         batch = self.source.poll(self.max_records, self.max_wait_ms)
@@ -132,7 +167,9 @@ class MergeLoop:
     def commit(self, signals: pl.DataFrame, letters: DeadLetters, next_offset: int) -> None:
         self.emitter.write(signals)  # Parquet first: idempotent per window
         records: list[OutRecord] = signal_records(self.signals_topic, signals)
-        records += dead_letter_records(self.dlq_topic, letters)
+        records += dead_letter_records(
+            self.dlq_topic, letters, merge_group(self.origin.group), self.source.topic
+        )
         meta = orjson.dumps({"since": self.since}).decode()
         self.fault("before_merge_commit")
         self.emitter.durably(

@@ -168,6 +168,13 @@ class Metrics:
         self.late_records = Counter(
             "datamoat_late_records", "Records behind the watermark, routed as late.", registry=r
         )
+        self.foreign_deltas = Counter(
+            "datamoat_foreign_deltas",
+            "Partials records the merger skipped as another pipeline's, by reason: "
+            "other_group, other_topic (another input topic) or no_owner (an older format).",
+            ["reason"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "datamoat_batch_processing_seconds",
             "Wall time to process one micro-batch (decode to sink write).",

@@ -17,7 +17,7 @@ import polars as pl
 
 from datamoat.emitter import SignalEmitter
 from ingest.source import Source
-from process.delta import Delta, encode_delta
+from process.delta import Delta, Origin, encode_delta
 from process.merger import Merger
 from sinks.base import DeadLetters, DeadLetterSink
 from sinks.kafka import dead_letter_records
@@ -69,8 +69,13 @@ class KafkaOutput:
     partials_topic: str
     dlq_topic: str
     worker_id: str
+    #: Stamped on every delta and dead letter: this worker group and its input topic.
+    origin: Origin
 
     def commit(self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any) -> None:
-        records = [OutRecord(self.partials_topic, encode_delta(delta), self.worker_id.encode())]
-        records += dead_letter_records(self.dlq_topic, letters)
+        value = encode_delta(delta, self.origin)
+        records = [OutRecord(self.partials_topic, value, self.worker_id.encode())]
+        records += dead_letter_records(
+            self.dlq_topic, letters, self.origin.group, self.origin.topic
+        )
         self.transaction.commit(records, offsets, group)

@@ -13,6 +13,7 @@ The one place that builds the pipeline, for ``run``, ``process``, ``merge`` and 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from kafka import KafkaProducer
 
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
-from datamoat.merging import MergeLoop
+from datamoat.merging import MergeLoop, merge_group
 from datamoat.metrics import Metrics
 from datamoat.outputs import KafkaOutput, LocalOutput
 from datamoat.preflight import check_output_dir
@@ -37,6 +38,7 @@ from ingest.kafka_lag import GroupLag
 from ingest.kafka_source import KafkaSource, consumer_config
 from ingest.source import Source
 from process.cascades import CascadeConfig
+from process.delta import Origin
 from process.merger import Merger
 from process.partition_stage import PartitionStage
 from process.sentiment import with_sentiment
@@ -62,6 +64,7 @@ __all__ = [
 ]
 
 Fault = Callable[[str], None]
+log = logging.getLogger("datamoat.pipeline")
 
 
 def window_spec(config: Config) -> WindowSpec:
@@ -110,11 +113,6 @@ def score(posts: pl.DataFrame) -> pl.DataFrame:
 def output_dir(args: argparse.Namespace, config: Config) -> Path:
     """The output directory (created; a file in the way is a one-line error)."""
     return check_output_dir(Path(getattr(args, "output_dir", None) or config.output.dir))
-
-
-def merge_group(group: str) -> str:
-    """The consumer group (and transactional id) of the merger of worker group ``group``."""
-    return f"{group}-merge"
 
 
 def instance_name(given: str | None) -> str:
@@ -245,7 +243,8 @@ def kafka_worker(
         built.close()
         raise
     built.closers.append(transaction.close)
-    output = KafkaOutput(transaction, k.partials_topic, k.dlq_topic, instance)
+    origin = Origin(group, k.posts_topic)
+    output = KafkaOutput(transaction, k.partials_topic(group), k.dlq_topic, instance, origin)
     worker = _worker(config, source, output, metrics, fault)
     source.listener = worker
     built.worker = worker
@@ -271,7 +270,7 @@ def kafka_merger(
     producer = make_producer()  # first: it aborts what a killed predecessor left open
     try:
         source = KafkaSource(
-            k.partials_topic,
+            k.partials_topic(group),
             consumer_config(k.bootstrap, mgroup, max_poll_records=1_000),
             assign=True,
         )
@@ -300,10 +299,31 @@ def kafka_merger(
         transaction,
         k.signals_topic,
         k.dlq_topic,
+        origin=Origin(group, k.posts_topic),
         fault=fault,
         count_group=count_group,
     )
+    _warn_of_legacy_partials(source, k.partials_topic(group), mgroup)
     return built
+
+
+#: The one partials topic every group shared before internal topics were named per group.
+LEGACY_PARTIALS = "posts.partials"
+
+
+def _warn_of_legacy_partials(source: KafkaSource, topic: str, mgroup: str) -> None:
+    """One line when this merger group has no offset on its own partials topic yet but has
+    one on the shared topic of earlier versions: what it had in flight there stays there."""
+    if topic == LEGACY_PARTIALS or source.committed({0})[0] is not None:
+        return
+    if source.committed_on(LEGACY_PARTIALS, 0) is not None:
+        log.warning(
+            "merge: group %s read the shared topic %s of earlier versions; it now reads %s, "
+            "and windows in flight there are not carried over: drain the old pipeline first "
+            "(process --until-idle, merge --until-ended) or set kafka.internal_prefix = "
+            '"posts" to keep the old topic',
+            mgroup, LEGACY_PARTIALS, topic,
+        )  # fmt: skip
 
 
 def start_group_at_end(config: Config, group: str) -> None:
@@ -314,7 +334,7 @@ def start_group_at_end(config: Config, group: str) -> None:
     from kafka.structs import OffsetAndMetadata, TopicPartition
 
     k = config.kafka
-    for topic, name in ((k.posts_topic, group), (k.partials_topic, merge_group(group))):
+    for topic, name in ((k.posts_topic, group), (k.partials_topic(group), merge_group(group))):
         consumer = KafkaConsumer(
             bootstrap_servers=k.bootstrap, group_id=name, enable_auto_commit=False
         )

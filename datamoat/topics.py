@@ -8,9 +8,12 @@ mean "automatic"; more than the cluster's brokers is an error. Topics made by an
 run are left as they are, with a one-line warning when they are replicated less than
 wanted.
 
-``posts.partials`` (worker -> merger) has one partition (the merger reads it in order),
-takes records up to 16 MiB (one worker's partial aggregates of a batch) and keeps them for
-the cascade TTL plus an hour, so a restarted merger can rebuild its state from it.
+The internal topics belong to one worker group, as Kafka Streams names its internal topics
+after the application: ``<group>.partials`` (worker -> merger; ``kafka.internal_prefix``
+replaces the group in the name) has one partition (the merger reads it in order), takes
+records up to 16 MiB (one worker's partial aggregates of a batch) and keeps them for the
+cascade TTL plus an hour, so a restarted merger can rebuild its state from it. The outputs
+(posts, dead letters, signals) are named by the user.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from datamoat.broker import TopicSpec, broker_count, ensure_topics, replication_
 from datamoat.config import Config
 from datamoat.errors import ConfigError
 
-__all__ = ["PARTIALS_MAX_BYTES", "create_topics", "plan_topics", "replication_for"]
+__all__ = [
+    "PARTIALS_MAX_BYTES",
+    "create_internal_topics",
+    "create_topics",
+    "internal_topics",
+    "plan_topics",
+    "replication_for",
+]
 
 log = logging.getLogger("datamoat.topics")
 
@@ -41,26 +51,37 @@ def replication_for(configured: int, brokers: int) -> tuple[int, int]:
     return factor, 2 if factor >= 3 else 1
 
 
-def plan_topics(config: Config, brokers: int) -> dict[str, TopicSpec]:
-    """Every topic the pipeline needs, as it would be created on ``brokers`` brokers."""
+def internal_topics(config: Config, group: str, brokers: int) -> dict[str, TopicSpec]:
+    """The internal topics of worker group ``group`` (name -> spec) on ``brokers`` brokers."""
+    factor, min_isr = replication_for(config.kafka.replication_factor, brokers)
+    retention_ms = round(config.cascades.ttl_s * 1000) + _HOUR_MS
+    partials = {
+        "min.insync.replicas": str(min_isr),
+        "max.message.bytes": str(PARTIALS_MAX_BYTES),
+        "retention.ms": str(retention_ms),
+    }
+    return {config.kafka.partials_topic(group): TopicSpec(1, factor, partials)}
+
+
+def plan_topics(config: Config, brokers: int, group: str | None = None) -> dict[str, TopicSpec]:
+    """Every topic the pipeline of worker group ``group`` (default: ``kafka.group``) needs,
+    as it would be created on ``brokers`` brokers."""
     k = config.kafka
     factor, min_isr = replication_for(k.replication_factor, brokers)
     common = {"min.insync.replicas": str(min_isr)}
-    retention_ms = round(config.cascades.ttl_s * 1000) + _HOUR_MS
-    partials = {"max.message.bytes": str(PARTIALS_MAX_BYTES), "retention.ms": str(retention_ms)}
     return {
         k.posts_topic: TopicSpec(k.partitions, factor, common),
         k.dlq_topic: TopicSpec(k.partitions, factor, common),
-        k.partials_topic: TopicSpec(1, factor, common | partials),
+        **internal_topics(config, group or k.group, brokers),
         k.signals_topic: TopicSpec(k.partitions, factor, common),
     }
 
 
-def create_topics(config: Config) -> dict[str, TopicSpec]:
+def create_topics(config: Config, group: str | None = None) -> dict[str, TopicSpec]:
     """Create the missing topics; return those made now (name -> spec). An existing topic
     with fewer replicas than wanted gets one warning line through ``log``."""
     bootstrap = config.kafka.bootstrap
-    plan = plan_topics(config, broker_count(bootstrap))
+    plan = plan_topics(config, broker_count(bootstrap), group)
     made = ensure_topics(bootstrap, plan)
     existing = [name for name in plan if name not in made]
     for name, factor in replication_factors(bootstrap, existing).items():
@@ -71,3 +92,13 @@ def create_topics(config: Config) -> dict[str, TopicSpec]:
                 "`datamoat topics` to recreate it)"
             )
     return {name: plan[name] for name in made}
+
+
+def create_internal_topics(config: Config, group: str) -> list[str]:
+    """Create ``group``'s internal topics when missing (``process`` and ``merge`` need
+    them); the names created now."""
+    bootstrap = config.kafka.bootstrap
+    made = ensure_topics(bootstrap, internal_topics(config, group, broker_count(bootstrap)))
+    for name in made:
+        log.warning("topic %s: created for group %s", name, group)
+    return made

@@ -174,6 +174,16 @@ class KafkaSource:
             out[p] = None if c is None or c.offset < 0 else Committed(c.offset, c.metadata or "")
         return out
 
+    def committed_on(self, topic: str, partition: int) -> Committed | None:
+        """The group's committed offset on another topic (None: none, or no such topic)."""
+        try:
+            c = self.consumer.committed(
+                TopicPartition(topic, partition), metadata=True, timeout_ms=10_000
+            )
+        except KafkaError:
+            return None
+        return None if c is None or c.offset < 0 else Committed(c.offset, c.metadata or "")
+
     def all_committed(self) -> dict[int, Committed | None]:
         """The group's committed offsets of every partition of the topic, owned or not."""
         partitions = self.consumer.partitions_for_topic(self.topic) or set()

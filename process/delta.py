@@ -13,8 +13,12 @@ A :class:`Delta` is the output of one micro-batch of one worker:
 * ``stats``: the batch's accounting (read, processed, dead-lettered, late, reasons), so the
   merger can report the whole group's throughput.
 
-On Kafka a delta is one record of the ``posts.partials`` topic:
-``b"DMD1" | header length (4 bytes, big-endian) | JSON header | Arrow IPC frames``.
+On Kafka a delta is one record of its group's partials topic (``<group>.partials``):
+``b"DMD2" | header length (4 bytes, big-endian) | JSON header | Arrow IPC frames``. The
+header names the delta's :class:`Origin` (the worker group and the input topic it read) and
+keys the marks by input topic and partition, so a merger can tell its own deltas from any
+other pipeline's. Format 1 (``b"DMD1"``, before per-group partials topics) carried no
+origin; it is still decoded, with ``origin`` None, so a merger can skip it and say why.
 """
 
 from __future__ import annotations
@@ -30,12 +34,24 @@ from ingest.errors import DeltaError
 from process.aggregate import PARTIAL_SCHEMA
 from process.cascade_state import FOLD_SCHEMA
 
-__all__ = ["DELTA_SCHEMA", "END", "Delta", "Mark", "decode_delta", "encode_delta"]
+__all__ = ["DELTA_SCHEMA", "END", "Delta", "Mark", "Origin", "decode_delta", "encode_delta"]
 
 #: ``closed_through`` of a partition whose input has ended: every window is closed.
 END: Final = 2**62
 DELTA_SCHEMA: Final = pl.Schema({**PARTIAL_SCHEMA, "unique_authors": pl.Int64()})
-_MAGIC: Final = b"DMD1"
+_MAGIC: Final = b"DMD2"
+_MAGIC_V1: Final = b"DMD1"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Whose delta it is: the worker group that wrote it and the input topic it read."""
+
+    group: str
+    topic: str
+
+    def __str__(self) -> str:
+        return f"group {self.group!r} reading {self.topic!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +78,27 @@ class Delta:
     cascades: pl.DataFrame = field(default_factory=_empty_cascades)
     marks: dict[int, Mark] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Who wrote it (None in one process, and for a format-1 record).
+    origin: Origin | None = None
 
     def carries_data(self) -> bool:
         return bool(self.partials.height or self.cascades.height)
 
 
-def encode_delta(delta: Delta) -> bytes:
+def encode_delta(delta: Delta, origin: Origin) -> bytes:
+    """``delta`` as one partials record, stamped with ``origin``."""
     frames = io.BytesIO()
     sizes = []
     for frame in (delta.partials, delta.cascades):
         at = frames.tell()
         frame.write_ipc(frames, compression="lz4")
         sizes.append(frames.tell() - at)
+    marks = {str(p): [m.closed_through, m.idle] for p, m in delta.marks.items()}
     header = orjson.dumps(
         {
-            "marks": {str(p): [m.closed_through, m.idle] for p, m in delta.marks.items()},
+            "group": origin.group,
+            "topic": origin.topic,
+            "marks": {origin.topic: marks},
             "stats": delta.stats,
             "sizes": sizes,
         }
@@ -88,7 +110,8 @@ def decode_delta(data: bytes) -> Delta:
     """The delta in ``data``; :class:`DeltaError` when it is not one."""
     view = memoryview(data)
     try:
-        if bytes(view[:4]) != _MAGIC:
+        magic = bytes(view[:4])
+        if magic not in (_MAGIC, _MAGIC_V1):
             raise ValueError("no delta header")
         size = int.from_bytes(view[4:8], "big")
         header = orjson.loads(view[8 : 8 + size])
@@ -97,18 +120,27 @@ def decode_delta(data: bytes) -> Delta:
         for n in header["sizes"]:
             frames.append(pl.read_ipc(io.BytesIO(view[at : at + n])))
             at += n
-        marks = {int(p): Mark(c, bool(i)) for p, (c, i) in header["marks"].items()}
+        origin = None
+        marks_by_partition = header["marks"]
+        if magic == _MAGIC:
+            origin = Origin(str(header["group"]), str(header["topic"]))
+            if set(header["marks"]) - {origin.topic}:
+                raise ValueError("marks of a topic other than the delta's input")
+            marks_by_partition = header["marks"].get(origin.topic, {})
+        marks = {int(p): Mark(c, bool(i)) for p, (c, i) in marks_by_partition.items()}
         partials, cascades = frames
         return Delta(
             partials.cast(DELTA_SCHEMA),
             cascades.cast(FOLD_SCHEMA),
             marks,
             header["stats"],
+            origin,
         )
     except (
         ValueError,
         KeyError,
         TypeError,
+        AttributeError,
         orjson.JSONDecodeError,
         pl.exceptions.PolarsError,
     ) as exc:

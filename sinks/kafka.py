@@ -1,8 +1,9 @@
 """Kafka records of the pipeline's outputs, sent inside transactions (sinks/transaction.py).
 
 * signals: one JSON record per closed window and key, keyed by the key (hashtag or ``*``);
-* dead letters: the original bytes and key, with headers ``reason``, ``source_partition``
-  and ``source_offset``.
+* dead letters: the original bytes and key, with headers ``reason``, ``group`` (the
+  consumer group that rejected it), ``source_topic``, ``source_partition`` and
+  ``source_offset``: pipelines that share a dead-letter topic can tell their records apart.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def signal_records(topic: str, signals: pl.DataFrame) -> list[OutRecord]:
     return [OutRecord(topic, value, key.encode()) for key, value in zip(keys, lines, strict=True)]
 
 
-def dead_letter_records(topic: str, letters: DeadLetters) -> list[OutRecord]:
+def dead_letter_records(
+    topic: str, letters: DeadLetters, group: str, source_topic: str
+) -> list[OutRecord]:
+    """One record per rejected record of ``source_topic``, read by consumer ``group``."""
+    where = (("group", group.encode()), ("source_topic", source_topic.encode()))
     return [
         OutRecord(
             topic,
@@ -35,6 +40,7 @@ def dead_letter_records(topic: str, letters: DeadLetters) -> list[OutRecord]:
             key,
             (
                 ("reason", reason.encode()),
+                *where,
                 ("source_partition", str(partition).encode()),
                 ("source_offset", str(offset).encode()),
             ),

@@ -76,14 +76,13 @@ def broker(bootstrap: str | None, work: Path, log: Callable[[str], None]) -> Ite
 
 
 def run_env(tag: str | None = None) -> dict[str, str]:
-    """Topics and group of one run's own."""
+    """Topics and group of one run's own (its partials topic is ``<group>.partials``)."""
     tag = tag or f"bench-{uuid.uuid4().hex[:8]}"
     return {
         **os.environ,
         "DATAMOAT_KAFKA_POSTS_TOPIC": f"{tag}-posts",
         "DATAMOAT_KAFKA_DLQ_TOPIC": f"{tag}-dlq",
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": f"{tag}-signals",
-        "DATAMOAT_KAFKA_PARTIALS_TOPIC": f"{tag}-partials",
         "DATAMOAT_KAFKA_GROUP": f"{tag}-group",
     }
 

@@ -22,6 +22,7 @@ from datamoat.pipeline import kafka_merger, output_dir
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
+from datamoat.topics import create_internal_topics
 
 __all__ = ["merge_line", "merge_status", "register"]
 
@@ -89,7 +90,7 @@ def run_merge(args: argparse.Namespace) -> int:
     out = output_dir(args, config)
     wait_for_broker(bootstrap, args.wait_for_broker)
     require_topic(bootstrap, config.kafka.posts_topic)
-    require_topic(bootstrap, config.kafka.partials_topic, "kafka.partials_topic")
+    create_internal_topics(config, group)
     metrics = Metrics()
     built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
     loop, emitter = built.merge, built.emitter
@@ -106,7 +107,10 @@ def run_merge(args: argparse.Namespace) -> int:
     except BaseException:
         built.close()
         raise
-    log.warning("merge: group %s on %s; metrics at %smetrics", group, bootstrap, server.url)
+    log.warning(
+        "merge: group %s on %s, partials from %s; metrics at %smetrics",
+        group, bootstrap, config.kafka.partials_topic(group), server.url,
+    )  # fmt: skip
     live = None if args.quiet else LiveLine(lambda e: merge_line(loop, emitter, e)).start()
     try:
         loop.run(stop, until_ended=args.until_ended)
@@ -129,6 +133,7 @@ def run_merge(args: argparse.Namespace) -> int:
         dead_letter_reasons=s.reasons,
         late_after_merge=s.late_after_merge,
         restored_deltas=loop.replayed,
+        foreign_deltas=loop.foreign_deltas,
     )
     summary.pop("produced")
     summary.pop("produced_per_s")

@@ -23,6 +23,7 @@ from datamoat.pipeline import instance_name, kafka_worker, local_worker, output_
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
+from datamoat.topics import create_internal_topics
 from datamoat.worker import Worker
 from ingest.file_source import FileSource
 from sinks.file import FileDeadLetterSink
@@ -112,7 +113,7 @@ def run_process(args: argparse.Namespace) -> int:
     check_port_free(config.http.host, http_port)
     wait_for_broker(bootstrap, args.wait_for_broker)
     require_topic(bootstrap, config.kafka.posts_topic)
-    require_topic(bootstrap, config.kafka.partials_topic, "kafka.partials_topic")
+    create_internal_topics(config, group)
     built = kafka_worker(
         config,
         group,
@@ -129,7 +130,10 @@ def run_process(args: argparse.Namespace) -> int:
     except BaseException:
         built.close()
         raise
-    log.warning("process: group %s on %s; metrics at %smetrics", group, bootstrap, server.url)
+    log.warning(
+        "process: group %s on %s, partials to %s; metrics at %smetrics",
+        group, bootstrap, config.kafka.partials_topic(group), server.url,
+    )  # fmt: skip
     install_stop(stop)
     finishing = threading.Event()
     signal.signal(signal.SIGUSR1, lambda signum, frame: finishing.set())

@@ -10,6 +10,7 @@ firehose, one worker and the merger run here, without a broker.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -27,7 +28,7 @@ from types import FrameType
 import orjson
 
 from datamoat.broker import LocalCluster, free_port, is_reachable
-from datamoat.config import Config
+from datamoat.config import Config, env_variable
 from datamoat.emitter import SignalEmitter
 from datamoat.errors import BrokerError, ConfigError
 from datamoat.federate import WorkerMetrics
@@ -272,7 +273,11 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
 
 
 def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
+    # The run's consumer group is its own, but its internal topics are the configured
+    # group's (<kafka.group>.partials): a run reuses them rather than leave one per run.
     k = config.kafka
+    k = dataclasses.replace(k, internal_prefix=k.internal_prefix or k.group)
+    config = dataclasses.replace(config, kafka=k)
     create_topics(config)
     group = f"{k.group}-run-{uuid.uuid4().hex[:8]}"
     start_group_at_end(config, group)
@@ -343,6 +348,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
         args, config, progress, emitter, started,
         consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
         reasons=s.reasons, out=out, workers=args.workers, group=group,
+        foreign_deltas=loop.foreign_deltas,
         output={"signals_topic": k.signals_topic, "dead_letters_topic": k.dlq_topic},
     )  # fmt: skip
 
@@ -371,8 +377,11 @@ class _Workers:
             if self.args.config is not None:
                 cmd += ["--config", str(self.args.config)]
             log_file = open(self.dir / f"worker-{i}.log", "wb")  # noqa: SIM115
+            # The workers' group is the run's own; their partials go to the run's topic.
+            prefix = {env_variable("kafka", "internal_prefix"): self.config.kafka.internal_prefix}
+            env = {**os.environ, **prefix}
             self.procs.append(
-                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file, env=os.environ)
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file, env=env)
             )
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:

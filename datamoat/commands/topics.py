@@ -14,21 +14,28 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "topics",
-        help="create the posts, dead-letter, partials and signals topics",
+        help="create the posts, dead-letter, signals and a group's partials topics",
         description="Create the pipeline's missing topics. Replication factor 3 and "
         "min.insync.replicas=2 on a cluster of 3+ brokers, 1 on a single broker "
         "(kafka.replication_factor is the floor). Existing topics are left as they are.",
     )
     add_common(p)
+    p.add_argument(
+        "--group",
+        default=None,
+        help="the worker group whose internal topics (<group>.partials) to create "
+        "(default: config kafka.group)",
+    )
     p.set_defaults(func=run_topics)
 
 
 def run_topics(args: argparse.Namespace) -> int:
     config = config_from(args)
     wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
-    made = create_topics(config)
+    group = args.group or config.kafka.group
+    made = create_topics(config, group)
     k = config.kafka
-    for name in (k.posts_topic, k.dlq_topic, k.partials_topic, k.signals_topic):
+    for name in (k.posts_topic, k.dlq_topic, k.partials_topic(group), k.signals_topic):
         spec = made.get(name)
         if spec is None:
             print(f"topic {name}: exists on {config.kafka.bootstrap}")

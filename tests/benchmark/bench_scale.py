@@ -51,7 +51,6 @@ def topics_env(base: dict[str, str], tag: str) -> dict[str, str]:
         "DATAMOAT_KAFKA_POSTS_TOPIC": f"posts-{tag}",
         "DATAMOAT_KAFKA_DLQ_TOPIC": f"dlq-{tag}",
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": f"signals-{tag}",
-        "DATAMOAT_KAFKA_PARTIALS_TOPIC": f"partials-{tag}",
     }
 
 
@@ -64,7 +63,6 @@ def drain(env: dict[str, str], baseline: Path | None, out: Path) -> tuple[float,
     run_env = dict(env)
     if baseline is not None:
         args += ["--output-dir", str(out / group)]
-        run_env.pop("DATAMOAT_KAFKA_PARTIALS_TOPIC")
     t0 = time.perf_counter()
     cli(args, run_env, str(baseline or sys.executable))
     worker_s = time.perf_counter() - t0 - IDLE_S

@@ -49,13 +49,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[TopicFactory]:
     """Make uniquely named topics for one test; they are deleted after it.
 
-    ``create=False`` only reserves a unique name (for tests that create the topic themselves).
+    ``create=False`` only reserves a unique name (for tests that create the topic themselves);
+    ``name=`` makes (or reserves) that name, deleted after the test too.
     """
     made: list[str] = []
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:80]
 
-    def make(partitions: int = 6, *, create: bool = True) -> str:
-        name = f"test-{stem}-{uuid.uuid4().hex[:8]}"
+    def make(partitions: int = 6, *, create: bool = True, name: str | None = None) -> str:
+        name = name or f"test-{stem}-{uuid.uuid4().hex[:8]}"
         made.append(name)
         if create:
             ensure_topics(kafka_bootstrap, {name: partitions})
@@ -82,16 +83,19 @@ def _delete_topics(bootstrap: str, names: list[str]) -> None:
 
 @pytest.fixture
 def datamoat_env(kafka_bootstrap: str, topic_factory: TopicFactory) -> dict[str, str]:
-    """The environment for a ``datamoat`` subprocess: the test broker, and posts, dead-letter,
-    signals and partials topics of this test's own (created by the commands, deleted after
-    the test), with a consumer group named after them."""
+    """The environment for a ``datamoat`` subprocess: the test broker, and posts, dead-letter
+    and signals topics of this test's own, with a consumer group named after them whose
+    partials topic (``<group>.partials``) is this test's too (all created by the commands,
+    deleted after the test). Tests that pass ``--group`` make further partials topics,
+    left to the session's broker."""
     posts = topic_factory(6, create=False)
+    group = f"{posts}-group"
+    topic_factory(1, create=False, name=f"{group}.partials")
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
         "DATAMOAT_KAFKA_POSTS_TOPIC": posts,
         "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
-        "DATAMOAT_KAFKA_PARTIALS_TOPIC": topic_factory(1, create=False),
-        "DATAMOAT_KAFKA_GROUP": f"{posts}-group",
+        "DATAMOAT_KAFKA_GROUP": group,
     }

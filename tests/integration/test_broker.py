@@ -137,24 +137,25 @@ def test_cli_status_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_topics_on_one_broker_and_again(
     datamoat_env: dict[str, str], topic_factory: TopicFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = {**datamoat_env, "DATAMOAT_KAFKA_PARTIALS_TOPIC": topic_factory(create=False)}
+    env = datamoat_env
     config = Config(kafka=KafkaConfig(
         bootstrap=env["KAFKA_BOOTSTRAP"], posts_topic=env["DATAMOAT_KAFKA_POSTS_TOPIC"],
         dlq_topic=env["DATAMOAT_KAFKA_DLQ_TOPIC"],
-        signals_topic=env["DATAMOAT_KAFKA_SIGNALS_TOPIC"],
-        partials_topic=env["DATAMOAT_KAFKA_PARTIALS_TOPIC"],
+        signals_topic=env["DATAMOAT_KAFKA_SIGNALS_TOPIC"], group=env["DATAMOAT_KAFKA_GROUP"],
     ))  # fmt: skip
     k = config.kafka
-    names = [k.posts_topic, k.dlq_topic, k.partials_topic, k.signals_topic]
+    partials_topic = k.partials_topic(k.group)
+    assert partials_topic == f"{env['DATAMOAT_KAFKA_GROUP']}.partials"
+    names = [k.posts_topic, k.dlq_topic, partials_topic, k.signals_topic]
     warnings: list[str] = []
     made = _create(config, warnings)
     assert sorted(made) == sorted(names) and warnings == []
     layout = _topic_layout(k.bootstrap, names)
     assert {n: (t["partitions"], t["replicas"]) for n, t in layout.items()} == {
-        k.posts_topic: (6, {1}), k.dlq_topic: (6, {1}), k.partials_topic: (1, {1}),
+        k.posts_topic: (6, {1}), k.dlq_topic: (6, {1}), partials_topic: (1, {1}),
         k.signals_topic: (6, {1}),
     }  # fmt: skip
-    partials = layout[k.partials_topic]["configs"]
+    partials = layout[partials_topic]["configs"]
     assert partials["max.message.bytes"] == "16777216"
     assert partials["retention.ms"] == str((86_400 + 3_600) * 1000)
     assert _create(config, warnings) == {}  # all there: nothing made
@@ -193,7 +194,7 @@ def test_three_nodes_topics_and_one_node_restarted(
         config = dataclasses.replace(Config(), kafka=KafkaConfig(bootstrap=bootstrap))
         warnings: list[str] = []
         made = _create(config, warnings)
-        assert sorted(made) == ["posts.dlq", "posts.partials", "signals"]
+        assert sorted(made) == ["datamoat.partials", "posts.dlq", "signals"]
         (line,) = warnings
         assert "'posts' has replication factor 1, less than the 3 wanted" in line
         layout = _topic_layout(bootstrap, ["posts", *made])
@@ -201,7 +202,7 @@ def test_three_nodes_topics_and_one_node_restarted(
         for name in made:
             assert layout[name]["replicas"] == {3}, name
             assert layout[name]["configs"]["min.insync.replicas"] == "2", name
-        assert layout["posts.partials"]["configs"]["max.message.bytes"] == "16777216"
+        assert layout["datamoat.partials"]["configs"]["max.message.bytes"] == "16777216"
 
         where = ["--data-dir", str(data)]
         assert main(["broker", "stop", "--node", "2", *where]) == 0

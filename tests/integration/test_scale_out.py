@@ -84,7 +84,7 @@ def test_join_kill_restart_and_shrink_give_the_truth(env: dict[str, str], tmp_pa
     seeded = ["--seed", "31337", "--start", START, "--rate", "2000"]
     group, out = f"churn-{tmp_path.name}", tmp_path / "summaries"
     out.mkdir()
-    cli(["topics"], env)
+    cli(["topics", "--group", group], env)
     producer = subprocess.Popen(
         [*DATAMOAT, "produce", *seeded, "--posts", str(n), "--quiet"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

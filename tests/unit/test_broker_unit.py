@@ -285,13 +285,13 @@ def test_replication_above_the_brokers_is_a_clear_error() -> None:
 
 def test_plan_covers_every_topic_with_the_partials_settings(tmp_path: Path) -> None:
     config = load_config(CONFIG_DIR.parent / "datamoat.toml", env={})
-    assert config.kafka.partials_topic == "posts.partials"
+    assert config.kafka.partials_topic(config.kafka.group) == "datamoat.partials"
     plan = plan_topics(config, brokers=3)
     k = config.kafka
-    assert list(plan) == [k.posts_topic, k.dlq_topic, k.partials_topic, k.signals_topic]
+    assert list(plan) == [k.posts_topic, k.dlq_topic, "datamoat.partials", k.signals_topic]
     assert {s.replication_factor for s in plan.values()} == {3}
     assert {s.configs["min.insync.replicas"] for s in plan.values()} == {"2"}
-    partials = plan["posts.partials"]
+    partials = plan["datamoat.partials"]
     assert partials.partitions == 1 and plan["posts"].partitions == k.partitions
     assert partials.configs["max.message.bytes"] == str(PARTIALS_MAX_BYTES) == "16777216"
     day_and_an_hour = (86_400 + 3_600) * 1000

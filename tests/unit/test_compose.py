@@ -200,7 +200,7 @@ def test_app_services_use_the_configured_topics_and_group(
         "DATAMOAT_KAFKA_POSTS_TOPIC": kafka["posts_topic"],
         "DATAMOAT_KAFKA_DLQ_TOPIC": kafka["dlq_topic"],
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": kafka["signals_topic"],
-        "DATAMOAT_KAFKA_PARTIALS_TOPIC": kafka["partials_topic"],
+        "DATAMOAT_KAFKA_INTERNAL_PREFIX": kafka["internal_prefix"],
         "DATAMOAT_KAFKA_PARTITIONS": str(kafka["partitions"]),
         "DATAMOAT_KAFKA_REPLICATION_FACTOR": str(kafka["replication_factor"]),
         "DATAMOAT_KAFKA_GROUP": kafka["group"],

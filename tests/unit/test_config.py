@@ -121,3 +121,27 @@ def test_every_config_key_has_its_variable() -> None:
     assert known["DATAMOAT_KAFKA_BOOTSTRAP"] == "kafka.bootstrap"
     assert known["DATAMOAT_CASCADES_MAX_STATE_MIB"] == "cascades.max_state_mib"
     assert known["DATAMOAT_CONFIG"] == ""
+
+
+def test_internal_topics_are_named_after_the_group_or_the_prefix() -> None:
+    kafka = load_config(env={}).kafka
+    assert kafka.partials_topic("tenant-a") == "tenant-a.partials"
+    assert kafka.partials_topic("tenant-b") == "tenant-b.partials"
+    prefixed = load_config(env={"DATAMOAT_KAFKA_INTERNAL_PREFIX": "posts"}).kafka
+    assert prefixed.partials_topic("tenant-a") == "posts.partials"  # the old shared name
+
+
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_the_removed_partials_topic_key_says_what_to_do(tmp_path: Path, where: str) -> None:
+    if where == "file":
+        path, env = write(tmp_path, '[kafka]\npartials_topic = "posts.partials"\n'), {}
+    else:
+        path, env = None, {"DATAMOAT_KAFKA_PARTIALS_TOPIC": "posts.partials"}
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env=env)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "kafka.partials_topic was removed" in message
+    assert "kafka.internal_prefix" in message and "<group>.partials" in message
+    if where == "environment":
+        assert message.startswith("environment DATAMOAT_KAFKA_PARTIALS_TOPIC")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from ingest.firehose import FirehoseConfig, generate
-from process.delta import Delta, decode_delta, encode_delta
+from process.delta import Delta, Origin, decode_delta, encode_delta
 from process.engine import WindowEngine
 from process.merger import Merger
 from process.partition_stage import PartitionStage
@@ -121,7 +121,7 @@ def _workers_stream(
     out = []
     while any(queues):
         w = int(rng.choice([i for i, q in enumerate(queues) if q]))
-        merger.apply(decode_delta(encode_delta(queues[w].pop(0))))
+        merger.apply(decode_delta(encode_delta(queues[w].pop(0), Origin("g", "posts"))))
         out.append(merger.close())
     assert merger.ended
     return pl.concat(out), late

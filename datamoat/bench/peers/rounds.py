@@ -150,8 +150,7 @@ def run_rounds(
             tag = f"peers-{uuid.uuid4().hex[:8]}"
             where = work / f"round{r + 1}-{system.name}"
             where.mkdir(parents=True, exist_ok=True)
-            env = {**run_env(tag), "DATAMOAT_KAFKA_POSTS_TOPIC": topic,
-                   "DATAMOAT_KAFKA_PARTIALS_TOPIC": f"{tag}-partials"}  # fmt: skip
+            env = {**run_env(tag), "DATAMOAT_KAFKA_POSTS_TOPIC": topic}
             if system.name == "datamoat":
                 topics = datamoat("topics", *(a for a in common if a != "--quiet"))
                 made = subprocess.run(topics, env=env, capture_output=True, text=True)
