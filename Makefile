@@ -14,7 +14,7 @@ WORKERS ?= 1
 POSTS ?= 200000
 SEED ?= 7
 
-.PHONY: run test lint typecheck unit integration bench kafka-jars venv clean help \
+.PHONY: run test test-tools lint typecheck unit integration bench kafka-jars venv clean help \
 	compose-images compose-test
 
 help:
@@ -57,7 +57,11 @@ unit: $(STAMP)
 integration: $(STAMP) $(PEERS_STAMP) kafka-jars
 	$(PY) -m pytest tests/integration
 
-test: $(STAMP) $(PEERS_STAMP) kafka-jars lint typecheck
+# The tools the suite drives (promtool, Chromium, Docker, Compose v2), before any test runs.
+test-tools:
+	docker/test-tools.sh
+
+test: $(STAMP) $(PEERS_STAMP) kafka-jars lint typecheck test-tools
 	$(PY) -m pytest
 
 bench: $(STAMP) $(PEERS_STAMP) kafka-jars

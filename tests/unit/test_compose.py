@@ -7,7 +7,10 @@ No Docker engine is needed. The checks:
    accepts every combination the README names when Compose v2 is installed;
 2. the compose services agree with configs/datamoat.toml (topics, partitions, group, ports)
    and with the Prometheus and Grafana configs they mount;
-3. every metric the Grafana dashboard queries is exported by :class:`datamoat.metrics.Metrics`;
+3. every metric the Grafana dashboard queries is exported by :class:`datamoat.metrics.Metrics`,
+   its panels name their data source through a variable (importable into any Grafana), the
+   Workers stat leaves the merger out, lag is shown per partition and the latency
+   descriptions use the README's definition;
 4. the Prometheus configs parse, and pass ``promtool check config`` when promtool is on PATH
    (the dashboard's PromQL then also goes through ``promtool check rules``);
 5. the offline override swaps every public image for one docker/images.sh builds, the
@@ -17,6 +20,7 @@ No Docker engine is needed. The checks:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -25,9 +29,9 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import pytest
@@ -55,9 +59,28 @@ DASHBOARD = GRAFANA / "dashboards" / "datamoat.json"
 APP_SERVICES = ("topics", "firehose", "worker", "merger")
 
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not on PATH (Debian package `prometheus`)"
-)
+F = TypeVar("F", bound=Callable[..., Any])
+#: Without a tool, a test skips locally with the reason; under CI=true it fails instead
+#: (make test installs the tools first: docker/test-tools.sh).
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _needs(present: bool, reason: str) -> Callable[[F], F]:
+    def decorate(test: F) -> F:
+        @functools.wraps(test)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if not present:
+                if CI:
+                    pytest.fail(f"{reason}: CI must have it", pytrace=False)
+                pytest.skip(reason)
+            return test(*args, **kwargs)
+
+        return cast(F, run)
+
+    return decorate
+
+
+needs_promtool = _needs(PROMTOOL is not None, "promtool not on PATH (Debian package `prometheus`)")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -488,7 +511,6 @@ def test_dashboard_covers_the_pipeline_metrics(expressions: list[str]) -> None:
 
 
 def test_dashboard_is_well_formed(dashboard: dict[str, Any]) -> None:
-    [datasource] = load_yaml(DATASOURCES)["datasources"]
     assert dashboard["uid"] and dashboard["title"]
     panels = list(_panels(dashboard))
     ids = [p["id"] for p in panels]
@@ -508,9 +530,80 @@ def test_dashboard_is_well_formed(dashboard: dict[str, Any]) -> None:
             continue
         assert panel.get("targets"), panel["title"]
         for ref in [panel["datasource"], *(t["datasource"] for t in panel["targets"])]:
-            assert ref == {"type": "prometheus", "uid": datasource["uid"]}, panel["title"]
+            assert ref == DATASOURCE_REF, panel["title"]
         ref_ids = [t["refId"] for t in panel["targets"]]
         assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+
+
+#: How the panels, their targets and the query variables name their data source: the
+#: dashboard's data-source variable, never the provisioned uid, so any Grafana imports it.
+DATASOURCE_REF = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+
+
+def _datasource_refs(node: Any) -> Iterator[Any]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                yield value
+            else:
+                yield from _datasource_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _datasource_refs(item)
+
+
+def test_dashboard_imports_into_any_grafana(dashboard: dict[str, Any]) -> None:
+    """A data-source variable as Grafana exports it: ``__inputs`` for the import dialog, and
+    a ``datasource`` variable for file provisioning (which ignores ``__inputs``)."""
+    [datasource] = load_yaml(DATASOURCES)["datasources"]
+    assert datasource["isDefault"] is True, "the variable's default is the provisioned one"
+    [entry] = dashboard["__inputs"]
+    assert (entry["name"], entry["type"], entry["pluginId"]) == (
+        "DS_PROMETHEUS", "datasource", "prometheus")  # fmt: skip
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    variable = variables["DS_PROMETHEUS"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    assert variable["current"] == {}, "no uid of one Grafana as the default"
+    requires = {(r["type"], r["id"]) for r in dashboard["__requires"]}
+    assert ("datasource", "prometheus") in requires
+    assert {("panel", p["type"]) for p in _panels(dashboard) if p["type"] != "row"} <= requires
+    refs = [ref for ref in _datasource_refs(dashboard) if ref.get("type") != "grafana"]
+    assert len(refs) > 30
+    assert all(ref == DATASOURCE_REF for ref in refs), "a hard-coded data source uid"
+
+
+def test_dashboard_counts_workers_and_shows_lag_per_partition(
+    dashboard: dict[str, Any],
+) -> None:
+    # prometheus.yml labels each target with the DNS name it was found under
+    [relabel] = datamoat_job(PROMETHEUS_DOCKER)["relabel_configs"]
+    assert relabel == {"source_labels": ["__meta_dns_name"], "target_label": "role"}
+    panels = {p["title"]: p for p in _panels(dashboard)}
+    [workers] = panels["Workers"]["targets"]
+    assert 'role!="merger"' in workers["expr"], "the Workers stat counts the merger"
+    # the merger exports the group's lag once, by partition: no per-worker view of it
+    lag = [(p["title"], t["expr"]) for p in panels.values() for t in p.get("targets", [])
+           if "datamoat_consumer_lag_records" in t["expr"]]  # fmt: skip
+    assert len(lag) >= 3
+    for title, expr in lag:
+        assert "worker" not in title.lower(), title
+        assert "instance" not in expr, f"{title}: lag is exported by the merger only"
+        assert "by (partition)" in expr, title
+        assert "partition" in title.lower() or "sum(" in expr, title
+
+
+def test_dashboard_latency_descriptions_match_the_readme(dashboard: dict[str, Any]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"\*the (wall time when a window's signals are emitted minus the window's end)\*",
+                  readme)  # fmt: skip
+    assert m, "README lost its emit latency definition"
+    latency = [p for p in _panels(dashboard)
+               if any("end_to_end_latency" in t["expr"] for t in p.get("targets", []))]  # fmt: skip
+    assert len(latency) >= 2
+    for panel in latency:
+        description = " ".join(panel["description"].lower().split())
+        assert m.group(1) in description, panel["title"]
+        assert "event time" not in description, panel["title"]
 
 
 @needs_promtool
@@ -697,7 +790,7 @@ COMPOSE_V2 = shutil.which("docker") is not None and (
 )
 
 
-@pytest.mark.skipif(not COMPOSE_V2, reason="no Compose v2 (make compose-images builds it)")
+@_needs(COMPOSE_V2, "no Compose v2 (docker/test-tools.sh builds it)")
 @pytest.mark.parametrize(
     "files",
     [
