@@ -22,15 +22,13 @@ import time
 import uuid
 from base64 import urlsafe_b64encode
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
-
 from datamoat.errors import BrokerError
+from ingest.kafka.admin import broker_count_or_zero, create_internal_topics
 
 __all__ = [
     "CONFIG_DIR",
@@ -38,21 +36,15 @@ __all__ = [
     "ClusterStatus",
     "LocalCluster",
     "NodeStatus",
-    "TopicSpec",
-    "broker_count",
     "datamoat_home",
     "ensure_jars",
-    "ensure_topics",
     "find_java",
     "free_port",
-    "is_reachable",
-    "replication_factors",
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "kafka"
 HOST = "127.0.0.1"
 _NO_JAVA = "install openjdk-17-jre-headless or pass --bootstrap to use an existing broker"
-_TOPIC_ALREADY_EXISTS = 36
 
 
 def datamoat_home() -> Path:
@@ -115,90 +107,6 @@ def ensure_jars(root: Path | None = None) -> Path:
 def free_port(host: str = HOST) -> int:
     """A TCP port on ``host`` that nothing listens on right now."""
     return _free_ports(1, host)[0]
-
-
-def is_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True when a Kafka broker at ``bootstrap`` answers a metadata request in time."""
-    return _broker_count(bootstrap, timeout_s) > 0
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """How to create one topic: partitions, replication factor and topic-level configs."""
-
-    partitions: int
-    replication_factor: int = 1
-    configs: Mapping[str, str] = field(default_factory=dict)
-
-
-def broker_count(bootstrap: str, timeout_s: float = 10.0) -> int:
-    """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none)."""
-    admin = _admin(bootstrap, timeout_s)
-    try:
-        return len(admin.describe_cluster()["brokers"])
-    except KafkaError as exc:
-        raise BrokerError(f"can't describe the Kafka cluster at {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
-
-
-def replication_factors(
-    bootstrap: str, names: Sequence[str], timeout_s: float = 10.0
-) -> dict[str, int]:
-    """The replication factor of each existing topic among ``names`` (absent ones left out)."""
-    admin = _admin(bootstrap, timeout_s)
-    try:
-        found = admin.describe_topics(list(names)) if names else []
-    except KafkaError as exc:
-        raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
-    return {
-        t["name"]: min(len(p["replica_nodes"]) for p in t["partitions"])
-        for t in found
-        if t.get("error_code", 0) == 0 and t.get("partitions")
-    }
-
-
-def ensure_topics(
-    bootstrap: str,
-    topics: Mapping[str, int | TopicSpec],
-    replication_factor: int = 1,
-    timeout_s: float = 30.0,
-) -> list[str]:
-    """Create the missing ``topics`` (name -> partitions or a :class:`TopicSpec`); wait until
-    all have leaders. Returns the names created now.
-
-    Existing topics are left as they are, whatever their partition count, replication factor
-    or configs. A bare partition count uses ``replication_factor``.
-    """
-    if not topics:
-        return []
-    specs = {
-        name: spec if isinstance(spec, TopicSpec) else TopicSpec(spec, replication_factor)
-        for name, spec in topics.items()
-    }
-    wanted = {
-        name: {"num_partitions": spec.partitions, "replication_factor": spec.replication_factor,
-               "configs": dict(spec.configs)}
-        for name, spec in specs.items()
-    }  # fmt: skip
-    admin = _admin(bootstrap, timeout_s)
-    created = []
-    try:
-        result = admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000), raise_errors=False)
-        for topic in result["topics"]:
-            if topic["error_code"] == 0:
-                created.append(topic["name"])
-            elif topic["error_code"] != _TOPIC_ALREADY_EXISTS:
-                reason = topic.get("error_message") or f"error code {topic['error_code']}"
-                raise BrokerError(f"can't create topic {topic['name']!r}: {reason}")
-        admin.wait_for_topics(list(topics), timeout_ms=int(timeout_s * 1000))
-    except KafkaError as exc:
-        raise BrokerError(f"can't create topics on {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
-    return sorted(created)
 
 
 @dataclass(frozen=True)
@@ -270,7 +178,7 @@ class LocalCluster:
         for i, port in enumerate(state.get("ports", [])):
             node_dir = self._node_dir(i + 1)
             pid = _read_pid(node_dir / "kafka.pid")
-            alive = pid is not None and _is_our_broker(pid, node_dir / "server.properties")
+            alive = pid is not None and is_our_broker(pid, node_dir / "server.properties")
             nodes.append(NodeStatus(i + 1, port, pid, alive))
         return ClusterStatus(self.data_dir, tuple(nodes))
 
@@ -296,16 +204,16 @@ class LocalCluster:
         n = self.brokers
         ports = _free_ports(2 * n) if self.port == 0 else list(range(self.port, self.port + 2 * n))
         for port in ports:
-            if not _port_free(port):
+            if not port_free(port):
                 raise BrokerError(
                     f"port {port} on {HOST} is in use: stop what listens there or pick --port"
                 )
-        cluster_id = old.get("cluster_id") or _new_cluster_id()
+        cluster_id = old.get("cluster_id") or new_cluster_id()
         state = {"cluster_id": cluster_id, "brokers": n, "ports": ports[:n]}
         state |= {"controller_ports": ports[n:], "heap": self.heap}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "cluster.json").write_text(json.dumps(state, indent=2) + "\n")
-        self._render(ports[:n], ports[n:])
+        self.render(ports[:n], ports[n:])
         for i in range(1, n + 1):  # format all nodes in parallel: one JVM start each
             cmd = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", self._props(i)]
             self._procs[i] = self._java(java, libs, i, [*cmd, "--ignore-formatted"])
@@ -316,7 +224,7 @@ class LocalCluster:
             self._launch(java, libs, i, self.heap)
         self._wait_ready(list(range(1, n + 1)), ports[:n], n)
         if n > 1:
-            _create_internal_topics(",".join(f"{HOST}:{p}" for p in ports[:n]))
+            create_internal_topics(",".join(f"{HOST}:{p}" for p in ports[:n]))
         return self.status()
 
     def start_node(self, node_id: int) -> ClusterStatus:
@@ -336,7 +244,7 @@ class LocalCluster:
         state = self._read_state()
         ports = [state["ports"][node_id - 1], state["controller_ports"][node_id - 1]]
         for port in ports:
-            if not _port_free(port):
+            if not port_free(port):
                 raise BrokerError(
                     f"port {port} on {HOST} is in use: node {node_id} can't start there"
                 )
@@ -415,7 +323,7 @@ class LocalCluster:
         path = self.data_dir / "cluster.json"
         return dict(json.loads(path.read_text())) if path.is_file() else {}
 
-    def _render(self, ports: list[int], controller_ports: list[int]) -> None:
+    def render(self, ports: list[int], controller_ports: list[int]) -> None:
         template = Template((CONFIG_DIR / "server.properties").read_text())
         voters = ",".join(f"{i}@{HOST}:{p}" for i, p in enumerate(controller_ports, start=1))
         for i, (port, cport) in enumerate(zip(ports, controller_ports, strict=True), start=1):
@@ -459,7 +367,7 @@ class LocalCluster:
                         f"Kafka node {i} exited with code {proc.returncode} during start; "
                         f"log tail:\n{self._log_tail(i)}"
                     )
-            if all(_broker_count(f"{HOST}:{p}", 1.0) >= brokers for p in ports):
+            if all(broker_count_or_zero(f"{HOST}:{p}", 1.0) >= brokers for p in ports):
                 return
             if time.monotonic() > deadline:
                 self._stop_nodes(self.status(), node_ids, 30.0)
@@ -476,7 +384,7 @@ class LocalCluster:
             if proc is not None and proc.pid == pid:
                 proc.poll()  # reap our own child so it does not linger as a zombie
             props = self._node_dir(node_id) / "server.properties"
-            if pid is not None and _is_our_broker(pid, props):
+            if pid is not None and is_our_broker(pid, props):
                 alive[node_id] = pid
         return alive
 
@@ -492,57 +400,6 @@ class LocalCluster:
         return "\n".join(parts) or "(the broker wrote no log)"
 
 
-def _admin(bootstrap: str, timeout_s: float) -> Any:
-    ms = max(100, int(timeout_s * 1000))
-    try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap.split(","), bootstrap_timeout_ms=ms,
-                                request_timeout_ms=ms, client_id="datamoat-broker")  # fmt: skip
-    except KafkaError as exc:
-        raise BrokerError(f"no Kafka broker answers on {bootstrap}: {exc}") from exc
-
-
-_INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
-
-
-def _create_internal_topics(bootstrap: str, timeout_s: float = 30.0) -> None:
-    """Have the cluster create its group and transaction state topics now, while every node
-    runs. Kafka creates them on first use with the replication factor of the properties, and
-    that fails while fewer nodes run than it: a cluster that lost a node before its first
-    consumer group could serve no group at all until the node came back."""
-    deadline = time.monotonic() + timeout_s
-    admin = _admin(bootstrap, timeout_s)
-    try:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(KafkaError):  # not there yet: the lookup creates them
-                admin.describe_groups(["datamoat-warm-up"])
-            with contextlib.suppress(KafkaError):
-                admin.describe_transactions(["datamoat-warm-up"])
-            with contextlib.suppress(KafkaError):
-                if set(_INTERNAL_TOPICS) <= set(admin.list_topics()):
-                    left_ms = max(100, int((deadline - time.monotonic()) * 1000))
-                    admin.wait_for_topics(list(_INTERNAL_TOPICS), timeout_ms=left_ms)
-                    return
-            time.sleep(0.2)
-    finally:
-        admin.close()
-    raise BrokerError(
-        f"the cluster at {bootstrap} did not create {' and '.join(_INTERNAL_TOPICS)} within "
-        f"{timeout_s:.0f} s"
-    )
-
-
-def _broker_count(bootstrap: str, timeout_s: float) -> int:
-    """How many brokers the cluster at ``bootstrap`` reports; 0 if it does not answer."""
-    try:
-        admin = _admin(bootstrap, timeout_s)
-        try:
-            return len(admin.describe_cluster()["brokers"])
-        finally:
-            admin.close()
-    except (BrokerError, KafkaError):
-        return 0
-
-
 def _free_ports(count: int, host: str = HOST) -> list[int]:
     socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
@@ -554,7 +411,7 @@ def _free_ports(count: int, host: str = HOST) -> list[int]:
             sock.close()
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     """Nothing listens on ``port`` (connections of a stopped broker in TIME_WAIT don't count:
     Kafka binds with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -566,7 +423,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _new_cluster_id() -> str:
+def new_cluster_id() -> str:
     """A Kafka cluster id: a random UUID, base64url without padding, not starting with '-'."""
     while True:
         cid = urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -581,7 +438,7 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _is_our_broker(pid: int, props: Path) -> bool:
+def is_our_broker(pid: int, props: Path) -> bool:
     """True if ``pid`` is a live ``kafka.Kafka`` running our ``props`` (never a stranger)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()

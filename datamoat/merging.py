@@ -26,12 +26,12 @@ import polars as pl
 
 from datamoat.emitter import SignalEmitter
 from ingest.errors import DeltaError
-from ingest.kafka_source import KafkaSource
+from ingest.kafka.source import KafkaSource
+from ingest.kafka.transaction import OutRecord, Transaction
 from process.delta import Delta, Origin, decode_delta
 from process.merger import Merger
 from sinks.base import DeadLetters
 from sinks.kafka import dead_letter_records, signal_records
-from sinks.transaction import OutRecord, Transaction
 
 __all__ = ["MergeLoop", "merge_group"]
 

@@ -16,12 +16,12 @@ from typing import Any, Protocol
 import polars as pl
 
 from datamoat.emitter import SignalEmitter
+from ingest.kafka.transaction import OutRecord, Transaction
 from ingest.source import Source
 from process.delta import Delta, Origin, encode_delta
 from process.merger import Merger
 from sinks.base import DeadLetters, DeadLetterSink
 from sinks.kafka import dead_letter_records
-from sinks.transaction import OutRecord, Transaction
 
 __all__ = ["KafkaOutput", "LocalOutput", "StageOutput"]
 

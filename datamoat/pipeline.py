@@ -13,6 +13,7 @@ The one place that builds the pipeline, for ``run``, ``process``, ``merge`` and 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import socket
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from kafka import KafkaProducer
 
 from datamoat.config import Config
 from datamoat.emitter import SignalEmitter
@@ -34,8 +34,10 @@ from datamoat.retry import Durably
 from datamoat.worker import Worker
 from ingest.firehose import Firehose, FirehoseConfig
 from ingest.firehose.config import flat_demo
-from ingest.kafka_lag import GroupLag
-from ingest.kafka_source import KafkaSource, consumer_config
+from ingest.kafka.admin import commit_at_end
+from ingest.kafka.lag import GroupLag
+from ingest.kafka.source import KafkaSource, consumer_config
+from ingest.kafka.transaction import Transaction, transactional_producer
 from ingest.source import Source
 from process.cascades import CascadeConfig
 from process.delta import Origin
@@ -45,7 +47,6 @@ from process.sentiment import with_sentiment
 from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
 from sinks.parquet import ParquetSink
-from sinks.transaction import Transaction, transactional_producer
 
 __all__ = [
     "Built",
@@ -264,9 +265,7 @@ def kafka_merger(
     k = config.kafka
     mgroup = merge_group(group)
 
-    def make_producer() -> KafkaProducer:
-        return transactional_producer(k.bootstrap, mgroup)
-
+    make_producer = functools.partial(transactional_producer, k.bootstrap, mgroup)
     producer = make_producer()  # first: it aborts what a killed predecessor left open
     try:
         source = KafkaSource(
@@ -330,20 +329,6 @@ def start_group_at_end(config: Config, group: str) -> None:
     """Make a new worker group (and its merger) start at the current end of the posts and
     partials topics, by committing those offsets before anyone joins: a run then reads
     exactly what its own firehose produces, whoever joins when."""
-    from kafka import KafkaConsumer
-    from kafka.structs import OffsetAndMetadata, TopicPartition
-
     k = config.kafka
-    for topic, name in ((k.posts_topic, group), (k.partials_topic(group), merge_group(group))):
-        consumer = KafkaConsumer(
-            bootstrap_servers=k.bootstrap, group_id=name, enable_auto_commit=False
-        )
-        try:
-            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-            ends = consumer.end_offsets(tps)
-            meta = "" if topic == k.posts_topic else '{"since": %d}'
-            consumer.commit(
-                {tp: OffsetAndMetadata(o, meta.replace("%d", str(o)), -1) for tp, o in ends.items()}
-            )
-        finally:
-            consumer.close(autocommit=False)
+    commit_at_end(k.bootstrap, group, k.posts_topic)
+    commit_at_end(k.bootstrap, merge_group(group), k.partials_topic(group), '{"since": %d}')

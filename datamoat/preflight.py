@@ -2,7 +2,7 @@
 
 Each failure is one :class:`~datamoat.errors.ConfigError` or
 :class:`~datamoat.errors.BrokerError` line that says what is wrong and what to do. The
-Kafka checks import kafka-python only when they run.
+Kafka checks import the Kafka client (:mod:`ingest.kafka`) only when they run.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def check_port_free(host: str, port: int, flag: str = "--http-port") -> None:
 
 def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = log.info) -> None:
     """Return once ``bootstrap`` answers; retry with backoff for up to ``wait_s`` seconds."""
-    from datamoat.broker import is_reachable
+    from ingest.kafka.admin import is_reachable
 
     if is_reachable(bootstrap, 3.0):
         return
@@ -83,18 +83,9 @@ def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = 
 def require_topic(bootstrap: str, topic: str, key: str = "kafka.posts_topic") -> None:
     """Fail with one line when ``topic`` (config ``key``) does not exist (the worker would
     wait forever)."""
-    from kafka import KafkaConsumer
-    from kafka.errors import KafkaError
+    from ingest.kafka.admin import topic_names
 
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    except KafkaError as exc:
-        raise BrokerError(f"can't reach Kafka at {bootstrap}: {exc}") from None
-    try:
-        topics = consumer.topics()
-    finally:
-        consumer.close()
-    if topic not in topics:
+    if topic not in topic_names(bootstrap):
         raise ConfigError(
             f"topic {topic!r} does not exist on {bootstrap}: create it with 'datamoat topics' "
             f"or fix {key} in the config"

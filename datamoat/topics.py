@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 
-from datamoat.broker import TopicSpec, broker_count, ensure_topics, replication_factors
 from datamoat.config import Config
 from datamoat.errors import ConfigError
+from ingest.kafka.admin import TopicSpec, broker_count, ensure_topics, replication_factors
 
 __all__ = [
     "PARTIALS_MAX_BYTES",

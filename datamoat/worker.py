@@ -29,7 +29,7 @@ from datamoat.outputs import StageOutput
 from datamoat.retry import Durably
 from ingest.batch import RawBatch
 from ingest.errors import GroupMovedOn
-from ingest.kafka_source import Committed
+from ingest.kafka.source import Committed
 from ingest.source import Source
 from process.decode import decode
 from process.delta import END, Delta, Mark

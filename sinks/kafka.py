@@ -1,4 +1,4 @@
-"""Kafka records of the pipeline's outputs, sent inside transactions (sinks/transaction.py).
+"""Kafka records of the pipeline's outputs, sent inside transactions (ingest/kafka/transaction.py).
 
 * signals: one JSON record per closed window and key, keyed by the key (hashtag or ``*``);
 * dead letters: the original bytes and key, with headers ``reason``, ``group`` (the
@@ -12,8 +12,8 @@ import io
 
 import polars as pl
 
+from ingest.kafka.transaction import OutRecord
 from sinks.base import DeadLetters
-from sinks.transaction import OutRecord
 
 __all__ = ["dead_letter_records", "signal_records"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from datamoat.bench.sampler import Sample
 
@@ -22,7 +22,7 @@ class Timeline:
     rss_bytes: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items()}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def rates(self, column: list[float], window_s: float = 2.0) -> list[float]:
         """Rate (per second) of a cumulative column over the last ``window_s`` at each

@@ -23,8 +23,9 @@ from datamoat.pipeline import firehose_config
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from ingest.firehose import Firehose, encode_keys, encode_values, realism_report, render_report
 from ingest.firehose.parallel import PaceSpec, ShardPlan, merged_ndjson, new_stop, pace_shards
+from ingest.kafka.producer import kafka_writer
 from ingest.pacer import BEHIND_S, Pacer, PaceStats
-from ingest.producer import FileWriter, PostWriter, kafka_writer
+from ingest.producer import FileWriter, PostWriter
 
 __all__ = ["register"]
 

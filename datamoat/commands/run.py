@@ -27,7 +27,7 @@ from types import FrameType
 
 import orjson
 
-from datamoat.broker import LocalCluster, free_port, is_reachable
+from datamoat.broker import LocalCluster, free_port
 from datamoat.config import Config, env_variable
 from datamoat.emitter import SignalEmitter
 from datamoat.errors import BrokerError, ConfigError
@@ -49,6 +49,7 @@ from datamoat.terminal import TerminalView
 from datamoat.topics import create_topics
 from ingest.firehose import encode_keys, encode_values
 from ingest.firehose.process import FirehoseProcess, FirehoseSpec
+from ingest.kafka.admin import is_reachable
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats
 from ingest.producer import PostWriter

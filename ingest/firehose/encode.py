@@ -3,7 +3,7 @@ the author id in decimal ASCII. Both vectorised: polars writes the NDJSON in one
 the buffer is split into one ``bytes`` per row: byte for byte what ``orjson.dumps`` gives
 for each row's dict (pinned by a test), about 13x faster than a per-row orjson loop.
 
-(Kafka's record-batch format itself is written by :mod:`ingest.kafka_internals`.)"""
+(Kafka's record-batch format itself is written by :mod:`ingest.kafka.private`.)"""
 
 from __future__ import annotations
 

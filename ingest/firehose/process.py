@@ -26,8 +26,8 @@ from ingest.errors import ShardError
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.encode import encode_keys, encode_values
 from ingest.firehose.stream import Firehose
+from ingest.kafka.producer import kafka_writer
 from ingest.pacer import Pacer, PaceStats
-from ingest.producer import kafka_writer
 
 __all__ = ["FirehoseProcess", "FirehoseSpec"]
 
@@ -120,6 +120,10 @@ class FirehoseProcess:
     def start(self) -> FirehoseProcess:
         self._proc.start()
         return self
+
+    def is_alive(self) -> bool:
+        """Is the child process still running?"""
+        return self._proc.is_alive()
 
     def _recv(self, timeout_s: float) -> tuple[Any, ...]:
         if not self._conn.poll(timeout_s):

@@ -20,13 +20,13 @@ import polars as pl
 from process.sentiment.lexicon import CODES, tables
 from process.sentiment.split import described, split, split_exact
 
-__all__ = ["Batch", "tokens"]
+__all__ = ["NOT_ALL_UPPER", "UPPER", "Batch", "tokens"]
 
 #: ``str.isupper``: some character of the Uppercase property, none Lowercase or titlecase.
-_UPPER = r"^[^\p{Lowercase}\p{Lt}]*\p{Uppercase}[^\p{Lowercase}\p{Lt}]*$"
+UPPER = r"^[^\p{Lowercase}\p{Lt}]*\p{Uppercase}[^\p{Lowercase}\p{Lt}]*$"
 #: A tidied text with a token that is not ALL CAPS: a lower- or titlecase letter, or a
 #: token without an uppercase one.
-_NOT_ALL_UPPER = r"[\p{Lowercase}\p{Lt}]|(?:^| )[^\p{Uppercase} ]+(?: |$)"
+NOT_ALL_UPPER = r"[\p{Lowercase}\p{Lt}]|(?:^| )[^\p{Uppercase} ]+(?: |$)"
 #: The per-tag feature columns, in :class:`Batch` order.
 _FEATURES = ("lexv", "boostv", "negator", "code", "upper")
 
@@ -70,7 +70,7 @@ class Batch:
         """For texts ``rows``: some token is not ALL CAPS."""
         if len(rows) == 0:
             return np.zeros(0, dtype=bool)
-        return self.texts.gather(rows).str.contains(_NOT_ALL_UPPER).to_numpy()
+        return self.texts.gather(rows).str.contains(NOT_ALL_UPPER).to_numpy()
 
 
 def _features(words: pl.Series) -> pl.DataFrame:
@@ -94,7 +94,7 @@ def _features(words: pl.Series) -> pl.DataFrame:
             pl.col("boostv").fill_null(np.nan),
             pl.col("negator").fill_null(False) | contracted,
             pl.col("code").fill_null(0),
-            raw.str.contains(_UPPER).alias("upper"),
+            raw.str.contains(UPPER).alias("upper"),
         )
         .collect(engine="in-memory")
     )

@@ -1,4 +1,4 @@
-"""Kafka input decoding: ``ingest.kafka_fetch.fetch_raw`` (bulk) against ``consumer.poll()``
+"""Kafka input decoding: ``ingest.kafka.private.fetch_raw`` (bulk) against ``consumer.poll()``
 (one ConsumerRecord per post) on the same pre-filled topic, interleaved rounds, same run.
 
 Also the physical limit of this path: the same fetches with decoding skipped (record batch
@@ -27,12 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer
-from kafka.record import MemoryRecords
-from kafka.structs import TopicPartition
-
 from datamoat.broker import LocalCluster
-from ingest.kafka_fetch import _poll_records, fetch_raw
+from ingest.kafka.private import fetch_raw, fetch_undecoded, poll_records
+from ingest.kafka.testing import KafkaConsumer, TopicPartition
 
 PARTITIONS = 6
 
@@ -95,42 +92,6 @@ def drain(bootstrap: str, topic: str, posts: int, read: Callable[[Any], int]) ->
     return {"wall_s": wall, "cpu_s": used, "records_per_s": posts / wall}
 
 
-def raw_fetch(c: KafkaConsumer) -> int:
-    """Fetch only: take the fetcher's completed fetches, count records from batch headers,
-    advance the positions; no record is decoded (the ceiling of any decoder)."""
-    fetcher = c._fetcher
-    n = 0
-
-    def fetched(max_records: int | None = None, update_offsets: bool = True) -> tuple[Any, bool]:
-        nonlocal n
-        while fetcher._completed_fetches:
-            done = fetcher._completed_fetches.popleft()
-            part = fetcher._parse_fetched_data(done)
-            if part is None:
-                continue
-            records = MemoryRecords(done.partition_data.records)
-            batch, end = records.next_batch(), None
-            while batch is not None:
-                n += batch.records_count
-                end = batch.next_offset
-                batch = records.next_batch()
-            if end is not None:
-                fetcher._subscriptions.assignment[
-                    done.topic_partition
-                ].position = fetcher._subscriptions.assignment[
-                    done.topic_partition
-                ].position._replace(offset=end)
-            part.drain()
-        return ({"raw": n} if n else {}), False
-
-    fetcher.fetched_records = fetched
-    try:
-        c.poll(timeout_ms=500)
-    finally:
-        del fetcher.fetched_records
-    return n
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, default=300_000)
@@ -138,9 +99,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     ways: dict[str, Callable[[Any], int]] = {
-        "poll": lambda c: len(_poll_records(c, 20_000, 500)),
+        "poll": lambda c: len(poll_records(c, 20_000, 500)),
         "bulk": lambda c: len(fetch_raw(c, 20_000, 500)),
-        "raw_fetch": raw_fetch,
+        "raw_fetch": fetch_undecoded,
     }
     results: dict[str, list[dict[str, float]]] = {k: [] for k in ways}
     with broker() as bootstrap:

@@ -23,11 +23,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from datamoat.broker import LocalCluster, ensure_topics
+from datamoat.broker import LocalCluster
 from ingest.firehose import Firehose, FirehoseConfig, encode_keys, encode_values
 from ingest.firehose.parallel import PaceSpec, ShardPlan, new_stop, pace_shards
+from ingest.kafka.admin import ensure_topics
+from ingest.kafka.producer import kafka_writer
 from ingest.pacer import Pacer, PaceStats
-from ingest.producer import kafka_writer, partitions_of
+from ingest.producer import partitions_of
 
 START = 1_700_000_000_000
 PARTITIONS = 6

@@ -14,7 +14,8 @@ import time
 from collections import Counter
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+
+from ingest.kafka.testing import KafkaConsumer, TopicPartition
 
 BOOTSTRAP = "broker:19092"
 

@@ -13,11 +13,10 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
 
-from datamoat.broker import LocalCluster, ensure_topics, is_reachable
+from datamoat.broker import LocalCluster
 from datamoat.errors import BrokerError
+from ingest.kafka.admin import delete_topics, ensure_topics, is_reachable
 
 __all__ = ["TopicFactory", "datamoat_env", "kafka_bootstrap", "topic_factory"]
 
@@ -64,21 +63,7 @@ def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Itera
 
     yield make
     if made:
-        _delete_topics(kafka_bootstrap, made)
-
-
-def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
-    except KafkaError:
-        return  # the broker is gone; nothing left to clean
-    try:
-        existing = set(admin.list_topics())
-        doomed = [name for name in names if name in existing]
-        if doomed:
-            admin.delete_topics(doomed, raise_errors=False)
-    finally:
-        admin.close()
+        delete_topics(kafka_bootstrap, made)
 
 
 @pytest.fixture

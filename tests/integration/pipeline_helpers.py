@@ -8,9 +8,9 @@ from pathlib import Path
 
 import orjson
 import polars as pl
-from kafka import KafkaConsumer
 from polars.testing import assert_frame_equal
 
+from ingest.kafka.testing import KafkaConsumer
 from process.signals import SIGNAL_SCHEMA
 
 __all__ = [

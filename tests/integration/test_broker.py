@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import ConfigResource, ConfigResourceType
 
-from datamoat.broker import LocalCluster, ensure_topics, find_java, is_reachable
+from datamoat.broker import LocalCluster, find_java
 from datamoat.cli import main
 from datamoat.config import Config, KafkaConfig
 from datamoat.errors import BrokerError
 from datamoat.topics import create_topics
+from ingest.kafka.admin import ensure_topics, is_reachable
+from ingest.kafka.testing import (
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    TopicPartition,
+)
 
 pytestmark = pytest.mark.kafka
 

@@ -18,11 +18,10 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
 from polars.testing import assert_frame_equal
 
 from datamoat.broker import LocalCluster, free_port
+from ingest.kafka.testing import KafkaAdminClient, KafkaError
 
 pytestmark = pytest.mark.kafka
 

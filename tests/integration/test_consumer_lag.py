@@ -2,7 +2,7 @@
 
 Kafka defines a group's lag on a partition as the log-end offset minus the group's committed
 offset. A worker drains a pre-filled topic while its merger exports the group's lag (read
-from the group's commits and the log ends once a second, ingest/kafka_lag.py); part of the
+from the group's commits and the log ends once a second, ingest/kafka/lag.py); part of the
 way through the worker is frozen (SIGSTOP) and 30,000 more posts arrive, so the commits and
 the log ends hold still with a lag of at least those, and
 Kafka's ``ConsumerGroupCommand --describe`` (from the ``kafka-tools`` artifact, fetched by

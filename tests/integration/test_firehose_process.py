@@ -8,11 +8,11 @@ import time
 
 import pytest
 from conftest import TopicFactory
-from kafka import KafkaConsumer, TopicPartition
 
 from ingest.firehose import Firehose, encode_values
 from ingest.firehose.config import flat_demo
 from ingest.firehose.process import FirehoseProcess, FirehoseSpec
+from ingest.kafka.testing import KafkaConsumer, TopicPartition
 
 pytestmark = pytest.mark.kafka
 
@@ -67,4 +67,4 @@ def test_stop_ends_it_early_and_an_unstarted_child_is_reaped(
     idle = FirehoseProcess(_spec(kafka_bootstrap, topic_factory(6))).start()
     idle.wait_ready()
     idle.abandon()
-    assert not idle._proc.is_alive()
+    assert not idle.is_alive()

@@ -7,11 +7,10 @@ import time
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.structs import TopicPartition
 
 from ingest.batch import RawBatch
-from ingest.kafka_fetch import bulk_available, fetch_raw
+from ingest.kafka.private import bulk_available, fetch_raw
+from ingest.kafka.testing import KafkaConsumer, KafkaProducer, TopicPartition
 
 pytestmark = pytest.mark.kafka
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
 from polars.testing import assert_frame_equal
 
 from datamoat.broker import free_port
+from ingest.kafka.testing import KafkaConsumer, KafkaProducer
 
 pytestmark = pytest.mark.kafka
 

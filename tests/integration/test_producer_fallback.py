@@ -9,11 +9,13 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
-import ingest.kafka_internals as internals
+import ingest.kafka.private as internals
+import ingest.kafka.records as records
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
-from ingest.producer import kafka_writer, partitions_of
+from ingest.kafka.producer import kafka_writer
+from ingest.kafka.testing import KafkaConsumer, TopicPartition
+from ingest.producer import partitions_of
 
 pytestmark = pytest.mark.kafka
 
@@ -26,12 +28,12 @@ def fresh_guard() -> Iterator[None]:
     """Each test decides anew (the self-test result and the fallback notice are per
     process)."""
     internals.self_test.cache_clear()
-    import ingest.producer as producer
+    import ingest.kafka.producer as producer
 
-    producer._fallback_said.clear()
+    producer.fallback_said.clear()
     yield
     internals.self_test.cache_clear()
-    producer._fallback_said.clear()
+    producer.fallback_said.clear()
 
 
 def read_all(bootstrap: str, topic: str, expected: int) -> dict[int, list[tuple[bytes, bytes]]]:
@@ -61,7 +63,7 @@ def test_every_post_arrives_byte_identical(
     forced_fallback: bool,
 ) -> None:
     if forced_fallback:  # the bulk path writes one wrong byte: the self-test must catch it
-        real = internals.record_bytes
+        real = records.record_bytes
 
         def corrupt(keys, values, first_offset, ts_delta):  # type: ignore[no-untyped-def]
             out = bytearray(real(keys, values, first_offset, ts_delta))

@@ -91,6 +91,7 @@ def test_join_kill_restart_and_shrink_give_the_truth(env: dict[str, str], tmp_pa
     )  # fmt: skip
     merger = _merger(env, group, tmp_path)
     a = _worker(env, group, "a", out)
+    b: subprocess.Popen[bytes] | None = None
     try:
         time.sleep(3)
         b = _worker(env, group, "b", out)  # joins mid-stream
@@ -111,8 +112,8 @@ def test_join_kill_restart_and_shrink_give_the_truth(env: dict[str, str], tmp_pa
         _finish(a)
         assert merger.wait(timeout=180) == 0, _tail(tmp_path)
     finally:
-        for proc in (producer, merger, a):
-            if proc.poll() is None:
+        for proc in (producer, merger, a, b):
+            if proc is not None and proc.poll() is None:
                 proc.kill()
     summaries = [orjson.loads(p.read_bytes()) for p in out.glob("*.json")]
     assert all(s["late"] == 0 for s in summaries), summaries

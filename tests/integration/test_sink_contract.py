@@ -10,9 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.structs import TopicPartition
 from pipeline_helpers import (
     DATAMOAT,
     START,
@@ -20,6 +17,15 @@ from pipeline_helpers import (
     cli,
     parquet_signals,
     truth,
+)
+
+from ingest.kafka.testing import (
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    TopicPartition,
 )
 
 pytestmark = pytest.mark.kafka

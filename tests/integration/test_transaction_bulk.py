@@ -9,14 +9,12 @@ import uuid
 
 import pytest
 from conftest import TopicFactory
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.partitioner.default import murmur2
-from kafka.structs import TopicPartition
 
-import sinks.transaction as transaction_module
-from ingest.kafka_internals import transaction_step
-from ingest.kafka_source import KafkaSource, consumer_config
-from sinks.transaction import OutRecord, Transaction, transactional_producer
+import ingest.kafka.transaction as transaction_module
+from ingest.kafka.private import transaction_step
+from ingest.kafka.source import KafkaSource, consumer_config
+from ingest.kafka.testing import KafkaConsumer, KafkaProducer, TopicPartition, murmur2
+from ingest.kafka.transaction import OutRecord, Transaction, transactional_producer
 
 pytestmark = pytest.mark.kafka
 
@@ -57,7 +55,7 @@ def test_keyed_records_commit_once_on_their_keys_partition(
     txn, source = _transaction(kafka_bootstrap, inputs)
     try:
         assert txn.producer is not None
-        assert (txn._bulk_of(txn.producer) is not None) is bulk
+        assert (txn.bulk_of(txn.producer) is not None) is bulk
         values = [b"v%d" % i for i in range(len(KEYS))]
         records = [OutRecord(out, v, k) for k, v in zip(KEYS, values, strict=True)]
         records.append(OutRecord(out, b"with-headers", b"h", (("reason", b"r"),)))
@@ -65,14 +63,14 @@ def test_keyed_records_commit_once_on_their_keys_partition(
         assert source.committed({0})[0].offset == 1  # type: ignore[union-attr]
         # A renewed producer (as after a lost commit) knows no topic yet: bulk batches must
         # not wait for metadata it never asks for.
-        txn._renew()
+        txn.renew()
         txn.commit([OutRecord(out, b"renewed", b"#tag2")], {0: (1, "meta")})
 
         # An aborted transaction's records (bulk or not) never show under read_committed.
         p = txn.producer
         assert p is not None
         p.begin_transaction()
-        txn._send(p, [OutRecord(out, b"aborted", b"#tag1"), OutRecord(out, b"aborted", None)])
+        txn.send(p, [OutRecord(out, b"aborted", b"#tag1"), OutRecord(out, b"aborted", None)])
         transaction_step(p, "begin_abort", 30.0)
     finally:
         txn.close()

@@ -20,7 +20,6 @@ import orjson
 import polars as pl
 import pytest
 from conftest import TopicFactory
-from kafka import KafkaConsumer, KafkaProducer
 from pipeline_helpers import (
     DATAMOAT,
     START,
@@ -31,6 +30,7 @@ from pipeline_helpers import (
     truth,
 )
 
+from ingest.kafka.testing import KafkaConsumer, KafkaProducer
 from process.delta import DELTA_SCHEMA, END, Delta, Mark, Origin, encode_delta
 
 pytestmark = pytest.mark.kafka

@@ -34,7 +34,7 @@ def _props(text: str) -> dict[str, str]:
 
 def test_template_renders_one_node(tmp_path: Path) -> None:
     cluster = LocalCluster(tmp_path, port=0)
-    cluster._render([9092], [9093])
+    cluster.render([9092], [9093])
     props = _props((tmp_path / "node-1" / "server.properties").read_text())
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
@@ -59,7 +59,7 @@ def test_template_renders_one_node(tmp_path: Path) -> None:
 
 
 def test_template_renders_three_nodes(tmp_path: Path) -> None:
-    LocalCluster(tmp_path, brokers=3, port=0)._render([1, 2, 3], [11, 12, 13])
+    LocalCluster(tmp_path, brokers=3, port=0).render([1, 2, 3], [11, 12, 13])
     rendered = [
         _props((tmp_path / f"node-{i}" / "server.properties").read_text()) for i in (1, 2, 3)
     ]
@@ -81,14 +81,14 @@ def test_template_renders_three_nodes(tmp_path: Path) -> None:
 
 
 def test_two_nodes_survive_one_down(tmp_path: Path) -> None:
-    LocalCluster(tmp_path, brokers=2, port=0)._render([1, 2], [11, 12])
+    LocalCluster(tmp_path, brokers=2, port=0).render([1, 2], [11, 12])
     props = _props((tmp_path / "node-1" / "server.properties").read_text())
     assert props["offsets.topic.replication.factor"] == "2"
     assert props["min.insync.replicas"] == props["transaction.state.log.min.isr"] == "1"
 
 
 def test_cluster_id_is_a_kafka_uuid() -> None:
-    ids = {broker._new_cluster_id() for _ in range(200)}
+    ids = {broker.new_cluster_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", cid) and cid[0] != "-" for cid in ids)
 
@@ -161,7 +161,7 @@ def test_bad_heap_is_refused(heap: str) -> None:
 
 
 def test_free_port_is_bindable() -> None:
-    assert broker._port_free(free_port())
+    assert broker.port_free(free_port())
 
 
 def test_home_follows_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,7 +199,7 @@ def _fake_node(data: Path, node_id: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-c", code, "kafka.Kafka", props])
     (data / f"node-{node_id}" / "kafka.pid").write_text(f"{proc.pid}\n")
     for _ in range(500):  # the command line shows once the interpreter has started
-        if broker._is_our_broker(proc.pid, Path(props)):
+        if broker.is_our_broker(proc.pid, Path(props)):
             return proc
         time.sleep(0.01)
     raise AssertionError("the fake node never showed its command line")

@@ -309,14 +309,14 @@ def test_whitespace_and_caps_follow_python() -> None:
         if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) != "Cn"
     ]
     probes = chars + [a + b for a, b in zip(chars[::97], chars[13::97], strict=False)]
-    upper = pl.Series(probes).str.contains(tokens._UPPER).to_list()
+    upper = pl.Series(probes).str.contains(tokens.UPPER).to_list()
     assert [p for p, u in zip(probes, upper, strict=True) if u != p.isupper()] == []
     # Tidied texts of one or two such tokens: is some token not ALL CAPS?
     words = [p for p in probes if not any(c.isspace() for c in p)]
     shouted = [p for p in words if p.isupper()]
     texts = words + [a + " " + b for a, b in zip(shouted * 8, words[::3], strict=False)]
     texts += [a + " " + b for a, b in zip(shouted, shouted[1:] + shouted[:1], strict=True)]
-    mixed = pl.Series(texts).str.contains(tokens._NOT_ALL_UPPER).to_list()
+    mixed = pl.Series(texts).str.contains(tokens.NOT_ALL_UPPER).to_list()
     wrong = [
         t for t, m in zip(texts, mixed, strict=True) if m == all(w.isupper() for w in t.split(" "))
     ]

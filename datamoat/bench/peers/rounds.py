@@ -78,15 +78,9 @@ def keep_forever(bootstrap: str, topic: str) -> None:
     start), and Quix stamps the records of its repartition topic with them and gives that
     topic its source's retention: with a time-based one the broker deletes them under Quix
     (offsets out of range, posts lost)."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource, ConfigResourceType
+    from ingest.kafka.admin import alter_topic_configs
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    try:
-        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": "-1"})
-        admin.alter_configs([resource])
-    finally:
-        admin.close()
+    alter_topic_configs(bootstrap, topic, {"retention.ms": "-1"})
 
 
 def _together(cmds: dict[str, list[str]], env: dict[str, str], work: Path,

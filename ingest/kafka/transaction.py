@@ -4,7 +4,7 @@ One :class:`Transaction` per batch: the records are sent, the input offsets (wit
 metadata) are added with ``send_offsets_to_transaction`` and the whole is committed, or
 aborted. Keyed records without headers (the merger's signals: tens of thousands per
 window) are appended a partition at a time into the producer's record batches
-(:class:`ingest.kafka_internals.BulkAppender`, about 1 us a record instead of ``send()``'s
+(:class:`ingest.kafka.private.BulkAppender`, about 1 us a record instead of ``send()``'s
 15), on the partition Kafka's default partitioner gives their key (murmur2, as ``send()``
 would); the rest, and everything when the bulk path's self-test fails, go by ``send()``.
 
@@ -31,8 +31,8 @@ from kafka.partitioner.default import murmur2
 from kafka.structs import TopicPartition
 
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
-from ingest.kafka_internals import BulkAppender, bulk_problem, transaction_step
-from ingest.kafka_source import KafkaSource
+from ingest.kafka.private import BulkAppender, bulk_problem, transaction_error, transaction_step
+from ingest.kafka.source import KafkaSource
 
 __all__ = ["OutRecord", "Transaction", "transactional_producer"]
 
@@ -133,9 +133,12 @@ class Transaction:
                 f"another process took over this transactional id ({exc}); stopping"
             ) from None
         except kerrors.KafkaError as exc:
+            # A later step only says "in an error state": the cause is the error that put
+            # the transaction there (read before the abort clears it), judged by its type.
+            cause = transaction_error(self.producer) if self.producer is not None else None
             if not self._abort():
-                self._renew()
-            if isinstance(exc, _MOVED_ON) or "consumer group metadata mismatch" in str(exc):
+                self.renew()
+            if isinstance(exc, _MOVED_ON) or isinstance(cause, _MOVED_ON):
                 raise GroupMovedOn(f"the group rebalanced under this batch ({exc})") from exc
             if offsets and self._already_committed(offsets):
                 log.info("a commit whose answer was lost went through; not sent again")
@@ -147,12 +150,12 @@ class Transaction:
         self, records: Sequence[OutRecord], offsets: Mapping[int, tuple[int, str]], group: Any
     ) -> None:
         if self.producer is None:
-            self._renew()
+            self.renew()
             if self.producer is None:
                 raise kerrors.KafkaConnectionError("no transactional producer (broker away?)")
         p, timeout = self.producer, self.step_timeout_s
         p.begin_transaction()
-        futures, failed = self._send(p, records)
+        futures, failed = self.send(p, records)
         if offsets:
             group = group if group is not None else self.source.group_metadata()
             txn_offsets = self.source.transaction_offsets(offsets)
@@ -167,12 +170,12 @@ class Transaction:
                 raise first
             raise kerrors.KafkaError(repr(first))
 
-    def _send(
+    def send(
         self, p: KafkaProducer, records: Sequence[OutRecord]
     ) -> tuple[list[Any], list[BaseException]]:
         """Send ``records`` in the open transaction: the futures of those sent one by one,
         and a list that the bulk batches' errors are added to as they fail."""
-        bulk = self._bulk_of(p)
+        bulk = self.bulk_of(p)
         futures = []
         groups: dict[TopicPartition, tuple[list[bytes], list[bytes]]] = {}
         partitioners: dict[str, Callable[[bytes], int]] = {}
@@ -198,7 +201,7 @@ class Transaction:
                 raise kerrors.KafkaTimeoutError(str(exc)) from exc
         return futures, failed
 
-    def _bulk_of(self, producer: KafkaProducer) -> BulkAppender | None:
+    def bulk_of(self, producer: KafkaProducer) -> BulkAppender | None:
         """The bulk appender of ``producer`` (checked once per producer), or None."""
         if self._bulk is None or self._bulk[0] is not producer:
             problem = bulk_problem(producer, transactional=True)
@@ -240,7 +243,7 @@ class Transaction:
             return False
         return True
 
-    def _renew(self) -> None:
+    def renew(self) -> None:
         """A fresh producer with the same transactional id (None while that fails)."""
         if self.producer is not None:
             _close(self.producer, 1.0)

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-import ingest.kafka_internals as internals
-from ingest.kafka_internals import self_test
+import ingest.kafka.private as internals
+import ingest.kafka.records as records
+from ingest.kafka.private import self_test
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +25,7 @@ def test_the_self_test_passes_on_the_pinned_kafka_python(codec: int) -> None:
 
 
 def test_a_wrong_record_byte_fails_the_self_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = internals.record_bytes
+    real = records.record_bytes
 
     def off_by_one_value(keys, values, first_offset, ts_delta):  # type: ignore[no-untyped-def]
         out = bytearray(real(keys, values, first_offset, ts_delta))

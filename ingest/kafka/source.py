@@ -27,7 +27,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.batch import RawBatch
 from ingest.errors import SourceTimeout
-from ingest.kafka_fetch import fetch_raw
+from ingest.kafka.private import fetch_raw
 
 __all__ = ["Committed", "KafkaSource", "PartitionListener", "consumer_config"]
 
@@ -53,10 +53,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.source = source
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.source._on_revoked({tp.partition for tp in revoked})
+        self.source.on_revoked({tp.partition for tp in revoked})
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.source._on_assigned({tp.partition for tp in assigned})
+        self.source.on_assigned({tp.partition for tp in assigned})
 
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
@@ -116,7 +116,7 @@ class KafkaSource:
             if not partitions:
                 raise LookupError(f"topic {topic!r} does not exist: run 'datamoat topics'")
             self.consumer.assign([self._tp(p) for p in sorted(partitions)])
-            self._on_assigned(set(partitions))
+            self.on_assigned(set(partitions))
             self._deliver_assigned()
         else:
             self.consumer.subscribe([topic], listener=_Rebalance(self))
@@ -126,7 +126,7 @@ class KafkaSource:
 
     # --- rebalances -----------------------------------------------------------------------
 
-    def _on_revoked(self, partitions: set[int]) -> None:
+    def on_revoked(self, partitions: set[int]) -> None:
         # On kafka-python's IO thread: nothing that blocks (no requests) may happen here.
         self._revoked |= partitions
         self._assigned_pending -= partitions
@@ -134,7 +134,7 @@ class KafkaSource:
         if self.listener is not None:
             self.listener.revoked(partitions)
 
-    def _on_assigned(self, partitions: set[int]) -> None:
+    def on_assigned(self, partitions: set[int]) -> None:
         # On the IO thread too: the listener hears of it when poll returns (_deliver).
         # The whole new assignment: a partition revoked and assigned again stays ours with
         # its position (kafka-python keeps it), so only the others moved away.
@@ -192,7 +192,7 @@ class KafkaSource:
     # --- reading --------------------------------------------------------------------------
 
     def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
-        """Up to ``max_records`` records, decoded in bulk (:func:`ingest.kafka_fetch.fetch_raw`)."""
+        """Up to ``max_records`` records, decoded in bulk (``ingest.kafka.private.fetch_raw``)."""
         try:
             batch = fetch_raw(self.consumer, max_records, timeout_ms)
         except KafkaError as exc:  # the broker is away: say so once, wait, try again later

@@ -1,0 +1,230 @@
+"""Kafka administration: is a cluster there, how big it is, topics, and group offsets.
+
+Every admin request of datamoat goes through here (the managed local broker, ``datamoat
+topics``, the preflight checks, ``run``'s fresh group, the bench and the tests). Failures
+are :class:`~ingest.errors.BrokerError` lines that name the cluster; Kafka's answers are
+read by error code, never by message text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from ingest.errors import BrokerError
+
+__all__ = [
+    "TopicSpec",
+    "alter_topic_configs",
+    "broker_count",
+    "broker_count_or_zero",
+    "commit_at_end",
+    "create_internal_topics",
+    "delete_topics",
+    "ensure_topics",
+    "is_reachable",
+    "replication_factors",
+    "topic_names",
+]
+
+#: Kafka's TOPIC_ALREADY_EXISTS error code.
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def is_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """True when a Kafka broker at ``bootstrap`` answers a metadata request in time."""
+    return broker_count_or_zero(bootstrap, timeout_s) > 0
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How to create one topic: partitions, replication factor and topic-level configs."""
+
+    partitions: int
+    replication_factor: int = 1
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+def broker_count(bootstrap: str, timeout_s: float = 10.0) -> int:
+    """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none)."""
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        return len(admin.describe_cluster()["brokers"])
+    except KafkaError as exc:
+        raise BrokerError(f"can't describe the Kafka cluster at {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def replication_factors(
+    bootstrap: str, names: Sequence[str], timeout_s: float = 10.0
+) -> dict[str, int]:
+    """The replication factor of each existing topic among ``names`` (absent ones left out)."""
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        found = admin.describe_topics(list(names)) if names else []
+    except KafkaError as exc:
+        raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+    return {
+        t["name"]: min(len(p["replica_nodes"]) for p in t["partitions"])
+        for t in found
+        if t.get("error_code", 0) == 0 and t.get("partitions")
+    }
+
+
+def ensure_topics(
+    bootstrap: str,
+    topics: Mapping[str, int | TopicSpec],
+    replication_factor: int = 1,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Create the missing ``topics`` (name -> partitions or a :class:`TopicSpec`); wait until
+    all have leaders. Returns the names created now.
+
+    Existing topics are left as they are, whatever their partition count, replication factor
+    or configs. A bare partition count uses ``replication_factor``.
+    """
+    if not topics:
+        return []
+    specs = {
+        name: spec if isinstance(spec, TopicSpec) else TopicSpec(spec, replication_factor)
+        for name, spec in topics.items()
+    }
+    wanted = {
+        name: {"num_partitions": spec.partitions, "replication_factor": spec.replication_factor,
+               "configs": dict(spec.configs)}
+        for name, spec in specs.items()
+    }  # fmt: skip
+    admin = _admin(bootstrap, timeout_s)
+    created = []
+    try:
+        result = admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000), raise_errors=False)
+        for topic in result["topics"]:
+            if topic["error_code"] == 0:
+                created.append(topic["name"])
+            elif topic["error_code"] != _TOPIC_ALREADY_EXISTS:
+                reason = topic.get("error_message") or f"error code {topic['error_code']}"
+                raise BrokerError(f"can't create topic {topic['name']!r}: {reason}")
+        admin.wait_for_topics(list(topics), timeout_ms=int(timeout_s * 1000))
+    except KafkaError as exc:
+        raise BrokerError(f"can't create topics on {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+    return sorted(created)
+
+
+def _admin(bootstrap: str, timeout_s: float) -> Any:
+    ms = max(100, int(timeout_s * 1000))
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap.split(","), bootstrap_timeout_ms=ms,
+                                request_timeout_ms=ms, client_id="datamoat-broker")  # fmt: skip
+    except KafkaError as exc:
+        raise BrokerError(f"no Kafka broker answers on {bootstrap}: {exc}") from exc
+
+
+def broker_count_or_zero(bootstrap: str, timeout_s: float) -> int:
+    """How many brokers the cluster at ``bootstrap`` reports; 0 if it does not answer."""
+    try:
+        admin = _admin(bootstrap, timeout_s)
+        try:
+            return len(admin.describe_cluster()["brokers"])
+        finally:
+            admin.close()
+    except (BrokerError, KafkaError):
+        return 0
+
+
+_INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
+
+
+def create_internal_topics(bootstrap: str, timeout_s: float = 30.0) -> None:
+    """Have the cluster create its group and transaction state topics now, while every node
+    runs. Kafka creates them on first use with the replication factor of the properties, and
+    that fails while fewer nodes run than it: a cluster that lost a node before its first
+    consumer group could serve no group at all until the node came back."""
+    deadline = time.monotonic() + timeout_s
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KafkaError):  # not there yet: the lookup creates them
+                admin.describe_groups(["datamoat-warm-up"])
+            with contextlib.suppress(KafkaError):
+                admin.describe_transactions(["datamoat-warm-up"])
+            with contextlib.suppress(KafkaError):
+                if set(_INTERNAL_TOPICS) <= set(admin.list_topics()):
+                    left_ms = max(100, int((deadline - time.monotonic()) * 1000))
+                    admin.wait_for_topics(list(_INTERNAL_TOPICS), timeout_ms=left_ms)
+                    return
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    raise BrokerError(
+        f"the cluster at {bootstrap} did not create {' and '.join(_INTERNAL_TOPICS)} within "
+        f"{timeout_s:.0f} s"
+    )
+
+
+def topic_names(bootstrap: str, timeout_s: float = 10.0) -> set[str]:
+    """The topics of the cluster at ``bootstrap``."""
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        return set(admin.list_topics())
+    except KafkaError as exc:
+        raise BrokerError(f"can't list the topics on {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def delete_topics(bootstrap: str, names: Sequence[str], timeout_s: float = 10.0) -> None:
+    """Delete those of ``names`` that exist (nothing when the broker is gone)."""
+    try:
+        admin = _admin(bootstrap, timeout_s)
+    except BrokerError:
+        return
+    try:
+        doomed = [name for name in names if name in set(admin.list_topics())]
+        if doomed:
+            admin.delete_topics(doomed, raise_errors=False)
+    except KafkaError:
+        return
+    finally:
+        admin.close()
+
+
+def alter_topic_configs(bootstrap: str, topic: str, configs: Mapping[str, str]) -> None:
+    """Set topic-level configs of ``topic`` (e.g. ``retention.ms``)."""
+    admin = _admin(bootstrap, 10.0)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, dict(configs))])
+    except KafkaError as exc:
+        raise BrokerError(f"can't alter the configs of topic {topic!r}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def commit_at_end(bootstrap: str, group: str, topic: str, metadata: str = "") -> dict[int, int]:
+    """Commit ``group``'s offsets of every partition of ``topic`` at the topic's current end
+    (``metadata``: ``%d`` is replaced by each offset), before anyone joins the group: it then
+    reads only what comes next. Returns the offsets committed."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        ends: dict[Any, int] = consumer.end_offsets(tps)
+        consumer.commit(
+            {tp: OffsetAndMetadata(o, metadata.replace("%d", str(o)), -1) for tp, o in ends.items()}
+        )
+        return {tp.partition: o for tp, o in ends.items()}
+    except KafkaError as exc:
+        raise BrokerError(f"can't commit group {group!r} at the end of {topic!r}: {exc}") from exc
+    finally:
+        consumer.close(autocommit=False)

@@ -1,0 +1,29 @@
+"""kafka-python's clients for tests and benchmarks, the one way they import them.
+
+datamoat talks to Kafka only through :mod:`ingest.kafka`; tests that read a topic back,
+write a hostile record or look at a topic's layout use kafka-python's own clients, taken
+from here, so the rule "only ``ingest/kafka/`` imports ``kafka``" holds for the whole tree
+(``tests/unit/test_layers.py`` checks it).
+"""
+
+from __future__ import annotations
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.errors import KafkaError
+from kafka.partitioner.default import murmur2
+from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+__all__ = [
+    "ConfigResource",
+    "ConfigResourceType",
+    "DefaultRecordBatchBuilder",
+    "KafkaAdminClient",
+    "KafkaConsumer",
+    "KafkaError",
+    "KafkaProducer",
+    "OffsetAndMetadata",
+    "TopicPartition",
+    "murmur2",
+]
