@@ -55,7 +55,7 @@ class LocalOutput:
         self.emitter.write(signals)
         if len(letters):
             self.dead_letters.write(letters)
-        self.source.commit({p: o for p, (o, _) in offsets.items()})
+        self.source.commit(offsets)
         self._pending = None
         self.emitter.count(signals)
 

@@ -158,6 +158,7 @@ def _worker(
         max_future_ms=round(b.max_future_s * 1000),
         scorer=score,
         fault=fault,
+        exports_lag=False,  # the group's merger does
     )
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import orjson
 import polars as pl
@@ -29,8 +29,7 @@ from datamoat.outputs import StageOutput
 from datamoat.retry import Durably
 from ingest.batch import RawBatch
 from ingest.errors import GroupMovedOn
-from ingest.kafka.source import Committed
-from ingest.source import Source
+from ingest.source import Committed, Source
 from process.decode import decode
 from process.delta import END, Delta, Mark
 from process.partition_stage import PartitionStage, Resume
@@ -40,26 +39,6 @@ __all__ = ["Worker", "WorkerStats"]
 
 Scorer = Callable[[pl.DataFrame], pl.DataFrame]
 log = logging.getLogger("datamoat.worker")
-
-
-@runtime_checkable
-class _Rebalancing(Protocol):
-    def take_revoked(self) -> set[int]: ...
-
-    @property
-    def rebalancing(self) -> bool: ...
-
-    def read_range(self, partition: int, start: int, end: int) -> RawBatch: ...
-
-    def rewind(self) -> None: ...
-
-    def group_metadata(self) -> Any: ...
-
-    def all_committed(self) -> dict[int, Committed | None]: ...
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -91,6 +70,9 @@ class Worker:
     wall_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     monotonic: Callable[[], float] = time.monotonic
     durably: Durably | None = None
+    #: Export the consumer lag gauge (one process per group does: alone, the worker; in a
+    #: consumer group, the merger, from the group's commits).
+    exports_lag: bool = True
     stats: WorkerStats = field(default_factory=WorkerStats)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Per partition, the offset this worker last committed (its state matches it).
@@ -104,11 +86,9 @@ class Worker:
     def __post_init__(self) -> None:
         if self.durably is None:
             self.durably = Durably(self.metrics)
-        if isinstance(self.source, _Rebalancing):
-            source = self.source
-            self.durably.on_pause = source.pause
-            self.durably.on_resume = source.resume
-            self.durably.wait = lambda s: self._keep_alive(s)
+        self.durably.on_pause = self.source.pause
+        self.durably.on_resume = self.source.resume
+        self.durably.wait = lambda s: self._keep_alive(s)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -132,9 +112,7 @@ class Worker:
 
     def group_ended(self) -> bool:
         """Has every partition's input been ended by whoever reads it? (Checked at most once
-        a second against the group's commits; always True outside a group.)"""
-        if not isinstance(self.source, _Rebalancing):
-            return True
+        a second against the commits.)"""
         now = self.monotonic()
         if now - self._ended_checked_at < 1.0:
             return False
@@ -158,8 +136,7 @@ class Worker:
             if left_ms <= 0:
                 break
             got = self.source.poll(self.max_records - len(batch), left_ms)
-            if isinstance(self.source, _Rebalancing):
-                batch = batch.without(self.source.take_revoked())
+            batch = batch.without(self.source.take_revoked())
             if not len(got):
                 if len(batch):
                     break  # caught up: don't sit on what we have
@@ -168,19 +145,18 @@ class Worker:
                 batch.extend(got)
             else:
                 batch = got
-        if isinstance(self.source, _Rebalancing):
-            # A rebalance under way: wait (bounded) for its assignment before this batch is
-            # processed, so that the records of partitions that moved away can be dropped.
-            until = self.monotonic() + 60.0
-            while self.source.rebalancing and self.monotonic() < until:
-                batch.extend(self.source.poll(self.max_records, 200))
-            batch = batch.without(self.source.take_revoked())
+        # A rebalance under way: wait (bounded) for its assignment before this batch is
+        # processed, so that the records of partitions that moved away can be dropped.
+        until = self.monotonic() + 60.0
+        while self.source.rebalancing and self.monotonic() < until:
+            batch.extend(self.source.poll(self.max_records, 200))
+        batch = batch.without(self.source.take_revoked())
         return batch
 
     def step(self) -> int:
         """Process one micro-batch; returns how many records it read."""
         batch = self.poll_batch()
-        group = self.source.group_metadata() if isinstance(self.source, _Rebalancing) else None
+        group = self.source.group_metadata()
         now = self.wall_ms()
         assigned = self.source.partitions()
         backlog = self.source.backlog()
@@ -235,7 +211,7 @@ class Worker:
         """End of input: close every window of every partition read, and commit that."""
         now = self.wall_ms()
         offsets = {p: self.source.position(p) for p in self.source.partitions()}
-        group = self.source.group_metadata() if isinstance(self.source, _Rebalancing) else None
+        group = self.source.group_metadata()
         self._hand_on(self.stage.end(now), DeadLetters([], [], [], [], []), offsets, group)
         self._update_gauges(force=True)
 
@@ -300,8 +276,7 @@ class Worker:
         self._committed.clear()
         self._last_marks = {}
         self._moved = False
-        if isinstance(self.source, _Rebalancing):
-            self.source.rewind()
+        self.source.rewind()
 
     def _keep_alive(self, seconds: float) -> None:
         """Wait while a commit fails, polling the paused consumer to stay in the group."""
@@ -339,7 +314,7 @@ class Worker:
             resume = Resume(None, None, committed.offset)  # committed by something else
         self.stage.resume(partition, resume, now)
         self._committed[partition] = committed.offset
-        if resume.replay_from >= committed.offset or not isinstance(self.source, _Rebalancing):
+        if resume.replay_from >= committed.offset:
             return
         started = self.monotonic()
         raw = self.source.read_range(partition, resume.replay_from, committed.offset)
@@ -368,7 +343,7 @@ class Worker:
         marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
         if marks and min(marks) < END:
             m.watermark.set(min(marks) / 1000.0)
-        if not isinstance(self.source, _Rebalancing):  # in a group, the merger exports lag
+        if self.exports_lag:
             for p, lag in self.source.lag().items():
                 m.consumer_lag.labels(partition=str(p)).set(lag)
 
@@ -381,10 +356,9 @@ class Worker:
         now = d is not None and d.failing_since is not None
         if d is not None and d.failing_since is not None:
             seconds += self.monotonic() - d.failing_since
-        source = self.source
-        stalls += int(getattr(source, "outages", 0))
-        seconds += float(getattr(source, "outage_s", 0.0))
-        now = now or bool(getattr(source, "down", False))
+        stalls += self.source.outages
+        seconds += self.source.outage_s
+        now = now or self.source.down
         return now, stalls, round(seconds, 3)
 
     def lag_total(self) -> int:

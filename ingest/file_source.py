@@ -10,19 +10,20 @@ input, streams the same way: ``datamoat produce --output FIFO`` feeding ``datamo
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 from ingest.batch import RawBatch
+from ingest.source import SoloSource
 
 __all__ = ["FileSource"]
 
 BLOCK_BYTES = 8 * 1024 * 1024
 
 
-class FileSource:
+class FileSource(SoloSource):
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         stdin = str(path) == "-"
         self._fh: IO[bytes] = sys.stdin.buffer if stdin else open(path, "rb")  # noqa: SIM115
@@ -30,7 +31,6 @@ class FileSource:
         self._tail = b""
         self._eof = False
         self._offset = 0
-        self.committed: dict[int, int] = {}
 
     def _fill(self, want: int) -> None:
         while len(self._pending) < want and not self._eof:
@@ -45,7 +45,7 @@ class FileSource:
             self._tail = lines.pop()
             self._pending.extend(lines)
 
-    def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
+    def read(self, max_records: int, timeout_ms: int) -> RawBatch:
         self._fill(max_records)
         if len(self._pending) <= max_records:
             take, self._pending = self._pending, []
@@ -62,9 +62,6 @@ class FileSource:
         self._offset += n
         return batch
 
-    def commit(self, offsets: Mapping[int, int]) -> None:
-        self.committed.update(offsets)
-
     def partitions(self) -> set[int]:
         return {0}
 
@@ -75,7 +72,7 @@ class FileSource:
         return {0: len(self._pending)}
 
     def lag(self) -> dict[int, int]:
-        return {0: self._offset + len(self._pending) - self.committed.get(0, 0)}
+        return {0: self._offset + len(self._pending) - self.committed_offset(0)}
 
     def exhausted(self) -> bool:
         return self._eof and not self._pending

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from ingest.batch import RawBatch
+from ingest.source import Offsets, SoloSource
 
 __all__ = ["MemorySource", "MemoryTopic"]
 
@@ -103,20 +104,20 @@ class MemoryTopic:
         return any(self._base[p] + len(v) > positions[p] for p, v in enumerate(self._values))
 
 
-class MemorySource:
-    """A reader of a :class:`MemoryTopic` with committed offsets, like a consumer group."""
+class MemorySource(SoloSource):
+    """The only reader of a :class:`MemoryTopic`: commits drop what they cover."""
 
     def __init__(self, topic: MemoryTopic) -> None:
+        super().__init__()
         self.topic = topic
         self.positions = [0] * topic.partitions
-        self.committed: dict[int, int] = {}
 
-    def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
+    def read(self, max_records: int, timeout_ms: int) -> RawBatch:
         return self.topic.read(self.positions, max_records, timeout_ms)
 
-    def commit(self, offsets: Mapping[int, int]) -> None:
-        self.committed.update(offsets)
-        self.topic.retain(offsets)
+    def commit(self, offsets: Offsets) -> None:
+        super().commit(offsets)
+        self.topic.retain({p: o for p, (o, _) in offsets.items()})
 
     def partitions(self) -> set[int]:
         return set(range(self.topic.partitions))
@@ -130,11 +131,8 @@ class MemorySource:
 
     def lag(self) -> dict[int, int]:
         ends = self.topic.end_offsets()
-        return {p: ends[p] - self.committed.get(p, 0) for p in range(self.topic.partitions)}
+        return {p: ends[p] - self.committed_offset(p) for p in range(self.topic.partitions)}
 
     def exhausted(self) -> bool:
         """True once the topic is closed and everything in it has been read."""
         return self.topic.closed and not any(self.backlog().values())
-
-    def close(self) -> None:
-        return None

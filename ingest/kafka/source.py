@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -28,24 +27,11 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from ingest.batch import RawBatch
 from ingest.errors import SourceTimeout
 from ingest.kafka.private import fetch_raw
+from ingest.source import Committed, Offsets, PartitionListener
 
-__all__ = ["Committed", "KafkaSource", "PartitionListener", "consumer_config"]
+__all__ = ["KafkaSource", "consumer_config"]
 
 log = logging.getLogger("datamoat.source")
-
-
-@dataclass(frozen=True, slots=True)
-class Committed:
-    """A partition's committed offset and the metadata stored with it."""
-
-    offset: int
-    metadata: str = ""
-
-
-class PartitionListener(Protocol):
-    def revoked(self, partitions: set[int]) -> None: ...
-
-    def assigned(self, committed: dict[int, Committed | None]) -> None: ...
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -319,13 +305,14 @@ class KafkaSource:
         """Note offsets committed by a transaction (for :meth:`lag`)."""
         self._committed.update(offsets)
 
-    def commit(self, offsets: Mapping[int, int]) -> None:
+    def commit(self, offsets: Offsets) -> None:
+        """Commit outside a transaction (each offset with its metadata)."""
         if not offsets:
             return
         self.consumer.commit(
-            {self._tp(p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+            {self._tp(p): OffsetAndMetadata(o, m, -1) for p, (o, m) in offsets.items()}
         )
-        self._committed.update(offsets)
+        self._committed.update({p: o for p, (o, _) in offsets.items()})
 
     def pause(self) -> None:
         """Stop fetching (backpressure) while :meth:`poll` keeps the group membership."""

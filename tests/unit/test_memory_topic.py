@@ -24,7 +24,7 @@ def test_committed_records_are_dropped_and_offsets_stay_absolute() -> None:
     source = MemorySource(topic)
     topic.write([0] * 5, [None] * 5, [b"%d" % i for i in range(5)])
     first = source.poll(3, 0)
-    source.commit(first.next_offsets())
+    source.commit({p: (o, "") for p, o in first.next_offsets().items()})
     assert topic.end_offsets() == [5]
     rest = source.poll(10, 0)
     assert rest.offsets == [3, 4] and rest.values == [b"3", b"4"]
@@ -46,7 +46,7 @@ def test_a_full_backlog_makes_the_writer_wait_for_the_reader() -> None:
     thread = threading.Thread(target=writer)
     thread.start()
     assert not wrote.wait(0.3)  # blocked: 10 records unconsumed
-    source.commit(source.poll(5, 0).next_offsets())
+    source.commit({p: (o, "") for p, o in source.poll(5, 0).next_offsets().items()})
     assert wrote.wait(5)
     thread.join()
     topic.close()

@@ -62,7 +62,7 @@ def test_worker_output_equals_truth_and_accounting_holds() -> None:
     assert s.consumed == s.processed + s.dead_lettered + s.late
     assert sorted(dead.values) == sorted(bad)  # the original bytes, untouched
     assert all(r for r in dead.reasons)
-    assert sum(source.committed.values()) == s.consumed
+    assert sum(c.offset for c in source.commits.values()) == s.consumed
 
     want = truth_signals(score(frame), SPEC)
     got = sink.frame()
@@ -144,7 +144,7 @@ def test_a_sink_bug_is_not_retried_and_nothing_is_committed() -> None:
     assert isinstance(source, MemorySource)
     with pytest.raises(TypeError, match="programming error"):
         worker.run(threading.Event(), done=source.exhausted)
-    assert not source.committed
+    assert not source.commits
     assert (
         worker.metrics.registry.get_sample_value(
             "datamoat_sink_retries_total", {"sink": "FlakySink"}
@@ -165,4 +165,4 @@ def test_shutdown_during_a_sink_outage_gives_up_without_committing() -> None:
         worker.run(stop)
     source = worker.source
     assert isinstance(source, MemorySource)
-    assert not source.committed
+    assert not source.commits
