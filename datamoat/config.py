@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 from datamoat.errors import ConfigError
 
@@ -113,6 +113,10 @@ class HttpConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     dir: str = "out"
+    #: The signal sinks, by name (sinks/registry.py): shipped ones are "parquet" (files under
+    #: dir) and "kafka" (the signals topic, exactly once; only with Kafka); a sink of your
+    #: own is a module on the Python path that registers its name.
+    sinks: tuple[str, ...] = ("parquet", "kafka")
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
     """The first invalid value: the keys it involves and what is wrong, or None."""
     kafka, firehose, window = sections["kafka"], sections["firehose"], sections["window"]
     batch, cascades, http = sections["batch"], sections["cascades"], sections["http"]
+    output = sections["output"]
     hop_ms = round((window.hop_s or window.size_s) * 1000)
     checks: list[tuple[tuple[str, ...], bool, str]] = [
         (("kafka.partitions",), kafka.partitions >= 1, "must be at least 1"),
@@ -158,6 +163,7 @@ def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
         (("cascades.ttl_s",), cascades.ttl_s >= 0, "must be >= 0"),
         (("cascades.max_state_mib",), cascades.max_state_mib >= 0, "must be >= 0 (0: none)"),
         (("http.port",), 0 <= http.port <= 65535, "must be 0-65535"),
+        (("output.sinks",), bool(output.sinks), "must name at least one sink (e.g. parquet)"),
         (
             ("window.size_s", "window.hop_s"),
             hop_ms >= 1 and round(window.size_s * 1000) % hop_ms == 0,
@@ -194,6 +200,14 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
                 pass
     elif kind is str and isinstance(value, str):
         return value
+    elif get_origin(kind) is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list) and all(isinstance(i, str) for i in items):
+            return tuple(i.strip() for i in items if i.strip())
+        raise ConfigError(
+            f"{where} must be a list of names (a comma-separated string in the environment), "
+            f"got {value!r}"
+        )
     raise ConfigError(f"{where} must be a {kind.__name__}, got {value!r}")
 
 

@@ -18,20 +18,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 import polars as pl
 
 from datamoat.emitter import SignalEmitter
+from ingest.batch import OutRecord
 from ingest.errors import DeltaError
 from ingest.kafka.source import KafkaSource
-from ingest.kafka.transaction import OutRecord, Transaction
+from ingest.kafka.transaction import Transaction
 from process.delta import Delta, Origin, decode_delta
 from process.merger import Merger
-from sinks.base import DeadLetters
-from sinks.kafka import dead_letter_records, signal_records
+from sinks.base import DeadLetters, TransactionalSink
+from sinks.kafka import dead_letter_records
 
 __all__ = ["MergeLoop", "merge_group"]
 
@@ -50,7 +51,8 @@ class MergeLoop:
     merger: Merger
     emitter: SignalEmitter
     transaction: Transaction
-    signals_topic: str
+    #: Sinks whose records commit in the merger's transaction (the signals topic).
+    transactional: Sequence[TransactionalSink]
     dlq_topic: str
     #: The worker group and input topic whose deltas this merger merges; any other's
     #: are skipped and counted (pipelines that share a partials topic stay apart).
@@ -165,8 +167,8 @@ class MergeLoop:
         return len(batch)
 
     def commit(self, signals: pl.DataFrame, letters: DeadLetters, next_offset: int) -> None:
-        self.emitter.write(signals)  # Parquet first: idempotent per window
-        records: list[OutRecord] = signal_records(self.signals_topic, signals)
+        self.emitter.write(signals)  # the idempotent sinks first: per window, again or not
+        records: list[OutRecord] = [r for sink in self.transactional for r in sink.records(signals)]
         records += dead_letter_records(
             self.dlq_topic, letters, merge_group(self.origin.group), self.source.topic
         )

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import polars as pl
 
 from datamoat.emitter import SignalEmitter
-from ingest.kafka.transaction import OutRecord, Transaction
+from ingest.batch import OutRecord
+from ingest.kafka.transaction import Transaction
 from ingest.source import Source
 from process.delta import Delta, Origin, encode_delta
 from process.merger import Merger

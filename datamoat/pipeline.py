@@ -46,7 +46,8 @@ from process.partition_stage import PartitionStage
 from process.sentiment import with_sentiment
 from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
-from sinks.parquet import ParquetSink
+from sinks.file import FileDeadLetterSink
+from sinks.registry import Outputs, SinkContext, build_outputs
 
 __all__ = [
     "Built",
@@ -55,6 +56,7 @@ __all__ = [
     "instance_name",
     "kafka_merger",
     "kafka_worker",
+    "local_outputs",
     "local_pipeline",
     "local_worker",
     "make_firehose",
@@ -65,6 +67,8 @@ __all__ = [
 ]
 
 Fault = Callable[[str], None]
+#: Where a pipeline without Kafka writes its dead letters, under its output directory.
+DEAD_LETTERS_FILE = "dead_letters.ndjson"
 log = logging.getLogger("datamoat.pipeline")
 
 
@@ -162,19 +166,27 @@ def _worker(
     )
 
 
+def local_outputs(config: Config, out: Path) -> Outputs:
+    """The sinks of a pipeline without Kafka (``[output] sinks``, the idempotent ones)."""
+    context = SinkContext(out, config.kafka.signals_topic)
+    return build_outputs(config.output.sinks, context, transactions=False)
+
+
 def local_worker(
     config: Config,
     source: Source,
-    sinks: Sequence[SignalSink],
-    dead_letters: DeadLetterSink,
+    out: Path,
     metrics: Metrics,
     fault: Fault = lambda point: None,
 ) -> Built:
-    """A worker and the merger in one process (no transport between the stages)."""
+    """A worker and the merger in one process (no transport between the stages): signals
+    to the ``[output] sinks``, dead letters to ``<out>/dead_letters.ndjson``."""
     b = config.batch
-    return local_pipeline(
+    outputs = local_outputs(config, out)
+    dead_letters = FileDeadLetterSink(out / DEAD_LETTERS_FILE)
+    built = local_pipeline(
         source,
-        sinks,
+        outputs.idempotent,
         dead_letters,
         metrics,
         window_spec(config),
@@ -186,6 +198,8 @@ def local_worker(
         max_future_ms=round(b.max_future_s * 1000),
         fault=fault,
     )
+    built.closers += [dead_letters.close, outputs.close]
+    return built
 
 
 def local_pipeline(
@@ -287,7 +301,9 @@ def kafka_merger(
     built.closers.append(transaction.close)
     merger = _merger(config, set(range(count)) if count else None)
     metrics.fit_latency(config.window.size_s, config.window.allowed_lateness_s)
-    emitter = SignalEmitter(merger, [ParquetSink(out)], metrics, Durably(metrics), fault=fault)
+    outputs = build_outputs(config.output.sinks, SinkContext(out, k.signals_topic))
+    built.closers.append(outputs.close)
+    emitter = SignalEmitter(merger, outputs.idempotent, metrics, Durably(metrics), fault=fault)
     built.emitter = emitter
     lag = GroupLag(k.bootstrap, k.posts_topic, group)
     built.closers.append(lag.close)
@@ -297,7 +313,7 @@ def kafka_merger(
         merger,
         emitter,
         transaction,
-        k.signals_topic,
+        outputs.transactional,
         k.dlq_topic,
         origin=Origin(group, k.posts_topic),
         fault=fault,

@@ -1,12 +1,14 @@
-"""A raw micro-batch: the undecoded records of one or more polls, columns side by side."""
+"""Records as bytes: a raw micro-batch in (the undecoded records of one or more polls,
+columns side by side), and one record out (:class:`OutRecord`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
-__all__ = ["RawBatch"]
+__all__ = ["OutRecord", "RawBatch"]
 
 
 @dataclass(slots=True)
@@ -52,3 +54,13 @@ class RawBatch:
         )
         last = frame.group_by("p").agg(pl.col("o").max() + 1)
         return dict(zip(last["p"].to_list(), last["o"].to_list(), strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One record to write: topic, value, key and headers."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] = ()

@@ -7,7 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
-__all__ = ["DeadLetterSink", "DeadLetters", "SignalSink"]
+from ingest.batch import OutRecord
+
+__all__ = ["DeadLetterSink", "DeadLetters", "SignalSink", "TransactionalSink"]
 
 
 @runtime_checkable
@@ -21,6 +23,17 @@ class SignalSink(Protocol):
     """
 
     def write(self, signals: pl.DataFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TransactionalSink(Protocol):
+    """Hands signal rows to the merger's Kafka transaction, as records committed atomically
+    with its input offset: a batch done again is aborted or fenced, never written twice.
+    """
+
+    def records(self, signals: pl.DataFrame) -> list[OutRecord]: ...
 
     def close(self) -> None: ...
 

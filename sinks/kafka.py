@@ -1,6 +1,7 @@
 """Kafka records of the pipeline's outputs, sent inside transactions (ingest/kafka/transaction.py).
 
-* signals: one JSON record per closed window and key, keyed by the key (hashtag or ``*``);
+* signals (the ``kafka`` sink, :class:`SignalTopicSink`): one JSON record per closed window
+  and key, keyed by the key (hashtag or ``*``), committed with the merger's input offset;
 * dead letters: the original bytes and key, with headers ``reason``, ``group`` (the
   consumer group that rejected it), ``source_topic``, ``source_partition`` and
   ``source_offset``: pipelines that share a dead-letter topic can tell their records apart.
@@ -12,10 +13,11 @@ import io
 
 import polars as pl
 
-from ingest.kafka.transaction import OutRecord
+from ingest.batch import OutRecord
 from sinks.base import DeadLetters
+from sinks.registry import SinkContext, sink
 
-__all__ = ["dead_letter_records", "signal_records"]
+__all__ = ["SignalTopicSink", "dead_letter_records", "signal_records", "signal_topic_sink"]
 
 
 def signal_records(topic: str, signals: pl.DataFrame) -> list[OutRecord]:
@@ -26,6 +28,25 @@ def signal_records(topic: str, signals: pl.DataFrame) -> list[OutRecord]:
     lines = buf.getvalue().splitlines()
     keys = signals["key"].to_list()
     return [OutRecord(topic, value, key.encode()) for key, value in zip(keys, lines, strict=True)]
+
+
+class SignalTopicSink:
+    """The signals topic as a transactional sink (``[output] sinks = ["kafka"]``)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def records(self, signals: pl.DataFrame) -> list[OutRecord]:
+        return signal_records(self.topic, signals)
+
+    def close(self) -> None:
+        return None
+
+
+@sink("kafka")
+def signal_topic_sink(context: SinkContext) -> SignalTopicSink:
+    """``[output] sinks = ["kafka"]``: the ``kafka.signals_topic`` topic, exactly once."""
+    return SignalTopicSink(context.signals_topic)
 
 
 def dead_letter_records(

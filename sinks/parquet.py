@@ -12,8 +12,9 @@ from pathlib import Path
 import polars as pl
 
 from ingest.errors import SinkError
+from sinks.registry import SinkContext, sink
 
-__all__ = ["ParquetSink"]
+__all__ = ["ParquetSink", "parquet_sink"]
 
 
 class ParquetSink:
@@ -51,3 +52,9 @@ class ParquetSink:
 
     def close(self) -> None:
         return None
+
+
+@sink("parquet")
+def parquet_sink(context: SinkContext) -> ParquetSink:
+    """``[output] sinks = ["parquet"]``: one file per window under ``<output dir>/signals/``."""
+    return ParquetSink(context.output_dir)

@@ -26,8 +26,6 @@ from datamoat.runtime import fault_from_env, install_stop, serve
 from datamoat.topics import create_internal_topics
 from datamoat.worker import Worker
 from ingest.file_source import FileSource
-from sinks.file import FileDeadLetterSink
-from sinks.parquet import ParquetSink
 
 __all__ = ["register", "status_of", "worker_line"]
 
@@ -175,8 +173,7 @@ def _replay(
             " (write one with 'datamoat produce --output', or give - for standard input)"
         )
     source = FileSource(args.input)
-    dead = FileDeadLetterSink(out / "dead_letters.ndjson")
-    built = local_worker(config, source, [ParquetSink(out)], dead, metrics)
+    built = local_worker(config, source, out, metrics)
     worker = built.worker
     assert worker is not None and built.emitter is not None
     built.emitter.replay = True  # event times are in the past: no emit latency
@@ -194,8 +191,8 @@ def _replay(
     finally:
         if live:
             live.stop()
+        built.close()
         source.close()
-        dead.close()
         if server:
             server.stop()
     return _finish(worker, built.emitter, started, args.summary_json)

@@ -35,6 +35,7 @@ from datamoat.federate import WorkerMetrics
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import (
+    DEAD_LETTERS_FILE,
     firehose_config,
     kafka_merger,
     local_worker,
@@ -53,8 +54,6 @@ from ingest.kafka.admin import is_reachable
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats
 from ingest.producer import PostWriter
-from sinks.file import FileDeadLetterSink
-from sinks.parquet import ParquetSink
 
 __all__ = ["register"]
 
@@ -233,8 +232,7 @@ class _Interrupts:
 def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     metrics = Metrics()
     topic = MemoryTopic(config.kafka.partitions)
-    dead = FileDeadLetterSink(out / "dead_letters.ndjson")
-    built = local_worker(config, MemorySource(topic), [ParquetSink(out)], dead, metrics)
+    built = local_worker(config, MemorySource(topic), out, metrics)
     worker, emitter = built.worker, built.emitter
     assert worker is not None and emitter is not None
     start_ms = now_ms() if args.start is None else args.start
@@ -261,7 +259,7 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
         if live:
             live.stop()
         server.stop()
-        dead.close()
+        built.close()
     if progress.failure:
         raise progress.failure[0]
     s = worker.stats
@@ -269,7 +267,7 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
         args, config, progress, emitter, started,
         consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
         reasons=s.dead_letter_reasons, out=out,
-        output={"dead_letters_file": str(out / "dead_letters.ndjson")},
+        output={"dead_letters_file": str(out / DEAD_LETTERS_FILE)},
     )  # fmt: skip
 
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from datamoat.errors import ConfigError
 from datamoat.options import add_config, add_firehose, config_from, positive_int
-from datamoat.pipeline import cascade_config, make_firehose, score, window_spec
+from datamoat.pipeline import cascade_config, local_outputs, make_firehose, score, window_spec
 from datamoat.preflight import check_output_dir
 from process.truth import truth_signals
-from sinks.parquet import ParquetSink
 
 __all__ = ["register"]
 
@@ -43,7 +42,12 @@ def run_truth(args: argparse.Namespace) -> int:
     signals = truth_signals(
         score(posts), window_spec(config), cascade_config=cascade_config(config)
     )
-    ParquetSink(out).write(signals)
+    outputs = local_outputs(config, out)
+    try:
+        for sink in outputs.idempotent:
+            sink.write(signals)
+    finally:
+        outputs.close()
     log.info(
         "truth: %s posts -> %s signal rows in %s windows, %s (%.1f s)",
         f"{args.posts:,}",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
@@ -30,6 +29,7 @@ from kafka import errors as kerrors
 from kafka.partitioner.default import murmur2
 from kafka.structs import TopicPartition
 
+from ingest.batch import OutRecord
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
 from ingest.kafka.private import BulkAppender, bulk_problem, transaction_error, transaction_step
 from ingest.kafka.source import KafkaSource
@@ -46,14 +46,6 @@ _MOVED_ON = (
     kerrors.FencedInstanceIdError,
 )
 _FENCED = (kerrors.ProducerFencedError, kerrors.InvalidProducerEpochError)
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    headers: Sequence[tuple[str, bytes]] = ()
 
 
 def transactional_producer(

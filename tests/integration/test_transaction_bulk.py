@@ -11,10 +11,11 @@ import pytest
 from conftest import TopicFactory
 
 import ingest.kafka.transaction as transaction_module
+from ingest.batch import OutRecord
 from ingest.kafka.private import transaction_step
 from ingest.kafka.source import KafkaSource, consumer_config
 from ingest.kafka.testing import KafkaConsumer, KafkaProducer, TopicPartition, murmur2
-from ingest.kafka.transaction import OutRecord, Transaction, transactional_producer
+from ingest.kafka.transaction import Transaction, transactional_producer
 
 pytestmark = pytest.mark.kafka
 

@@ -16,9 +16,7 @@ from ingest.memory import MemorySource, MemoryTopic
 from ingest.source import Source
 
 MEMBERS = sorted(
-    name
-    for name in (*Source.__dict__, *getattr(Source, "__annotations__", {}))
-    if not name.startswith("_")
+    {n for n in (*dir(Source), *inspect.get_annotations(Source)) if not n.startswith("_")}
 )
 
 
