@@ -28,7 +28,7 @@ from string import Template
 from typing import Any
 
 from datamoat.errors import BrokerError
-from ingest.kafka.admin import broker_count_or_zero, create_internal_topics
+from ingest.kafka.admin import create_internal_topics, is_reachable
 
 __all__ = [
     "CONFIG_DIR",
@@ -367,7 +367,7 @@ class LocalCluster:
                         f"Kafka node {i} exited with code {proc.returncode} during start; "
                         f"log tail:\n{self._log_tail(i)}"
                     )
-            if all(broker_count_or_zero(f"{HOST}:{p}", 1.0) >= brokers for p in ports):
+            if all(is_reachable(f"{HOST}:{p}", 1.0, brokers) for p in ports):
                 return
             if time.monotonic() > deadline:
                 self._stop_nodes(self.status(), node_ids, 30.0)

@@ -24,6 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from datamoat.errors import ConfigError
 from datamoat.metrics import Metrics, firehose_registry
+from datamoat.report import quantile
+from ingest.ticker import Ticker
 
 __all__ = ["HISTORY_SAMPLES", "MetricsServer", "StatusBoard", "serve_firehose"]
 
@@ -62,8 +64,7 @@ class StatusBoard:
         self.role = role
         self.history: deque[dict[str, float]] = deque(maxlen=keep)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="datamoat-status", daemon=True)
+        self._ticker = Ticker(self.sample, interval_s, "datamoat-status")
 
     def sample(self) -> dict[str, float]:
         """Record (and return) one sample of the operations figures."""
@@ -72,19 +73,13 @@ class StatusBoard:
             self.history.append(point)
         return point
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample()
-
     def start(self) -> StatusBoard:
         self.sample()
-        self._thread.start()
+        self._ticker.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
+        self._ticker.stop(timeout_s=2)
 
     def status(self) -> dict[str, Any]:
         now: dict[str, float | None] = {"t": round(time.time(), 3), **self.metrics.totals()}
@@ -92,22 +87,12 @@ class StatusBoard:
         measured = [w["latency_s"] for w in signals["windows"] if w["latency_s"] is not None]
         now["latency_last_s"] = measured[-1] if measured else None
         recent = sorted(measured[-60:])
-        now["latency_p50_s"] = _quantile(recent, 0.5)
-        now["latency_p99_s"] = _quantile(recent, 0.99)
+        now["latency_p50_s"] = quantile(recent, 0.5)
+        now["latency_p99_s"] = quantile(recent, 0.99)
         with self._lock:
             history = list(self.history)
         extra = self.extra() if self.extra is not None else {}
         return {**extra, "role": self.role, "ops": now, "signals": signals, "history": history}
-
-
-def _quantile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between the closest ranks of sorted ``values``."""
-    if not values:
-        return None
-    pos = q * (len(values) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
 class MetricsServer:

@@ -39,6 +39,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from datamoat.report import TrendLog
+from process.aggregate import STREAM_KEY
 
 __all__ = [
     "BATCH_BUCKETS",
@@ -64,7 +65,6 @@ HISTORY_WINDOWS: Final = 360
 SPARK_WINDOWS: Final = 30
 #: Keys per window whose trend score the sparkline history keeps.
 SPARK_KEYS: Final = 50
-STREAM_KEY: Final = "*"
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 LATENCY_HELP: Final = (

@@ -13,12 +13,15 @@ from typing import Any, TextIO
 import orjson
 import polars as pl
 
+from ingest.ticker import Ticker
+
 __all__ = [
     "LiveLine",
     "TrendLog",
     "format_summary",
     "make_summary",
     "output_of",
+    "quantile",
     "write_summary",
 ]
 
@@ -26,10 +29,16 @@ __all__ = [
 TREND_LOG_KEYS = 1000
 
 
-def _quantile(values: list[float], q: float) -> float | None:
+def quantile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values``, interpolated linearly between the closest ranks
+    (None when there are none)."""
     if not values:
         return None
-    return float(pl.Series(values, dtype=pl.Float64).quantile(q, interpolation="linear") or 0.0)
+    ranked = sorted(values)
+    pos = q * (len(ranked) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ranked) - 1)
+    return float(ranked[lo] + (ranked[hi] - ranked[lo]) * (pos - lo))
 
 
 def peak_rss_bytes() -> int:
@@ -48,8 +57,9 @@ def make_summary(
     producing_s: float | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The run summary (DESIGN.md). ``produced_per_s`` is over ``producing_s`` (the time the
-    firehose ran) when given, ``processed_per_s`` over the whole ``duration_s``."""
+    """The run summary (its fields: README.md, "Commands"). ``produced_per_s`` is over
+    ``producing_s`` (the time the firehose ran) when given, ``processed_per_s`` over the
+    whole ``duration_s``."""
     duration = max(duration_s, 1e-9)
     producing = max(producing_s or duration_s, 1e-9)
     summary: dict[str, Any] = {
@@ -61,8 +71,8 @@ def make_summary(
         "duration_s": round(duration_s, 3),
         "produced_per_s": round(produced / producing, 1),
         "processed_per_s": round(processed / duration, 1),
-        "latency_p50_s": _quantile(latencies, 0.5),
-        "latency_p99_s": _quantile(latencies, 0.99),
+        "latency_p50_s": quantile(latencies, 0.5),
+        "latency_p99_s": quantile(latencies, 0.99),
         "peak_rss_bytes": peak_rss_bytes(),
         "accounting_ok": consumed == processed + dead_lettered + late,
     }
@@ -207,35 +217,72 @@ def _trended_line(e: dict[str, Any]) -> str:
 
 
 class LiveLine:
-    """A status line refreshed every second on a terminal, every 10 s in a log."""
+    """The one live display of every command: a status line, or a block of lines
+    (``block=True``), redrawn in place on a terminal and written as plain log lines
+    elsewhere (a log, a pipe).
+
+    Pushed (:meth:`show` with the text) or polled (:meth:`start` calls ``render(elapsed)``
+    every ``interval`` s: 1 on a terminal, 10 otherwise, on a :class:`~ingest.ticker.Ticker`).
+    """
 
     def __init__(
-        self, render: Callable[[float], str], stream: TextIO = sys.stderr, interval: float = 0
+        self,
+        render: Callable[[float], str | Sequence[str]] | None = None,
+        stream: TextIO = sys.stderr,
+        interval: float = 0,
+        block: bool = False,
     ):
         self.render = render
         self.stream = stream
         self.tty = stream.isatty()
+        self.block = block
         self.interval = interval or (1.0 if self.tty else 10.0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="datamoat-live", daemon=True)
+        self._drawn = 0
+        self._ticker: Ticker | None = None
         self._started = time.monotonic()
+        self._lock = threading.Lock()
 
     def start(self) -> LiveLine:
-        self._thread.start()
+        render = self.render
+        if render is None:
+            raise ValueError("a polled live line needs render")
+        self._ticker = Ticker(
+            lambda: self.show(render(time.monotonic() - self._started)),
+            self.interval,
+            "datamoat-live",
+        ).start()
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        if self.tty:
-            self.stream.write("\n")
+    def show(self, text: str | Sequence[str]) -> None:
+        """Draw ``text`` (a line, or the block's lines) now."""
+        lines = [text] if isinstance(text, str) else list(text)
+        with self._lock:
+            if not self.tty:
+                self.stream.write(" | ".join(line.strip() for line in lines) + "\n")
+            elif self.block:
+                up = f"\x1b[{self._drawn}F" if self._drawn else ""
+                self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+                self._drawn = len(lines)
+            else:
+                self.stream.write("\r\x1b[2K" + " | ".join(lines))
+                self._drawn = 1
             self.stream.flush()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            line = self.render(time.monotonic() - self._started)
-            if self.tty:
-                self.stream.write("\r\x1b[2K" + line)
-            else:
-                self.stream.write(line + "\n")
-            self.stream.flush()
+    def clear(self) -> None:
+        """Take a status line off the terminal (before other output)."""
+        with self._lock:
+            if self.tty and not self.block and self._drawn:
+                self.stream.write("\r\x1b[2K")
+                self.stream.flush()
+                self._drawn = 0
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop(timeout_s=2)
+        with self._lock:
+            if self.tty and not self.block and self._drawn:
+                self.stream.write("\n")
+                self.stream.flush()
+                self._drawn = 0
+
+

@@ -6,11 +6,11 @@ when the output is not one (a log, a pipe)."""
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from typing import TextIO
 
 from datamoat.metrics import Metrics
+from datamoat.report import LiveLine
 
 __all__ = ["TerminalView", "render_block"]
 
@@ -53,7 +53,8 @@ def render_block(
 
 
 class TerminalView:
-    """Redraws :func:`render_block` every ``interval`` s (1 on a terminal, 10 otherwise)."""
+    """Draws :func:`render_block` through a :class:`~datamoat.report.LiveLine` block every
+    ``interval`` s (1 on a terminal, 10 otherwise)."""
 
     def __init__(
         self,
@@ -68,24 +69,17 @@ class TerminalView:
         self.target_rate = target_rate
         self.duration_s = duration_s
         self.posts = posts
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.interval = interval or (1.0 if self.tty else 10.0)
-        self._drawn = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="datamoat-view", daemon=True)
-        self._started = time.monotonic()
+        self.live = LiveLine(self._render, stream, interval, block=True)
         self._last: tuple[float, float] | None = None
 
     def start(self) -> TerminalView:
-        self._thread.start()
+        self.live.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
+        self.live.stop()
 
-    def lines(self) -> list[str]:
+    def _render(self, elapsed_s: float) -> list[str]:
         now = time.monotonic()
         produced = self.metrics.totals()["produced"]
         rate = None
@@ -93,16 +87,5 @@ class TerminalView:
             rate = (produced - self._last[1]) / (now - self._last[0])
         self._last = (now, produced)
         return render_block(
-            self.metrics, now - self._started, rate, self.target_rate, self.duration_s, self.posts
+            self.metrics, elapsed_s, rate, self.target_rate, self.duration_s, self.posts
         )
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            lines = self.lines()
-            if self.tty:
-                up = f"\x1b[{self._drawn}F" if self._drawn else ""
-                self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
-                self._drawn = len(lines)
-            else:
-                self.stream.write(" | ".join(line.strip() for line in lines) + "\n")
-            self.stream.flush()

@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 import polars as pl
 
 from ingest.producer import PostWriter, partitions_of
+from ingest.ticker import Ticker
 
 __all__ = [
     "BEHIND_S",
@@ -125,18 +126,10 @@ class StallWatch:
     def start(self, interval_s: float) -> Callable[[], None]:
         """Check every ``interval_s`` in a daemon thread; returns the function that stops it
         (after one last check)."""
-        done = threading.Event()
-
-        def loop() -> None:
-            while not done.wait(interval_s):
-                self.check()
-
-        thread = threading.Thread(target=loop, name="stall-watch", daemon=True)
-        thread.start()
+        ticker = Ticker(self.check, interval_s, "stall-watch").start()
 
         def stop() -> None:
-            done.set()
-            thread.join(timeout=max(1.0, 2 * interval_s))
+            ticker.stop(timeout_s=max(1.0, 2 * interval_s))
             self.check()
 
         return stop

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from process.aggregate import GROUP, SUM_COLUMNS, Accumulated
+from process.aggregate import GROUP, STREAM_KEY, SUM_COLUMNS, Accumulated
 from process.cascades import CascadeConfig, CascadeTracker, attach_cascades
 from process.delta import DELTA_SCHEMA, END, Delta, Mark
 from process.signals import SIGNAL_SCHEMA, finalise_totals
@@ -98,7 +98,7 @@ class Merger:
         rows = delta.partials
         if self.closed_through is not None and rows.height:
             done = pl.col("window_start") + self.spec.size_ms <= self.closed_through
-            late = rows.filter(done & (pl.col("key") == "*"))["posts"].sum()
+            late = rows.filter(done & (pl.col("key") == STREAM_KEY))["posts"].sum()
             self.stats.late_after_merge += int(late or 0)
             rows = rows.filter(~done)
         self.open.add(rows)

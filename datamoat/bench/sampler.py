@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from datamoat.bench.procstat import ProcSample, read_proc
 from datamoat.bench.scrape import MetricsSample, scrape
+from ingest.ticker import Ticker
 
 __all__ = ["Exit", "Sample", "Sampler", "wait_rusage"]
 
@@ -62,14 +62,13 @@ class Sampler:
     interval_s: float = 0.25
     on_sample: Callable[[Sample], None] = lambda s: None
     samples: list[Sample] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _ticker: Ticker | None = None
     _t0: float = field(default_factory=time.monotonic)
 
     def start(self) -> Sampler:
         self._t0 = time.monotonic()
-        self._thread = threading.Thread(target=self._loop, name="datamoat-bench", daemon=True)
-        self._thread.start()
+        self._ticker = Ticker(self.sample, self.interval_s, "datamoat-bench", at_start=True)
+        self._ticker.start()
         return self
 
     def sample(self) -> Sample:
@@ -81,14 +80,7 @@ class Sampler:
         self.on_sample(sample)
         return sample
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.sample()
-            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
-
     def stop(self) -> list[Sample]:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._ticker is not None:
+            self._ticker.stop(timeout_s=10)
         return self.samples

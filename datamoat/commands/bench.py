@@ -20,7 +20,7 @@ from datamoat.bench.sampler import Sample
 from datamoat.bench.summary import validate_summary
 from datamoat.errors import ConfigError
 from datamoat.options import positive_float, positive_int
-from datamoat.report import format_summary, write_summary
+from datamoat.report import LiveLine, format_summary, write_summary
 
 __all__ = ["public_command", "register"]
 
@@ -91,7 +91,8 @@ class _Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.tty = sys.stderr.isatty()
+        self.line = LiveLine()
+        self.tty = self.line.tty
         self.last_print = 0.0
         self.last: tuple[str, float, float] | None = None
 
@@ -114,12 +115,12 @@ class _Progress:
             lag = max(m.lag, m.produced - m.consumed, 0)
             line += f" | produced {m.produced:,.0f} | lag {lag:,.0f}"
         line += f" | cpu {cpu}"
-        sys.stderr.write(("\r\x1b[2K" + line) if self.tty else line + "\n")
-        sys.stderr.flush()
+        self.line.show(line)
 
     def log(self, text: str) -> None:
         if not self.quiet:
-            sys.stderr.write(("\n" if self.tty else "") + f"datamoat bench: {text}\n")
+            self.line.stop()  # off its line, so the message starts on one of its own
+            sys.stderr.write(f"datamoat bench: {text}\n")
             sys.stderr.flush()
 
 

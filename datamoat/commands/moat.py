@@ -22,6 +22,7 @@ from datamoat.moat.experiment import Experiment, run_experiment, write_report
 from datamoat.moat.report import text_table, write_json
 from datamoat.options import config_from, parse_start, positive_float, positive_int
 from datamoat.pipeline import cascade_config
+from datamoat.report import LiveLine
 
 __all__ = ["parse_duration", "register"]
 
@@ -87,7 +88,8 @@ class _Progress:
     """A progress line on a terminal, rewritten at most twice a second."""
 
     def __init__(self, stream: TextIO, start_ms: int, end_ms: int | None, posts: int | None):
-        self.stream, self.start_ms, self.end_ms, self.posts = stream, start_ms, end_ms, posts
+        self.line = LiveLine(stream=stream)
+        self.start_ms, self.end_ms, self.posts = start_ms, end_ms, posts
         self.began = time.monotonic()
         self.shown = 0.0
 
@@ -102,15 +104,13 @@ class _Progress:
             done = seen / max(self.posts or 1, 1)
         elapsed = now - self.began
         eta = elapsed * (1 - done) / done if done > 0 else 0.0
-        self.stream.write(
-            f"\r\x1b[2Kdatamoat moat: {done:6.1%}  {seen:,} posts  "
+        self.line.show(
+            f"datamoat moat: {done:6.1%}  {seen:,} posts  "
             f"{seen / max(elapsed, 1e-9):,.0f} posts/s  {elapsed:.0f} s, ~{eta:.0f} s left"
         )
-        self.stream.flush()
 
     def clear(self) -> None:
-        self.stream.write("\r\x1b[2K")
-        self.stream.flush()
+        self.line.clear()
 
 
 def run_moat(args: argparse.Namespace) -> int:

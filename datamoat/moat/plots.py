@@ -16,6 +16,7 @@ import polars as pl
 from datamoat.moat.config import Clock, MoatConfig, Tier
 from datamoat.moat.measure import Measured, available
 from ingest.firehose.profile import burst_shape
+from process.aggregate import STREAM_KEY
 
 __all__ = ["PLOTS", "pick_burst", "write_plots"]
 
@@ -136,7 +137,7 @@ def _timeline(
     ax.plot(x, expected, color="grey", lw=1, ls="--", label="injected extra rate (truth)")
     grid = (
         measured.estimates[tiers[0].name]
-        .filter(pl.col("key") == "*")
+        .filter(pl.col("key") == STREAM_KEY)
         .select("window_start", "window_end")
     )
     top = 0.0

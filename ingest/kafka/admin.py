@@ -25,7 +25,6 @@ __all__ = [
     "TopicSpec",
     "alter_topic_configs",
     "broker_count",
-    "broker_count_or_zero",
     "commit_at_end",
     "create_internal_topics",
     "delete_topics",
@@ -39,9 +38,13 @@ __all__ = [
 _TOPIC_ALREADY_EXISTS = 36
 
 
-def is_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True when a Kafka broker at ``bootstrap`` answers a metadata request in time."""
-    return broker_count_or_zero(bootstrap, timeout_s) > 0
+def is_reachable(bootstrap: str, timeout_s: float = 2.0, brokers: int = 1) -> bool:
+    """True when the cluster at ``bootstrap`` answers in time with at least ``brokers``
+    brokers."""
+    try:
+        return broker_count(bootstrap, timeout_s) >= brokers
+    except BrokerError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -130,18 +133,6 @@ def _admin(bootstrap: str, timeout_s: float) -> Any:
                                 request_timeout_ms=ms, client_id="datamoat-broker")  # fmt: skip
     except KafkaError as exc:
         raise BrokerError(f"no Kafka broker answers on {bootstrap}: {exc}") from exc
-
-
-def broker_count_or_zero(bootstrap: str, timeout_s: float) -> int:
-    """How many brokers the cluster at ``bootstrap`` reports; 0 if it does not answer."""
-    try:
-        admin = _admin(bootstrap, timeout_s)
-        try:
-            return len(admin.describe_cluster()["brokers"])
-        finally:
-            admin.close()
-    except (BrokerError, KafkaError):
-        return 0
 
 
 _INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")

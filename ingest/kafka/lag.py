@@ -6,12 +6,13 @@ own), so a busy merge loop does not leave the figure stale."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
+
+from ingest.ticker import Ticker
 
 __all__ = ["GroupLag"]
 
@@ -21,8 +22,7 @@ class GroupLag:
         self.topic, self.group = topic, group
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker: Ticker | None = None
 
     def read(self) -> dict[int, int]:
         """Lag per partition (a partition the group never committed counts from 0); an
@@ -44,18 +44,15 @@ class GroupLag:
     def watch(self, publish: Callable[[dict[int, int]], None], every_s: float = 1.0) -> None:
         """Call ``publish(lag)`` every ``every_s`` seconds until :meth:`close`."""
 
-        def loop() -> None:
-            while not self._stop.wait(every_s):
-                lag = self.read()
-                if lag:
-                    publish(lag)
+        def tick() -> None:
+            lag = self.read()
+            if lag:
+                publish(lag)
 
-        self._thread = threading.Thread(target=loop, name="datamoat-lag", daemon=True)
-        self._thread.start()
+        self._ticker = Ticker(tick, every_s, "datamoat-lag").start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._ticker is not None:
+            self._ticker.stop()
         self.admin.close()
         self.consumer.close()
