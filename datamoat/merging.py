@@ -114,12 +114,7 @@ class MergeLoop:
             return None
         self.merger.apply(delta)
         if live and self.count_group and delta.stats:
-            m, st = self.emitter.metrics, delta.stats
-            m.posts_consumed.inc(int(st.get("consumed", 0)))
-            m.posts_processed.inc(int(st.get("processed", 0)))
-            m.late_records.inc(int(st.get("late", 0)))
-            for reason, n in st.get("reasons", {}).items():
-                m.dead_letters.labels(reason=reason).inc(int(n))
+            self.emitter.metrics.count(delta.stats)
         return None
 
     def _skip(self, delta: Delta) -> None:

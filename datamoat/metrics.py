@@ -39,6 +39,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from datamoat.report import TrendLog
+from process.accounting import Counts
 from process.aggregate import STREAM_KEY
 
 __all__ = [
@@ -303,6 +304,14 @@ class Metrics:
     def set_lag(self, by_partition: dict[int, int]) -> None:
         for partition, lag in by_partition.items():
             self.consumer_lag.labels(partition=str(partition)).set(lag)
+
+    def count(self, counts: Counts) -> None:
+        """Add a batch's accounting to the record counters (the one place they move)."""
+        self.posts_consumed.inc(counts.consumed)
+        self.posts_processed.inc(counts.processed)
+        self.late_records.inc(counts.late)
+        for reason, n in counts.reasons.items():
+            self.dead_letters.labels(reason=reason).inc(n)
 
     def fit_latency(self, window_s: float, lateness_s: float) -> None:
         """Re-shape the latency buckets for the configured window (before any observation)."""

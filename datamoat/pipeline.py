@@ -222,7 +222,7 @@ def local_pipeline(
         merger, list(sinks), metrics, durably, fault=worker_options.get("fault", _no_fault)
     )
     output = LocalOutput(merger, emitter, dead_letters, source)
-    options = {"scorer": score, **worker_options}
+    options = {"scorer": score, "exports_state": False, **worker_options}  # the emitter's
     worker = Worker(
         source=source,
         stage=PartitionStage(spec, idle_timeout_ms),

@@ -30,6 +30,7 @@ from datamoat.retry import Durably
 from ingest.batch import RawBatch
 from ingest.errors import GroupMovedOn
 from ingest.source import Committed, Source
+from process.accounting import Counts
 from process.decode import decode
 from process.delta import END, Delta, Mark
 from process.partition_stage import PartitionStage, Resume
@@ -42,15 +43,12 @@ log = logging.getLogger("datamoat.worker")
 
 
 @dataclass(slots=True)
-class WorkerStats:
-    consumed: int = 0
-    processed: int = 0
-    dead_lettered: int = 0
-    late: int = 0
+class WorkerStats(Counts):
+    """This worker's accounting, and its batches."""
+
     batches: int = 0
     #: Records read again to rebuild partitions taken over (not counted as consumed).
     replayed: int = 0
-    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +71,9 @@ class Worker:
     #: Export the consumer lag gauge (one process per group does: alone, the worker; in a
     #: consumer group, the merger, from the group's commits).
     exports_lag: bool = True
+    #: Export the open-window, state and watermark gauges (one owner per process: with the
+    #: merger in the same process, the merger's emitter does).
+    exports_state: bool = True
     stats: WorkerStats = field(default_factory=WorkerStats)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Per partition, the offset this worker last committed (its state matches it).
@@ -180,32 +181,15 @@ class Worker:
             rejects.filter(pl.col("reason") != "late").group_by("reason").len().iter_rows()
         )
         dead = sum(reasons.values())
-        stats = {
-            "consumed": len(batch),
-            "processed": added.processed,
-            "dead_lettered": dead,
-            "late": len(added.late_idx),
-            "reasons": reasons,
-        }
-        delta = self.stage.advance(now, stats)
+        counts = Counts(len(batch), added.processed, dead, len(added.late_idx), reasons)
+        delta = self.stage.advance(now, counts)
         self._hand_on(delta, letters, batch.next_offsets(), group)
         with self._lock:
-            s = self.stats
-            s.consumed += len(batch)
-            s.processed += added.processed
-            s.dead_lettered += dead
-            s.late += len(added.late_idx)
-            s.batches += 1
-            for reason, n in reasons.items():
-                s.dead_letter_reasons[reason] = s.dead_letter_reasons.get(reason, 0) + n
-        m = self.metrics
-        m.posts_consumed.inc(len(batch))
-        m.posts_processed.inc(added.processed)
-        m.late_records.inc(len(added.late_idx))
-        for reason, n in reasons.items():
-            m.dead_letters.labels(reason=reason).inc(n)
-        m.batch_records.observe(len(batch))
-        m.batch_seconds.observe(self.monotonic() - started)
+            self.stats.add(counts)
+            self.stats.batches += 1
+        self.metrics.count(counts)
+        self.metrics.batch_records.observe(len(batch))
+        self.metrics.batch_seconds.observe(self.monotonic() - started)
 
     def finish(self) -> None:
         """End of input: close every window of every partition read, and commit that."""
@@ -338,11 +322,12 @@ class Worker:
             return
         self._last_lag_at = now
         m = self.metrics
-        m.state_bytes.set(self.stage.state_bytes)
-        m.open_windows.set(self.stage.open_windows)
-        marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
-        if marks and min(marks) < END:
-            m.watermark.set(min(marks) / 1000.0)
+        if self.exports_state:
+            m.state_bytes.set(self.stage.state_bytes)
+            m.open_windows.set(self.stage.open_windows)
+            marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
+            if marks and min(marks) < END:
+                m.watermark.set(min(marks) / 1000.0)
         if self.exports_lag:
             for p, lag in self.source.lag().items():
                 m.consumer_lag.labels(partition=str(p)).set(lag)

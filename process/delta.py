@@ -10,8 +10,8 @@ A :class:`Delta` is the output of one micro-batch of one worker:
 * ``marks``: per input partition the worker reads, how far its windows are closed
   (:class:`Mark`); the merger closes a window once every input partition's mark has
   passed it;
-* ``stats``: the batch's accounting (read, processed, dead-lettered, late, reasons), so the
-  merger can report the whole group's throughput.
+* ``stats``: the batch's :class:`~process.accounting.Counts`, so the merger can report
+  the whole group's throughput.
 
 On Kafka a delta is one record of its group's partials topic (``<group>.partials``):
 ``b"DMD2" | header length (4 bytes, big-endian) | JSON header | Arrow IPC frames``. The
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import orjson
 import polars as pl
 
 from ingest.errors import DeltaError
+from process.accounting import Counts
 from process.aggregate import PARTIAL_SCHEMA
 from process.cascade_state import FOLD_SCHEMA
 
@@ -77,7 +78,7 @@ class Delta:
     partials: pl.DataFrame = field(default_factory=_empty_partials)
     cascades: pl.DataFrame = field(default_factory=_empty_cascades)
     marks: dict[int, Mark] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: Counts = field(default_factory=Counts)
     #: Who wrote it (None in one process, and for a format-1 record).
     origin: Origin | None = None
 
@@ -99,7 +100,7 @@ def encode_delta(delta: Delta, origin: Origin) -> bytes:
             "group": origin.group,
             "topic": origin.topic,
             "marks": {origin.topic: marks},
-            "stats": delta.stats,
+            "stats": delta.stats.to_json(),
             "sizes": sizes,
         }
     )
@@ -133,7 +134,7 @@ def decode_delta(data: bytes) -> Delta:
             partials.cast(DELTA_SCHEMA),
             cascades.cast(FOLD_SCHEMA),
             marks,
-            header["stats"],
+            Counts.from_json(header["stats"]),
             origin,
         )
     except (

@@ -15,10 +15,10 @@ anywhere by applying the same deltas again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
 
+from process.accounting import Counts
 from process.aggregate import GROUP, STREAM_KEY, SUM_COLUMNS, Accumulated
 from process.cascades import CascadeConfig, CascadeTracker, attach_cascades
 from process.delta import DELTA_SCHEMA, END, Delta, Mark
@@ -48,25 +48,12 @@ def _merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 
 @dataclass(slots=True)
-class MergerStats:
-    """The whole group's accounting, added up from the deltas' ``stats``."""
+class MergerStats(Counts):
+    """The whole group's accounting, added up from the deltas' counts."""
 
-    consumed: int = 0
-    processed: int = 0
-    dead_lettered: int = 0
-    late: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
     #: Posts in partial rows that came after the merger had closed their window (only
     #: possible after a partition was idle): counted here, not in any signal.
     late_after_merge: int = 0
-
-    def add(self, stats: dict[str, Any]) -> None:
-        self.consumed += int(stats.get("consumed", 0))
-        self.processed += int(stats.get("processed", 0))
-        self.dead_lettered += int(stats.get("dead_lettered", 0))
-        self.late += int(stats.get("late", 0))
-        for reason, n in stats.get("reasons", {}).items():
-            self.reasons[reason] = self.reasons.get(reason, 0) + int(n)
 
 
 @dataclass(slots=True)

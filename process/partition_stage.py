@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from process.accounting import Counts
 from process.aggregate import (
     PARTIAL_SCHEMA,
     SUM_COLUMNS,
@@ -218,7 +219,7 @@ class PartitionStage:
 
     # --- closing --------------------------------------------------------------------------
 
-    def advance(self, now_ms: int, stats: dict[str, Any] | None = None) -> Delta:
+    def advance(self, now_ms: int, stats: Counts | None = None) -> Delta:
         """Close what each partition's watermark has passed; hand it on as a delta."""
         lateness = self.spec.allowed_lateness_ms
         for clock in self.clocks.values():
@@ -227,15 +228,15 @@ class PartitionStage:
             mark = clock.max_event - lateness
             if clock.closed_through is None or mark > clock.closed_through:
                 clock.closed_through = mark
-        return self._take(now_ms, stats or {})
+        return self._take(now_ms, stats or Counts())
 
-    def end(self, now_ms: int, stats: dict[str, Any] | None = None) -> Delta:
+    def end(self, now_ms: int, stats: Counts | None = None) -> Delta:
         """End of input for every partition this worker reads: close all its windows."""
         for clock in self.clocks.values():
             clock.closed_through = END
-        return self._take(now_ms, stats or {})
+        return self._take(now_ms, stats or Counts())
 
-    def _take(self, now_ms: int, stats: dict[str, Any]) -> Delta:
+    def _take(self, now_ms: int, stats: Counts) -> Delta:
         closed = self._closed()
         marks = {p: c.mark(now_ms, self.idle_timeout_ms) for p, c in self.clocks.items()}
         cascades = self._take_cascades()

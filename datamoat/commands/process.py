@@ -220,7 +220,7 @@ def _finish(
         latencies=e.latencies if e else [],
         windows_emitted=e.windows if e else 0,
         signals_emitted=e.signals if e else 0,
-        dead_letter_reasons=s.dead_letter_reasons,
+        dead_letter_reasons=s.reasons,
         replayed=s.replayed,
         stalls=worker.stall()[1],
         stalled_s=worker.stall()[2],

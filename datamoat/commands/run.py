@@ -266,7 +266,7 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     return _summarise(
         args, config, progress, emitter, started,
         consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
-        reasons=s.dead_letter_reasons, out=out,
+        reasons=s.reasons, out=out,
         output={"dead_letters_file": str(out / DEAD_LETTERS_FILE)},
     )  # fmt: skip
 

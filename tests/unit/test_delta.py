@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from ingest.errors import DeltaError
+from process.accounting import Counts
 from process.delta import DELTA_SCHEMA, Delta, Mark, Origin, decode_delta, encode_delta
 
 
@@ -23,7 +24,7 @@ def _delta() -> Delta:
         ]
     )
     marks = {0: Mark(10_000), 3: Mark(None, idle=True)}
-    return Delta(partials=partials, marks=marks, stats={"consumed": 3, "processed": 3})
+    return Delta(partials=partials, marks=marks, stats=Counts(consumed=3, processed=3))
 
 
 def _header(data: bytes) -> dict[str, object]:

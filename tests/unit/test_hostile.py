@@ -519,7 +519,7 @@ def test_large_mixed_stream_through_the_worker() -> None:
     assert s.consumed == s.processed + s.dead_lettered + s.late
     letters = Counter(zip(dead.values, dead.reasons, strict=True))
     assert letters == bad + Counter((raw, "late") for raw in late)  # original bytes, untouched
-    assert s.dead_letter_reasons == dict(Counter(reason for (_, reason) in bad.elements()))
+    assert s.reasons == dict(Counter(reason for (_, reason) in bad.elements()))
 
     registry = worker.metrics.registry
 
