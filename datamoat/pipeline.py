@@ -25,13 +25,14 @@ from typing import Any
 import polars as pl
 
 from datamoat.config import Config
-from datamoat.emitter import SignalEmitter
-from datamoat.merging import MergeLoop, merge_group
 from datamoat.metrics import Metrics
-from datamoat.outputs import KafkaOutput, LocalOutput
 from datamoat.preflight import check_output_dir
 from datamoat.retry import Durably
-from datamoat.worker import Worker
+from datamoat.stage_one.output import KafkaOutput
+from datamoat.stage_one.worker import Worker
+from datamoat.stage_two.emitter import SignalEmitter
+from datamoat.stage_two.local import LocalOutput
+from datamoat.stage_two.merge_loop import MergeLoop, merge_group
 from ingest.firehose import Firehose, FirehoseConfig
 from ingest.firehose.config import flat_demo
 from ingest.kafka.admin import commit_at_end
@@ -41,9 +42,9 @@ from ingest.kafka.transaction import Transaction, transactional_producer
 from ingest.source import Source
 from process.cascades import CascadeConfig
 from process.delta import Origin
-from process.merger import Merger
-from process.partition_stage import PartitionStage
 from process.sentiment import with_sentiment
+from process.stage_one.partitions import PartitionStage
+from process.stage_two.merger import Merger
 from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
 from sinks.file import FileDeadLetterSink

@@ -284,5 +284,3 @@ class LiveLine:
                 self.stream.write("\n")
                 self.stream.flush()
                 self._drawn = 0
-
-

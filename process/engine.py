@@ -1,7 +1,7 @@
 """Both stages in one process: what a single worker, a file replay and the tests run.
 
-:class:`WindowEngine` feeds every batch to a :class:`process.partition_stage.PartitionStage`
-and hands its deltas straight to a :class:`process.merger.Merger`, with no transport in
+:class:`WindowEngine` feeds every batch to a :class:`process.stage_one.partitions.PartitionStage`
+and hands its deltas straight to a :class:`process.stage_two.merger.Merger`, with no transport in
 between. A cluster runs the same two classes in separate processes with Kafka between them;
 the signals are the same either way.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from process.cascades import CascadeConfig, CascadeTracker
-from process.merger import Merger
-from process.partition_stage import Added, PartitionStage
+from process.stage_one.partitions import Added, PartitionStage
+from process.stage_two.merger import Merger
 from process.trends import TrendConfig, TrendTracker
 from process.windows import WindowSpec
 

@@ -14,14 +14,14 @@ import threading
 import time
 from pathlib import Path
 
-from datamoat.emitter import SignalEmitter
-from datamoat.merging import MergeLoop
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port, positive_int
 from datamoat.pipeline import kafka_merger, output_dir
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
+from datamoat.stage_two.emitter import SignalEmitter
+from datamoat.stage_two.merge_loop import MergeLoop
 from datamoat.topics import create_internal_topics
 
 __all__ = ["merge_line", "merge_status", "register"]
@@ -132,7 +132,7 @@ def run_merge(args: argparse.Namespace) -> int:
         signals_emitted=e.signals,
         dead_letter_reasons=s.reasons,
         late_after_merge=s.late_after_merge,
-        restored_deltas=loop.replayed,
+        restored_deltas=loop.restored,
         foreign_deltas=loop.foreign_deltas,
     )
     summary.pop("produced")

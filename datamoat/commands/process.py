@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from datamoat.config import Config
-from datamoat.emitter import SignalEmitter
 from datamoat.errors import ConfigError
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port
@@ -23,8 +22,9 @@ from datamoat.pipeline import instance_name, kafka_worker, local_worker, output_
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
+from datamoat.stage_one.worker import Worker
+from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.topics import create_internal_topics
-from datamoat.worker import Worker
 from ingest.file_source import FileSource
 
 __all__ = ["register", "status_of", "worker_line"]
@@ -221,7 +221,7 @@ def _finish(
         windows_emitted=e.windows if e else 0,
         signals_emitted=e.signals if e else 0,
         dead_letter_reasons=s.reasons,
-        replayed=s.replayed,
+        rebuilt=s.rebuilt,
         stalls=worker.stall()[1],
         stalled_s=worker.stall()[2],
     )

@@ -2,7 +2,7 @@
 workers and their merger together, a live line, metrics over HTTP, and a summary at exit.
 
 Over Kafka the topology is the docker-compose one: the firehose in a process of its own
-(:mod:`ingest.firehose.process`), ``--workers N`` worker processes (``datamoat process``) in
+(:mod:`ingest.firehose.child`), ``--workers N`` worker processes (``datamoat process``) in
 one consumer group, and the merger in this process. With ``--transport memory`` the
 firehose, one worker and the merger run here, without a broker.
 """
@@ -29,7 +29,6 @@ import orjson
 
 from datamoat.broker import LocalCluster, free_port
 from datamoat.config import Config, env_variable
-from datamoat.emitter import SignalEmitter
 from datamoat.errors import BrokerError, ConfigError
 from datamoat.federate import WorkerMetrics
 from datamoat.metrics import Metrics
@@ -46,10 +45,11 @@ from datamoat.pipeline import (
 from datamoat.preflight import check_port_free
 from datamoat.report import format_summary, make_summary, write_summary
 from datamoat.runtime import serve
+from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.terminal import TerminalView
 from datamoat.topics import create_topics
 from ingest.firehose import encode_keys, encode_values
-from ingest.firehose.process import FirehoseProcess, FirehoseSpec
+from ingest.firehose.child import FirehoseProcess, FirehoseSpec
 from ingest.kafka.admin import is_reachable
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats

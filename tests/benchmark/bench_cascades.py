@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-import process.merger
+import process.stage_two.merger
 from ingest.firehose import FirehoseConfig, generate
 from process.cascades import TOPS_SCHEMA, CascadeTracker, attach_cascades
 from process.engine import WindowEngine
@@ -68,7 +68,7 @@ def run(posts: pl.DataFrame, batch: int, tracked: bool) -> tuple[float, float]:
     timer = Timed()
     if tracked:
         engine.merger.cascades = timed_tracker(spec, timer)
-        setattr(process.merger, "attach_cascades", timer.wrap(attach_cascades))  # noqa: B010
+        setattr(process.stage_two.merger, "attach_cascades", timer.wrap(attach_cascades))  # noqa: B010
     else:
         engine.merger.cascades = NoCascades(spec)
     t0 = time.perf_counter()
@@ -78,7 +78,7 @@ def run(posts: pl.DataFrame, batch: int, tracked: bool) -> tuple[float, float]:
             engine.close(now_ms=0)
         engine.flush()
     finally:
-        setattr(process.merger, "attach_cascades", attach_cascades)  # noqa: B010
+        setattr(process.stage_two.merger, "attach_cascades", attach_cascades)  # noqa: B010
     return time.perf_counter() - t0, timer.spent
 
 

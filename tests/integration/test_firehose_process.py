@@ -10,8 +10,8 @@ import pytest
 from conftest import TopicFactory
 
 from ingest.firehose import Firehose, encode_values
+from ingest.firehose.child import FirehoseProcess, FirehoseSpec
 from ingest.firehose.config import flat_demo
-from ingest.firehose.process import FirehoseProcess, FirehoseSpec
 from ingest.kafka.testing import KafkaConsumer, TopicPartition
 
 pytestmark = pytest.mark.kafka

@@ -13,9 +13,9 @@ from polars.testing import assert_frame_equal
 from ingest.firehose import FirehoseConfig, generate
 from process.delta import Delta, Origin, decode_delta, encode_delta
 from process.engine import WindowEngine
-from process.merger import Merger
-from process.partition_stage import PartitionStage
 from process.signals import SIGNAL_SCHEMA
+from process.stage_one.partitions import PartitionStage
+from process.stage_two.merger import Merger
 from process.trends import TrendConfig
 from process.truth import truth_signals
 from process.windows import WindowSpec
@@ -231,10 +231,10 @@ def test_a_partition_taken_over_is_rebuilt_from_its_resume_point() -> None:
     first.add(frame[:1_700], now_ms=0)
     got = [first.advance(now_ms=0).partials]
     resume = first.resume_point(0, next_offset=1_700)
-    assert 0 < resume.replay_from < 1_700  # the first record of a window still open
+    assert 0 < resume.rebuild_from < 1_700  # the first record of a window still open
     second = PartitionStage(spec)  # another worker, on another machine
     second.resume(0, resume, now_ms=0)
-    second.replay(frame[resume.replay_from : 1_700])
+    second.rebuild(frame[resume.rebuild_from : 1_700])
     second.add(frame[1_700:], now_ms=0)
     got += [second.advance(now_ms=0).partials, second.end(now_ms=0).partials]
     assert_frame_equal(_summed(pl.concat(got)), _summed(want))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from datamoat import worker
+from datamoat.stage_one import worker
 from ingest.file_source import FileSource
 from ingest.kafka.source import KafkaSource
 from ingest.memory import MemorySource, MemoryTopic

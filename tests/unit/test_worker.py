@@ -9,7 +9,7 @@ from polars.testing import assert_frame_equal
 
 from datamoat.metrics import Metrics
 from datamoat.pipeline import local_pipeline, score
-from datamoat.worker import Worker
+from datamoat.stage_one.worker import Worker
 from ingest.errors import SinkError, SinkUnavailable
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic

@@ -1,7 +1,7 @@
 """Stage one's loop: poll, decode, score, fold into per-partition windows, hand on.
 
-One :class:`Worker` owns a source, a :class:`process.partition_stage.PartitionStage` and a
-:class:`datamoat.outputs.StageOutput`. Each step accumulates polls into a micro-batch
+One :class:`Worker` owns a source, a :class:`process.stage_one.partitions.PartitionStage` and a
+:class:`datamoat.stage_one.output.StageOutput`. Each step accumulates polls into a micro-batch
 bounded by count and time, processes it with a handful of polars calls and ends with one
 commit: the windows its partitions closed (as a delta), its dead letters and its offsets,
 each offset carrying its partition's resume point. Accounting holds for every batch:
@@ -25,21 +25,21 @@ import orjson
 import polars as pl
 
 from datamoat.metrics import Metrics
-from datamoat.outputs import StageOutput
 from datamoat.retry import Durably
+from datamoat.stage_one.output import StageOutput
 from ingest.batch import RawBatch
 from ingest.errors import GroupMovedOn
 from ingest.source import Committed, Source
 from process.accounting import Counts
 from process.decode import decode
 from process.delta import END, Delta, Mark
-from process.partition_stage import PartitionStage, Resume
+from process.stage_one.partitions import PartitionStage, Resume
 from sinks.base import DeadLetters
 
 __all__ = ["Worker", "WorkerStats"]
 
 Scorer = Callable[[pl.DataFrame], pl.DataFrame]
-log = logging.getLogger("datamoat.worker")
+log = logging.getLogger("datamoat.stage_one.worker")
 
 
 @dataclass(slots=True)
@@ -48,7 +48,7 @@ class WorkerStats(Counts):
 
     batches: int = 0
     #: Records read again to rebuild partitions taken over (not counted as consumed).
-    replayed: int = 0
+    rebuilt: int = 0
 
 
 @dataclass
@@ -163,13 +163,13 @@ class Worker:
         backlog = self.source.backlog()
         self.stage.track(assigned, {p for p in assigned if backlog.get(p, 1) > 0}, now)
         if len(batch):
-            self.process(batch, now, group)
+            self.process_batch(batch, now, group)
         elif assigned:
             self._hand_on(self.stage.advance(now), DeadLetters([], [], [], [], []), {}, group)
         self._update_gauges()
         return len(batch)
 
-    def process(self, batch: RawBatch, now: int, group: Any = None) -> None:
+    def process_batch(self, batch: RawBatch, now: int, group: Any = None) -> None:
         started = self.monotonic()
         posts, rejects = self._decode(batch, now)
         added = self.stage.add(posts, now)
@@ -298,14 +298,14 @@ class Worker:
             resume = Resume(None, None, committed.offset)  # committed by something else
         self.stage.resume(partition, resume, now)
         self._committed[partition] = committed.offset
-        if resume.replay_from >= committed.offset:
+        if resume.rebuild_from >= committed.offset:
             return
         started = self.monotonic()
-        raw = self.source.read_range(partition, resume.replay_from, committed.offset)
+        raw = self.source.read_range(partition, resume.rebuild_from, committed.offset)
         posts, _ = self._decode(raw, now)
-        self.stage.replay(posts)
+        self.stage.rebuild(posts)
         with self._lock:
-            self.stats.replayed += len(raw)
+            self.stats.rebuilt += len(raw)
         log.info(
             "partition %d taken over at offset %d: %d records read again in %.2f s",
             partition,

@@ -10,8 +10,8 @@ exact count of distinct authors. A record of a window its partition has closed i
 
 Everything here depends on one partition's records alone, in their order, so the state of
 a partition can be rebuilt anywhere from the partition itself: a worker taking a partition
-over reads it again from :attr:`Resume.replay_from` (the first record of a window still
-open) to the committed offset with :meth:`PartitionStage.replay`, which rebuilds the open
+over reads it again from :attr:`Resume.rebuild_from` (the first record of a window still
+open) to the committed offset with :meth:`PartitionStage.rebuild`, which rebuilds the open
 windows without handing anything on twice. So a checkpoint is three numbers per partition
 (:class:`Resume`, stored as the metadata of the committed offset) and costs nothing in
 proportion to the state.
@@ -76,17 +76,17 @@ class Added:
 class Resume:
     """Where a partition's stage stands after a commit: enough to rebuild it elsewhere.
 
-    ``replay_from`` is the offset of the first record of a window still open (or the
+    ``rebuild_from`` is the offset of the first record of a window still open (or the
     committed offset when none is); ``closed_through`` and ``max_event`` are the
     partition's watermark state.
     """
 
     closed_through: int | None
     max_event: int | None
-    replay_from: int
+    rebuild_from: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"c": self.closed_through, "m": self.max_event, "r": self.replay_from}
+        return {"c": self.closed_through, "m": self.max_event, "r": self.rebuild_from}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Resume:
@@ -149,7 +149,7 @@ class PartitionStage:
 
     def resume(self, partition: int, resume: Resume, now_ms: int) -> None:
         """Take ``partition`` over from where :meth:`resume_point` left it; then feed the
-        records from ``resume.replay_from`` to the committed offset to :meth:`replay`."""
+        records from ``resume.rebuild_from`` to the committed offset to :meth:`rebuild`."""
         self.drop({partition})
         self.clocks[partition] = _Clock(now_ms, resume.max_event, resume.closed_through)
 
@@ -187,7 +187,7 @@ class PartitionStage:
                 clock.max_event = t
         return Added(accepted.height, late_idx)
 
-    def replay(self, posts: pl.DataFrame) -> None:
+    def rebuild(self, posts: pl.DataFrame) -> None:
         """Rebuild open windows from records already handed on (after :meth:`resume`):
         nothing is passed on again, and records of closed windows are skipped."""
         if not posts.is_empty():

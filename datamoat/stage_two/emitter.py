@@ -11,7 +11,7 @@ import polars as pl
 
 from datamoat.metrics import Metrics
 from datamoat.retry import Durably
-from process.merger import Merger
+from process.stage_two.merger import Merger
 from sinks.base import SignalSink
 
 __all__ = ["EmitStats", "SignalEmitter"]

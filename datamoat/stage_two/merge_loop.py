@@ -2,7 +2,7 @@
 
 One :class:`MergeLoop` per consumer group of workers. It reads the partials topic (one
 partition, ``read_committed``: only the workers' committed batches), applies each delta to
-a :class:`process.merger.Merger`, and commits every batch as one Kafka transaction: the
+a :class:`process.stage_two.merger.Merger`, and commits every batch as one Kafka transaction: the
 signals that became final go to the signals topic together with the partials offset. The
 Parquet files are written before the commit, one file per window under a name only this
 writer uses, so a batch done again replaces its files with the same rows.
@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 import orjson
 import polars as pl
 
-from datamoat.emitter import SignalEmitter
+from datamoat.stage_two.emitter import SignalEmitter
 from ingest.batch import OutRecord
 from ingest.errors import DeltaError
 from ingest.kafka.source import KafkaSource
 from ingest.kafka.transaction import Transaction
 from process.delta import Delta, Origin, decode_delta
-from process.merger import Merger
+from process.stage_two.merger import Merger
 from sinks.base import DeadLetters, TransactionalSink
 from sinks.kafka import dead_letter_records
 
@@ -61,7 +61,7 @@ class MergeLoop:
     max_wait_ms: int = 250
     fault: Callable[[str], None] = field(default=lambda point: None)
     since: int = 0
-    replayed: int = 0
+    restored: int = 0
     monotonic: Callable[[], float] = time.monotonic
     #: Count the group's records in this process's metrics too (``run``: the only endpoint).
     count_group: bool = False
@@ -90,14 +90,14 @@ class MergeLoop:
                 if offset >= committed.offset:
                     break
                 self._apply(value)
-                self.replayed += 1
+                self.restored += 1
             self.merger.close()
         if self.source.position(PARTITION) != committed.offset:
             self.source.seek(PARTITION, committed.offset)
         self.emitter.gauges()
         log.info(
             "merger restored from %d deltas (offsets %d-%d) in %.2f s",
-            self.replayed,
+            self.restored,
             self.since,
             committed.offset,
             self.monotonic() - started,

@@ -1,0 +1,46 @@
+"""The merger in the worker's process: stage one's output straight into stage two.
+
+``run --transport memory`` and ``process --input`` run both stages in one process: each
+micro-batch's delta is merged at once, its final signals written to the sinks, then the
+input offsets committed to the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from datamoat.stage_two.emitter import SignalEmitter
+from ingest.source import Offsets, Source
+from process.delta import Delta
+from process.stage_two.merger import Merger
+from sinks.base import DeadLetters, DeadLetterSink
+
+__all__ = ["LocalOutput"]
+
+
+@dataclass(slots=True)
+class LocalOutput:
+    """The merger in this process: deltas merged at once, signals written to the sinks,
+    then the offsets committed to the source. Retrying a failed call is safe: the delta is
+    merged once and the sinks are idempotent per window."""
+
+    merger: Merger
+    emitter: SignalEmitter
+    dead_letters: DeadLetterSink
+    source: Source
+    _pending: tuple[Delta, pl.DataFrame] | None = field(default=None)
+
+    def commit(self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any) -> None:
+        if self._pending is None or self._pending[0] is not delta:
+            self.merger.apply(delta)
+            self._pending = (delta, self.merger.close())
+        signals = self._pending[1]
+        self.emitter.write(signals)
+        if len(letters):
+            self.dead_letters.write(letters)
+        self.source.commit(offsets)
+        self._pending = None
+        self.emitter.count(signals)
