@@ -20,6 +20,23 @@ from ingest.kafka.admin import delete_topics, ensure_topics, is_reachable
 
 __all__ = ["TopicFactory", "datamoat_env", "kafka_bootstrap", "topic_factory"]
 
+#: The fixtures that give a test the broker: a test that uses one carries the kafka marker.
+BROKER_FIXTURES = frozenset({"kafka_bootstrap", "topic_factory", "datamoat_env"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the broker without saying so (``pytest.mark.kafka``) is an error
+    at collection, so ``-m kafka`` / ``-m "not kafka"`` select exactly the broker tests."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("kafka") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"tests using the broker without pytest.mark.kafka: {unmarked}")
+
+
 #: ``topic_factory(partitions=6, *, create=True) -> topic name``
 TopicFactory = Callable[..., str]
 

@@ -27,6 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datamoat.broker import datamoat_home, find_java, free_port
 
+pytestmark = pytest.mark.kafka
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_POM = ROOT / "configs" / "kafka" / "tools" / "pom.xml"
 TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"

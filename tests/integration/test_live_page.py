@@ -18,6 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datamoat.broker import free_port
 
+pytestmark = pytest.mark.kafka
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN_S = 120.0
 

@@ -22,6 +22,8 @@ from live import fetch, require_tool, start_run, stop, wait_for
 
 from datamoat.broker import free_port
 
+pytestmark = pytest.mark.kafka
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "configs" / "grafana" / "dashboards" / "datamoat.json"
 RUN_S = 140.0
