@@ -48,12 +48,12 @@ from datamoat.runtime import serve
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.terminal import TerminalView
 from datamoat.topics import create_topics
+from ingest.feed import Feed, ThreadFeed
 from ingest.firehose import encode_keys, encode_values
 from ingest.firehose.child import FirehoseProcess, FirehoseSpec
 from ingest.kafka.admin import is_reachable
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.pacer import Pacer, PaceStats
-from ingest.producer import PostWriter
 
 __all__ = ["register"]
 
@@ -136,29 +136,57 @@ def _start_local_broker(bootstrap: str) -> LocalCluster:
     return cluster
 
 
-def _pacer(args: argparse.Namespace, config: Config, writer: PostWriter, start_ms: int) -> Pacer:
-    return Pacer(
-        firehose=make_firehose(config, args, start_ms),
-        writer=writer,
-        encode_values=encode_values,
-        encode_keys=encode_keys,
-        start_ms=start_ms,
-        partitions=config.kafka.partitions,
-        rate=args.rate or config.firehose.rate,
-        realtime=not args.unpaced,
-    )
+def _feed(args: argparse.Namespace, config: Config, topic: MemoryTopic | None) -> Feed:
+    """The run's input: the synthetic firehose, into the in-memory ``topic`` from a thread
+    of this process, or (no topic) into Kafka from a process of its own, where it does not
+    share the GIL with the merger. The one place a run's input is chosen."""
+    k = config.kafka
+    fh_config = firehose_config(config, args)
+    seed = config.firehose.seed if args.seed is None else args.seed
+    if topic is None:
+        return FirehoseProcess(
+            FirehoseSpec(
+                config=fh_config, seed=seed, bootstrap=k.bootstrap, topic=k.posts_topic,
+                partitions=k.partitions, realtime=not args.unpaced, posts=args.posts,
+                duration_s=args.duration,
+            )
+        )  # fmt: skip
+
+    def pacer(start_ms: int) -> Pacer:
+        return Pacer(
+            firehose=make_firehose(config, args, start_ms),
+            writer=topic,
+            encode_values=encode_values,
+            encode_keys=encode_keys,
+            start_ms=start_ms,
+            partitions=k.partitions,
+            rate=fh_config.rate,
+            realtime=not args.unpaced,
+        )
+
+    return ThreadFeed(pacer, args.posts, args.duration, on_done=topic.close)
 
 
-def _in_background(
-    name: str, produce: Callable[[_Progress], PaceStats], on_done: list[Callable[[], None]]
+def _follow(
+    feed: Feed, metrics: Metrics, stop: threading.Event, on_done: list[Callable[[], None]]
 ) -> _Progress:
-    """Run ``produce`` in a thread; its result (or failure, for the main thread to raise)
-    goes into the returned :class:`_Progress`, then ``on_done`` is called."""
+    """Follow ``feed`` from a thread: its progress into ``metrics`` and the returned
+    :class:`_Progress`; ``stop`` set stops it; ``on_done`` called when it ended (its
+    failure is kept for the main thread to raise)."""
     progress = _Progress()
+    counted = 0
+
+    def on_progress(stats: PaceStats) -> None:
+        nonlocal counted
+        progress.produced = stats
+        metrics.posts_produced.inc(max(0, stats.produced - counted))
+        counted = max(counted, stats.produced)
+        if stop.is_set():
+            feed.stop()
 
     def main() -> None:
         try:
-            progress.produced = produce(progress)
+            progress.produced = feed.join(on_progress)
         except BaseException as exc:  # reported by the main thread
             progress.failure.append(exc)
         finally:
@@ -166,47 +194,8 @@ def _in_background(
                 callback()
             progress.done.set()
 
-    threading.Thread(target=main, name=name, daemon=True).start()
+    threading.Thread(target=main, name="datamoat-feed-watch", daemon=True).start()
     return progress
-
-
-def _produce_in_background(
-    pacer: Pacer, args: argparse.Namespace, metrics: Metrics, stop: threading.Event,
-    on_done: list[Callable[[], None]],
-) -> _Progress:  # fmt: skip
-    """The pacer in a thread of this process (``--transport memory``)."""
-
-    def produce(progress: _Progress) -> PaceStats:
-        def on_chunk(stats: PaceStats, n: int) -> None:
-            progress.produced = stats
-            metrics.posts_produced.inc(n)
-
-        return pacer.run(posts=args.posts, duration_s=args.duration, stop=stop, on_chunk=on_chunk)
-
-    return _in_background("datamoat-firehose", produce, on_done)
-
-
-def _watch_firehose(
-    firehose: FirehoseProcess, metrics: Metrics, stop: threading.Event,
-    on_done: list[Callable[[], None]],
-) -> _Progress:  # fmt: skip
-    """Follow the firehose process from a thread: its progress into ``metrics`` and the
-    returned :class:`_Progress`; ``stop`` set stops it; ``on_done`` called when it ended."""
-
-    def watch(progress: _Progress) -> PaceStats:
-        counted = 0
-
-        def on_progress(stats: PaceStats) -> None:
-            nonlocal counted
-            progress.produced = stats
-            metrics.posts_produced.inc(max(0, stats.produced - counted))
-            counted = max(counted, stats.produced)
-            if stop.is_set():
-                firehose.stop()
-
-        return firehose.join(on_progress)
-
-    return _in_background("datamoat-firehose-watch", watch, on_done)
 
 
 class _Interrupts:
@@ -235,12 +224,12 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     built = local_worker(config, MemorySource(topic), out, metrics)
     worker, emitter = built.worker, built.emitter
     assert worker is not None and emitter is not None
-    start_ms = now_ms() if args.start is None else args.start
     stop_producing, stop_now = threading.Event(), threading.Event()
     interrupts = _Interrupts(stop_producing, stop_now)
-    progress = _produce_in_background(
-        _pacer(args, config, topic, start_ms), args, metrics, stop_producing, [topic.close]
-    )
+    feed = _feed(args, config, topic).start()
+    feed.wait_ready()
+    feed.go(now_ms() if args.start is None else args.start)
+    progress = _follow(feed, metrics, stop_producing, [])
     started = time.monotonic()
     server = serve(metrics, lambda: _status(progress, worker.stats.processed, emitter, started),
                    config, _http_port(args, config))  # fmt: skip
@@ -286,14 +275,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     assert loop is not None and emitter is not None
     workers = _Workers(args, config, group)
     metrics.registry.register(WorkerMetrics(workers.metrics_urls()))
-    firehose = FirehoseProcess(
-        FirehoseSpec(
-            config=firehose_config(config, args),
-            seed=config.firehose.seed if args.seed is None else args.seed,
-            bootstrap=k.bootstrap, topic=k.posts_topic, partitions=k.partitions,
-            realtime=not args.unpaced, posts=args.posts, duration_s=args.duration,
-        )
-    )  # fmt: skip
+    feed = _feed(args, config, None)
     stop_producing, stop_now = threading.Event(), threading.Event()
     interrupts = _Interrupts(stop_producing, stop_now)
     started = time.monotonic()
@@ -301,15 +283,15 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     producing = False
     try:
         workers.start()
-        firehose.start()  # its own process: here it would share the GIL with the merger
+        feed.start()
         loop.restore()
         workers.wait_ready()
-        firehose.wait_ready()
+        feed.wait_ready()
         # Live event time starts now, once the pipeline is up: a post is sent when the wall
         # clock reaches its event time, so none starts its life the start-up's seconds late.
-        firehose.go(now_ms() if args.start is None else args.start)
+        feed.go(now_ms() if args.start is None else args.start)
         producing = True
-        progress = _watch_firehose(firehose, metrics, stop_producing, [workers.finish])
+        progress = _follow(feed, metrics, stop_producing, [workers.finish])
         stats = loop.merger.stats
         server = serve(metrics, lambda: _status(progress, stats.processed, emitter, started),
                        config, _http_port(args, config))  # fmt: skip
@@ -335,7 +317,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
                 live.stop()
     finally:
         if not producing:
-            firehose.abandon()
+            feed.abandon()
         workers.stop()
         if server is not None:
             server.stop()
