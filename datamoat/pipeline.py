@@ -52,6 +52,9 @@ from sinks.registry import Outputs, SinkContext, build_outputs
 
 __all__ = [
     "Built",
+    "KafkaMerger",
+    "KafkaWorker",
+    "LocalPipeline",
     "cascade_config",
     "firehose_config",
     "instance_name",
@@ -126,18 +129,38 @@ def instance_name(given: str | None) -> str:
     return given or f"{socket.gethostname()}-{os.getpid()}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Built:
-    """What a command runs, and what to close after it (in reverse order)."""
+    """What to close after a built pipeline has run (in reverse order)."""
 
-    worker: Worker | None = None
-    merge: MergeLoop | None = None
-    emitter: SignalEmitter | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         for close in reversed(self.closers):
             close()
+
+
+@dataclass(kw_only=True)
+class LocalPipeline(Built):
+    """Both stages in one process: the worker, and the emitter of its in-process merger."""
+
+    worker: Worker
+    emitter: SignalEmitter
+
+
+@dataclass(kw_only=True)
+class KafkaWorker(Built):
+    """One worker of a consumer group."""
+
+    worker: Worker
+
+
+@dataclass(kw_only=True)
+class KafkaMerger(Built):
+    """The merger of a worker group: its loop and the emitter that writes the sinks."""
+
+    merge: MergeLoop
+    emitter: SignalEmitter
 
 
 def _stage(config: Config) -> PartitionStage:
@@ -179,7 +202,7 @@ def local_worker(
     out: Path,
     metrics: Metrics,
     fault: Fault = lambda point: None,
-) -> Built:
+) -> LocalPipeline:
     """A worker and the merger in one process (no transport between the stages): signals
     to the ``[output] sinks``, dead letters to ``<out>/dead_letters.ndjson``."""
     b = config.batch
@@ -213,7 +236,7 @@ def local_pipeline(
     cascade_config: CascadeConfig | None = None,
     idle_timeout_ms: int = 30_000,
     **worker_options: Any,
-) -> Built:
+) -> LocalPipeline:
     """Both stages in one process, from their parts (the tests build it this way too)."""
     metrics.fit_latency(spec.size_ms / 1000, spec.allowed_lateness_ms / 1000)
     merger = Merger(spec, cascade_config=cascade_config or CascadeConfig(),
@@ -232,7 +255,7 @@ def local_pipeline(
         durably=durably,
         **options,
     )
-    return Built(worker=worker, emitter=emitter)
+    return LocalPipeline(worker=worker, emitter=emitter)
 
 
 def _no_fault(point: str) -> None:
@@ -245,27 +268,26 @@ def kafka_worker(
     instance: str,
     metrics: Metrics,
     fault: Fault = lambda point: None,
-) -> Built:
+) -> KafkaWorker:
     """A worker of ``group``: posts in, deltas and dead letters out, in transactions."""
     k = config.kafka
     poll_ms = round(k.max_poll_interval_s * 1000)
     source = KafkaSource(
         k.posts_topic, consumer_config(k.bootstrap, group, max_poll_interval_ms=poll_ms)
     )
-    built = Built(closers=[source.close])
+    closers: list[Callable[[], None]] = [source.close]
     txn_id = f"{group}-worker-{instance}"
     try:
         transaction = Transaction(lambda: transactional_producer(k.bootstrap, txn_id), source)
     except BaseException:
-        built.close()
+        Built(closers=closers).close()
         raise
-    built.closers.append(transaction.close)
+    closers.append(transaction.close)
     origin = Origin(group, k.posts_topic)
     output = KafkaOutput(transaction, k.partials_topic(group), k.dlq_topic, instance, origin)
     worker = _worker(config, source, output, metrics, fault)
     source.listener = worker
-    built.worker = worker
-    return built
+    return KafkaWorker(worker=worker, closers=closers)
 
 
 def kafka_merger(
@@ -276,7 +298,7 @@ def kafka_merger(
     fault: Fault = lambda point: None,
     partitions: int | None = None,
     count_group: bool = False,
-) -> Built:
+) -> KafkaMerger:
     """The merger of worker group ``group``: partials in, Parquet and signals out."""
     k = config.kafka
     mgroup = merge_group(group)
@@ -292,24 +314,23 @@ def kafka_merger(
     except BaseException:
         producer.close(timeout=5)
         raise
-    built = Built(closers=[source.close])
+    closers: list[Callable[[], None]] = [source.close]
     try:
         count = partitions or len(source.consumer.partitions_for_topic(k.posts_topic) or ())
         transaction = Transaction(make_producer, source, producer=producer)
     except BaseException:
-        built.close()
+        Built(closers=closers).close()
         raise
-    built.closers.append(transaction.close)
+    closers.append(transaction.close)
     merger = _merger(config, set(range(count)) if count else None)
     metrics.fit_latency(config.window.size_s, config.window.allowed_lateness_s)
     outputs = build_outputs(config.output.sinks, SinkContext(out, k.signals_topic))
-    built.closers.append(outputs.close)
+    closers.append(outputs.close)
     emitter = SignalEmitter(merger, outputs.idempotent, metrics, Durably(metrics), fault=fault)
-    built.emitter = emitter
     lag = GroupLag(k.bootstrap, k.posts_topic, group)
-    built.closers.append(lag.close)
+    closers.append(lag.close)
     lag.watch(lambda by_partition: metrics.set_lag(by_partition))
-    built.merge = MergeLoop(
+    merge = MergeLoop(
         source,
         merger,
         emitter,
@@ -321,7 +342,7 @@ def kafka_merger(
         count_group=count_group,
     )
     _warn_of_legacy_partials(source, k.partials_topic(group), mgroup)
-    return built
+    return KafkaMerger(merge=merge, emitter=emitter, closers=closers)
 
 
 #: The one partials topic every group shared before internal topics were named per group.

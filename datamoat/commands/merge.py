@@ -94,7 +94,6 @@ def run_merge(args: argparse.Namespace) -> int:
     metrics = Metrics()
     built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
     loop, emitter = built.merge, built.emitter
-    assert loop is not None and emitter is not None
     loop.max_records = args.max_deltas
     stop = threading.Event()
     install_stop(stop)

@@ -120,7 +120,6 @@ def run_process(args: argparse.Namespace) -> int:
         fault=fault_from_env(),
     )
     worker = built.worker
-    assert worker is not None
     source = worker.source
     started = time.monotonic()
     try:
@@ -175,7 +174,6 @@ def _replay(
     source = FileSource(args.input)
     built = local_worker(config, source, out, metrics)
     worker = built.worker
-    assert worker is not None and built.emitter is not None
     built.emitter.replay = True  # event times are in the past: no emit latency
     started = time.monotonic()
     # a replay serves /metrics only when asked: it is usually a batch job beside others

@@ -223,7 +223,6 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     topic = MemoryTopic(config.kafka.partitions)
     built = local_worker(config, MemorySource(topic), out, metrics)
     worker, emitter = built.worker, built.emitter
-    assert worker is not None and emitter is not None
     stop_producing, stop_now = threading.Event(), threading.Event()
     interrupts = _Interrupts(stop_producing, stop_now)
     feed = _feed(args, config, topic).start()
@@ -272,7 +271,6 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     metrics = Metrics()
     built = kafka_merger(config, group, metrics, out, count_group=True)
     loop, emitter = built.merge, built.emitter
-    assert loop is not None and emitter is not None
     workers = _Workers(args, config, group)
     metrics.registry.register(WorkerMetrics(workers.metrics_urls()))
     feed = _feed(args, config, None)

@@ -508,7 +508,6 @@ def test_large_mixed_stream_through_the_worker() -> None:
         wall_ms=lambda: NOW,
     )
     worker = built.worker
-    assert worker is not None
     worker.run(threading.Event(), done=source.exhausted)
 
     s = worker.stats
