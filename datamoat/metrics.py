@@ -301,6 +301,14 @@ class Metrics:
             registry=self.registry,
         )
 
+    def set_state(self, open_windows: int, state_bytes: int, watermark_ms: int | None) -> None:
+        """The state gauges of the stage that owns them in this process (a watermark past
+        the end of input, or none yet, leaves the gauge where it is)."""
+        self.open_windows.set(open_windows)
+        self.state_bytes.set(state_bytes)
+        if watermark_ms is not None and watermark_ms < 2**61:
+            self.watermark.set(watermark_ms / 1000.0)
+
     def set_lag(self, by_partition: dict[int, int]) -> None:
         for partition, lag in by_partition.items():
             self.consumer_lag.labels(partition=str(partition)).set(lag)

@@ -323,14 +323,11 @@ class Worker:
         self._last_lag_at = now
         m = self.metrics
         if self.exports_state:
-            m.state_bytes.set(self.stage.state_bytes)
-            m.open_windows.set(self.stage.open_windows)
             marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
-            if marks and min(marks) < END:
-                m.watermark.set(min(marks) / 1000.0)
+            mark = min(marks) if marks else None
+            m.set_state(self.stage.open_windows, self.stage.state_bytes, mark)
         if self.exports_lag:
-            for p, lag in self.source.lag().items():
-                m.consumer_lag.labels(partition=str(p)).set(lag)
+            m.set_lag(self.source.lag())
 
     def stall(self) -> tuple[bool, int, float]:
         """Stalled now?, how many stalls so far, and their seconds (commits refused or

@@ -68,12 +68,8 @@ class SignalEmitter:
 
     def gauges(self) -> None:
         m, merger = self.metrics, self.merger
-        m.open_windows.set(merger.open_windows)
-        m.state_bytes.set(merger.state_bytes)
+        m.set_state(merger.open_windows, merger.state_bytes, merger.watermark)
         evicted = merger.cascades.evicted
         if evicted > self._evicted:
             m.cascades_evicted.inc(evicted - self._evicted)
         self._evicted = evicted
-        mark = merger.watermark
-        if mark is not None and mark < 2**61:
-            m.watermark.set(mark / 1000.0)
