@@ -79,6 +79,10 @@ class KafkaConfig:
 class FirehoseSection:
     rate: float = 1157.0
     seed: int = 1
+    #: Follow a daily activity cycle instead of a flat rate with the demo bursts.
+    diurnal: bool = False
+    #: Compress a simulated day into this many seconds (0: a real day; implies diurnal).
+    day_in_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,7 @@ def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
             "must be >= 0 (0: automatic, 3 on 3+ brokers)",
         ),
         (("firehose.rate",), firehose.rate > 0, "must be a positive number of posts/s"),
+        (("firehose.day_in_s",), firehose.day_in_s >= 0, "must be >= 0 (0: a real day)"),
         (("window.size_s",), window.size_s > 0, "must be positive"),
         (("window.hop_s",), window.hop_s >= 0, "must be 0 (tumbling) or positive"),
         (("window.allowed_lateness_s",), window.allowed_lateness_s >= 0, "must be >= 0"),

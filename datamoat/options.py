@@ -127,10 +127,23 @@ def add_firehose(parser: argparse.ArgumentParser, *, default_rate: bool = True) 
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    config = load_config(getattr(args, "config", None))
-    bootstrap = getattr(args, "bootstrap", None)
-    if bootstrap:
-        from dataclasses import replace
+    """The one frozen config of a command: the file, the environment, then its flags
+    (``--bootstrap``, ``--rate``, ``--seed``, ``--diurnal``, ``--day-in``,
+    ``--output-dir``), resolved here once; nothing further in reads the flags for these."""
+    from dataclasses import replace
 
-        config = replace(config, kafka=replace(config.kafka, bootstrap=bootstrap))
+    config = load_config(getattr(args, "config", None))
+    flags = vars(args)
+    if flags.get("bootstrap"):
+        config = replace(config, kafka=replace(config.kafka, bootstrap=flags["bootstrap"]))
+    firehose = config.firehose
+    if flags.get("rate"):
+        firehose = replace(firehose, rate=flags["rate"])
+    if flags.get("seed") is not None:
+        firehose = replace(firehose, seed=flags["seed"])
+    if flags.get("diurnal") or flags.get("day_in"):
+        firehose = replace(firehose, diurnal=True, day_in_s=flags.get("day_in") or 0.0)
+    config = replace(config, firehose=firehose)
+    if flags.get("output_dir"):
+        config = replace(config, output=replace(config.output, dir=str(flags["output_dir"])))
     return config

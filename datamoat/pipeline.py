@@ -12,7 +12,6 @@ The one place that builds the pipeline, for ``run``, ``process``, ``merge`` and 
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import os
@@ -94,21 +93,17 @@ def cascade_config(config: Config) -> CascadeConfig:
     )
 
 
-def firehose_config(config: Config, args: argparse.Namespace) -> FirehoseConfig:
+def firehose_config(config: Config) -> FirehoseConfig:
     """The firehose's config: flat rate with the demo bursts by default, the daily cycle
-    with ``--diurnal``."""
-    rate = args.rate or config.firehose.rate
-    day_in = getattr(args, "day_in", None)
-    if getattr(args, "diurnal", False) or day_in:
-        return FirehoseConfig(rate=rate, day_in_s=day_in)
-    return flat_demo(rate)
+    with ``firehose.diurnal`` (``--diurnal``, ``--day-in``)."""
+    f = config.firehose
+    if f.diurnal or f.day_in_s:
+        return FirehoseConfig(rate=f.rate, day_in_s=f.day_in_s or None)
+    return flat_demo(f.rate)
 
 
-def make_firehose(
-    config: Config, args: argparse.Namespace, start_ms: int, shard: int = 0, shards: int = 1
-) -> Firehose:
-    seed = config.firehose.seed if args.seed is None else args.seed
-    fh_config = firehose_config(config, args)
+def make_firehose(config: Config, start_ms: int, shard: int = 0, shards: int = 1) -> Firehose:
+    fh_config, seed = firehose_config(config), config.firehose.seed
     if shards == 1:
         return Firehose(fh_config, seed, start_ms)
     return Firehose(fh_config, seed, start_ms, shard=shard, shards=shards)
@@ -119,9 +114,10 @@ def score(posts: pl.DataFrame) -> pl.DataFrame:
     return with_sentiment(posts, text="text", lang="lang").drop("pos", "neu", "neg")
 
 
-def output_dir(args: argparse.Namespace, config: Config) -> Path:
-    """The output directory (created; a file in the way is a one-line error)."""
-    return check_output_dir(Path(getattr(args, "output_dir", None) or config.output.dir))
+def output_dir(config: Config) -> Path:
+    """The output directory, ``output.dir`` (``--output-dir``), created; a file in the way
+    is a one-line error."""
+    return check_output_dir(Path(config.output.dir))
 
 
 def instance_name(given: str | None) -> str:

@@ -87,7 +87,7 @@ def run_merge(args: argparse.Namespace) -> int:
     group = args.group or config.kafka.group
     http_port = config.http.port if args.http_port is None else args.http_port
     check_port_free(config.http.host, http_port)
-    out = output_dir(args, config)
+    out = output_dir(config)
     wait_for_broker(bootstrap, args.wait_for_broker)
     require_topic(bootstrap, config.kafka.posts_topic)
     create_internal_topics(config, group)

@@ -127,7 +127,7 @@ def run_moat(args: argparse.Namespace) -> int:
             f"a {moat.window_s:g}-s window is under 50 ms of event time with --day-in "
             f"{moat.day_in_s:g}: compress less or widen moat.window_s"
         )
-    seed = config.firehose.seed if args.seed is None else args.seed
+    seed = config.firehose.seed
     exp = Experiment(moat, seed, args.start, args.posts, cascade_config(config))
     clock = moat.clock(args.start)
     end_ms = None if args.posts else args.start + clock.ms(moat.duration_s)

@@ -104,7 +104,7 @@ def run_process(args: argparse.Namespace) -> int:
     if args.input is not None:
         if args.http_port is not None:
             check_port_free(config.http.host, args.http_port)
-        return _replay(args, config, output_dir(args, config), metrics, stop)
+        return _replay(args, config, output_dir(config), metrics, stop)
     bootstrap = config.kafka.bootstrap
     group = args.group or config.kafka.group
     http_port = config.http.port if args.http_port is None else args.http_port

@@ -119,8 +119,7 @@ def run_produce(args: argparse.Namespace) -> int:
     if args.output is None:  # before the clock starts: live posts are sent at their time
         _kafka_ready(config, args)
     start_ms = now_ms() if args.start is None else args.start
-    fh_config = firehose_config(config, args)
-    seed = config.firehose.seed if args.seed is None else args.seed
+    fh_config, seed = firehose_config(config), config.firehose.seed
     end_ms = None if args.duration is None else start_ms + round(args.duration * 1000)
     plan = ShardPlan(fh_config, seed, start_ms, args.procs, args.posts, end_ms)
     realtime = args.output is None and not args.unpaced

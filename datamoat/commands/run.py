@@ -110,7 +110,7 @@ def run_run(args: argparse.Namespace) -> int:
     if args.transport == "memory" and args.workers != 1:
         raise ConfigError("--workers needs --transport kafka (memory runs one worker)")
     check_port_free(config.http.host, _http_port(args, config))
-    out = output_dir(args, config)
+    out = output_dir(config)
     cluster: LocalCluster | None = None
     if args.transport == "kafka" and not is_reachable(config.kafka.bootstrap, 3.0):
         cluster = _start_local_broker(config.kafka.bootstrap)
@@ -141,8 +141,7 @@ def _feed(args: argparse.Namespace, config: Config, topic: MemoryTopic | None) -
     of this process, or (no topic) into Kafka from a process of its own, where it does not
     share the GIL with the merger. The one place a run's input is chosen."""
     k = config.kafka
-    fh_config = firehose_config(config, args)
-    seed = config.firehose.seed if args.seed is None else args.seed
+    fh_config, seed = firehose_config(config), config.firehose.seed
     if topic is None:
         return FirehoseProcess(
             FirehoseSpec(
@@ -154,7 +153,7 @@ def _feed(args: argparse.Namespace, config: Config, topic: MemoryTopic | None) -
 
     def pacer(start_ms: int) -> Pacer:
         return Pacer(
-            firehose=make_firehose(config, args, start_ms),
+            firehose=make_firehose(config, start_ms),
             writer=topic,
             encode_values=encode_values,
             encode_keys=encode_keys,
@@ -411,7 +410,7 @@ def _http_port(args: argparse.Namespace, config: Config) -> int:
 
 
 def _rate(args: argparse.Namespace, config: Config) -> str:
-    return f"{args.rate or config.firehose.rate:,.0f}"
+    return f"{config.firehose.rate:,.0f}"
 
 
 def _status(
@@ -430,7 +429,7 @@ def _status(
 
 
 def _view(args: argparse.Namespace, config: Config, metrics: Metrics) -> TerminalView:
-    return TerminalView(metrics, args.rate or config.firehose.rate, args.duration, args.posts)
+    return TerminalView(metrics, config.firehose.rate, args.duration, args.posts)
 
 
 def _summarise(
@@ -448,7 +447,7 @@ def _summarise(
         duration_s=time.monotonic() - started,
         producing_s=progress.produced.elapsed_s,
         latencies=e.latencies,
-        target_rate=args.rate or config.firehose.rate,
+        target_rate=config.firehose.rate,
         windows_emitted=e.windows,
         signals_emitted=e.signals,
         dead_letter_reasons=reasons,

@@ -10,8 +10,14 @@ from pathlib import Path
 
 from datamoat.errors import ConfigError
 from datamoat.options import add_config, add_firehose, config_from, positive_int
-from datamoat.pipeline import cascade_config, local_outputs, make_firehose, score, window_spec
-from datamoat.preflight import check_output_dir
+from datamoat.pipeline import (
+    cascade_config,
+    local_outputs,
+    make_firehose,
+    output_dir,
+    score,
+    window_spec,
+)
 from process.truth import truth_signals
 
 __all__ = ["register"]
@@ -36,9 +42,9 @@ def run_truth(args: argparse.Namespace) -> int:
     if args.start is None:
         raise ConfigError("--start is required: the truth of 'now' is not reproducible")
     config = config_from(args)
-    out = check_output_dir(args.output_dir)
+    out = output_dir(config)
     started = time.monotonic()
-    posts = make_firehose(config, args, args.start).take(args.posts)
+    posts = make_firehose(config, args.start).take(args.posts)
     signals = truth_signals(
         score(posts), window_spec(config), cascade_config=cascade_config(config)
     )

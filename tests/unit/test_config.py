@@ -145,3 +145,22 @@ def test_the_removed_partials_topic_key_says_what_to_do(tmp_path: Path, where: s
     assert "kafka.internal_prefix" in message and "<group>.partials" in message
     if where == "environment":
         assert message.startswith("environment DATAMOAT_KAFKA_PARTIALS_TOPIC")
+
+
+def test_flags_are_folded_into_the_one_frozen_config_at_the_edge(tmp_path: Path) -> None:
+    import argparse
+
+    from datamoat.options import config_from
+    from datamoat.pipeline import firehose_config
+
+    args = argparse.Namespace(
+        config=None, bootstrap="h:9", rate=250.0, seed=9, diurnal=False, day_in=60.0,
+        output_dir=tmp_path / "o",
+    )  # fmt: skip
+    config = config_from(args)
+    assert config.kafka.bootstrap == "h:9" and config.output.dir == str(tmp_path / "o")
+    f = config.firehose
+    assert (f.rate, f.seed, f.diurnal, f.day_in_s) == (250.0, 9, True, 60.0)
+    assert firehose_config(config).day_in_s == 60.0
+    plain = config_from(argparse.Namespace(config=None, rate=None, seed=None))
+    assert plain.firehose == load_config().firehose  # no flag: the file and environment
