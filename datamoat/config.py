@@ -112,6 +112,8 @@ class CascadesConfig:
 class HttpConfig:
     host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     port: int = 8000
+    #: /readyz turns 503 when a worker is further behind than this many seconds of input.
+    ready_max_lag_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
         (("cascades.ttl_s",), cascades.ttl_s >= 0, "must be >= 0"),
         (("cascades.max_state_mib",), cascades.max_state_mib >= 0, "must be >= 0 (0: none)"),
         (("http.port",), 0 <= http.port <= 65535, "must be 0-65535"),
+        (("http.ready_max_lag_s",), http.ready_max_lag_s > 0, "must be a positive number of s"),
         (("output.sinks",), bool(output.sinks), "must name at least one sink (e.g. parquet)"),
         (
             ("window.size_s", "window.hop_s"),

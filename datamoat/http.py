@@ -1,6 +1,8 @@
 """The HTTP endpoint of ``run``, each worker and the firehose: ``/metrics`` for Prometheus,
 ``/`` the live page (files shipped in ``datamoat/web/``, no CDN), ``/status`` its data as
-JSON. Runs in daemon threads; ``port=0`` picks a free port.
+JSON, ``/healthz`` (200 while the process serves) and ``/readyz`` (200 when ready for
+traffic, else 503 with the reason: for Kubernetes probes and compose health checks). Runs
+in daemon threads; ``port=0`` picks a free port.
 
 ``/status`` carries the operations figures as ``/metrics`` shows them (``ops``), the newest
 window's signals (``signals``: sentiment, top hashtags by volume, trending keys with
@@ -27,9 +29,16 @@ from datamoat.metrics import Metrics, firehose_registry
 from datamoat.report import quantile
 from ingest.ticker import Ticker
 
-__all__ = ["HISTORY_SAMPLES", "MetricsServer", "StatusBoard", "serve_firehose"]
+__all__ = ["HISTORY_SAMPLES", "MetricsServer", "ReadyFn", "StatusBoard", "serve_firehose"]
 
 StatusFn = Callable[[], dict[str, Any]]
+#: ``/readyz``: (ready?, why) now.
+ReadyFn = Callable[[], tuple[bool, str]]
+
+
+def _always_ready() -> tuple[bool, str]:
+    return True, "ready"
+
 
 #: Seconds of once-a-second operations samples kept for the charts (10 minutes).
 HISTORY_SAMPLES: Final = 600
@@ -103,9 +112,10 @@ class MetricsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         board: StatusBoard | None = None,
+        ready: ReadyFn = _always_ready,
     ) -> None:
         self.board = board
-        handler = _handler(registry, status)
+        handler = _handler(registry, status, ready)
         try:
             self.server = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -127,10 +137,11 @@ class MetricsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         role: str = "worker",
+        ready: ReadyFn = _always_ready,
     ) -> MetricsServer:
         """A server whose ``/status`` is a :class:`StatusBoard` of ``metrics``."""
         board = StatusBoard(metrics, extra, role=role)
-        return cls(metrics.registry, board.status, host, port, board=board)
+        return cls(metrics.registry, board.status, host, port, board=board, ready=ready)
 
     @property
     def port(self) -> int:
@@ -154,20 +165,29 @@ class MetricsServer:
         self.server.server_close()
 
 
-def _handler(registry: CollectorRegistry, status: StatusFn) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    registry: CollectorRegistry, status: StatusFn, ready: ReadyFn
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             name = "index.html" if path == "/" else path.lstrip("/")
             if path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            elif path == "/healthz":  # alive and serving
+                self._send(200, "text/plain", b"ok\n")
+            elif path == "/readyz":
+                ok, why = ready()
+                self._send(200 if ok else 503, "text/plain", f"{why}\n".encode())
             elif path == "/status":
                 body = orjson.dumps(status(), option=orjson.OPT_SERIALIZE_NUMPY)
                 self._send(200, "application/json", body)
             elif name in STATIC:
                 self._send(200, STATIC[name], _static(name))
             else:
-                self._send(404, "text/plain", b"not found: try /, /status or /metrics\n")
+                self._send(
+                    404, "text/plain", b"not found: try /, /status, /metrics, /healthz or /readyz\n"
+                )
 
         def _send(self, code: int, content_type: str, body: bytes) -> None:
             self.send_response(code)

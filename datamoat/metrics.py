@@ -19,6 +19,7 @@ latency histogram, the signal gauges and the live view that ``/status`` serves.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import threading
 from collections import deque
@@ -150,6 +151,7 @@ class Metrics:
         r = self.registry
         if process:
             ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, fds
+        _build_info(r)
         self.posts_produced = Counter(
             "datamoat_posts_produced", "Posts sent by the firehose.", registry=r
         )
@@ -495,11 +497,23 @@ class Metrics:
         return out
 
 
+def _build_info(registry: CollectorRegistry) -> None:
+    """``datamoat_build_info{version}`` = 1: which datamoat a target runs."""
+    try:
+        version = importlib.metadata.version("datamoat")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    info = Gauge("datamoat_build_info", "The datamoat version this process runs.", ["version"],
+                 registry=registry)  # fmt: skip
+    info.labels(version=version).set(1)
+
+
 def firehose_registry(produced: Callable[[], float]) -> CollectorRegistry:
     """The firehose process's metrics: ``datamoat_posts_produced_total`` read from
     ``produced()`` at scrape time, and the process series (CPU, memory)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
+    _build_info(registry)
     registry.register(_ProducedCollector(produced))
     return registry
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from datamoat.config import Config
-from datamoat.http import MetricsServer
+from datamoat.http import MetricsServer, ReadyFn
 from datamoat.metrics import Metrics
 
 __all__ = ["fault_from_env", "install_stop", "serve"]
@@ -21,11 +21,14 @@ def serve(
     config: Config,
     port: int,
     role: str = "worker",
+    ready: ReadyFn | None = None,
 ) -> MetricsServer:
-    """Start the HTTP endpoint (/metrics, /status, /) on ``port`` (0: any free one)."""
+    """Start the HTTP endpoint (/metrics, /status, /, /healthz, /readyz) on ``port`` (0:
+    any free one); ``ready`` answers /readyz (None: ready while it serves)."""
     return MetricsServer.for_metrics(
-        metrics, status, host=config.http.host, port=port, role=role
-    ).start()
+        metrics, status, host=config.http.host, port=port, role=role,
+        ready=ready or (lambda: (True, "ready")),
+    ).start()  # fmt: skip
 
 
 def fault_from_env() -> Callable[[str], None]:

@@ -57,6 +57,12 @@ class Source(Protocol):
         """True while the last poll failed (the broker is away)."""
         ...
 
+    @property
+    def joined(self) -> bool:
+        """Reading as a member of its group (readiness: not while joining, rebalancing or
+        cut off from the group's coordinator)."""
+        ...
+
     # --- reading --------------------------------------------------------------------------
 
     def poll(self, max_records: int, timeout_ms: int) -> RawBatch:
@@ -135,6 +141,7 @@ class SoloSource(ABC):
     """
 
     down = False
+    joined = True  # no group to join
     outages = 0
     outage_s = 0.0
 

@@ -101,8 +101,9 @@ def run_merge(args: argparse.Namespace) -> int:
     try:
         loop.restore()
         server = serve(
-            metrics, lambda: merge_status(loop, emitter, started), config, http_port, role="merger"
-        )
+            metrics, lambda: merge_status(loop, emitter, started), config, http_port,
+            role="merger", ready=loop.ready,
+        )  # fmt: skip
     except BaseException:
         built.close()
         raise

@@ -123,7 +123,10 @@ def run_process(args: argparse.Namespace) -> int:
     source = worker.source
     started = time.monotonic()
     try:
-        server = serve(worker.metrics, lambda: status_of(worker, started), config, http_port)
+        server = serve(
+            worker.metrics, lambda: status_of(worker, started), config, http_port,
+            ready=lambda: worker.ready(config.http.ready_max_lag_s),
+        )  # fmt: skip
     except BaseException:
         built.close()
         raise

@@ -230,7 +230,8 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     progress = _follow(feed, metrics, stop_producing, [])
     started = time.monotonic()
     server = serve(metrics, lambda: _status(progress, worker.stats.processed, emitter, started),
-                   config, _http_port(args, config))  # fmt: skip
+                   config, _http_port(args, config),
+                   ready=lambda: worker.ready(config.http.ready_max_lag_s))  # fmt: skip
     log.warning("run: %s posts/s in memory; metrics at %smetrics", _rate(args, config), server.url)
 
     def caught_up() -> bool:
@@ -291,7 +292,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
         progress = _follow(feed, metrics, stop_producing, [workers.finish])
         stats = loop.merger.stats
         server = serve(metrics, lambda: _status(progress, stats.processed, emitter, started),
-                       config, _http_port(args, config))  # fmt: skip
+                       config, _http_port(args, config), ready=loop.ready)  # fmt: skip
         log.warning(
             "run: %s posts/s through Kafka at %s, %d worker(s); metrics at %smetrics",
             _rate(args, config), k.bootstrap, args.workers, server.url,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,10 @@ class Worker:
     _committing: bool = False
     _moved: bool = False
     _last_lag_at: float = 0.0
+    #: Readiness inputs, taken by the loop (the consumer is not thread-safe): records
+    #: waiting, and (time, consumed) samples for the recent input rate.
+    _waiting: int = 0
+    _consumed_at: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=31))
     _ended_checked_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -321,6 +326,8 @@ class Worker:
         if not force and now - self._last_lag_at < 1.0:
             return
         self._last_lag_at = now
+        self._waiting = sum(self.source.backlog().values())
+        self._consumed_at.append((now, self.stats.consumed))
         m = self.metrics
         if self.exports_state:
             marks = [c.closed_through for c in self.stage.clocks.values() if c.closed_through]
@@ -342,6 +349,22 @@ class Worker:
         seconds += self.source.outage_s
         now = now or self.source.down
         return now, stalls, round(seconds, 3)
+
+    def ready(self, max_lag_s: float) -> tuple[bool, str]:
+        """Ready for traffic (``/readyz``): in its group, not stalled, and no further
+        behind than ``max_lag_s`` seconds of its recent input rate; else why not."""
+        if not self.source.joined:  # read live: the loop may be stuck in a retry
+            return False, "not in its group (joining, rebalancing, or the broker is away)"
+        stalled, _, _ = self.stall()
+        if stalled:
+            return False, "stalled: commits failing or the broker away"
+        if self._waiting and len(self._consumed_at) >= 2:
+            (t0, c0), (t1, c1) = self._consumed_at[0], self._consumed_at[-1]
+            rate = (c1 - c0) / max(t1 - t0, 1e-9)
+            behind_s = self._waiting / rate if rate > 0 else float("inf")
+            if behind_s > max_lag_s:
+                return False, f"{self._waiting:,} records behind (more than {max_lag_s:g} s)"
+        return True, "ready"
 
     def lag_total(self) -> int:
         return sum(self.source.backlog().values())

@@ -67,9 +67,15 @@ class MergeLoop:
     count_group: bool = False
     #: Deltas skipped as another pipeline's, by (reason, whose).
     foreign: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Set once :meth:`restore` is done (readiness).
+    restored_done: bool = False
 
     def restore(self) -> None:
         """Rebuild the merger from the deltas up to the committed offset (writing nothing)."""
+        self._restore()
+        self.restored_done = True
+
+    def _restore(self) -> None:
         committed = self.source.committed({PARTITION})[PARTITION]
         if committed is None:
             self.since = self.source.position(PARTITION)
@@ -116,6 +122,16 @@ class MergeLoop:
         if live and self.count_group and delta.stats:
             self.emitter.metrics.count(delta.stats)
         return None
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready (``/readyz``): restored, the broker reachable, and its writes not failing."""
+        if not self.restored_done:
+            return False, "restoring its state from the partials topic"
+        if self.source.down:
+            return False, "the broker is away"
+        if self.emitter.durably.failing_since is not None:
+            return False, "stalled: the signals' transaction keeps failing"
+        return True, "ready"
 
     def _skip(self, delta: Delta) -> None:
         """Count a delta of another pipeline; say so once per writer."""

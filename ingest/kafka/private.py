@@ -56,6 +56,7 @@ __all__ = [
     "bulk_problem",
     "fetch_raw",
     "fetch_undecoded",
+    "group_session_alive",
     "oldest_pending_s",
     "poll_records",
     "self_test",
@@ -657,3 +658,11 @@ def fetch_undecoded(c: Any) -> int:
     finally:
         del fetcher.fetched_records
     return n
+
+
+def group_session_alive(consumer: Any) -> bool:
+    """Has ``consumer``'s group coordinator answered a heartbeat within the session timeout?
+    (False while joining for longer than that, or while the broker is away.) Reads two
+    timestamps only: safe from another thread, no request."""
+    beat = consumer._coordinator.heartbeat  # noqa: SLF001 - no public view of the group's state
+    return not beat.session_timeout_expired()

@@ -26,7 +26,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.batch import RawBatch
 from ingest.errors import SourceTimeout
-from ingest.kafka.private import fetch_raw
+from ingest.kafka.private import fetch_raw, group_session_alive
 from ingest.source import Committed, Offsets, PartitionListener
 
 __all__ = ["KafkaSource", "consumer_config"]
@@ -97,6 +97,7 @@ class KafkaSource:
         self._moved_away: set[int] = set()
         self._rebalancing = False
         self.consumer = KafkaConsumer(**config)
+        self._assign = assign
         if assign:
             partitions = self.consumer.partitions_for_topic(topic)
             if not partitions:
@@ -128,6 +129,15 @@ class KafkaSource:
         self._moved_away |= self._revoked - partitions
         self._revoked = set()
         self._rebalancing = False
+
+    @property
+    def joined(self) -> bool:
+        """In its group: the coordinator answered a heartbeat within the session timeout and
+        no rebalance is under way (a reader of assigned partitions: the broker reachable).
+        Safe to read from another thread."""
+        if self._assign:
+            return not self.down
+        return group_session_alive(self.consumer) and not self._rebalancing
 
     @property
     def rebalancing(self) -> bool:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -55,7 +56,30 @@ def _wait_for_progress(port: int, timeout_s: float = 120) -> None:
     raise AssertionError("the worker processed nothing before the broker was stopped")
 
 
+def _probe(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError as err:
+        return 0, str(err)
+
+
+def _wait_for(port: int, path: str, code: int, timeout_s: float) -> str:
+    """Poll ``path`` until it answers ``code`` (bounded); its body then."""
+    deadline, seen = time.monotonic() + timeout_s, (0, "")
+    while time.monotonic() < deadline:
+        seen = _probe(port, path)
+        if seen[0] == code:
+            return seen[1]
+        time.sleep(0.5)
+    raise AssertionError(f"{path} did not answer {code} within {timeout_s:.0f} s: {seen}")
+
+
 def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    """... and the worker's /readyz turns 503 while the broker is away, 200 once it is back;
+    /healthz stays 200 throughout."""
     port = _two_free_ports()
     cluster = LocalCluster(tmp_path / "kafka", port=port, heap="384m")
     bootstrap = cluster.start().bootstrap
@@ -84,9 +108,12 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> Non
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         _wait_for_progress(status_port)  # both sides are running: now pull the plug
+        _wait_for(status_port, "/readyz", 200, 60)
         cluster.stop()
-        time.sleep(4)
+        why = _wait_for(status_port, "/readyz", 503, 90)  # the broker stays away until then
+        assert _probe(status_port, "/healthz")[0] == 200, why
         LocalCluster(tmp_path / "kafka", port=port, heap="384m").start()
+        _wait_for(status_port, "/readyz", 200, 120)
         _, perr = producer.communicate(timeout=180)
         worker.wait(timeout=180)
         werr = (tmp_path / "worker.err").read_bytes()

@@ -184,3 +184,34 @@ def test_two_pipelines_at_once_each_give_their_own_truth(
     assert letter["source_topic"] == b["DATAMOAT_KAFKA_POSTS_TOPIC"]
     assert (letter["source_partition"], letter["source_offset"]) == ("0", "0")
     assert _dead_letters(a) == []
+
+
+def test_a_merger_that_read_the_old_shared_topic_says_what_to_do(
+    datamoat_env: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Upgrading: a merger group with offsets on the shared ``posts.partials`` of earlier
+    versions but none on its own ``<group>.partials`` is told so in one line."""
+    from datamoat.config import load_config
+    from datamoat.metrics import Metrics
+    from datamoat.pipeline import LEGACY_PARTIALS, kafka_merger
+    from datamoat.stage_two.merge_loop import merge_group
+    from datamoat.topics import create_internal_topics, create_topics
+    from ingest.kafka.admin import commit_at_end, delete_topics, ensure_topics
+
+    env = {k: v for k, v in datamoat_env.items() if k.startswith(("DATAMOAT_", "KAFKA_"))}
+    config = load_config(env=env)
+    group = config.kafka.group
+    create_topics(config)
+    create_internal_topics(config, group)
+    bootstrap = config.kafka.bootstrap
+    ensure_topics(bootstrap, {LEGACY_PARTIALS: 1})
+    try:
+        commit_at_end(bootstrap, merge_group(group), LEGACY_PARTIALS, '{"since": %d}')
+        with caplog.at_level("WARNING", logger="datamoat.pipeline"):
+            built = kafka_merger(config, group, Metrics(), tmp_path)
+            built.close()
+        (line,) = [r.getMessage() for r in caplog.records if LEGACY_PARTIALS in r.getMessage()]
+        assert f"{group}.partials" in line and "drain the old pipeline first" in line
+        assert 'kafka.internal_prefix = "posts"' in line
+    finally:
+        delete_topics(bootstrap, [LEGACY_PARTIALS])
