@@ -208,9 +208,16 @@ def _handler(
     return Handler
 
 
-def serve_firehose(produced: Callable[[], float], host: str, port: int) -> MetricsServer:
+def serve_firehose(
+    produced: Callable[[], float],
+    host: str,
+    port: int,
+    target_rate: float | None = None,
+    kept_up: Callable[[], bool] | None = None,
+) -> MetricsServer:
     """The firehose's endpoint (``datamoat produce --http-port``): ``/metrics`` with
-    ``datamoat_posts_produced_total`` read from ``produced()`` and the process series."""
-    registry = firehose_registry(produced)
+    ``datamoat_posts_produced_total`` read from ``produced()``, the target rate and
+    whether it keeps up, and the process series."""
+    registry = firehose_registry(produced, target_rate, kept_up)
     status = lambda: {"role": "firehose", "produced": produced()}  # noqa: E731
     return MetricsServer(registry, status, host, port).start()

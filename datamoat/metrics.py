@@ -36,7 +36,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from datamoat.report import TrendLog
@@ -201,8 +201,34 @@ class Metrics:
         self.consumer_lag = Gauge(
             "datamoat_consumer_lag_records",
             "Consumer lag as Kafka defines it: the partition's log-end offset minus the "
-            "group's committed offset (exported once per group, by its merger).",
-            ["partition"],
+            "group's committed offset (exported once per group, by its merger; group and "
+            "topic empty for a pipeline without Kafka).",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
+        self.stalled = Gauge(
+            "datamoat_stalled",
+            "1 while this process is stalled (its commits failing or its broker away).",
+            registry=r,
+        )
+        self.stalls = Counter(
+            "datamoat_stalls", "Times this process stalled (see datamoat_stalled).", registry=r
+        )
+        self._stalls_counted = 0
+        self.late_after_merge = Counter(
+            "datamoat_late_after_merge",
+            "Posts in partial rows that reached the merger after their window was final "
+            "(counted, not in any signal).",
+            registry=r,
+        )
+        self.firehose_target_rate = Gauge(
+            "datamoat_firehose_target_rate",
+            "The posts/s the firehose of this run is asked for.",
+            registry=r,
+        )
+        self.firehose_kept_up = Gauge(
+            "datamoat_firehose_kept_up",
+            "1 while the firehose keeps up with its target rate, 0 while it falls behind.",
             registry=r,
         )
         self.windows_emitted = Counter(
@@ -311,9 +337,16 @@ class Metrics:
         if watermark_ms is not None and watermark_ms < 2**61:
             self.watermark.set(watermark_ms / 1000.0)
 
-    def set_lag(self, by_partition: dict[int, int]) -> None:
+    def set_lag(self, by_partition: dict[int, int], group: str = "", topic: str = "") -> None:
         for partition, lag in by_partition.items():
-            self.consumer_lag.labels(partition=str(partition)).set(lag)
+            self.consumer_lag.labels(group=group, topic=topic, partition=str(partition)).set(lag)
+
+    def set_stalls(self, stalled: bool, stalls: int) -> None:
+        """This process's stall state and how many stalls so far (the counter catches up)."""
+        self.stalled.set(1 if stalled else 0)
+        if stalls > self._stalls_counted:
+            self.stalls.inc(stalls - self._stalls_counted)
+            self._stalls_counted = stalls
 
     def count(self, counts: Counts) -> None:
         """Add a batch's accounting to the record counters (the one place they move)."""
@@ -508,24 +541,46 @@ def _build_info(registry: CollectorRegistry) -> None:
     info.labels(version=version).set(1)
 
 
-def firehose_registry(produced: Callable[[], float]) -> CollectorRegistry:
+def firehose_registry(
+    produced: Callable[[], float],
+    target_rate: float | None = None,
+    kept_up: Callable[[], bool] | None = None,
+) -> CollectorRegistry:
     """The firehose process's metrics: ``datamoat_posts_produced_total`` read from
-    ``produced()`` at scrape time, and the process series (CPU, memory)."""
+    ``produced()`` at scrape time, its target rate and kept-up state, and the process
+    series (CPU, memory)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     _build_info(registry)
-    registry.register(_ProducedCollector(produced))
+    registry.register(_ProducedCollector(produced, target_rate, kept_up))
     return registry
 
 
 class _ProducedCollector(Collector):
-    def __init__(self, produced: Callable[[], float]) -> None:
-        self.produced = produced
+    def __init__(
+        self,
+        produced: Callable[[], float],
+        target_rate: float | None,
+        kept_up: Callable[[], bool] | None,
+    ) -> None:
+        self.produced, self.target_rate, self.kept_up = produced, target_rate, kept_up
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "datamoat_posts_produced", "Posts sent by the firehose.", value=self.produced()
         )
+        if self.target_rate is not None:
+            yield GaugeMetricFamily(
+                "datamoat_firehose_target_rate",
+                "The posts/s the firehose of this run is asked for.",
+                value=self.target_rate,
+            )
+        if self.kept_up is not None:
+            yield GaugeMetricFamily(
+                "datamoat_firehose_kept_up",
+                "1 while the firehose keeps up with its target rate, 0 while it falls behind.",
+                value=1.0 if self.kept_up() else 0.0,
+            )
 
 
 def _top_trending(trending: pl.DataFrame, end: int) -> pl.DataFrame:

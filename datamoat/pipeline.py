@@ -325,7 +325,7 @@ def kafka_merger(
     emitter = SignalEmitter(merger, outputs.idempotent, metrics, Durably(metrics), fault=fault)
     lag = GroupLag(k.bootstrap, k.posts_topic, group)
     closers.append(lag.close)
-    lag.watch(lambda by_partition: metrics.set_lag(by_partition))
+    lag.watch(lambda by_partition: metrics.set_lag(by_partition, group, k.posts_topic))
     merge = MergeLoop(
         source,
         merger,

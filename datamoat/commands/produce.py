@@ -134,7 +134,11 @@ def run_produce(args: argparse.Namespace) -> int:
     started = time.monotonic()
     server = None
     if args.http_port is not None:
-        server = serve_firehose(lambda: progress.produced, config.http.host, args.http_port)
+        server = serve_firehose(
+            lambda: progress.produced, config.http.host, args.http_port,
+            target_rate=config.firehose.rate if realtime else None,
+            kept_up=lambda: progress.behind_s <= BEHIND_S and not progress.stalled,
+        )  # fmt: skip
     try:
         if live:
             live.start()

@@ -167,17 +167,21 @@ def _feed(args: argparse.Namespace, config: Config, topic: MemoryTopic | None) -
 
 
 def _follow(
-    feed: Feed, metrics: Metrics, stop: threading.Event, on_done: list[Callable[[], None]]
-) -> _Progress:
+    feed: Feed, metrics: Metrics, stop: threading.Event, on_done: list[Callable[[], None]],
+    target_rate: float,
+) -> _Progress:  # fmt: skip
     """Follow ``feed`` from a thread: its progress into ``metrics`` and the returned
     :class:`_Progress`; ``stop`` set stops it; ``on_done`` called when it ended (its
     failure is kept for the main thread to raise)."""
     progress = _Progress()
     counted = 0
+    metrics.firehose_target_rate.set(target_rate)
+    metrics.firehose_kept_up.set(1)
 
     def on_progress(stats: PaceStats) -> None:
         nonlocal counted
         progress.produced = stats
+        metrics.firehose_kept_up.set(0 if stats.behind else 1)
         metrics.posts_produced.inc(max(0, stats.produced - counted))
         counted = max(counted, stats.produced)
         if stop.is_set():
@@ -227,7 +231,7 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     feed = _feed(args, config, topic).start()
     feed.wait_ready()
     feed.go(now_ms() if args.start is None else args.start)
-    progress = _follow(feed, metrics, stop_producing, [])
+    progress = _follow(feed, metrics, stop_producing, [], config.firehose.rate)
     started = time.monotonic()
     server = serve(metrics, lambda: _status(progress, worker.stats.processed, emitter, started),
                    config, _http_port(args, config),
@@ -289,7 +293,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
         # clock reaches its event time, so none starts its life the start-up's seconds late.
         feed.go(now_ms() if args.start is None else args.start)
         producing = True
-        progress = _follow(feed, metrics, stop_producing, [workers.finish])
+        progress = _follow(feed, metrics, stop_producing, [workers.finish], config.firehose.rate)
         stats = loop.merger.stats
         server = serve(metrics, lambda: _status(progress, stats.processed, emitter, started),
                        config, _http_port(args, config), ready=loop.ready)  # fmt: skip

@@ -335,6 +335,8 @@ class Worker:
             m.set_state(self.stage.open_windows, self.stage.state_bytes, mark)
         if self.exports_lag:
             m.set_lag(self.source.lag())
+        stalled, stalls, _ = self.stall()
+        m.set_stalls(stalled, stalls)
 
     def stall(self) -> tuple[bool, int, float]:
         """Stalled now?, how many stalls so far, and their seconds (commits refused or

@@ -69,10 +69,12 @@ class MergeLoop:
     foreign: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Set once :meth:`restore` is done (readiness).
     restored_done: bool = False
+    _late_counted: int = 0
 
     def restore(self) -> None:
         """Rebuild the merger from the deltas up to the committed offset (writing nothing)."""
         self._restore()
+        self._late_counted = self.merger.stats.late_after_merge
         self.restored_done = True
 
     def _restore(self) -> None:
@@ -175,7 +177,18 @@ class MergeLoop:
                 )
         signals = self.merger.close()
         self.commit(signals, letters, batch.next_offsets()[PARTITION])
+        self._gauges()
         return len(batch)
+
+    def _gauges(self) -> None:
+        """The merger's own counters: posts that came after their window was final, and
+        its stalls (its transaction failing, or its broker away)."""
+        m, late = self.emitter.metrics, self.merger.stats.late_after_merge
+        if late > self._late_counted:
+            m.late_after_merge.inc(late - self._late_counted)
+            self._late_counted = late
+        d = self.emitter.durably
+        m.set_stalls(d.failing_since is not None or self.source.down, d.stalls)
 
     def commit(self, signals: pl.DataFrame, letters: DeadLetters, next_offset: int) -> None:
         self.emitter.write(signals)  # the idempotent sinks first: per window, again or not
