@@ -132,7 +132,7 @@ def run_merge(args: argparse.Namespace) -> int:
         signals_emitted=e.signals,
         dead_letter_reasons=s.reasons,
         late_after_merge=s.late_after_merge,
-        restored_deltas=loop.restored,
+        restored_deltas=loop.restored_deltas,
         foreign_deltas=loop.foreign_deltas,
     )
     summary.pop("produced")

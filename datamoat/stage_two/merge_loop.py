@@ -61,21 +61,21 @@ class MergeLoop:
     max_wait_ms: int = 250
     fault: Callable[[str], None] = field(default=lambda point: None)
     since: int = 0
-    restored: int = 0
+    restored_deltas: int = 0
     monotonic: Callable[[], float] = time.monotonic
     #: Count the group's records in this process's metrics too (``run``: the only endpoint).
     count_group: bool = False
     #: Deltas skipped as another pipeline's, by (reason, whose).
     foreign: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Set once :meth:`restore` is done (readiness).
-    restored_done: bool = False
+    is_restored: bool = False
     _late_counted: int = 0
 
     def restore(self) -> None:
         """Rebuild the merger from the deltas up to the committed offset (writing nothing)."""
         self._restore()
         self._late_counted = self.merger.stats.late_after_merge
-        self.restored_done = True
+        self.is_restored = True
 
     def _restore(self) -> None:
         committed = self.source.committed({PARTITION})[PARTITION]
@@ -98,14 +98,14 @@ class MergeLoop:
                 if offset >= committed.offset:
                     break
                 self._apply(value)
-                self.restored += 1
+                self.restored_deltas += 1
             self.merger.close()
         if self.source.position(PARTITION) != committed.offset:
             self.source.seek(PARTITION, committed.offset)
         self.emitter.gauges()
         log.info(
             "merger restored from %d deltas (offsets %d-%d) in %.2f s",
-            self.restored,
+            self.restored_deltas,
             self.since,
             committed.offset,
             self.monotonic() - started,
@@ -127,7 +127,7 @@ class MergeLoop:
 
     def ready(self) -> tuple[bool, str]:
         """Ready (``/readyz``): restored, the broker reachable, and its writes not failing."""
-        if not self.restored_done:
+        if not self.is_restored:
             return False, "restoring its state from the partials topic"
         if self.source.down:
             return False, "the broker is away"
