@@ -6,6 +6,7 @@ import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from datamoat.config import Config, load_config
 
@@ -133,17 +134,20 @@ def config_from(args: argparse.Namespace) -> Config:
     from dataclasses import replace
 
     config = load_config(getattr(args, "config", None))
-    flags = vars(args)
-    if flags.get("bootstrap"):
-        config = replace(config, kafka=replace(config.kafka, bootstrap=flags["bootstrap"]))
+
+    def flag(name: str) -> Any:
+        return getattr(args, name, None)  # a command without the flag: None
+
+    if flag("bootstrap"):
+        config = replace(config, kafka=replace(config.kafka, bootstrap=flag("bootstrap")))
     firehose = config.firehose
-    if flags.get("rate"):
-        firehose = replace(firehose, rate=flags["rate"])
-    if flags.get("seed") is not None:
-        firehose = replace(firehose, seed=flags["seed"])
-    if flags.get("diurnal") or flags.get("day_in"):
-        firehose = replace(firehose, diurnal=True, day_in_s=flags.get("day_in") or 0.0)
+    if flag("rate"):
+        firehose = replace(firehose, rate=flag("rate"))
+    if flag("seed") is not None:
+        firehose = replace(firehose, seed=flag("seed"))
+    if flag("diurnal") or flag("day_in"):
+        firehose = replace(firehose, diurnal=True, day_in_s=flag("day_in") or 0.0)
     config = replace(config, firehose=firehose)
-    if flags.get("output_dir"):
-        config = replace(config, output=replace(config.output, dir=str(flags["output_dir"])))
+    if flag("output_dir"):
+        config = replace(config, output=replace(config.output, dir=str(flag("output_dir"))))
     return config
