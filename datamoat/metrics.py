@@ -20,11 +20,8 @@ latency histogram, the signal gauges and the live view that ``/status`` serves.
 from __future__ import annotations
 
 import importlib.metadata
-import math
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
@@ -39,9 +36,9 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from datamoat.live import CASCADE_K, HISTORY_WINDOWS, TOP_K, LiveModel
 from datamoat.report import TrendLog
 from process.accounting import Counts
-from process.aggregate import STREAM_KEY
 
 __all__ = [
     "BATCH_BUCKETS",
@@ -57,16 +54,6 @@ __all__ = [
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-#: Ranks exported for the top keys by volume and by trend score.
-TOP_K: Final = 10
-#: Ranks exported for the viral cascades of the newest window.
-CASCADE_K: Final = 5
-#: Windows of signal history kept for ``/status`` (an hour of 10-s windows).
-HISTORY_WINDOWS: Final = 360
-#: Windows of per-key trend scores kept for the sparklines.
-SPARK_WINDOWS: Final = 30
-#: Keys per window whose trend score the sparkline history keeps.
-SPARK_KEYS: Final = 50
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 LATENCY_HELP: Final = (
@@ -111,24 +98,6 @@ class Emitted:
     replayed: int
     #: Top trending keys of the newest window with their scores, highest first.
     top_trending: list[tuple[str, float]]
-
-
-@dataclass(slots=True)
-class _Live:
-    """The newest window's signals and bounded history, for ``/status``."""
-
-    window: dict[str, Any] = field(default_factory=dict)
-    top_volume: list[dict[str, Any]] = field(default_factory=list)
-    trending: list[dict[str, Any]] = field(default_factory=list)
-    cascades: list[dict[str, Any]] = field(default_factory=list)
-    windows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY_WINDOWS))
-    scores: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=SPARK_WINDOWS))
-    early: int = 0
-    replayed: int = 0
-
-
-def _f(v: Any) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 class Metrics:
@@ -318,8 +287,8 @@ class Metrics:
         )
         self.trended = TrendLog()
         self.replay = False
-        self._live = _Live()
-        self._lock = threading.Lock()
+        #: The live page's model (``/status``): apart from the registry, fed by observe_emit.
+        self.live = LiveModel()
 
     def _latency_histogram(self, window_s: float, lateness_s: float) -> Histogram:
         return Histogram(
@@ -397,12 +366,12 @@ class Metrics:
         self.windows_emitted.inc(len(ends))
         self.signals_emitted.inc(signals.height)
         self.trended.observe(trending)
-        newest = signals.filter(pl.col("window_end") == ends[-1])
         top = _top_trending(trending, ends[-1])
-        with self._lock:
-            self._update_signals(signals, newest, top, now_ms, measured, ends)
-            self._live.early += early
-            self._live.replayed += replayed
+        with self.live.lock:
+            self.live.update(signals, top, now_ms, measured, ends)
+            self.live.early += early
+            self.live.replayed += replayed
+            self._export_newest()
         return Emitted(
             len(ends),
             latencies,
@@ -411,76 +380,28 @@ class Metrics:
             [(k, float(v)) for k, v in top.select("key", "trend_score").iter_rows()],
         )
 
-    def _update_signals(
-        self,
-        signals: pl.DataFrame,
-        newest: pl.DataFrame,
-        top: pl.DataFrame,
-        now_ms: int,
-        measured: dict[int, float],
-        ends: list[int],
-    ) -> None:
-        live = self._live
-        stream = signals.filter(pl.col("key") == STREAM_KEY).sort("window_end")
-        for row in stream.iter_rows(named=True):
-            live.windows.append(
-                {
-                    "end": row["window_end"] / 1000.0,
-                    "emitted": now_ms / 1000.0,
-                    "latency_s": measured.get(row["window_end"]),
-                    "posts": row["posts"],
-                    "sentiment": _f(row["sentiment_mean"]),
-                    "positive": _f(row["positive_share"]),
-                    "neutral": _f(row["neutral_share"]),
-                    "negative": _f(row["negative_share"]),
-                }
-            )
-        tagged = signals.filter(pl.col("key") != STREAM_KEY)
-        for end in ends:
-            window = tagged.filter(pl.col("window_end") == end)
-            best = window.sort(["trend_score", "key"], descending=[True, False]).head(SPARK_KEYS)
-            live.scores.append(dict(zip(best["key"], best["trend_score"], strict=True)))
-        head = newest.filter(pl.col("key") == STREAM_KEY)
-        if head.height:
-            row = head.row(0, named=True)
-            live.window = {
-                "start": row["window_start"] / 1000.0,
-                "end": row["window_end"] / 1000.0,
-                "posts": row["posts"],
-                "sentiment": _f(row["sentiment_mean"]),
-                "positive": _f(row["positive_share"]),
-                "neutral": _f(row["neutral_share"]),
-                "negative": _f(row["negative_share"]),
-            }
-            self.window_posts.set(row["posts"])
-            self.window_end.set(row["window_end"] / 1000.0)
-            if row["sentiment_mean"] is not None:
-                self.sentiment_mean.set(row["sentiment_mean"])
+    def _export_newest(self) -> None:
+        """The newest window's gauges, from the live model (called under its lock)."""
+        live = self.live
+        window = live.window
+        if window:
+            self.window_posts.set(window["posts"])
+            self.window_end.set(window["end"])
+            if window["sentiment"] is not None:
+                self.sentiment_mean.set(window["sentiment"])
                 for polarity in ("positive", "neutral", "negative"):
-                    share = row[f"{polarity}_share"]
-                    self.sentiment_share.labels(polarity=polarity).set(share or 0.0)
-            cascades = row["top_cascades"] or []
-            live.cascades = [{**c, "root_id": str(c["root_id"])} for c in cascades[:CASCADE_K]]
+                    self.sentiment_share.labels(polarity=polarity).set(window[polarity] or 0.0)
             self.cascade_reposts.clear()
             self.cascade_size.clear()
-            for rank, c in enumerate(cascades[:CASCADE_K], start=1):
+            for rank, c in enumerate(live.cascades, start=1):
                 self.cascade_reposts.labels(rank=str(rank)).set(c["reposts"])
                 self.cascade_size.labels(rank=str(rank)).set(c["size"])
-        volume = (
-            newest.filter(pl.col("key") != STREAM_KEY)
-            .sort(["posts", "key"], descending=[True, False])
-            .head(TOP_K)
-        )
-        live.top_volume = _rows(volume)
         self.top_posts.clear()
         self.top_sentiment.clear()
         for rank, row in enumerate(live.top_volume, start=1):
             self.top_posts.labels(rank=str(rank), key=row["key"]).set(row["posts"])
             if row["sentiment"] is not None:
                 self.top_sentiment.labels(rank=str(rank), key=row["key"]).set(row["sentiment"])
-        live.trending = _rows(top)
-        for row in live.trending:
-            row["spark"] = [s.get(row["key"], 0.0) for s in live.scores]
         self.trending.clear()
         self.trending_sentiment.clear()
         self.trending_posts.clear()
@@ -492,19 +413,8 @@ class Metrics:
                 self.trending_sentiment.labels(**labels).set(row["sentiment"])
 
     def signals_view(self) -> dict[str, Any]:
-        """The newest window's signals and the window history, as plain JSON values."""
-        with self._lock:
-            live = self._live
-            return {
-                "window": dict(live.window),
-                "top_volume": [dict(r) for r in live.top_volume],
-                "trending": [dict(r) for r in live.trending],
-                "cascades": [dict(c) for c in live.cascades],
-                "windows": list(live.windows),
-                "windows_flushed_early": live.early,
-                "windows_replayed": live.replayed,
-                "trended": self.trended.report(),
-            }
+        """The live page's model as plain JSON values (:meth:`datamoat.live.LiveModel.view`)."""
+        return self.live.view(self.trended.report())
 
     def totals(self) -> dict[str, float]:
         """The operations figures as /metrics shows them right now (sums over labels)."""
@@ -589,17 +499,3 @@ def _top_trending(trending: pl.DataFrame, end: int) -> pl.DataFrame:
         .sort(["trend_score", "key"], descending=[True, False])
         .head(TOP_K)
     )
-
-
-def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            "key": key,
-            "posts": int(posts),
-            "score": float(score or 0.0),
-            "sentiment": _f(sentiment),
-        }
-        for key, posts, score, sentiment in frame.select(
-            "key", "posts", "trend_score", "sentiment_mean"
-        ).iter_rows()
-    ]
