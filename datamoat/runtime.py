@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -12,7 +13,7 @@ from datamoat.config import Config
 from datamoat.http import MetricsServer, ReadyFn
 from datamoat.metrics import Metrics
 
-__all__ = ["fault_from_env", "install_stop", "serve"]
+__all__ = ["Interrupts", "fault_from_env", "install_stop", "on_signals", "serve"]
 
 
 def serve(
@@ -50,9 +51,47 @@ def fault_from_env() -> Callable[[str], None]:
     return fault
 
 
-def install_stop(stop: threading.Event) -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+def on_signals(callback: Callable[[], None], *signums: int) -> Callable[[], None]:
+    """Call ``callback`` on each of ``signums`` (the one place datamoat's commands install
+    signal handlers); returns what puts the previous handlers back."""
+    previous = {s: signal.getsignal(s) for s in signums}
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    def handler(signum: int, frame: FrameType | None) -> None:
+        callback()
+
+    for s in signums:
+        signal.signal(s, handler)
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    return restore
+
+
+def install_stop(stop: threading.Event) -> None:
+    """SIGTERM or Ctrl-C: set ``stop`` (commit what is done, then exit)."""
+    on_signals(stop.set, signal.SIGTERM, signal.SIGINT)
+
+
+class Interrupts:
+    """``run``'s Ctrl-C (or SIGTERM): the first stops producing and lets the workers drain,
+    for at most ``drain_timeout_s``; the second stops at once."""
+
+    def __init__(
+        self, stop_producing: threading.Event, stop_now: threading.Event, drain_timeout_s: float
+    ) -> None:
+        self.first: float | None = None
+        self.stop_producing, self.stop_now = stop_producing, stop_now
+        self.drain_timeout_s = drain_timeout_s
+        on_signals(self.handle, signal.SIGINT, signal.SIGTERM)
+
+    def handle(self) -> None:
+        if self.first is not None:
+            self.stop_now.set()
+        else:
+            self.first = time.monotonic()
+            self.stop_producing.set()
+
+    def drain_expired(self) -> bool:
+        return self.first is not None and time.monotonic() - self.first > self.drain_timeout_s

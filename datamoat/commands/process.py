@@ -21,7 +21,7 @@ from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import instance_name, kafka_worker, local_worker, output_dir
 from datamoat.preflight import check_port_free, require_topic, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
-from datamoat.runtime import fault_from_env, install_stop, serve
+from datamoat.runtime import fault_from_env, install_stop, on_signals, serve
 from datamoat.stage_one.worker import Worker
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.topics import create_internal_topics
@@ -136,7 +136,7 @@ def run_process(args: argparse.Namespace) -> int:
     )  # fmt: skip
     install_stop(stop)
     finishing = threading.Event()
-    signal.signal(signal.SIGUSR1, lambda signum, frame: finishing.set())
+    on_signals(finishing.set, signal.SIGUSR1)
     if args.ready_file is not None:  # for 'run': SIGUSR1 (input is over) is safe from now
         args.ready_file.touch()
     idle_since: float | None = None

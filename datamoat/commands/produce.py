@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import orjson
@@ -21,6 +20,7 @@ from datamoat.http import serve_firehose
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
 from datamoat.pipeline import firehose_config
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
+from datamoat.runtime import on_signals
 from ingest.firehose import Firehose, encode_keys, encode_values, realism_report, render_report
 from ingest.firehose.parallel import PaceSpec, ShardPlan, merged_ndjson, new_stop, pace_shards
 from ingest.kafka.producer import kafka_writer
@@ -126,10 +126,7 @@ def run_produce(args: argparse.Namespace) -> int:
     progress = _Progress()
     stop = new_stop() if args.procs > 1 else threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, on_signal)
+    restore_signals = on_signals(stop.set, signal.SIGINT)
     live = None if args.quiet else LiveLine(lambda _: _line(progress, plan.config.rate, realtime))
     started = time.monotonic()
     server = None
@@ -147,7 +144,7 @@ def run_produce(args: argparse.Namespace) -> int:
         else:
             result = _to_kafka(plan, config, args, realtime, stop, progress)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore_signals()
         if live:
             live.stop()
         if server:

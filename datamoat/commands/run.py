@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import orjson
 
@@ -44,7 +43,7 @@ from datamoat.pipeline import (
 )
 from datamoat.preflight import check_port_free
 from datamoat.report import format_summary, make_summary, write_summary
-from datamoat.runtime import serve
+from datamoat.runtime import Interrupts, serve
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.terminal import TerminalView
 from datamoat.topics import create_topics
@@ -201,33 +200,13 @@ def _follow(
     return progress
 
 
-class _Interrupts:
-    """First Ctrl-C: stop producing and drain. Second: stop now."""
-
-    def __init__(self, stop_producing: threading.Event, stop_now: threading.Event) -> None:
-        self.first: float | None = None
-        self.stop_producing, self.stop_now = stop_producing, stop_now
-        signal.signal(signal.SIGINT, self.handle)
-        signal.signal(signal.SIGTERM, self.handle)
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.first is not None:
-            self.stop_now.set()
-        else:
-            self.first = time.monotonic()
-            self.stop_producing.set()
-
-    def drain_expired(self) -> bool:
-        return self.first is not None and time.monotonic() - self.first > DRAIN_TIMEOUT_S
-
-
 def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     metrics = Metrics()
     topic = MemoryTopic(config.kafka.partitions)
     built = local_worker(config, MemorySource(topic), out, metrics)
     worker, emitter = built.worker, built.emitter
     stop_producing, stop_now = threading.Event(), threading.Event()
-    interrupts = _Interrupts(stop_producing, stop_now)
+    interrupts = Interrupts(stop_producing, stop_now, DRAIN_TIMEOUT_S)
     feed = _feed(args, config, topic).start()
     feed.wait_ready()
     feed.go(now_ms() if args.start is None else args.start)
@@ -279,7 +258,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     metrics.registry.register(WorkerMetrics(workers.metrics_urls()))
     feed = _feed(args, config, None)
     stop_producing, stop_now = threading.Event(), threading.Event()
-    interrupts = _Interrupts(stop_producing, stop_now)
+    interrupts = Interrupts(stop_producing, stop_now, DRAIN_TIMEOUT_S)
     started = time.monotonic()
     server = None
     producing = False
