@@ -19,6 +19,7 @@ __all__ = [
     "assert_same_signals",
     "cli",
     "dead_letter_reasons",
+    "dead_letters",
     "parquet_signals",
     "topic_signals",
     "truth",
@@ -75,7 +76,8 @@ def assert_same_signals(got: pl.DataFrame, want: pl.DataFrame) -> None:
     assert_frame_equal(got, want.sort(ORDER), check_exact=False, abs_tol=1e-9)
 
 
-def dead_letter_reasons(env: dict[str, str]) -> dict[str, int]:
+def dead_letters(env: dict[str, str]) -> list[dict[str, str]]:
+    """Every record of the dead-letter topic (``read_committed``): its headers and value."""
     consumer = KafkaConsumer(
         env["DATAMOAT_KAFKA_DLQ_TOPIC"],
         bootstrap_servers=env["KAFKA_BOOTSTRAP"],
@@ -83,10 +85,21 @@ def dead_letter_reasons(env: dict[str, str]) -> dict[str, int]:
         isolation_level="read_committed",
         consumer_timeout_ms=3_000,
     )
-    counts: dict[str, int] = {}
-    for record in consumer:
-        headers = dict(record.headers)
-        where = f"{headers['reason'].decode()}@p{headers['source_partition'].decode()}"
-        counts[where] = counts.get(where, 0) + 1
+    found = [
+        {
+            **{k: v.decode() for k, v in record.headers},
+            "value": (record.value or b"").decode(errors="replace"),
+        }
+        for record in consumer
+    ]
     consumer.close()
+    return found
+
+
+def dead_letter_reasons(env: dict[str, str]) -> dict[str, int]:
+    """Dead letters counted by ``reason@p<source partition>``."""
+    counts: dict[str, int] = {}
+    for letter in dead_letters(env):
+        where = f"{letter['reason']}@p{letter['source_partition']}"
+        counts[where] = counts.get(where, 0) + 1
     return counts

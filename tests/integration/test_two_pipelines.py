@@ -25,12 +25,13 @@ from pipeline_helpers import (
     START,
     assert_same_signals,
     cli,
+    dead_letters,
     parquet_signals,
     topic_signals,
     truth,
 )
 
-from ingest.kafka.testing import KafkaConsumer, KafkaProducer
+from ingest.kafka.testing import KafkaProducer
 from process.delta import DELTA_SCHEMA, END, Delta, Mark, Origin, encode_delta
 
 pytestmark = pytest.mark.kafka
@@ -72,22 +73,6 @@ def _bad_post(bootstrap: str, posts_topic: str) -> None:
     producer.send(posts_topic, b"{not json", b"42", partition=0)
     producer.flush(timeout=30)
     producer.close()
-
-
-def _dead_letters(env: dict[str, str]) -> list[dict[str, str]]:
-    consumer = KafkaConsumer(
-        env["DATAMOAT_KAFKA_DLQ_TOPIC"],
-        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        consumer_timeout_ms=3_000,
-    )
-    found = [
-        {**{k: v.decode() for k, v in record.headers}, "value": record.value.decode()}
-        for record in consumer
-    ]
-    consumer.close()
-    return found
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -178,12 +163,12 @@ def test_two_pipelines_at_once_each_give_their_own_truth(
     assert_same_signals(topic_signals(b), want_b)
     assert_same_signals(topic_signals(a), parquet_signals(tmp_path / "a"))
 
-    (letter,) = _dead_letters(b)
+    (letter,) = dead_letters(b)
     assert letter["value"] == "{not json" and letter["reason"] == "not_json"
     assert letter["group"] == group_b
     assert letter["source_topic"] == b["DATAMOAT_KAFKA_POSTS_TOPIC"]
     assert (letter["source_partition"], letter["source_offset"]) == ("0", "0")
-    assert _dead_letters(a) == []
+    assert dead_letters(a) == []
 
 
 def test_a_merger_that_read_the_old_shared_topic_says_what_to_do(
