@@ -15,6 +15,7 @@ calls the same methods whatever the source is, and never asks which it has.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -84,6 +85,12 @@ class Source(Protocol):
 
     def backlog(self) -> dict[int, int]:
         """Per assigned partition, records available but not yet polled."""
+        ...
+
+    def listened_s(self) -> float:
+        """Seconds this source has been in unbroken contact with its input, up to now. A
+        partition's silence counts towards idleness only while it is heard: time with the
+        broker away, or with this reader not asking, is no evidence that nothing came."""
         ...
 
     def lag(self) -> dict[int, int]:
@@ -167,6 +174,9 @@ class SoloSource(ABC):
 
     def resume(self) -> None:
         self._paused = False
+
+    def listened_s(self) -> float:
+        return math.inf  # in this process: never out of touch
 
     def commit(self, offsets: Offsets) -> None:
         self.commits.update({p: Committed(o, m) for p, (o, m) in offsets.items()})

@@ -165,14 +165,23 @@ class Worker:
         group = self.source.group_metadata()
         now = self.wall_ms()
         assigned = self.source.partitions()
-        backlog = self.source.backlog()
-        self.stage.track(assigned, {p for p in assigned if backlog.get(p, 1) > 0}, now)
+        self.stage.track(assigned, self._unheard_or_waiting(assigned), now)
         if len(batch):
             self.process_batch(batch, now, group)
         elif assigned:
             self._hand_on(self.stage.advance(now), DeadLetters([], [], [], [], []), {}, group)
         self._update_gauges()
         return len(batch)
+
+    def _unheard_or_waiting(self, assigned: set[int]) -> set[int]:
+        """The partitions whose silence is no evidence of idleness: those with records
+        waiting (or not known to have none), and every one while the source has not been
+        heard for the idle timeout (the broker away, or this loop stuck in a retry: the
+        silence so far was not listened to; it starts again from now)."""
+        if self.source.listened_s() * 1000 < self.stage.idle_timeout_ms:
+            return set(assigned)
+        backlog = self.source.backlog()
+        return {p for p in assigned if backlog.get(p, 1) > 0}
 
     def process_batch(self, batch: RawBatch, now: int, group: Any = None) -> None:
         started = self.monotonic()

@@ -33,6 +33,12 @@ __all__ = ["KafkaSource", "consumer_config"]
 
 log = logging.getLogger("datamoat.source")
 
+#: Contact with the broker broken for longer than this starts :meth:`KafkaSource.listened_s`
+#: from zero again (a broker away, or a loop stuck in a commit's retries).
+CONTACT_GAP_S = 5.0
+#: With no records coming, ask the broker for the end offsets this often (a proof of contact).
+ASK_EVERY_S = 1.0
+
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, source: KafkaSource) -> None:
@@ -96,6 +102,9 @@ class KafkaSource:
         self._assigned_pending: set[int] = set()
         self._moved_away: set[int] = set()
         self._rebalancing = False
+        #: Contact with the broker (monotonic s): the latest, and where the unbroken run began.
+        self._heard_at: float | None = None
+        self._listening_since = 0.0
         self.consumer = KafkaConsumer(**config)
         self._assign = assign
         if assign:
@@ -204,7 +213,32 @@ class KafkaSource:
             log.warning("Kafka is back after %.1f s", took)
             self._down_since = None
         self._deliver_assigned()
+        if len(batch):
+            self._heard(time.monotonic())
         return batch
+
+    def _heard(self, now: float) -> None:
+        if self._heard_at is None or now - self._heard_at > CONTACT_GAP_S:
+            self._listening_since = now
+        self._heard_at = now
+
+    def listened_s(self) -> float:
+        """Seconds of unbroken contact with the broker up to now: records fetched, or (at
+        most once a second when none come) the end offsets answered. From the loop's own
+        thread only: it may ask the broker (for at most a second)."""
+        now = time.monotonic()
+        assigned = self.consumer.assignment()
+        if assigned and (self._heard_at is None or now - self._heard_at >= ASK_EVERY_S):
+            try:
+                self.consumer.end_offsets(list(assigned), timeout_ms=1_000)
+            except KafkaError:
+                pass  # no answer: no contact
+            else:
+                self._heard(time.monotonic())
+            now = time.monotonic()
+        if self._heard_at is None or now - self._heard_at > CONTACT_GAP_S:
+            return 0.0
+        return now - self._listening_since
 
     def read_range(self, partition: int, start: int, end: int, timeout_s: float = 60.0) -> RawBatch:
         """Records ``[start, end)`` of ``partition`` again, with a reader of its own (the

@@ -96,14 +96,23 @@ class Merger:
     @property
     def watermark(self) -> int | None:
         """The aligned mark: the lowest over the input partitions that are not idle (None
-        while a partition has not reported, or while every one is idle)."""
+        while a partition has not reported, or while every one is idle). An idle partition
+        has not ended: once every other one has, the mark stops at the idle ones' own
+        marks until they end too (their open windows are still to come)."""
         names = self.partitions if self.partitions is not None else set(self.marks)
         if not names or not names <= set(self.marks):
             return None
-        active = [self.marks[p] for p in names if not self.marks[p].idle]
-        if not active or any(m.closed_through is None for m in active):
+        marks = [self.marks[p] for p in names]
+        active = [m.closed_through for m in marks if not m.idle]
+        if not active or None in active:
             return None
-        return min(m.closed_through for m in active if m.closed_through is not None)
+        through = min(c for c in active if c is not None)
+        if through < END:
+            return through
+        pending = [m.closed_through for m in marks if m.closed_through != END]
+        if None in pending:
+            return None
+        return min((c for c in pending if c is not None), default=END)
 
     @property
     def ended(self) -> bool:

@@ -247,3 +247,30 @@ def _summed(partials: pl.DataFrame) -> pl.DataFrame:
         .agg(*(pl.col(c).sum() for c in cols), pl.col("max_event").max())
         .sort("window_start", "key")
     )
+
+
+def test_an_idle_partition_has_not_ended_when_the_others_have() -> None:
+    """Every other partition ended, one idle: its open windows are still to come, so the
+    merger neither flushes them nor counts itself ended (a bounded run's merger would exit
+    and leave that partition's last windows out)."""
+    spec = WindowSpec(size_ms=4_000, hop_ms=4_000, allowed_lateness_ms=0)
+    frame = posts()
+    p0, p1 = (frame.filter(pl.col("partition") == p) for p in (0, 1))
+    one, two = PartitionStage(spec, idle_timeout_ms=1_000), PartitionStage(spec)
+    merger = Merger(spec, TRENDS, partitions={0, 1})
+    one.add(p1.head(200), now_ms=0)
+    merger.apply(one.advance(now_ms=5_000))  # partition 1: silent since, idle
+    two.add(p0, now_ms=0)
+    merger.apply(two.end(now_ms=5_000))  # partition 0 ended
+    assert merger.marks[1].idle
+    quiet_until = p1.head(200)["created_at"].max()
+    assert isinstance(quiet_until, int)
+    early = merger.close()
+    assert early.filter(pl.col("window_end") > quiet_until).is_empty()
+    assert not merger.ended
+    merger.apply(one.end(now_ms=6_000))
+    rest = merger.close()
+    assert merger.ended and merger.stats.late_after_merge == 0
+    want = truth_signals(pl.concat([p0, p1.head(200)]).drop("partition", "_idx"), spec, TRENDS)
+    got = pl.concat([early, rest])
+    assert_same(got, want)

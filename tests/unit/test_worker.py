@@ -165,3 +165,57 @@ def test_shutdown_during_a_sink_outage_gives_up_without_committing() -> None:
     source = worker.source
     assert isinstance(source, MemorySource)
     assert not source.commits
+
+
+class _DeafSource(MemorySource):
+    """A memory source that can lose touch with its input (a broker away)."""
+
+    heard_for_s = 0.0
+
+    def listened_s(self) -> float:
+        return self.heard_for_s
+
+
+def test_silence_while_the_source_is_not_heard_is_not_idleness() -> None:
+    """A broker away (or a loop stuck in a commit's retries) for longer than the idle
+    timeout: the partitions are silent, but nobody listened. They must not go idle, or the
+    merger closes windows on the other partitions' watermarks and their records come late."""
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 2_000)
+    topic = MemoryTopic(partitions=2)
+    fill(topic, frame)
+    source = _DeafSource(topic)
+    built = local_pipeline(
+        source, [ListSink()], ListDeadLetterSink(), Metrics(), SPEC,
+        idle_timeout_ms=1_000, max_records=5_000, max_wait_ms=50,
+    )  # fmt: skip
+    worker, t0 = built.worker, frame["created_at"].item(-1)
+    clock = [t0]
+    worker.wall_ms = lambda: clock[0]
+    source.heard_for_s = float("inf")
+    worker.step()  # every record read
+    assert worker.stats.processed == frame.height
+
+    def idle_after(heard_for_s: float, silent_ms: int) -> set[int]:
+        source.heard_for_s, clock[0] = heard_for_s, t0 + silent_ms
+        worker.step()
+        return {p for p, c in worker.stage.clocks.items() if c.mark(clock[0], 1_000).idle}
+
+    assert idle_after(0.2, 60_000) == set()  # just back in touch after a minute away
+    assert idle_after(0.9, 60_700) == set()  # not yet heard for the idle timeout
+    assert idle_after(2.0, 61_800) == {0, 1}  # heard, and silent, for longer than that
+
+
+def test_a_source_heard_throughout_lets_silent_partitions_go_idle() -> None:
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 2_000)
+    topic = MemoryTopic(partitions=2)
+    fill(topic, frame)
+    built = local_pipeline(
+        MemorySource(topic), [ListSink()], ListDeadLetterSink(), Metrics(), SPEC,
+        idle_timeout_ms=1_000, max_records=5_000, max_wait_ms=50,
+    )  # fmt: skip
+    worker, t0 = built.worker, frame["created_at"].item(-1)
+    worker.wall_ms = lambda: t0
+    worker.step()
+    worker.wall_ms = lambda: t0 + 1_000
+    worker.step()
+    assert all(c.mark(t0 + 1_000, 1_000).idle for c in worker.stage.clocks.values())
