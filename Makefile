@@ -13,6 +13,9 @@ ARGS ?=
 WORKERS ?= 1
 POSTS ?= 200000
 SEED ?= 7
+# Test processes for `make test` (pytest-xdist): each integration process starts its own broker.
+# The tests mostly wait on brokers and paced streams, so three share two cores well.
+TEST_PROCS ?= 3
 
 .PHONY: run test test-tools lint typecheck unit integration bench kafka-jars venv clean help \
 	compose-images compose-test
@@ -62,7 +65,7 @@ test-tools:
 	docker/test-tools.sh
 
 test: $(STAMP) $(PEERS_STAMP) kafka-jars lint typecheck test-tools
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCS) --dist loadgroup --durations=25
 
 bench: $(STAMP) $(PEERS_STAMP) kafka-jars
 	$(PY) tests/benchmark/bench_firehose.py

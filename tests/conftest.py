@@ -1,0 +1,22 @@
+"""Suite-wide hooks. Under pytest-xdist (``make test``: ``-n 3 --dist loadgroup``) the longest
+tests are handed out first, so that a parallel run does not end waiting on one of them; a
+serial run keeps the files' order (the quick unit tests first)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _weight(item: pytest.Item) -> int:
+    """0 for the compose cluster, 1 for the broker tests, 2 for the rest."""
+    if item.get_closest_marker("compose") is not None:
+        return 0
+    if item.get_closest_marker("kafka") is not None:
+        return 1
+    return 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if getattr(config.option, "dist", "no") != "no":
+        items.sort(key=_weight)  # stable: each file's own order is kept
