@@ -65,7 +65,7 @@ test-tools:
 	docker/test-tools.sh
 
 test: $(STAMP) $(PEERS_STAMP) kafka-jars lint typecheck test-tools
-	$(PY) -m pytest -n $(TEST_PROCS) --dist loadgroup --durations=25
+	$(PY) -m pytest -n $(TEST_PROCS) --dist loadfile --durations=25
 
 bench: $(STAMP) $(PEERS_STAMP) kafka-jars
 	$(PY) tests/benchmark/bench_firehose.py

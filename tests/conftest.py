@@ -1,6 +1,7 @@
-"""Suite-wide hooks. Under pytest-xdist (``make test``: ``-n 3 --dist loadgroup``) the longest
-tests are handed out first, so that a parallel run does not end waiting on one of them; a
-serial run keeps the files' order (the quick unit tests first)."""
+"""Suite-wide hooks. Under pytest-xdist (``make test``: ``-n 3 --dist loadfile``: each file in
+one process, so a module's fixtures run once) the longest tests are handed out first, so that
+a parallel run does not end waiting on one of them; a serial run keeps the files' order (the
+quick unit tests first)."""
 
 from __future__ import annotations
 

@@ -30,8 +30,7 @@ import pytest
 from compose_cluster import ComposeCluster, RunSpec, docker_ready, prepare, stop_engine
 from polars.testing import assert_frame_equal
 
-# One group: under pytest-xdist the module fixture (the cluster run) runs once, in one process.
-pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400), pytest.mark.xdist_group("compose")]
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]
 
 WORKERS = int(os.environ.get("COMPOSE_TEST_WORKERS", "3"))
 SPEC = RunSpec(

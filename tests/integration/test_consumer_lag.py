@@ -60,7 +60,24 @@ def group_tool(java: str, cp: str, bootstrap: str, *args: str) -> str:
     cmd = [java, "-Xmx256m", "-cp", cp, TOOL, "--bootstrap-server", bootstrap, *args]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout
+    return out.stdout + out.stderr
+
+
+def describe_lags(java: str, cp: str, bootstrap: str, group: str) -> tuple[str, list[int]]:
+    """``kafka-consumer-groups --describe``: its text and the lag of each partition. While the
+    group rebalances (its frozen member's session running out) the tool lists no partitions:
+    asked again, bounded."""
+    text = ""
+    for _ in range(20):
+        text = group_tool(java, cp, bootstrap, "--describe", "--group", group)
+        # PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG; a partition the group has not yet
+        # committed shows "-" for both, and lags by its whole log (as the metric counts it)
+        rows = re.finditer(r"^\S+\s+\S+\s+(\d+)\s+(\S+)\s+(\d+)\s+(\S+)\s", text, re.M)
+        lags = [int(m.group(3)) if m.group(4) == "-" else int(m.group(4)) for m in rows]
+        if lags:
+            return text, lags
+        time.sleep(2)
+    return text, []
 
 
 def metric_lag(url: str) -> float:
@@ -103,11 +120,7 @@ def test_consumer_lag_metric_agrees_with_kafka_consumer_group_command(
                               capture_output=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]  # the lag is now at least 30,000
         time.sleep(3)  # the merger refreshes the figure once a second
-        text = group_tool(java, cp, bootstrap, "--describe", "--group", group)
-        # PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG; a partition the group has not yet
-        # committed shows "-" for both, and lags by its whole log (as the metric counts it)
-        rows = re.finditer(r"^\S+\s+\S+\s+(\d+)\s+(\S+)\s+(\d+)\s+(\S+)\s", text, re.M)
-        lags = [int(m.group(3)) if m.group(4) == "-" else int(m.group(4)) for m in rows]
+        text, lags = describe_lags(java, cp, bootstrap, group)
         assert len(lags) == 6, text
         assert sum(lags) >= 30_000, text
         assert metric_lag(url) == sum(lags), (metric_lag(url), text)
