@@ -102,5 +102,5 @@ compose-images: $(STAMP) kafka-jars
 
 # A bounded seeded run: signals Parquet in out/compose/signals/, summary in out/compose/summary.json.
 compose-test: $(STAMP) kafka-jars
-	$(PY) tests/compose/compose_cluster.py --workers $(WORKERS) --posts $(POSTS) --seed $(SEED) \
+	$(PY) -m tests.support.compose --workers $(WORKERS) --posts $(POSTS) --seed $(SEED) \
 		--out out/compose $(ARGS)

@@ -1,11 +1,22 @@
-"""Suite-wide hooks. Under pytest-xdist (``make test``: ``-n 3 --dist loadfile``: each file in
-one process, so a module's fixtures run once) the longest tests are handed out first, so that
-a parallel run does not end waiting on one of them; a serial run keeps the files' order (the
-quick unit tests first)."""
+"""Suite-wide: the shared fixtures and hooks (``tests/support``, registered as plugins, so that
+pytest rewrites their asserts too) and the order of a parallel run.
+
+Under pytest-xdist (``make test``: ``-n 3 --dist loadfile``: each file in one process, so a
+module's fixtures run once) the longest tests are handed out first, so that a parallel run
+does not end waiting on one of them; a serial run keeps the files' order (the quick unit
+tests first)."""
 
 from __future__ import annotations
 
 import pytest
+
+pytest_plugins = [
+    "tests.support.kafka",
+    "tests.support.live",
+    "tests.support.pipelines",
+    "tests.support.cascades",
+    "tests.support.promql",
+]
 
 
 def _weight(item: pytest.Item) -> int:

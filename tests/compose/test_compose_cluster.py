@@ -27,8 +27,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from compose_cluster import ComposeCluster, RunSpec, docker_ready, prepare, stop_engine
 from polars.testing import assert_frame_equal
+
+from tests.support.compose import ComposeCluster, RunSpec, docker_ready, prepare, stop_engine
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]
 

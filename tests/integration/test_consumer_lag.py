@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import pytest
-from live import CI, fetch, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from datamoat.broker import datamoat_home, find_java, free_port
+from tests.support.live import CI, fetch, wait_for
 
 pytestmark = pytest.mark.kafka
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from pipeline_helpers import (
+
+from tests.support.pipelines import (
     DATAMOAT,
     START,
     assert_same_signals,

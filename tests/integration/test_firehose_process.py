@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import TopicFactory
 
 from ingest.firehose import Firehose, encode_values
 from ingest.firehose.child import FirehoseProcess, FirehoseSpec
 from ingest.firehose.config import flat_demo
 from ingest.kafka.testing import KafkaConsumer, TopicPartition
+from tests.support.kafka import TopicFactory
 
 pytestmark = pytest.mark.kafka
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from live import fetch, require_tool, start_run, stop, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from datamoat.broker import free_port
+from tests.support.live import fetch, require_tool, start_run, stop, wait_for
 
 pytestmark = pytest.mark.kafka
 

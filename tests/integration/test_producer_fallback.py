@@ -65,7 +65,7 @@ def test_every_post_arrives_byte_identical(
     if forced_fallback:  # the bulk path writes one wrong byte: the self-test must catch it
         real = records.record_bytes
 
-        def corrupt(keys, values, first_offset, ts_delta):  # type: ignore[no-untyped-def]
+        def corrupt(keys, values, first_offset, ts_delta):
             out = bytearray(real(keys, values, first_offset, ts_delta))
             out[-2] ^= 0x01
             return bytes(out)

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 import pytest
-from live import fetch, require_tool, start_run, stop, wait_for
 
 from datamoat.broker import free_port
+from tests.support.live import fetch, require_tool, start_run, stop, wait_for
 
 pytestmark = pytest.mark.kafka
 

@@ -10,14 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import (
-    DATAMOAT,
-    START,
-    assert_same_signals,
-    cli,
-    parquet_signals,
-    truth,
-)
 
 from ingest.kafka.testing import (
     ConfigResource,
@@ -26,6 +18,14 @@ from ingest.kafka.testing import (
     KafkaConsumer,
     KafkaProducer,
     TopicPartition,
+)
+from tests.support.pipelines import (
+    DATAMOAT,
+    START,
+    assert_same_signals,
+    cli,
+    parquet_signals,
+    truth,
 )
 
 pytestmark = pytest.mark.kafka

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pipeline_helpers import START, cli, parquet_signals
 from polars.testing import assert_frame_equal
+
+from tests.support.pipelines import START, cli, parquet_signals
 
 pytestmark = pytest.mark.kafka
 

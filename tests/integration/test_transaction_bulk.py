@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import TopicFactory
 
 import ingest.kafka.transaction as transaction_module
 from ingest.batch import OutRecord
@@ -16,6 +15,7 @@ from ingest.kafka.private import transaction_step
 from ingest.kafka.source import KafkaSource, consumer_config
 from ingest.kafka.testing import KafkaConsumer, KafkaProducer, TopicPartition, murmur2
 from ingest.kafka.transaction import Transaction, transactional_producer
+from tests.support.kafka import TopicFactory
 
 pytestmark = pytest.mark.kafka
 

@@ -19,8 +19,11 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
-from conftest import TopicFactory
-from pipeline_helpers import (
+
+from ingest.kafka.testing import KafkaProducer
+from process.delta import DELTA_SCHEMA, END, Delta, Mark, Origin, encode_delta
+from tests.support.kafka import TopicFactory
+from tests.support.pipelines import (
     DATAMOAT,
     START,
     assert_same_signals,
@@ -30,9 +33,6 @@ from pipeline_helpers import (
     topic_signals,
     truth,
 )
-
-from ingest.kafka.testing import KafkaProducer
-from process.delta import DELTA_SCHEMA, END, Delta, Mark, Origin, encode_delta
 
 pytestmark = pytest.mark.kafka
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 import yaml
-from test_compose import exported_names, metric_names
+
+from tests.support.promql import exported_names, metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_CONFIGS = ROOT / "configs" / "prometheus"

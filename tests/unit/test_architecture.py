@@ -3,6 +3,7 @@ and every folder of the four packages and every ``datamoat`` command is named in
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -69,3 +70,35 @@ def test_the_checks_see_a_stale_path() -> None:
         "x.py",
     }
     assert not any((b / "sinks/prometheus.py").exists() for b in BASES)
+
+
+def _bare_sibling_imports(path: Path) -> list[str]:
+    """Imports in ``path`` of a module that is only importable because pytest put the test's
+    own folder on ``sys.path`` (``from live import ...``): helpers live in ``tests.support``."""
+    siblings = {p.stem for p in path.parent.glob("*.py")} - {"__init__"}
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [n for n in names if n.split(".")[0] in siblings]
+    return found
+
+
+def test_tests_import_their_helpers_from_the_support_package() -> None:
+    suite = [p for d in ("unit", "integration", "compose", "support") for p in
+             (ROOT / "tests" / d).glob("*.py")]  # fmt: skip
+    assert len(suite) > 40
+    bare = {str(p.relative_to(ROOT)): _bare_sibling_imports(p) for p in suite}
+    assert {p: names for p, names in bare.items() if names} == {}
+
+
+def test_the_import_check_sees_a_bare_helper_import(tmp_path: Path) -> None:
+    (tmp_path / "live.py").write_text("X = 1\n", encoding="utf-8")
+    test = tmp_path / "test_x.py"
+    test.write_text("from live import X\nimport os\n", encoding="utf-8")
+    assert _bare_sibling_imports(test) == ["live"]

@@ -10,8 +10,6 @@ import itertools
 
 import numpy as np
 import polars as pl
-from cascade_fixtures import HOPPING, TUMBLING, Row, entry, frame, truth_tops
-from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -23,6 +21,8 @@ from process.signals import SIGNAL_SCHEMA
 from process.sorted_runs import SortedRuns
 from process.truth import truth_signals
 from process.windows import WindowSpec
+from tests.support.cascades import HOPPING, TUMBLING, Row, entry, frame, truth_tops
+from tests.support.common import START
 
 HAND: list[Row] = [
     (1, 1_000, "post", None, None),  # cascade A

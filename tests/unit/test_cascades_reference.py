@@ -6,12 +6,12 @@ import functools
 from collections import defaultdict
 
 import numpy as np
-from cascade_fixtures import HOPPING, TUMBLING, Row, entry, frame, truth_tops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from process.cascades import CascadeConfig
 from process.windows import WindowSpec
+from tests.support.cascades import HOPPING, TUMBLING, Row, entry, frame, truth_tops
 
 
 def reference(

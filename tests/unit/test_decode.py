@@ -4,13 +4,13 @@ import functools
 
 import orjson
 import polars as pl
-from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.firehose import FirehoseConfig, encode_values, generate
 from ingest.schema import POST_SCHEMA
 from process.decode import classify, decode
+from tests.support.common import START
 
 
 @functools.cache

@@ -5,7 +5,6 @@ import itertools
 
 import numpy as np
 import polars as pl
-from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -19,6 +18,7 @@ from process.stage_two.merger import Merger
 from process.trends import TrendConfig
 from process.truth import truth_signals
 from process.windows import WindowSpec
+from tests.support.common import START
 
 LATENESS_MS = 1_500
 TRENDS = TrendConfig(min_support=3, warmup_windows=1)
@@ -267,7 +267,8 @@ def test_an_idle_partition_has_not_ended_when_the_others_have() -> None:
     assert isinstance(quiet_until, int)
     early = merger.close()
     assert early.filter(pl.col("window_end") > quiet_until).is_empty()
-    assert not merger.ended
+    ended_early = merger.ended
+    assert not ended_early
     merger.apply(one.end(now_ms=6_000))
     rest = merger.close()
     assert merger.ended and merger.stats.late_after_merge == 0

@@ -8,13 +8,13 @@ import numpy as np
 import orjson
 import polars as pl
 import pytest
-from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.firehose import Firehose, FirehoseConfig, encode_keys, encode_values, generate
 from ingest.kafka.records import record_bytes, record_sizes
 from ingest.schema import KINDS, POST_SCHEMA
+from tests.support.common import START
 
 # A compressed day and a modest rate: cascades unfold within a small sample.
 FAST = FirehoseConfig(rate=500.0, day_in_s=600.0, authors=50_000)

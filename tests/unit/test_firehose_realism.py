@@ -7,10 +7,10 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from common import START
 
 from ingest.firehose import Burst, Firehose, FirehoseConfig, generate, schedule
 from ingest.firehose.realism import REFERENCES, realism_report, render_report, within_tolerance
+from tests.support.common import START
 
 DAY_S = 60.0  # one model day per minute: 10 days in 600k posts, cascades observed for 7
 CONFIG = FirehoseConfig(rate=1_000.0, day_in_s=DAY_S, authors=200_000)

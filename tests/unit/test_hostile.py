@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
-from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -34,6 +33,7 @@ from process.truth import truth_signals
 from process.validate import FIRST_POST_MS, check_record
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
+from tests.support.common import START
 
 NOW = START + 3_600_000
 DAY = 86_400_000

@@ -27,7 +27,7 @@ def test_the_self_test_passes_on_the_pinned_kafka_python(codec: int) -> None:
 def test_a_wrong_record_byte_fails_the_self_test(monkeypatch: pytest.MonkeyPatch) -> None:
     real = records.record_bytes
 
-    def off_by_one_value(keys, values, first_offset, ts_delta):  # type: ignore[no-untyped-def]
+    def off_by_one_value(keys, values, first_offset, ts_delta):
         out = bytearray(real(keys, values, first_offset, ts_delta))
         out[-2] ^= 0x01  # the last byte of the last value
         return bytes(out)
@@ -38,7 +38,7 @@ def test_a_wrong_record_byte_fails_the_self_test(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_broken_builder_fails_the_self_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_builder(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def no_builder(*args, **kwargs):
         raise AttributeError("_builder")
 
     monkeypatch.setattr(internals, "_fill", no_builder)

@@ -14,13 +14,13 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pytest
-from common import START
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from process.signals import SIGNAL_SCHEMA
 from process.trends import TREND_STATE_SCHEMA, TrendConfig, TrendTracker
+from tests.support.common import START
 
 HOP = 10_000
 Window = dict[str, tuple[int, int]]  # key -> (posts, originals)

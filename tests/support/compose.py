@@ -6,7 +6,7 @@ docker/compose.run.yml (exactly POSTS posts, workers that exit once caught up, o
 Prometheus published, on loopback). The engine, Compose v2 and the images come from the
 docker/ scripts, which skip whatever is already there.
 
-    python tests/compose/compose_cluster.py --workers 3 --posts 200000 --seed 7
+    python -m tests.support.compose --workers 3 --posts 200000 --seed 7
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ COMPOSE_FILES = (
     ROOT / "docker-compose.offline.yml",
     DOCKER_SCRIPTS / "compose.run.yml",
 )
-PROBE = Path(__file__).resolve().with_name("probe.py")
+PROBE = Path(__file__).resolve().with_name("compose_probe.py")
 START = "2026-01-01T00:00:00Z"
 OUTPUT_DIR = "/data/out"
 
@@ -168,7 +168,8 @@ class ComposeCluster:
             return f"(no logs: {exc})"
 
     def probe(self, *args: str) -> dict[str, Any]:
-        """Run tests/compose/probe.py in a throwaway app container on the project network."""
+        """Run tests/support/compose_probe.py in a throwaway app container on the project
+        network."""
         done = self.compose(
             "run", "--rm", "--no-deps", "-T", "--entrypoint", "python", "topics", "-", *args,
             timeout=180, stdin=PROBE.read_text(encoding="utf-8"),
