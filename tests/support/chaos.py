@@ -1,0 +1,301 @@
+"""Randomised chaos against the truth, on a three-broker cluster.
+
+A paced, seeded firehose runs while, at random moments drawn from ``--seed``, the driver
+SIGKILLs a worker and starts another, adds a worker, stops one (SIGTERM), SIGKILLs the merger
+and restarts it, and SIGKILLs a broker and restarts it. Each of these is one round. Then the
+firehose is stopped (SIGINT), the workers are stopped (SIGTERM), and one last worker reads to
+the end of every partition and ends the input (``--until-idle``: only now, when no post can
+come any more, may a partition's end be declared), so the merger closes every window and
+exits (``--until-ended``). The check: the Parquet signals and a ``read_committed`` read of the
+``signals`` topic both equal ``datamoat truth`` of the posts produced, one record per window
+and key, and nothing was dead-lettered.
+
+``tests/integration/test_chaos.py`` runs a short schedule in ``make test``; a long one:
+
+    python -m tests.support.chaos --rounds 60 --seed 7 --out out/chaos
+
+Every process is started and stopped here by its own pid; their logs stay in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from datamoat.broker import LocalCluster
+from ingest.kafka.testing import KafkaAdminClient, KafkaError
+from tests.support.pipelines import (
+    DATAMOAT,
+    START,
+    assert_same_signals,
+    dead_letters,
+    parquet_signals,
+    topic_signals,
+    truth,
+)
+
+__all__ = ["Chaos", "ChaosResult", "main"]
+
+GROUP = "chaos"
+#: Workers alive at once during the rounds (a stop never goes below the least).
+LEAST_WORKERS, MOST_WORKERS = 1, 4
+#: What a round does, and how often (out of the sum).
+ROUNDS = {"kill_worker": 3, "add_worker": 2, "stop_worker": 2, "kill_merger": 2, "kill_broker": 2}
+
+
+@dataclass
+class ChaosResult:
+    seed: int
+    rounds: list[str]
+    produced: int
+    rows: int
+    seconds: float
+
+
+@dataclass
+class Chaos:
+    """One chaos run: ``rounds`` faults, one every ``every_s`` (uniform) seconds."""
+
+    out: Path
+    seed: int = 7
+    rounds: int = 8
+    rate: float = 400.0
+    every_s: tuple[float, float] = (3.0, 7.0)
+    log: Callable[[str], None] = lambda line: print(f"chaos: {line}", file=sys.stderr)
+    cluster: LocalCluster | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    merger: subprocess.Popen[bytes] | None = None
+    producer: subprocess.Popen[bytes] | None = None
+    done: list[str] = field(default_factory=list)
+    _started: int = 0
+    _everything: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def seeded(self) -> list[str]:
+        return ["--seed", str(self.seed), "--start", START, "--rate", f"{self.rate:g}"]
+
+    # --- processes ------------------------------------------------------------------------
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        self._started += 1
+        err = (self.out / "logs" / f"{self._started:03d}-{name}.err").open("wb")
+        proc = subprocess.Popen([*DATAMOAT, *args], env=self.env,
+                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        err.close()
+        self._everything.append(proc)
+        return proc
+
+    def _worker(self, *extra: str) -> subprocess.Popen[bytes]:
+        proc = self._spawn("worker", ["process", "--http-port", "0", "--quiet", *extra])
+        self.workers.append(proc)
+        return proc
+
+    def _merge(self) -> subprocess.Popen[bytes]:
+        self.merger = self._spawn("merger", [
+            "merge", "--until-ended", "--http-port", "0", "--quiet", "--output-dir",
+            str(self.out / "signals-out"), "--summary-json", str(self.out / "merger.json"),
+        ])  # fmt: skip
+        return self.merger
+
+    def _alive(self) -> list[subprocess.Popen[bytes]]:
+        self.workers = [w for w in self.workers if w.poll() is None]
+        return self.workers
+
+    # --- the faults -----------------------------------------------------------------------
+
+    def kill_worker(self, rng: random.Random) -> str:
+        alive = self._alive()
+        if not alive:
+            self._worker()
+            return "add_worker (none alive)"
+        victim = rng.choice(alive)
+        victim.kill()
+        victim.wait()
+        time.sleep(rng.uniform(0.0, 2.0))
+        self._worker()
+        return f"kill_worker pid {victim.pid}, started another"
+
+    def add_worker(self, rng: random.Random) -> str:
+        if len(self._alive()) >= MOST_WORKERS:
+            return self.stop_worker(rng)
+        proc = self._worker()
+        return f"add_worker pid {proc.pid}"
+
+    def stop_worker(self, rng: random.Random) -> str:
+        alive = self._alive()
+        if len(alive) <= LEAST_WORKERS:
+            return self.add_worker(rng)
+        victim = rng.choice(alive)
+        _terminate([victim])
+        return f"stop_worker pid {victim.pid}"
+
+    def kill_merger(self, rng: random.Random) -> str:
+        assert self.merger is not None
+        if self.merger.poll() is not None:
+            raise AssertionError(f"the merger exited {self.merger.returncode} during the run")
+        self.merger.kill()
+        self.merger.wait()
+        time.sleep(rng.uniform(0.0, 2.0))
+        self._merge()
+        return "kill_merger, restarted"
+
+    def kill_broker(self, rng: random.Random) -> str:
+        assert self.cluster is not None
+        bootstrap = self.env["KAFKA_BOOTSTRAP"]
+        if not all_in_sync(bootstrap):  # one node away at a time: RF 3, min.insync 2
+            return self.kill_worker(rng)
+        node = rng.choice(self.cluster.status().nodes)
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGKILL)
+        wait_until(f"node {node.node_id} gone",
+                   lambda: not self.cluster_node_running(node.node_id), 30)  # fmt: skip
+        time.sleep(rng.uniform(2.0, 6.0))
+        self.cluster.start_node(node.node_id)
+        return f"kill_broker node {node.node_id}, restarted"
+
+    def cluster_node_running(self, node_id: int) -> bool:
+        assert self.cluster is not None
+        return self.cluster.status().nodes[node_id - 1].running
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self) -> ChaosResult:
+        began = time.monotonic()
+        rng = random.Random(self.seed)
+        (self.out / "logs").mkdir(parents=True, exist_ok=True)
+        self.cluster = LocalCluster(self.out / "kafka", brokers=3, port=0, heap="256m")
+        try:
+            bootstrap = self.cluster.start().bootstrap
+            assert bootstrap is not None
+            self.env = {
+                **os.environ, "KAFKA_BOOTSTRAP": bootstrap, "DATAMOAT_KAFKA_GROUP": GROUP,
+                "DATAMOAT_KAFKA_SIGNALS_TOPIC": "signals", "DATAMOAT_KAFKA_DLQ_TOPIC": "posts.dlq",
+            }  # fmt: skip
+            made = subprocess.run([*DATAMOAT, "topics"], env=self.env, capture_output=True,
+                                  text=True, timeout=180)  # fmt: skip
+            assert made.returncode == 0, made.stderr
+            wait_until("the topics on every node", lambda: all_in_sync(bootstrap), 90)
+            self.producer = self._spawn("produce", [
+                "produce", *self.seeded, "--posts", "10000000", "--quiet",
+                "--summary-json", str(self.out / "produce.json"),
+            ])  # fmt: skip
+            self._worker()
+            self._worker()
+            self._merge()
+            for i, fault in enumerate(schedule(rng, self.rounds)):
+                time.sleep(rng.uniform(*self.every_s))
+                if self.producer.poll() is not None:
+                    raise AssertionError(f"the firehose exited {self.producer.returncode}")
+                what = getattr(self, fault)(rng)
+                self.done.append(what)
+                self.log(f"round {i + 1}/{self.rounds} at {time.monotonic() - began:.0f} s: "
+                         f"{what}")  # fmt: skip
+            produced = self._finish()
+            rows = self._check(produced)
+        finally:
+            for proc in self._everything:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            self.cluster.stop()
+        return ChaosResult(self.seed, self.done, produced, rows, time.monotonic() - began)
+
+    def _finish(self) -> int:
+        """Stop the firehose, then the workers; one last worker ends the input."""
+        assert self.producer is not None and self.merger is not None
+        self.producer.send_signal(signal.SIGINT)
+        if self.producer.wait(timeout=120) != 0:
+            raise AssertionError(f"the firehose exited {self.producer.returncode}")
+        produced = int(orjson.loads((self.out / "produce.json").read_bytes())["produced"])
+        self.log(f"firehose stopped after {produced:,} posts")
+        _terminate(self._alive())
+        last = self._worker("--until-idle", "--idle-s", "3")
+        if last.wait(timeout=300) != 0:
+            raise AssertionError(f"the last worker exited {last.returncode}")
+        if self.merger.wait(timeout=300) != 0:
+            raise AssertionError(f"the merger exited {self.merger.returncode}")
+        return produced
+
+    def _check(self, produced: int) -> int:
+        """The Parquet signals and the signals topic equal the truth; no dead letters."""
+        want = truth(self.seeded, produced, self.out / "truth", self.env)
+        assert_same_signals(parquet_signals(self.out / "signals-out"), want)
+        assert_same_signals(topic_signals(self.env), want)
+        letters = dead_letters(self.env)
+        assert letters == [], f"{len(letters)} dead letters, the first: {letters[:1]}"
+        return want.height
+
+
+def _terminate(workers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, and wait: a graceful stop (exit 0), or, for a worker still starting up
+    (before its handlers are installed), the signal's own end, as harmless as a kill."""
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        if worker.wait(timeout=120) not in (0, -signal.SIGTERM):
+            raise AssertionError(f"a worker stopped by SIGTERM exited {worker.returncode}")
+
+
+def schedule(rng: random.Random, rounds: int) -> list[str]:
+    """The faults, in order: every kind once (shuffled) first, then drawn by weight."""
+    kinds = list(ROUNDS)
+    first = rng.sample(kinds, len(kinds))
+    rest = rng.choices(kinds, [ROUNDS[k] for k in kinds], k=max(rounds - len(kinds), 0))
+    return (first + rest)[:rounds]
+
+
+def all_in_sync(bootstrap: str) -> bool:
+    """Every partition of every topic has a leader and all its replicas in sync."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=5000)
+    except KafkaError:
+        return False
+    try:
+        described = admin.describe_topics()
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+    parts = [p for t in described for p in t["partitions"]]
+    return bool(parts) and all(
+        p["leader_id"] >= 0 and set(p["isr_nodes"]) == set(p["replica_nodes"]) for p in parts
+    )
+
+
+def wait_until(what: str, ok: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ok():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=60)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--rate", type=float, default=400.0)
+    p.add_argument("--out", type=Path, default=Path("out/chaos"))
+    args = p.parse_args(argv)
+    result = Chaos(args.out, seed=args.seed, rounds=args.rounds, rate=args.rate).run()
+    summary: dict[str, Any] = {**result.__dict__}
+    (args.out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
