@@ -314,7 +314,7 @@ def test_merger_merges_the_workers_group_into_its_own_output(
     assert "profiles" not in merger, "the merger runs whenever the workers do"
     assert flag(command(merger), "--group") == flag(command(worker), "--group")
     assert int(flag(command(merger), "--http-port")) == int(config["http"]["port"])
-    assert not merger.get("ports") and "container_name" not in merger
+    assert "container_name" not in merger  # its one published port: the live page
     assert flag(command(merger), "--output-dir") in mounts(merger)
 
 
@@ -366,6 +366,13 @@ def test_prometheus_service_mounts_the_docker_config(services: dict[str, dict[st
     source = mounts(prometheus)["/etc/prometheus/prometheus.yml"]
     assert host_path(source) == PROMETHEUS_DOCKER
     assert published_ports(prometheus) == {9090: 9090}
+
+
+def test_the_live_page_is_published_from_the_merger(services: dict[str, dict[str, Any]]) -> None:
+    merger = services["merger"]
+    port = int(flag(command(merger), "--http-port"))
+    assert published_ports(merger) == {port: 8080}
+    assert environment(merger).get("DATAMOAT_HTTP_HOST", "0.0.0.0") == "0.0.0.0"
 
 
 def test_grafana_datasource_points_at_the_prometheus_service(
@@ -737,6 +744,7 @@ def test_run_override_bounds_the_run(services: dict[str, dict[str, Any]]) -> Non
     assert run["firehose"]["restart"] == run["worker"]["restart"] == "no"
     assert run["merger"]["restart"] == "no"
     assert run["broker"]["ports"] is None  # !reset: no host port
+    assert run["merger"]["ports"] is None
     assert run["prometheus"]["ports"] == ["127.0.0.1::9090"]
 
 
