@@ -5,12 +5,19 @@ One frozen object per component. Environment overrides are ``DATAMOAT_<SECTION>_
 a :class:`~datamoat.errors.ConfigError` whose message names where the bad value came from
 (the file and key, or the environment variable) and the fix; an unknown ``DATAMOAT_*``
 variable is an error too, naming the known ones nearest to it.
+
+The ``[window]`` and ``[cascades]`` keys set the engine's :class:`~process.windows.WindowSpec`
+and :class:`~process.cascades.CascadeConfig`, whose rules are theirs alone: the config asks
+them (``problems``) and says what they find in its own keys (:data:`WINDOW_KEYS`,
+:data:`CASCADES_KEYS`); the sections' :meth:`WindowConfig.spec` and
+:meth:`CascadesConfig.engine` are the one conversion to the engine's types.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -19,8 +26,13 @@ from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from datamoat.errors import ConfigError
+from process.cascades import CascadeConfig
+from process.problems import Problem
+from process.windows import WindowSpec
 
 __all__ = [
+    "CASCADES_KEYS",
+    "WINDOW_KEYS",
     "BatchConfig",
     "CascadesConfig",
     "Config",
@@ -29,6 +41,7 @@ __all__ = [
     "WindowConfig",
     "default_config_path",
     "env_variable",
+    "in_keys",
     "known_variables",
     "load_config",
 ]
@@ -87,10 +100,39 @@ class FirehoseSection:
 
 @dataclass(frozen=True)
 class WindowConfig:
+    """The engine's windows (:class:`~process.windows.WindowSpec`) in seconds, and the
+    worker's idle timeout. The spec's rules are its own: see :meth:`problems`."""
+
     size_s: float = 10.0
+    #: 0: tumbling (the hop is the size).
     hop_s: float = 0.0
     allowed_lateness_s: float = 5.0
+    #: The worker's, not the engine's (the config checks it itself).
     idle_timeout_s: float = 30.0
+
+    def spec(self) -> WindowSpec:
+        """The engine's windows; ValueError when :meth:`problems` finds any."""
+        return WindowSpec(**self._spec_fields())
+
+    def problems(self) -> list[Problem]:
+        """What :class:`~process.windows.WindowSpec` finds wrong with these values, in its
+        field names (:data:`WINDOW_KEYS` has the key that sets each)."""
+        return WindowSpec.problems(**self._spec_fields())
+
+    @property
+    def idle_timeout_ms(self) -> int:
+        """The idle timeout in the worker's unit, milliseconds."""
+        return _ms(self.idle_timeout_s)
+
+    def _spec_fields(self) -> dict[str, int]:
+        """The spec's fields, unchecked: milliseconds, and the size as the hop when
+        ``hop_s`` is 0."""
+        size = _ms(self.size_s)
+        return {
+            "size_ms": size,
+            "hop_ms": _ms(self.hop_s) if self.hop_s else size,
+            "allowed_lateness_ms": _ms(self.allowed_lateness_s),
+        }
 
 
 @dataclass(frozen=True)
@@ -103,9 +145,29 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class CascadesConfig:
+    """The engine's cascade tracking (:class:`~process.cascades.CascadeConfig`) in seconds
+    and MiB. Its rules are the engine's own: see :meth:`problems`."""
+
     top_k: int = 5
     ttl_s: float = 86_400.0
     max_state_mib: float = 256.0
+
+    def engine(self) -> CascadeConfig:
+        """The engine's cascade config; ValueError when :meth:`problems` finds any."""
+        return CascadeConfig(**self._engine_fields())
+
+    def problems(self) -> list[Problem]:
+        """What :class:`~process.cascades.CascadeConfig` finds wrong with these values, in
+        its field names (:data:`CASCADES_KEYS` has the key that sets each)."""
+        return CascadeConfig.problems(**self._engine_fields())
+
+    def _engine_fields(self) -> dict[str, int]:
+        """The engine's fields, unchecked: milliseconds and bytes."""
+        return {
+            "top_k": self.top_k,
+            "ttl_ms": _ms(self.ttl_s),
+            "max_state_bytes": round(self.max_state_mib * 2**20),
+        }
 
 
 @dataclass(frozen=True)
@@ -142,12 +204,75 @@ class Config:
             raise ConfigError(f"{self.source}: {problem[1]}")
 
 
-def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
-    """The first invalid value: the keys it involves and what is wrong, or None."""
+def _ms(seconds: float) -> int:
+    """``seconds`` in whole milliseconds, the engine's unit."""
+    return round(seconds * 1000)
+
+
+#: The key that sets each field of the engine's :class:`~process.windows.WindowSpec`.
+WINDOW_KEYS = {
+    "size_ms": "window.size_s",
+    "hop_ms": "window.hop_s",
+    "allowed_lateness_ms": "window.allowed_lateness_s",
+}
+#: The key that sets each field of the engine's :class:`~process.cascades.CascadeConfig`.
+CASCADES_KEYS = {
+    "top_k": "cascades.top_k",
+    "ttl_ms": "cascades.ttl_s",
+    "max_state_bytes": "cascades.max_state_mib",
+}
+#: What a key means beyond the engine's field, said after a problem blamed on it.
+KEY_NOTES = {"window.hop_s": "0: tumbling"}
+
+#: A problem in the config's words: the keys it involves (the one at fault first) and the
+#: message, which names them.
+Found = tuple[tuple[str, ...], str]
+
+
+def in_keys(problems: list[Problem], keys: Mapping[str, str]) -> list[Found]:
+    """An engine type's problems in the config's words: each field as the key that sets it
+    (``keys``), with that key's note (:data:`KEY_NOTES`) when it has one."""
+    found = []
+    for problem in problems:
+        names = problem.names(keys)
+        note = KEY_NOTES.get(names[0])
+        message = problem.says(keys)
+        found.append((names, f"{message} ({note})" if note else message))
+    return found
+
+
+def _problem(sections: Mapping[str, Any]) -> Found | None:
+    """The first invalid value, in section order: the keys it involves and what is wrong,
+    or None. The window and cascade rules are the engine's, said in the config's keys."""
+    infinite = _infinite(sections)
+    if infinite is not None:  # before any conversion to the engine's whole units
+        return infinite
+    window, cascades = sections["window"], sections["cascades"]
+    found = [
+        *_own_problems(sections),
+        *in_keys(window.problems(), WINDOW_KEYS),
+        *in_keys(cascades.problems(), CASCADES_KEYS),
+    ]
+    order = list(SECTIONS)
+    found.sort(key=lambda f: order.index(f[0][0].partition(".")[0]))  # stable: rule order
+    return found[0] if found else None
+
+
+def _infinite(sections: Mapping[str, Any]) -> Found | None:
+    """The first float that is infinite or NaN (``inf``, ``nan``), or None."""
+    for name, section in sections.items():
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                key = f"{name}.{f.name}"
+                return (key,), f"{key} must be a finite number, got {value}"
+    return None
+
+
+def _own_problems(sections: Mapping[str, Any]) -> list[Found]:
+    """The values that break the config's own rules (those of no engine type)."""
     kafka, firehose, window = sections["kafka"], sections["firehose"], sections["window"]
-    batch, cascades, http = sections["batch"], sections["cascades"], sections["http"]
-    output = sections["output"]
-    hop_ms = round((window.hop_s or window.size_s) * 1000)
+    batch, http, output = sections["batch"], sections["http"], sections["output"]
     checks: list[tuple[tuple[str, ...], bool, str]] = [
         (("kafka.partitions",), kafka.partitions >= 1, "must be at least 1"),
         (("kafka.max_poll_interval_s",), kafka.max_poll_interval_s >= 1, "must be >= 1"),
@@ -158,30 +283,16 @@ def _problem(sections: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
         ),
         (("firehose.rate",), firehose.rate > 0, "must be a positive number of posts/s"),
         (("firehose.day_in_s",), firehose.day_in_s >= 0, "must be >= 0 (0: a real day)"),
-        (("window.size_s",), window.size_s > 0, "must be positive"),
-        (("window.hop_s",), window.hop_s >= 0, "must be 0 (tumbling) or positive"),
-        (("window.allowed_lateness_s",), window.allowed_lateness_s >= 0, "must be >= 0"),
         (("window.idle_timeout_s",), window.idle_timeout_s > 0, "must be positive"),
         (("batch.max_records",), batch.max_records >= 1, "must be at least 1"),
         (("batch.max_wait_ms",), batch.max_wait_ms >= 0, "must be >= 0"),
         (("batch.max_record_bytes",), batch.max_record_bytes >= 64, "must be >= 64"),
         (("batch.max_future_s",), batch.max_future_s >= 0, "must be >= 0 (0: no check)"),
-        (("cascades.top_k",), cascades.top_k >= 0, "must be >= 0"),
-        (("cascades.ttl_s",), cascades.ttl_s >= 0, "must be >= 0"),
-        (("cascades.max_state_mib",), cascades.max_state_mib >= 0, "must be >= 0 (0: none)"),
         (("http.port",), 0 <= http.port <= 65535, "must be 0-65535"),
         (("http.ready_max_lag_s",), http.ready_max_lag_s > 0, "must be a positive number of s"),
         (("output.sinks",), bool(output.sinks), "must name at least one sink (e.g. parquet)"),
-        (
-            ("window.size_s", "window.hop_s"),
-            hop_ms >= 1 and round(window.size_s * 1000) % hop_ms == 0,
-            "must be a whole multiple of window.hop_s",
-        ),
     ]
-    for keys, ok, message in checks:
-        if not ok:
-            return keys, f"{keys[0]} {message}"
-    return None
+    return [(keys, f"{keys[0]} {message}") for keys, ok, message in checks if not ok]
 
 
 def _coerce(value: Any, kind: type, where: str) -> Any:

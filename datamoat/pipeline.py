@@ -54,7 +54,6 @@ __all__ = [
     "KafkaMerger",
     "KafkaWorker",
     "LocalPipeline",
-    "cascade_config",
     "firehose_config",
     "instance_name",
     "kafka_merger",
@@ -66,31 +65,12 @@ __all__ = [
     "merge_group",
     "output_dir",
     "score",
-    "window_spec",
 ]
 
 Fault = Callable[[str], None]
 #: Where a pipeline without Kafka writes its dead letters, under its output directory.
 DEAD_LETTERS_FILE = "dead_letters.ndjson"
 log = logging.getLogger("datamoat.pipeline")
-
-
-def window_spec(config: Config) -> WindowSpec:
-    w = config.window
-    size = round(w.size_s * 1000)
-    hop = round(w.hop_s * 1000) or size
-    return WindowSpec(
-        size_ms=size, hop_ms=hop, allowed_lateness_ms=round(w.allowed_lateness_s * 1000)
-    )
-
-
-def cascade_config(config: Config) -> CascadeConfig:
-    c = config.cascades
-    return CascadeConfig(
-        top_k=c.top_k,
-        ttl_ms=round(c.ttl_s * 1000),
-        max_state_bytes=round(c.max_state_mib * 2**20),
-    )
 
 
 def firehose_config(config: Config) -> FirehoseConfig:
@@ -160,11 +140,13 @@ class KafkaMerger(Built):
 
 
 def _stage(config: Config) -> PartitionStage:
-    return PartitionStage(window_spec(config), round(config.window.idle_timeout_s * 1000))
+    return PartitionStage(config.window.spec(), config.window.idle_timeout_ms)
 
 
 def _merger(config: Config, partitions: set[int] | None) -> Merger:
-    return Merger(window_spec(config), cascade_config=cascade_config(config), partitions=partitions)
+    return Merger(
+        config.window.spec(), cascade_config=config.cascades.engine(), partitions=partitions
+    )
 
 
 def _worker(
@@ -209,9 +191,9 @@ def local_worker(
         outputs.idempotent,
         dead_letters,
         metrics,
-        window_spec(config),
-        cascade_config=cascade_config(config),
-        idle_timeout_ms=round(config.window.idle_timeout_s * 1000),
+        config.window.spec(),
+        cascade_config=config.cascades.engine(),
+        idle_timeout_ms=config.window.idle_timeout_ms,
         max_records=b.max_records,
         max_wait_ms=b.max_wait_ms,
         max_record_bytes=b.max_record_bytes,

@@ -45,6 +45,7 @@ from process.cascade_state import (
     CascadeState,
     fold_columns,
 )
+from process.problems import Problem
 from process.signals import CASCADE_DTYPE
 from process.windows import WindowSpec
 
@@ -59,6 +60,9 @@ TOPS_SCHEMA: Final = pl.Schema({"window_start": I64, "top_cascades": CASCADE_DTY
 
 @dataclass(frozen=True, slots=True)
 class CascadeConfig:
+    """How many cascades a window lists, how long a silent one is kept, and the memory
+    budget of the cascade state."""
+
     top_k: int = 5
     ttl_ms: int = 24 * 3_600_000  # a cascade silent this long (event time) is forgotten
     #: Memory budget of the cascade state in bytes (0: none). Beyond it, the cascades
@@ -66,8 +70,20 @@ class CascadeConfig:
     max_state_bytes: int = 256 * 2**20
 
     def __post_init__(self) -> None:
-        if self.top_k < 0 or self.ttl_ms < 0 or self.max_state_bytes < 0:
-            raise ValueError("cascade top_k, ttl_ms and max_state_bytes must not be negative")
+        problems = self.problems(self.top_k, self.ttl_ms, self.max_state_bytes)
+        if problems:
+            raise ValueError("invalid CascadeConfig: " + "; ".join(p.says() for p in problems))
+
+    @staticmethod
+    def problems(top_k: int, ttl_ms: int, max_state_bytes: int) -> list[Problem]:
+        """Every rule these fields break (none: a valid config). The one place the cascade
+        rules live: the config says these problems in its own keys."""
+        checks = (
+            (top_k >= 0, Problem(("top_k",), "must be >= 0")),
+            (ttl_ms >= 0, Problem(("ttl_ms",), "must be >= 0")),
+            (max_state_bytes >= 0, Problem(("max_state_bytes",), "must be >= 0 (0: none)")),
+        )
+        return [problem for ok, problem in checks if not ok]
 
 
 @dataclass(slots=True)

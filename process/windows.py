@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from process.problems import Problem
+
 __all__ = ["WindowSpec"]
 
 
@@ -24,12 +26,22 @@ class WindowSpec:
     allowed_lateness_ms: int = 5_000
 
     def __post_init__(self) -> None:
-        if self.size_ms <= 0 or self.hop_ms <= 0:
-            raise ValueError("window size and hop must be positive")
-        if self.size_ms % self.hop_ms:
-            raise ValueError("window size must be a whole multiple of the hop")
-        if self.allowed_lateness_ms < 0:
-            raise ValueError("allowed lateness must not be negative")
+        problems = self.problems(self.size_ms, self.hop_ms, self.allowed_lateness_ms)
+        if problems:
+            raise ValueError("invalid WindowSpec: " + "; ".join(p.says() for p in problems))
+
+    @staticmethod
+    def problems(size_ms: int, hop_ms: int, allowed_lateness_ms: int) -> list[Problem]:
+        """Every rule these fields break (none: a valid spec). The one place the window
+        rules live: the config says these problems in its own keys."""
+        whole = size_ms <= 0 or hop_ms <= 0 or size_ms % hop_ms == 0  # asked of positive ones
+        checks = (
+            (size_ms > 0, Problem(("size_ms",), "must be positive")),
+            (hop_ms > 0, Problem(("hop_ms",), "must be positive")),
+            (allowed_lateness_ms >= 0, Problem(("allowed_lateness_ms",), "must be >= 0")),
+            (whole, Problem(("size_ms", "hop_ms"), "must be a whole multiple of {hop_ms}")),
+        )
+        return [problem for ok, problem in checks if not ok]
 
     @property
     def tumbling(self) -> bool:

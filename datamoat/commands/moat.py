@@ -21,7 +21,6 @@ from datamoat.moat.config import load_moat_config
 from datamoat.moat.experiment import Experiment, run_experiment, write_report
 from datamoat.moat.report import text_table, write_json
 from datamoat.options import config_from, parse_start, positive_float, positive_int
-from datamoat.pipeline import cascade_config
 from datamoat.report import LiveLine
 
 __all__ = ["parse_duration", "register"]
@@ -128,7 +127,7 @@ def run_moat(args: argparse.Namespace) -> int:
             f"{moat.day_in_s:g}: compress less or widen moat.window_s"
         )
     seed = config.firehose.seed
-    exp = Experiment(moat, seed, args.start, args.posts, cascade_config(config))
+    exp = Experiment(moat, seed, args.start, args.posts, config.cascades.engine())
     clock = moat.clock(args.start)
     end_ms = None if args.posts else args.start + clock.ms(moat.duration_s)
     live = sys.stderr.isatty() and not args.quiet

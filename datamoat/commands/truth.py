@@ -10,14 +10,7 @@ from pathlib import Path
 
 from datamoat.errors import ConfigError
 from datamoat.options import add_config, add_firehose, config_from, positive_int
-from datamoat.pipeline import (
-    cascade_config,
-    local_outputs,
-    make_firehose,
-    output_dir,
-    score,
-    window_spec,
-)
+from datamoat.pipeline import local_outputs, make_firehose, output_dir, score
 from process.truth import truth_signals
 
 __all__ = ["register"]
@@ -46,7 +39,7 @@ def run_truth(args: argparse.Namespace) -> int:
     started = time.monotonic()
     posts = make_firehose(config, args.start).take(args.posts)
     signals = truth_signals(
-        score(posts), window_spec(config), cascade_config=cascade_config(config)
+        score(posts), config.window.spec(), cascade_config=config.cascades.engine()
     )
     outputs = local_outputs(config, out)
     try:

@@ -18,13 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datamoat.config import REPO_ROOT
+from datamoat.config import REPO_ROOT, in_keys
 from datamoat.errors import ConfigError
+from process.problems import Problem
+from process.windows import WindowSpec
 
 __all__ = ["Clock", "MoatConfig", "Tier", "default_moat_path", "load_moat_config"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _TIER_KEYS = ("name", "ms", "delay_s", "every_s")
+#: The key that sets each field of the engine's :class:`WindowSpec` (tumbling: the hop is
+#: the window).
+_WINDOW_KEYS = {
+    "size_ms": "moat.window_s",
+    "hop_ms": "moat.window_s",
+    "allowed_lateness_ms": "moat.allowed_lateness_s",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,24 @@ class MoatConfig:
 
     def clock(self, start_ms: int) -> Clock:
         return Clock(start_ms, 1.0 if self.day_in_s is None else self.day_in_s / 86_400.0)
+
+    def window_spec(self) -> WindowSpec:
+        """The engine's windows; ValueError when :meth:`window_problems` finds any."""
+        return WindowSpec(**self._spec_fields())
+
+    def window_problems(self) -> list[Problem]:
+        """What :class:`WindowSpec` finds wrong with the windows, in its field names."""
+        return WindowSpec.problems(**self._spec_fields())
+
+    def _spec_fields(self) -> dict[str, int]:
+        """The spec's fields, unchecked: tumbling, in event-time ms (:meth:`clock`)."""
+        clock = self.clock(0)
+        size = clock.ms(self.window_s)
+        return {
+            "size_ms": size,
+            "hop_ms": size,
+            "allowed_lateness_ms": clock.ms(self.allowed_lateness_s),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +231,6 @@ def _check(c: MoatConfig, origin: str) -> None:
         (c.rate > 0, "moat.rate must be a positive number of posts/s"),
         (c.day_in_s is None or c.day_in_s > 0, "moat.day_in_s must be positive (0: a real day)"),
         (c.duration_s > 0, "moat.duration_s must be positive"),
-        (c.window_s > 0, "moat.window_s must be positive"),
-        (c.allowed_lateness_s >= 0, "moat.allowed_lateness_s must be >= 0"),
         (c.bursts_per_day >= 0, "moat.bursts_per_day must be >= 0"),
         (min(c.burst_peaks) > 0, "moat.burst_peaks must be positive"),
         (0 < c.burst_rise_s[0] <= c.burst_rise_s[1], "moat.burst_rise_s must be 0 < lo <= hi"),
@@ -213,9 +238,10 @@ def _check(c: MoatConfig, origin: str) -> None:
         (c.min_scored >= 1 and c.min_posts >= 1, "moat.min_scored and min_posts must be >= 1"),
         (c.top_n >= 2, "moat.top_n must be at least 2"),
     )
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"{origin}: {message}")
+    found = [message for ok, message in checks if not ok]
+    found += [message for _, message in in_keys(c.window_problems(), _WINDOW_KEYS)]
+    if found:
+        raise ConfigError(f"{origin}: {found[0]}")
 
 
 def _tier(raw: Any, i: int, origin: str) -> Tier:

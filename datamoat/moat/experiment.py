@@ -62,7 +62,6 @@ def run_experiment(exp: Experiment, progress: Progress | None = None) -> Outcome
         c,
         c.tiers,
         firehose,
-        clock,
         end_ms=end_ms,
         posts=exp.posts,
         cascade=cascade,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from datamoat.moat.config import Clock, MoatConfig, Tier
+from datamoat.moat.config import MoatConfig, Tier
 from datamoat.pipeline import score
 from ingest.firehose import Firehose
 from process.cascades import CascadeConfig
@@ -29,7 +29,7 @@ from process.engine import WindowEngine
 from process.trends import TrendConfig
 from process.windows import WindowSpec
 
-__all__ = ["Pass", "Progress", "millis_filter", "run_pass", "sampled_trend", "window_spec"]
+__all__ = ["Pass", "Progress", "millis_filter", "run_pass", "sampled_trend"]
 
 Slice = tuple[int, int] | None
 #: Called with (event ms reached, posts so far).
@@ -51,13 +51,6 @@ def sampled_trend(base: TrendConfig, rate: float) -> TrendConfig:
         return base
     support = max(math.ceil(base.min_support * rate), math.ceil(base.threshold**2))
     return replace(base, floor=base.floor * rate, min_support=support)
-
-
-def window_spec(config: MoatConfig, clock: Clock) -> WindowSpec:
-    size = clock.ms(config.window_s)
-    return WindowSpec(
-        size_ms=size, hop_ms=size, allowed_lateness_ms=clock.ms(config.allowed_lateness_s)
-    )
 
 
 @dataclass(slots=True)
@@ -83,7 +76,6 @@ def run_pass(
     config: MoatConfig,
     tiers: tuple[Tier, ...],
     firehose: Firehose,
-    clock: Clock,
     *,
     end_ms: int | None = None,
     posts: int | None = None,
@@ -94,7 +86,7 @@ def run_pass(
     """Feed the stream up to ``end_ms`` (epoch ms, event time) or ``posts`` posts."""
     if (end_ms is None) == (posts is None):
         raise ValueError("give exactly one of end_ms and posts")
-    spec = window_spec(config, clock)
+    spec = config.window_spec()
     base = trend or TrendConfig()
     cascade = cascade or CascadeConfig()
     step_ms = spec.size_ms * _CHUNK_WINDOWS

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("out/chaos"))
     args = p.parse_args(argv)
     result = Chaos(args.out, seed=args.seed, rounds=args.rounds, rate=args.rate).run()
-    summary: dict[str, Any] = {**result.__dict__}
+    summary: dict[str, Any] = asdict(result)
     (args.out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     return 0

@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -239,3 +240,15 @@ def test_the_state_stays_within_its_budget_on_a_long_stream() -> None:
     unbounded.add(posts, now_ms=0)
     unbounded.close(now_ms=0)
     assert unbounded.cascades.state.estimated_size() > budget
+
+
+def test_the_cascade_rules_are_the_configs_own_problems() -> None:
+    assert CascadeConfig.problems(top_k=0, ttl_ms=0, max_state_bytes=0) == []
+    said = [p.says() for p in CascadeConfig.problems(top_k=-1, ttl_ms=-1, max_state_bytes=-1)]
+    assert said == [
+        "top_k must be >= 0",
+        "ttl_ms must be >= 0",
+        "max_state_bytes must be >= 0 (0: none)",
+    ]
+    with pytest.raises(ValueError, match=r"^invalid CascadeConfig: ttl_ms must be >= 0$"):
+        CascadeConfig(ttl_ms=-1)

@@ -4,9 +4,20 @@ from pathlib import Path
 
 import pytest
 
-from datamoat.config import Config, known_variables, load_config
+from datamoat.config import (
+    CASCADES_KEYS,
+    WINDOW_KEYS,
+    CascadesConfig,
+    Config,
+    WindowConfig,
+    env_variable,
+    known_variables,
+    load_config,
+)
 from datamoat.errors import ConfigError
-from datamoat.pipeline import cascade_config
+from process.cascades import CascadeConfig
+from process.problems import Problem
+from process.windows import WindowSpec
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -28,8 +39,16 @@ def test_the_cascade_section_reaches_the_engine() -> None:
     config = load_config(
         env={"DATAMOAT_CASCADES_MAX_STATE_MIB": "1", "DATAMOAT_CASCADES_TTL_S": "60"}
     )
-    cascades = cascade_config(config)
+    cascades = config.cascades.engine()
     assert (cascades.max_state_bytes, cascades.ttl_ms, cascades.top_k) == (2**20, 60_000, 5)
+
+
+def test_the_window_section_reaches_the_engine() -> None:
+    assert WindowConfig(size_s=10, hop_s=0, allowed_lateness_s=2.5).spec() == WindowSpec(
+        size_ms=10_000, hop_ms=10_000, allowed_lateness_ms=2_500
+    )  # hop 0: tumbling
+    assert WindowConfig(size_s=10, hop_s=2).spec().hop_ms == 2_000
+    assert WindowConfig(idle_timeout_s=1.5).idle_timeout_ms == 1_500
 
 
 def test_environment_overrides_file_and_kafka_bootstrap_is_honoured(tmp_path: Path) -> None:
@@ -164,3 +183,102 @@ def test_flags_are_folded_into_the_one_frozen_config_at_the_edge(tmp_path: Path)
     assert firehose_config(config).day_in_s == 60.0
     plain = config_from(argparse.Namespace(config=None, rate=None, seed=None))
     assert plain.firehose == load_config().firehose  # no flag: the file and environment
+
+
+# --- the window and cascade rules: the engine's, said in the config's keys ----------------
+
+#: (section, key, value) -> the message: every window and cascade rule, through the config.
+RULES = [
+    ("window", "size_s", "-1", "window.size_s must be positive"),
+    ("window", "size_s", "0", "window.size_s must be positive"),
+    ("window", "hop_s", "-1", "window.hop_s must be positive (0: tumbling)"),
+    ("window", "hop_s", "3", "window.size_s must be a whole multiple of window.hop_s"),
+    ("window", "allowed_lateness_s", "-1", "window.allowed_lateness_s must be >= 0"),
+    ("window", "idle_timeout_s", "0", "window.idle_timeout_s must be positive"),
+    ("cascades", "top_k", "-1", "cascades.top_k must be >= 0"),
+    ("cascades", "ttl_s", "-1", "cascades.ttl_s must be >= 0"),
+    ("cascades", "max_state_mib", "-1", "cascades.max_state_mib must be >= 0 (0: none)"),
+    ("window", "size_s", "nan", "window.size_s must be a finite number, got nan"),
+    ("cascades", "ttl_s", "inf", "cascades.ttl_s must be a finite number, got inf"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), RULES)
+def test_every_window_and_cascade_rule_is_one_line_naming_the_file_and_key(
+    tmp_path: Path, section: str, key: str, value: str, message: str
+) -> None:
+    path = write(tmp_path, f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), RULES)
+def test_every_window_and_cascade_rule_names_the_variable(
+    section: str, key: str, value: str, message: str
+) -> None:
+    variable = env_variable(section, key)
+    with pytest.raises(ConfigError) as info:
+        load_config(env={variable: value})
+    assert str(info.value) == f"environment {variable}={value}: {message}"
+
+
+def test_a_config_built_in_code_is_checked_the_same_way() -> None:
+    with pytest.raises(ConfigError, match=r"^defaults: window\.hop_s must be positive"):
+        Config(window=WindowConfig(hop_s=-1))
+    with pytest.raises(ConfigError, match=r"^defaults: cascades\.top_k must be >= 0$"):
+        Config(cascades=CascadesConfig(top_k=-1))
+
+
+def test_the_engine_keys_are_config_keys_for_every_engine_field() -> None:
+    assert set(WINDOW_KEYS) == set(WindowSpec.__dataclass_fields__)
+    assert set(CASCADES_KEYS) == set(CascadeConfig.__dataclass_fields__)
+    keys = set(known_variables().values())
+    assert {*WINDOW_KEYS.values(), *CASCADES_KEYS.values()} <= keys
+
+
+def test_the_config_says_the_engines_own_problems(tmp_path: Path) -> None:
+    """The message of a window rule is the engine's problem in the config's keys: the
+    config does not restate the rule."""
+    path = write(tmp_path, "[window]\nsize_s = 10\nhop_s = 3\n")
+    (problem,) = WindowSpec.problems(size_ms=10_000, hop_ms=3_000, allowed_lateness_ms=0)
+    assert problem.fields == ("size_ms", "hop_ms")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == f"{path}: {problem.says(WINDOW_KEYS)}"
+    with pytest.raises(ValueError, match="size_ms must be a whole multiple of hop_ms"):
+        WindowConfig(size_s=10, hop_s=3).spec()  # the same rule, in the engine's names
+
+
+def test_a_changed_engine_rule_reaches_the_config_unrestated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Give the engine a rule the config has never heard of: the config reports it, in its
+    own keys and blaming the variables that set them."""
+
+    def odd_windows(size_ms: int, hop_ms: int, allowed_lateness_ms: int) -> list[Problem]:
+        late = Problem(("allowed_lateness_ms", "size_ms"), "must be <= {size_ms}")
+        return [late] if allowed_lateness_ms > size_ms else []
+
+    def odd_cascades(top_k: int, ttl_ms: int, max_state_bytes: int) -> list[Problem]:
+        return [Problem(("top_k",), "must be even")] if top_k % 2 else []
+
+    monkeypatch.setattr(WindowSpec, "problems", staticmethod(odd_windows))
+    monkeypatch.setattr(CascadeConfig, "problems", staticmethod(odd_cascades))
+    path = write(tmp_path, "[window]\nsize_s = 10\nallowed_lateness_s = 11\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == f"{path}: window.allowed_lateness_s must be <= window.size_s"
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"DATAMOAT_WINDOW_SIZE_S": "4"})  # the default lateness is 5 s
+    message = "window.allowed_lateness_s must be <= window.size_s"
+    assert str(info.value) == f"environment DATAMOAT_WINDOW_SIZE_S=4: {message}"
+    with pytest.raises(ConfigError, match=r": cascades\.top_k must be even$"):
+        load_config(env={"DATAMOAT_CASCADES_TOP_K": "3"})
+    assert load_config(env={"DATAMOAT_CASCADES_TOP_K": "-2"}).cascades.top_k == -2
+
+
+def test_problems_are_reported_in_section_order(tmp_path: Path) -> None:
+    path = write(tmp_path, "[window]\nsize_s = -1\n[batch]\nmax_records = 0\n")
+    with pytest.raises(ConfigError, match=r"window\.size_s must be positive"):
+        load_config(path, env={})

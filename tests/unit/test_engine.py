@@ -5,6 +5,7 @@ import itertools
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -275,3 +276,22 @@ def test_an_idle_partition_has_not_ended_when_the_others_have() -> None:
     want = truth_signals(pl.concat([p0, p1.head(200)]).drop("partition", "_idx"), spec, TRENDS)
     got = pl.concat([early, rest])
     assert_same(got, want)
+
+
+def test_the_window_rules_are_the_specs_own_problems() -> None:
+    assert WindowSpec.problems(size_ms=10_000, hop_ms=5_000, allowed_lateness_ms=0) == []
+    said = [p.says() for p in WindowSpec.problems(size_ms=0, hop_ms=-1, allowed_lateness_ms=-1)]
+    assert said == [
+        "size_ms must be positive",
+        "hop_ms must be positive",
+        "allowed_lateness_ms must be >= 0",
+    ]
+    (whole,) = WindowSpec.problems(size_ms=10_000, hop_ms=3_000, allowed_lateness_ms=0)
+    assert whole.says() == "size_ms must be a whole multiple of hop_ms"
+    names = {"size_ms": "size", "hop_ms": "hop"}
+    assert whole.names(names) == ("size", "hop")
+    assert whole.says(names) == "size must be a whole multiple of hop"
+    with pytest.raises(ValueError, match=r"^invalid WindowSpec: size_ms must be a whole multiple"):
+        WindowSpec(size_ms=10_000, hop_ms=3_000)
+    with pytest.raises(ValueError, match=r"size_ms must be positive; hop_ms must be positive$"):
+        WindowSpec(size_ms=0, hop_ms=0)

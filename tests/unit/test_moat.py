@@ -15,12 +15,14 @@ from polars.testing import assert_frame_equal
 
 from datamoat.cli import main
 from datamoat.config import REPO_ROOT
+from datamoat.errors import ConfigError
 from datamoat.moat import Tier, load_moat_config, millis_filter, sampled_trend
 from datamoat.moat.bursts import true_bursts
 from datamoat.moat.experiment import Experiment, run_experiment
 from datamoat.moat.measure import available, kendall_tau_b
 from ingest.firehose import Burst, Firehose, FirehoseConfig
 from process.trends import TrendConfig
+from process.windows import WindowSpec
 
 START = "2026-03-01T00:00:00Z"
 START_MS = 1_772_323_200_000
@@ -255,6 +257,31 @@ def test_bad_tier_definition_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("datamoat moat: error: ")
     assert says in err and str(config) in err
+
+
+@pytest.mark.parametrize(
+    ("keys", "says"),
+    [
+        ("window_s = 0", "moat.window_s must be positive"),
+        ("window_s = -30", "moat.window_s must be positive"),
+        ("allowed_lateness_s = -1", "moat.allowed_lateness_s must be >= 0"),
+    ],
+)
+def test_the_moats_windows_are_checked_by_the_engines_rules(
+    tmp_path: Path, keys: str, says: str
+) -> None:
+    config = write(tmp_path / "moat.toml", f"[moat]\n{keys}\n{TIERS}")
+    with pytest.raises(ConfigError) as info:
+        load_moat_config(config)
+    assert str(info.value) == f"{config}: {says}"
+
+
+def test_the_moats_window_spec_is_in_event_time() -> None:
+    moat = load_moat_config(REPO_ROOT / "configs" / "moat.toml")  # a day in an hour
+    clock = moat.clock(START_MS)
+    size, lateness = clock.ms(moat.window_s), clock.ms(moat.allowed_lateness_s)
+    assert moat.window_spec() == WindowSpec(size, size, lateness)
+    assert (size, lateness) == (12_500, 2_500)
 
 
 def test_ground_truth_is_the_generators_bursts() -> None:
