@@ -41,6 +41,7 @@ from ingest.kafka.transaction import Transaction, transactional_producer
 from ingest.source import Source
 from process.cascades import CascadeConfig
 from process.delta import Origin
+from process.engine import WindowEngine
 from process.sentiment import with_sentiment
 from process.stage_one.partitions import PartitionStage
 from process.stage_two.merger import Merger
@@ -215,10 +216,13 @@ def local_pipeline(
     idle_timeout_ms: int = 30_000,
     **worker_options: Any,
 ) -> LocalPipeline:
-    """Both stages in one process, from their parts (the tests build it this way too)."""
+    """Both stages in one process (:class:`process.engine.WindowEngine`, as the moat and
+    the engine's tests compose them), with the worker loop, the sinks and the emitter around
+    them (the tests build it this way too)."""
     metrics.fit_latency(spec.size_ms / 1000, spec.allowed_lateness_ms / 1000)
-    merger = Merger(spec, cascade_config=cascade_config or CascadeConfig(),
-                    partitions=source.partitions())  # fmt: skip
+    engine = WindowEngine(spec, idle_timeout_ms, cascade_config=cascade_config or CascadeConfig(),
+                          partitions=source.partitions())  # fmt: skip
+    merger = engine.merger
     durably = Durably(metrics)
     emitter = SignalEmitter(
         merger, list(sinks), metrics, durably, fault=worker_options.get("fault", _no_fault)
@@ -227,7 +231,7 @@ def local_pipeline(
     options = {"scorer": score, "exports_state": False, **worker_options}  # the emitter's
     worker = Worker(
         source=source,
-        stage=PartitionStage(spec, idle_timeout_ms),
+        stage=engine.stage,
         output=output,
         metrics=metrics,
         durably=durably,

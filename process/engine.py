@@ -1,9 +1,12 @@
-"""Both stages in one process: what a single worker, a file replay and the tests run.
+"""Both stages in one process: the one in-process composition of the two stages.
 
 :class:`WindowEngine` feeds every batch to a :class:`process.stage_one.partitions.PartitionStage`
 and hands its deltas straight to a :class:`process.stage_two.merger.Merger`, with no transport in
-between. A cluster runs the same two classes in separate processes with Kafka between them;
-the signals are the same either way.
+between. ``datamoat.pipeline.local_pipeline`` (``run --transport memory``, ``process
+--input``) builds its worker and merger from one, the moat runs its tiers on it, and so do the
+engine's tests. A cluster runs the same two classes in separate processes with Kafka between
+them; the signals are the same either way. (``process/truth.py`` is not a composition of the
+stages: it is the independent whole-batch reference they are checked against.)
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ class WindowEngine:
     idle_timeout_ms: int = 30_000
     trend_config: TrendConfig = field(default_factory=TrendConfig)
     cascade_config: CascadeConfig = field(default_factory=CascadeConfig)
+    #: The input partitions (every one must pass a window before it is final); None: those
+    #: seen so far.
+    partitions: set[int] | None = None
     stage: PartitionStage = field(init=False)
     merger: Merger = field(init=False)
 
     def __post_init__(self) -> None:
         self.stage = PartitionStage(self.spec, self.idle_timeout_ms)
-        self.merger = Merger(self.spec, self.trend_config, self.cascade_config)
+        self.merger = Merger(self.spec, self.trend_config, self.cascade_config, self.partitions)
 
     def add(self, posts: pl.DataFrame, now_ms: int) -> Added:
         """Fold a decoded batch into the open windows; records already closed are late."""
