@@ -57,7 +57,7 @@ build "$APP_IMAGE" "$stage/app"
 # --- broker: the jars, the console logging config and the entrypoint
 rm -rf "$stage/broker/libs"
 cp -a "$LIBS" "$stage/broker/libs"
-cp -a "$REPO_ROOT"/docker/broker/{Dockerfile,entrypoint.sh,healthcheck.sh,log4j2.properties} "$stage/broker/"
+cp -a "$REPO_ROOT"/docker/broker/{Dockerfile,entrypoint.sh,log4j2.properties} "$stage/broker/"
 build "$BROKER_IMAGE" "$stage/broker"
 
 # --- prometheus

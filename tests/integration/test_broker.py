@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from datamoat.broker import LocalCluster, find_java
+from datamoat.broker import LocalCluster, find_java, free_port
 from datamoat.cli import main
 from datamoat.config import Config, KafkaConfig
 from datamoat.errors import BrokerError
@@ -241,3 +242,15 @@ def test_clear_error_without_java(
     assert main(["broker", "start", "--port", "0", "--data-dir", str(tmp_path / "d")]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("datamoat broker: error: Java 17+ not found")
+
+
+def test_the_compose_health_check_speaks_kafka(kafka_bootstrap: str) -> None:
+    """docker/broker/healthcheck.sh (the compose broker's light health check: an ApiVersions
+    request with bash) is healthy on a real broker, and not on a port nobody serves."""
+    script = Path(__file__).resolve().parents[2] / "docker" / "broker" / "healthcheck.sh"
+    port = kafka_bootstrap.split(",")[0].rpartition(":")[2]
+    ok = subprocess.run(["bash", str(script), port], capture_output=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    closed = subprocess.run(["bash", str(script), str(free_port())], capture_output=True,
+                            timeout=30)  # fmt: skip
+    assert closed.returncode != 0

@@ -145,11 +145,12 @@ class Chaos:
         assert self.merger is not None
         if self.merger.poll() is not None:
             raise AssertionError(f"the merger exited {self.merger.returncode} during the run")
-        self.merger.kill()
-        self.merger.wait()
+        victim = self.merger
+        victim.kill()
+        victim.wait()
         time.sleep(rng.uniform(0.0, 2.0))
         self._merge()
-        return "kill_merger, restarted"
+        return f"kill_merger pid {victim.pid}, restarted"
 
     def kill_broker(self, rng: random.Random) -> str:
         assert self.cluster is not None
