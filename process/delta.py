@@ -81,6 +81,10 @@ class Delta:
     stats: Counts = field(default_factory=Counts)
     #: Who wrote it (None in one process, and for a format-1 record).
     origin: Origin | None = None
+    #: Per input partition the offsets ``[first, next)`` that hold every post the partial
+    #: rows sum (a superset: from the first record of a window open before this batch); so
+    #: rows that come after their window is final can be traced back to their posts.
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def carries_data(self) -> bool:
         return bool(self.partials.height or self.cascades.height)
@@ -100,6 +104,7 @@ def encode_delta(delta: Delta, origin: Origin) -> bytes:
             "group": origin.group,
             "topic": origin.topic,
             "marks": {origin.topic: marks},
+            "ranges": {str(p): list(r) for p, r in delta.ranges.items()},
             "stats": delta.stats.to_json(),
             "sizes": sizes,
         }
@@ -129,6 +134,7 @@ def decode_delta(data: bytes) -> Delta:
                 raise ValueError("marks of a topic other than the delta's input")
             marks_by_partition = header["marks"].get(origin.topic, {})
         marks = {int(p): Mark(c, bool(i)) for p, (c, i) in marks_by_partition.items()}
+        ranges = {int(p): (int(a), int(b)) for p, (a, b) in header.get("ranges", {}).items()}
         partials, cascades = frames
         return Delta(
             partials.cast(DELTA_SCHEMA),
@@ -136,6 +142,7 @@ def decode_delta(data: bytes) -> Delta:
             marks,
             Counts.from_json(header["stats"]),
             origin,
+            ranges,
         )
     except (
         ValueError,

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -79,6 +79,9 @@ class Worker:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Per partition, the offset this worker last committed (its state matches it).
     _committed: dict[int, int] = field(default_factory=dict)
+    #: Per partition, the first offset of a window open at the last commit (the start of
+    #: the offsets a delta's rows may sum: :attr:`process.delta.Delta.ranges`).
+    _rebuild_from: dict[int, int] = field(default_factory=dict)
     _last_marks: dict[int, Mark] = field(default_factory=dict)
     _committing: bool = False
     _moved: bool = False
@@ -246,10 +249,13 @@ class Worker:
     ) -> None:
         if not (delta.carries_data() or len(letters) or offsets or delta.marks != self._last_marks):
             return
-        commits = {
-            p: (o, orjson.dumps(self.stage.resume_point(p, o).to_json()).decode())
-            for p, o in offsets.items()
-        }
+        resumes = {p: self.stage.resume_point(p, o) for p, o in offsets.items()}
+        commits = {p: (offsets[p], orjson.dumps(r.to_json()).decode()) for p, r in resumes.items()}
+        if delta.carries_data():  # where the posts its rows sum are, per partition
+            ends = {**self._committed, **offsets}
+            ranges = {p: (self._rebuild_from.get(p, 0), ends[p]) for p in self.stage.clocks
+                      if p in ends}  # fmt: skip
+            delta = replace(delta, ranges=ranges)
         self.fault("before_commit")
         self._committing = True
         try:
@@ -263,6 +269,7 @@ class Worker:
             self._committing = False
         self.fault("after_commit")
         self._committed.update(offsets)
+        self._rebuild_from.update({p: r.rebuild_from for p, r in resumes.items()})
         self._last_marks = delta.marks
         if self._moved:  # the group moved while we committed: start again from the commits
             self._rewind()
@@ -272,6 +279,7 @@ class Worker:
         committed offsets (rebuilding the partitions still ours)."""
         self.stage.drop(set(self.stage.clocks))
         self._committed.clear()
+        self._rebuild_from.clear()
         self._last_marks = {}
         self._moved = False
         self.source.rewind()
@@ -305,6 +313,7 @@ class Worker:
     def _restore(self, partition: int, committed: Committed | None, now: int) -> None:
         if committed is None:
             self.stage.resume(partition, Resume(None, None, 0), now)
+            self._rebuild_from[partition] = 0
             return
         try:
             resume = Resume.from_json(orjson.loads(committed.metadata))
@@ -312,6 +321,7 @@ class Worker:
             resume = Resume(None, None, committed.offset)  # committed by something else
         self.stage.resume(partition, resume, now)
         self._committed[partition] = committed.offset
+        self._rebuild_from[partition] = min(resume.rebuild_from, committed.offset)
         if resume.rebuild_from >= committed.offset:
             return
         started = self.monotonic()

@@ -31,13 +31,28 @@ class LocalOutput:
     emitter: SignalEmitter
     dead_letters: DeadLetterSink
     source: Source
-    _pending: tuple[Delta, pl.DataFrame] | None = field(default=None)
+    _pending: tuple[Delta, pl.DataFrame, DeadLetters] | None = field(default=None)
+
+    def _late_letters(self, letters: DeadLetters) -> DeadLetters:
+        """``letters`` and the rows that came after their window was final, whole (no
+        partials record to point at: partition and offset -1)."""
+        late = self.merger.take_late()
+        if not late:
+            return letters
+        n = len(late)
+        return DeadLetters(
+            [*letters.values, *(rows.to_json() for rows in late)],
+            [*letters.keys, *([None] * n)],
+            [*letters.reasons, *(["late_after_merge"] * n)],
+            [*letters.partitions, *([-1] * n)],
+            [*letters.offsets, *([-1] * n)],
+        )
 
     def commit(self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any) -> None:
         if self._pending is None or self._pending[0] is not delta:
             self.merger.apply(delta)
-            self._pending = (delta, self.merger.close())
-        signals = self._pending[1]
+            self._pending = (delta, self.merger.close(), self._late_letters(letters))
+        signals, letters = self._pending[1], self._pending[2]
         self.emitter.write(signals)
         if len(letters):
             self.dead_letters.write(letters)

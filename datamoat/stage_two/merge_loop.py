@@ -98,6 +98,7 @@ class MergeLoop:
                 if offset >= committed.offset:
                     break
                 self._apply(value)
+                self.merger.take_late()  # dead-lettered when first merged
                 self.restored_deltas += 1
             self.merger.close()
         if self.source.position(PARTITION) != committed.offset:
@@ -162,19 +163,21 @@ class MergeLoop:
         if not len(batch):
             return 0
         letters = DeadLetters([], [], [], [], [])
-        for i, value in enumerate(batch.values):
+
+        def letter(value: bytes, key: bytes | None, reason: str, offset: int) -> None:
+            letters.values.append(value)
+            letters.keys.append(key)
+            letters.reasons.append(reason)
+            letters.partitions.append(PARTITION)
+            letters.offsets.append(offset)
+
+        for value, key, offset in zip(batch.values, batch.keys, batch.offsets, strict=True):
             reason = self._apply(value, live=True)
             if reason is not None:
-                log.warning(
-                    "partials offset %d: %s; sent to the dead letters", batch.offsets[i], reason
-                )
-                letters = DeadLetters(
-                    [*letters.values, value],
-                    [*letters.keys, batch.keys[i]],
-                    [*letters.reasons, "not_a_delta"],
-                    [*letters.partitions, PARTITION],
-                    [*letters.offsets, batch.offsets[i]],
-                )
+                log.warning("partials offset %d: %s; sent to the dead letters", offset, reason)
+                letter(value, key, "not_a_delta", offset)
+            for late in self.merger.take_late():  # rows of a final window: kept whole
+                letter(late.to_json(), None, "late_after_merge", offset)
         signals = self.merger.close()
         self.commit(signals, letters, batch.next_offsets()[PARTITION])
         self._gauges()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
 import polars as pl
 
 from process.accounting import Counts
@@ -26,7 +27,7 @@ from process.signals import SIGNAL_SCHEMA, finalise_totals
 from process.trends import TrendConfig, TrendTracker
 from process.windows import WindowSpec
 
-__all__ = ["Merger", "MergerStats"]
+__all__ = ["LateRows", "Merger", "MergerStats"]
 
 
 def _merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -45,6 +46,31 @@ def _merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
         )
         .select(DELTA_SCHEMA.names())
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LateRows:
+    """Partial rows that reached the merger after their window was final: not in any
+    signal, so they go to the dead letters whole, with where their posts are."""
+
+    rows: pl.DataFrame
+    #: The input topic and, per partition, the offsets ``[first, next)`` holding the posts
+    #: the rows sum (:attr:`process.delta.Delta.ranges`; empty from an older writer).
+    topic: str | None
+    ranges: dict[int, tuple[int, int]]
+
+    @property
+    def posts(self) -> int:
+        return int(self.rows.filter(pl.col("key") == STREAM_KEY)["posts"].sum() or 0)
+
+    def to_json(self) -> bytes:
+        """The dead letter's value: the rows, the input topic and the offset ranges."""
+        return orjson.dumps({
+            "reason": "late_after_merge",
+            "rows": self.rows.to_dicts(),
+            "input_topic": self.topic,
+            "input_ranges": {str(p): list(r) for p, r in sorted(self.ranges.items())},
+        })  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -75,6 +101,8 @@ class Merger:
     #: Every window ending at or before this has been emitted (epoch ms).
     closed_through: int | None = None
     stats: MergerStats = field(default_factory=MergerStats)
+    #: Rows that came after their window was final, until taken (:meth:`take_late`).
+    late: list[LateRows] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.open = Accumulated(_merge, pl.DataFrame(schema=DELTA_SCHEMA))
@@ -85,13 +113,21 @@ class Merger:
         rows = delta.partials
         if self.closed_through is not None and rows.height:
             done = pl.col("window_start") + self.spec.size_ms <= self.closed_through
-            late = rows.filter(done & (pl.col("key") == STREAM_KEY))["posts"].sum()
-            self.stats.late_after_merge += int(late or 0)
-            rows = rows.filter(~done)
+            late = rows.filter(done)
+            if late.height:
+                topic = delta.origin.topic if delta.origin is not None else None
+                self.late.append(LateRows(late, topic, dict(delta.ranges)))
+                self.stats.late_after_merge += self.late[-1].posts
+                rows = rows.filter(~done)
         self.open.add(rows)
         self.cascades.add_folded(delta.cascades)
         self.marks.update(delta.marks)
         self.stats.add(delta.stats)
+
+    def take_late(self) -> list[LateRows]:
+        """The rows that came after their window was final since the last call."""
+        late, self.late = self.late, []
+        return late
 
     @property
     def watermark(self) -> int | None:

@@ -10,6 +10,8 @@ import pytest
 from ingest.errors import DeltaError
 from process.accounting import Counts
 from process.delta import DELTA_SCHEMA, Delta, Mark, Origin, decode_delta, encode_delta
+from process.stage_two.merger import Merger
+from process.windows import WindowSpec
 
 
 def _delta() -> Delta:
@@ -70,3 +72,29 @@ def test_marks_of_another_topic_and_foreign_bytes_are_not_deltas() -> None:
         decode_delta(forged)
     with pytest.raises(DeltaError, match="not a datamoat delta record"):
         decode_delta(b'{"post_id": 1}')
+
+
+def test_a_delta_carries_the_offset_ranges_of_its_posts() -> None:
+    delta = Delta(partials=_delta().partials, marks=_delta().marks, ranges={0: (5, 90), 3: (0, 7)})
+    data = encode_delta(delta, Origin("g", "posts"))
+    assert _header(data)["ranges"] == {"0": [5, 90], "3": [0, 7]}
+    assert decode_delta(data).ranges == {0: (5, 90), 3: (0, 7)}
+    assert decode_delta(encode_delta(_delta(), Origin("g", "posts"))).ranges == {}
+
+
+def test_rows_after_their_window_is_final_go_whole_to_the_dead_letters() -> None:
+    spec = WindowSpec(size_ms=10_000, hop_ms=10_000, allowed_lateness_ms=0)
+    merger = Merger(spec, partitions={0})
+    first = Delta(partials=_delta().partials, marks={0: Mark(10_000)})
+    merger.apply(first)
+    assert merger.close().height == 1 and merger.take_late() == []
+    again = Delta(partials=_delta().partials, marks={0: Mark(10_000)},
+                  origin=Origin("g", "posts"), ranges={0: (40, 75)})  # fmt: skip
+    merger.apply(again)
+    [late] = merger.take_late()
+    assert merger.take_late() == [] and merger.stats.late_after_merge == 3 == late.posts
+    letter = orjson.loads(late.to_json())
+    assert letter["reason"] == "late_after_merge"
+    assert letter["input_topic"] == "posts" and letter["input_ranges"] == {"0": [40, 75]}
+    assert [(r["window_start"], r["key"], r["posts"]) for r in letter["rows"]] == [(0, "*", 3)]
+    assert merger.close().is_empty()  # in no signal

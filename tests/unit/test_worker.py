@@ -219,3 +219,41 @@ def test_a_source_heard_throughout_lets_silent_partitions_go_idle() -> None:
     worker.wall_ms = lambda: t0 + 1_000
     worker.step()
     assert all(c.mark(t0 + 1_000, 1_000).idle for c in worker.stage.clocks.values())
+
+
+def test_each_delta_says_which_input_offsets_hold_the_posts_it_sums() -> None:
+    """A delta's ``ranges`` cover, per partition, every record its rows sum: from the first
+    record of a window open at the previous commit to the next offset of this one."""
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+    topic = MemoryTopic(partitions=2)
+    fill(topic, frame)
+    source = MemorySource(topic)
+    built = local_pipeline(source, [ListSink()], ListDeadLetterSink(), Metrics(), SPEC,
+                           max_records=700, max_wait_ms=20)  # fmt: skip
+    worker, deltas = built.worker, []
+    inner = worker.output
+
+    class Recording:
+        def commit(self, delta, letters, offsets, group):
+            deltas.append((delta, {p: o for p, (o, _) in offsets.items()}))
+            inner.commit(delta, letters, offsets, group)
+
+    worker.output = Recording()
+    worker.run(threading.Event(), done=source.exhausted)
+    with_rows = [(d, o) for d, o in deltas if d.partials.height]
+    assert len(with_rows) >= 3
+    parts = partitions_of(frame, topic.partitions)
+    where = frame.with_columns(
+        pl.Series("partition", parts),
+        (pl.col("created_at") // SPEC.hop_ms * SPEC.hop_ms).alias("window_start"),
+    ).with_columns(pl.int_range(pl.len()).over("partition").alias("offset"))
+    for delta, offsets in with_rows:
+        assert set(delta.ranges) == {0, 1}
+        summed = where.filter(
+            pl.col("window_start").is_in(delta.partials["window_start"].implode())
+        )
+        for p, (first, end) in delta.ranges.items():
+            held = summed.filter(pl.col("partition") == p)["offset"]
+            assert first <= held.min() and held.max() < end, (p, first, end)
+            assert end == offsets.get(p, end)
+    assert max(d.ranges[0][0] for d, _ in with_rows) > 0  # it moves on as windows close
