@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -11,42 +10,17 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 from datamoat.broker import free_port
 from ingest.kafka.testing import KafkaConsumer, KafkaProducer
+from tests.support.pipelines import DATAMOAT, START, assert_same_signals, cli, parquet_signals
 
 pytestmark = pytest.mark.kafka
-
-START = "2026-01-01T00:00:00Z"
-DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
-
-
-def cli(args: list[str], env: dict[str, str], timeout: float = 180) -> dict[str, object]:
-    """Run a datamoat command; return its --summary-json when it wrote one."""
-    done = subprocess.run(
-        [*DATAMOAT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert done.returncode == 0, f"{args[0]} failed:\n{done.stderr[-3000:]}"
-    if "--summary-json" in args:
-        path = Path(args[args.index("--summary-json") + 1])
-        result: dict[str, object] = orjson.loads(path.read_bytes())
-        return result
-    return {}
 
 
 @pytest.fixture
 def env(datamoat_env: dict[str, str]) -> dict[str, str]:
     return datamoat_env
-
-
-def signals(directory: Path) -> pl.DataFrame:
-    return pl.read_parquet(directory / "signals" / "**" / "*.parquet").sort("window_start", "key")
-
-
-def assert_same_signals(got: pl.DataFrame, want: pl.DataFrame) -> None:
-    assert got.height == want.height
-    assert_frame_equal(got, want, check_exact=False, abs_tol=1e-9)
 
 
 def test_produce_then_process_matches_truth_and_dead_letters_keep_bytes(
@@ -81,7 +55,7 @@ def test_produce_then_process_matches_truth_and_dead_letters_keep_bytes(
     assert (merged["consumed"], merged["processed"]) == (n + len(bad), n)
 
     cli(["truth", *seeded, "--posts", str(n), "--output-dir", str(tmp_path / "truth")], env)
-    assert_same_signals(signals(tmp_path / "run"), signals(tmp_path / "truth"))
+    assert_same_signals(parquet_signals(tmp_path / "run"), parquet_signals(tmp_path / "truth"))
 
     consumer = KafkaConsumer(
         env["DATAMOAT_KAFKA_DLQ_TOPIC"],
@@ -147,5 +121,5 @@ def test_run_on_kafka_serves_metrics_and_accounts_for_every_post(
     assert summary["produced"] == summary["processed"] + summary["dead_lettered"]
     assert summary["consumed"] == summary["produced"]
     assert abs(summary["produced_per_s"] / 1157 - 1) < 0.05
-    star = signals(tmp_path / "run").filter(pl.col("key") == "*")
+    star = parquet_signals(tmp_path / "run").filter(pl.col("key") == "*")
     assert star["posts"].sum() == summary["processed"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import polars as pl
@@ -52,17 +53,24 @@ def parquet_signals(directory: Path) -> pl.DataFrame:
     return pl.read_parquet(directory / "signals" / "**" / "*.parquet").sort(ORDER)
 
 
-def topic_signals(env: dict[str, str]) -> pl.DataFrame:
-    """Every record of the signals topic, as a ``read_committed`` consumer sees it."""
+def _records(topic: str, env: dict[str, str], quiet_ms: int) -> list[Any]:
+    """Every record of ``topic`` as a ``read_committed`` consumer sees it, from the start
+    until ``quiet_ms`` pass without one."""
     consumer = KafkaConsumer(
-        env["DATAMOAT_KAFKA_SIGNALS_TOPIC"],
+        topic,
         bootstrap_servers=env["KAFKA_BOOTSTRAP"],
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        consumer_timeout_ms=5_000,
+        consumer_timeout_ms=quiet_ms,
     )
-    values = [record.value for record in consumer]
+    records = list(consumer)
     consumer.close()
+    return records
+
+
+def topic_signals(env: dict[str, str]) -> pl.DataFrame:
+    """Every record of the signals topic, as a ``read_committed`` consumer sees it."""
+    values = [r.value for r in _records(env["DATAMOAT_KAFKA_SIGNALS_TOPIC"], env, 5_000)]
     if not values:
         return pl.DataFrame()
     return pl.read_ndjson(b"\n".join(values), schema=SIGNAL_SCHEMA)
@@ -78,22 +86,13 @@ def assert_same_signals(got: pl.DataFrame, want: pl.DataFrame) -> None:
 
 def dead_letters(env: dict[str, str]) -> list[dict[str, str]]:
     """Every record of the dead-letter topic (``read_committed``): its headers and value."""
-    consumer = KafkaConsumer(
-        env["DATAMOAT_KAFKA_DLQ_TOPIC"],
-        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        consumer_timeout_ms=3_000,
-    )
-    found = [
+    return [
         {
             **{k: v.decode() for k, v in record.headers},
             "value": (record.value or b"").decode(errors="replace"),
         }
-        for record in consumer
+        for record in _records(env["DATAMOAT_KAFKA_DLQ_TOPIC"], env, 3_000)
     ]
-    consumer.close()
-    return found
 
 
 def dead_letter_reasons(env: dict[str, str]) -> dict[str, int]:
