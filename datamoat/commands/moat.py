@@ -1,32 +1,44 @@
-"""``datamoat moat``: the same seeded stream through every access tier, measured.
+"""``datamoat moat``: what full real-time access is worth against sampled or delayed access.
 
-One pass over the generated stream, no broker. Durations (``--duration``, the config's
-windows, delays and batch periods) are simulated time; ``--day-in`` compresses a simulated
+Seeded streams through every access tier, no broker. Every tier's detectors are calibrated
+to one false-alarm rate on burst-free seeds, every figure has a 95 % interval over seeds,
+and each experiment is its own ``--sweep``; ``--sweep all`` makes everything the README
+and ``docs/moat/`` show. Durations are simulated time; ``--day-in`` compresses a simulated
 day into that many seconds of event time and everything scales with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from datamoat.errors import ConfigError
-from datamoat.moat.config import load_moat_config
-from datamoat.moat.experiment import Experiment, run_experiment, write_report
-from datamoat.moat.report import text_table, write_json
+from datamoat.moat.config import check_moat, load_moat_config
+from datamoat.moat.report import (
+    provenance,
+    text_table,
+    update_readme,
+    write_json,
+    write_report,
+)
+from datamoat.moat.seeds import Study, default_cache_dir
+from datamoat.moat.sweeps import SWEEPS, run_sweep
 from datamoat.options import config_from, parse_start, positive_float, positive_int
 from datamoat.report import LiveLine
 
-__all__ = ["parse_duration", "register"]
+__all__ = ["SWEEP_SEEDS", "parse_duration", "register"]
 
 DEFAULT_START = "2026-01-01T00:00:00Z"
 _UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
+#: Measured seeds per experiment unless --seeds says otherwise.
+SWEEP_SEEDS = {"tiers": 20, "volume": 2, "bursts": 10, "manipulation": 8, "topn": 4}
 
 
 def parse_duration(text: str) -> float:
@@ -46,30 +58,57 @@ def day_in(text: str) -> float:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "moat",
-        help="the moat, measured: one seeded stream through firehose, sampled and delayed tiers",
-        description="Measure burst detection, sentiment, top hashtags, reach and virality of "
-        "each access tier (configs/moat.toml) on one seeded stream, without Kafka.",
+        help="the moat, measured: seeded streams through firehose, sampled and delayed tiers",
+        description="Measure what full real-time access is worth: burst detection at one "
+        "false-alarm rate, sentiment, top hashtags, reach and virality of each access tier "
+        "(configs/moat.toml) over many seeds, with 95%% intervals, without Kafka.",
     )
     p.add_argument("--config", type=Path, default=None, help="pipeline config (cascades)")
     p.add_argument(
         "--moat-config", type=Path, default=None, help="tiers and thresholds (configs/moat.toml)"
     )
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: config)")
+    p.add_argument(
+        "--sweep",
+        choices=(*SWEEPS, "all"),
+        default="tiers",
+        help="the experiment: tiers (default: the tier table), volume, bursts, "
+        "manipulation, topn, or all of them",
+    )
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=None,
+        help="measured seeds (default per experiment: "
+        + ", ".join(f"{k} {v}" for k, v in SWEEP_SEEDS.items())
+        + ")",
+    )
+    p.add_argument("--seed", type=int, default=1, help="the first measured seed (default 1)")
+    p.add_argument(
+        "--procs",
+        type=positive_int,
+        default=None,
+        help="seeds run in this many processes at once (default: the CPU count)",
+    )
     p.add_argument(
         "--start",
         type=parse_start,
         default=parse_start(DEFAULT_START),
         help=f"event time of the first post, ISO 8601 or epoch ms (default {DEFAULT_START})",
     )
-    stop = p.add_mutually_exclusive_group()
-    stop.add_argument(
+    p.add_argument(
         "--duration",
         type=parse_duration,
         default=None,
-        help="simulated time to cover: 86400, 90m, 6h, 1d (default: the config's, 1 day)",
+        help="simulated time per seed: 86400, 90m, 6h, 1d (default: the config's, 1 day)",
     )
-    stop.add_argument("--posts", type=positive_int, default=None, help="exactly N posts instead")
-    p.add_argument("--rate", type=positive_float, default=None, help="posts/s of event time")
+    p.add_argument(
+        "--posts-per-day",
+        type=positive_float,
+        default=None,
+        metavar="N",
+        help="the platform's size in posts per simulated day (default: the config's, 2.52M; "
+        "X: 500M)",
+    )
     p.add_argument(
         "--day-in",
         type=day_in,
@@ -79,33 +118,43 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
     p.add_argument("--report-dir", type=Path, default=None, help="Markdown report + PNG plots")
+    p.add_argument(
+        "--update-readme",
+        type=Path,
+        default=None,
+        metavar="README",
+        help="rewrite the moat table between the datamoat-moat markers of this file",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help=f"burst-free streams' statistics (default {default_cache_dir()})",
+    )
+    p.add_argument("--no-cache", action="store_true", help="calibrate from scratch, keep nothing")
     p.add_argument("--quiet", action="store_true", help="no progress line, no table")
     p.set_defaults(func=run_moat)
 
 
 class _Progress:
-    """A progress line on a terminal, rewritten at most twice a second."""
+    """Seeds done and the time left, on a terminal, rewritten at most twice a second."""
 
-    def __init__(self, stream: TextIO, start_ms: int, end_ms: int | None, posts: int | None):
+    def __init__(self, stream: TextIO, sweep: str) -> None:
         self.line = LiveLine(stream=stream)
-        self.start_ms, self.end_ms, self.posts = start_ms, end_ms, posts
+        self.sweep = sweep
         self.began = time.monotonic()
         self.shown = 0.0
 
-    def __call__(self, t_ms: int, seen: int) -> None:
+    def __call__(self, done: int, total: int, what: str) -> None:
         now = time.monotonic()
-        if now - self.shown < 0.5:
+        if now - self.shown < 0.5 and done < total:
             return
         self.shown = now
-        if self.end_ms is not None:
-            done = (t_ms - self.start_ms) / max(self.end_ms - self.start_ms, 1)
-        else:
-            done = seen / max(self.posts or 1, 1)
         elapsed = now - self.began
-        eta = elapsed * (1 - done) / done if done > 0 else 0.0
+        eta = elapsed * (total - done) / done if done else 0.0
         self.line.show(
-            f"datamoat moat: {done:6.1%}  {seen:,} posts  "
-            f"{seen / max(elapsed, 1e-9):,.0f} posts/s  {elapsed:.0f} s, ~{eta:.0f} s left"
+            f"datamoat moat {self.sweep}: {done}/{total} streams ({what})  "
+            f"{elapsed:.0f} s, ~{eta:.0f} s left"
         )
 
     def clear(self) -> None:
@@ -115,41 +164,63 @@ class _Progress:
 def run_moat(args: argparse.Namespace) -> int:
     config = config_from(args)
     moat = load_moat_config(args.moat_config)
-    if args.rate is not None:
-        moat = replace(moat, rate=args.rate)
+    if args.posts_per_day is not None:
+        moat = replace(moat, posts_per_day=args.posts_per_day)
     if args.day_in is not None:
         moat = replace(moat, day_in_s=args.day_in or None)
     if args.duration is not None:
         moat = replace(moat, duration_s=args.duration)
+    check_moat(moat, "flags")
     if moat.day_in_s is not None and moat.day_in_s * moat.window_s / 86_400.0 < 0.05:
         raise ConfigError(
             f"a {moat.window_s:g}-s window is under 50 ms of event time with --day-in "
             f"{moat.day_in_s:g}: compress less or widen moat.window_s"
         )
-    seed = config.firehose.seed
-    exp = Experiment(moat, seed, args.start, args.posts, config.cascades.engine())
-    clock = moat.clock(args.start)
-    end_ms = None if args.posts else args.start + clock.ms(moat.duration_s)
+    sweeps = SWEEPS if args.sweep == "all" else (args.sweep,)
     live = sys.stderr.isatty() and not args.quiet
-    progress = _Progress(sys.stderr, args.start, end_ms, args.posts) if live else None
+    cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    base = Study(
+        moat,
+        args.start,
+        seed=args.seed,
+        procs=args.procs or os.cpu_count() or 1,
+        cascade=config.cascades.engine(),
+        cache_dir=cache,
+    )
+    command = "datamoat moat " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["moat"] else [])
     began = time.monotonic()
-    outcome = run_experiment(exp, progress)
-    if progress is not None:
-        progress.clear()
-    command = "datamoat " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["moat"] else [])
-    command = command.replace("datamoat ", "datamoat moat ", 1).rstrip()
+    summary: dict[str, Any] = provenance(moat, base, command.rstrip())
+    timings: dict[str, float] = {}
+    for name in sweeps:
+        seeds = args.seeds or SWEEP_SEEDS[name]
+        progress = _Progress(sys.stderr, name) if live else None
+        t0 = time.monotonic()
+        section = run_sweep(name, replace(base, seeds=seeds), progress)
+        if progress is not None:
+            progress.clear()
+        timings[name] = time.monotonic() - t0
+        if name in ("tiers", "manipulation"):
+            summary.update(section)
+        else:
+            summary.setdefault("sweeps", {}).update(section)
+        summary.setdefault("measured_seeds", {})[name] = seeds
+        if name == "tiers":
+            summary["seeds"] = seeds
+        if args.summary_json:  # each experiment kept as soon as it is done
+            write_json(args.summary_json, {**summary, "wall_s": timings})
+    summary["wall_s"] = timings
     if args.summary_json:
-        write_json(args.summary_json, outcome.summary)
+        write_json(args.summary_json, summary)
     if args.report_dir:
-        write_report(outcome, args.report_dir, command)
+        write_report(summary, args.report_dir)
+    if args.update_readme:
+        update_readme(args.update_readme, summary)
+    if not args.quiet and "tiers" in summary:
+        print(text_table(summary["tiers"]), flush=True)
     elapsed = time.monotonic() - began
-    if not args.quiet:
-        print(text_table(outcome.summary["tiers"]), flush=True)
-    s = outcome.summary
     print(
-        f"datamoat moat: {s['posts']:,} posts, {s['duration_s'] / 3600:.1f} simulated h "
-        f"({s['event_s']:,.0f} s of event time), {s['eligible_bursts']} bursts measured, "
-        f"in {elapsed:.1f} s ({s['posts'] / max(elapsed, 1e-9):,.0f} posts/s)",
+        f"datamoat moat: {', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}; "
+        f"{elapsed:.1f} s in all",
         file=sys.stderr,
     )
     return 0

@@ -23,10 +23,34 @@ from datamoat.errors import ConfigError
 from process.problems import Problem
 from process.windows import WindowSpec
 
-__all__ = ["Clock", "MoatConfig", "Tier", "default_moat_path", "load_moat_config"]
+__all__ = [
+    "BURST_KINDS",
+    "Clock",
+    "MoatConfig",
+    "Tier",
+    "check_moat",
+    "default_moat_path",
+    "load_moat_config",
+]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _TIER_KEYS = ("name", "ms", "delay_s", "every_s")
+_WHOLE = (
+    "bursts_per_day",
+    "min_bursts",
+    "calibration_seeds",
+    "holdout_seeds",
+    "sentiment_baseline_windows",
+    "min_scored",
+    "min_posts",
+    "top_n",
+)
+#: Keys of earlier versions, and what replaced them.
+_RENAMED = {
+    "rate": "moat.posts_per_day (posts per simulated day: rate x day_in_s)",
+    "burst_peaks": "moat.burst_sizes (extra original posts per simulated minute at the peak)",
+}
+BURST_KINDS = ("new", "established", "shift")
 #: The key that sets each field of the engine's :class:`WindowSpec` (tumbling: the hop is
 #: the window).
 _WINDOW_KEYS = {
@@ -79,8 +103,8 @@ def _dur(seconds: float) -> str:
 class MoatConfig:
     """The experiment: stream, windows, injected bursts, comparison thresholds, tiers."""
 
-    rate: float = 700.0
-    """Posts per second of event time."""
+    posts_per_day: float = 2_520_000.0
+    """The platform's size: posts per simulated day (X: 400-500M)."""
     day_in_s: float | None = 3600.0
     """A simulated day lasts this many seconds of event time (None: a real day)."""
     duration_s: float = 86_400.0
@@ -89,22 +113,48 @@ class MoatConfig:
     """Tumbling window (simulated seconds)."""
     allowed_lateness_s: float = 60.0
     """A window closes this long after its end (simulated seconds)."""
-    bursts_per_day: int = 12
-    """Injected bursts per simulated day, after the trend warm-up (random ones come on top)."""
-    burst_peaks: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
-    """Peak extra rate of the injected bursts, as multiples of ``rate`` (used in turn)."""
+    bursts_per_day: int = 16
+    """Injected bursts per simulated day, after the trend warm-up (random ones come on top).
+    A run shorter than a day still injects at least ``min_bursts``."""
+    min_bursts: int = 16
+    """Fewest injected bursts of a run, whatever its length (they may overlap in time)."""
+    burst_sizes: tuple[float, ...] = (5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
+    """Extra original posts per simulated minute at an injected burst's peak (used in turn)."""
+    burst_kinds: tuple[str, ...] = ("new", "established")
+    """Kinds of the injected bursts, in turn: ``new`` (a hashtag nobody used before),
+    ``established`` (a rise on a hashtag in every window), ``shift`` (a sentiment shift of
+    an established hashtag at flat volume: its size is the posts per minute that change)."""
     burst_rise_s: tuple[float, float] = (600.0, 1800.0)
     """Range of the injected bursts' rise times (simulated seconds)."""
     horizon_s: float = 7200.0
     """A burst counts as detected when a tier flags it within this long of its onset."""
+    false_alarms_per_day: float = 1.0
+    """The common operating point: every tier's detectors are calibrated to this many false
+    alarms per simulated day on burst-free streams."""
+    calibration_seeds: int = 8
+    """Burst-free streams the thresholds are calibrated on (seeds used nowhere else)."""
+    holdout_seeds: int = 8
+    """Other burst-free streams the false-alarm rate is reported on."""
+    sentiment_baseline_windows: int = 12
+    """The sentiment-shift test compares a window with this many windows before it."""
     min_scored: int = 50
-    """Sentiment is compared on (window, key) rows with this many scored firehose posts."""
+    """Sentiment is compared on (window, key) cells with this many scored posts in all."""
     min_posts: int = 50
-    """Unique authors are compared on (window, key) rows with this many firehose posts."""
+    """Counts are compared on (window, key) cells with this many posts in all."""
     top_n: int = 10
-    """Hashtags compared per window (top-n by posts)."""
+    """Hashtags compared per window in the tier table (top-n by posts)."""
     tiers: tuple[Tier, ...] = ()
     source: str = "defaults"
+
+    @property
+    def rate(self) -> float:
+        """Posts per second of event time."""
+        return self.posts_per_day / (self.day_in_s or 86_400.0)
+
+    @property
+    def posts_per_minute(self) -> float:
+        """The platform's average posts per simulated minute."""
+        return self.posts_per_day / 1440.0
 
     def clock(self, start_ms: int) -> Clock:
         return Clock(start_ms, 1.0 if self.day_in_s is None else self.day_in_s / 86_400.0)
@@ -173,6 +223,9 @@ def load_moat_config(path: Path | None = None) -> MoatConfig:
 
 def parse_moat(section: dict[str, Any], origin: str) -> MoatConfig:
     known = set(MoatConfig.__dataclass_fields__) - {"source"}
+    renamed = sorted(set(section) & set(_RENAMED))
+    if renamed:
+        raise ConfigError(f"{origin}: moat.{renamed[0]} is gone: use {_RENAMED[renamed[0]]}")
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(
@@ -196,7 +249,7 @@ def parse_moat(section: dict[str, Any], origin: str) -> MoatConfig:
         if key in section:
             values[key] = _value(key, section[key], origin)
     config = MoatConfig(**values)
-    _check(config, origin)
+    check_moat(config, origin)
     return config
 
 
@@ -210,14 +263,18 @@ def _value(key: str, value: Any, origin: str) -> Any:
     where = f"{origin}: moat.{key}"
     if key == "day_in_s":
         return None if value == 0 else _number(value, where)
-    if key in ("bursts_per_day", "min_scored", "min_posts", "top_n"):
+    if key in _WHOLE:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be a whole number, got {value!r}")
         return value
-    if key == "burst_peaks":
+    if key == "burst_sizes":
         if not isinstance(value, list) or not value:
-            raise ConfigError(f"{where} must be a non-empty list of numbers")
+            raise ConfigError(f"{where} must be a non-empty list of posts per simulated minute")
         return tuple(_number(v, where) for v in value)
+    if key == "burst_kinds":
+        if not isinstance(value, list) or not value or any(v not in BURST_KINDS for v in value):
+            raise ConfigError(f"{where} must be a non-empty list of {', '.join(BURST_KINDS)}")
+        return tuple(value)
     if key == "burst_rise_s":
         if not isinstance(value, list) or len(value) != 2:
             raise ConfigError(f"{where} must be [shortest, longest] (simulated seconds)")
@@ -226,15 +283,32 @@ def _value(key: str, value: Any, origin: str) -> Any:
     return _number(value, where)
 
 
-def _check(c: MoatConfig, origin: str) -> None:
+def check_moat(c: MoatConfig, origin: str) -> None:
+    """One :class:`ConfigError` line for the first thing wrong with ``c`` (from ``origin``)."""
+    window_posts = c.posts_per_day * c.window_s / 86_400.0
     checks = (
-        (c.rate > 0, "moat.rate must be a positive number of posts/s"),
+        (c.posts_per_day > 0, "moat.posts_per_day must be a positive number of posts"),
+        (
+            c.posts_per_day <= 0 or window_posts >= 1.0,
+            f"moat.posts_per_day {c.posts_per_day:g} is below one post a "
+            f"{c.window_s:g}-s window: raise it or widen moat.window_s",
+        ),
         (c.day_in_s is None or c.day_in_s > 0, "moat.day_in_s must be positive (0: a real day)"),
         (c.duration_s > 0, "moat.duration_s must be positive"),
-        (c.bursts_per_day >= 0, "moat.bursts_per_day must be >= 0"),
-        (min(c.burst_peaks) > 0, "moat.burst_peaks must be positive"),
+        (c.bursts_per_day >= 0 and c.min_bursts >= 0, "moat.bursts_per_day must be >= 0"),
+        (min(c.burst_sizes) > 0, "moat.burst_sizes must be positive posts per minute"),
+        (
+            max(c.burst_sizes) <= c.posts_per_minute,
+            f"moat.burst_sizes: a burst of {max(c.burst_sizes):g} posts a minute is larger "
+            f"than the platform ({c.posts_per_minute:,.0f} posts a minute): lower it or raise "
+            "moat.posts_per_day",
+        ),
         (0 < c.burst_rise_s[0] <= c.burst_rise_s[1], "moat.burst_rise_s must be 0 < lo <= hi"),
         (c.horizon_s > 0, "moat.horizon_s must be positive"),
+        (c.false_alarms_per_day > 0, "moat.false_alarms_per_day must be positive"),
+        (c.calibration_seeds >= 1, "moat.calibration_seeds must be at least 1"),
+        (c.holdout_seeds >= 1, "moat.holdout_seeds must be at least 1"),
+        (c.sentiment_baseline_windows >= 1, "moat.sentiment_baseline_windows must be >= 1"),
         (c.min_scored >= 1 and c.min_posts >= 1, "moat.min_scored and min_posts must be >= 1"),
         (c.top_n >= 2, "moat.top_n must be at least 2"),
     )

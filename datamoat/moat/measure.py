@@ -1,19 +1,29 @@
-"""Each tier's signals against the ground truth and against the firehose's signals.
+"""One seed's measures per tier: detection against the injected events, estimates against
+the truth.
 
 * **Availability.** A window's signals exist once the watermark closes it (its end plus the
   allowed lateness), plus the tier's ``delay_s``; a batch tier (``every_s``) publishes at
   the first multiple of its period (from the stream start) at or after that close, plus
   its delay.
-* **Detection.** A burst is *eligible* when its onset lies after the trend warm-up and at
-  least ``horizon_s`` before the end of the run. A tier detects it when the burst's hashtag
-  trends by the tier's rule (:meth:`TrendConfig.trending` of the tier's engine) in a window
-  ending after the onset whose signals are available within ``horizon_s`` of the onset;
-  the lead time is that availability minus the onset, in simulated seconds.
-* **False alarms.** An episode is a run of consecutive trending windows of one key; it is a
-  false alarm when no burst of that hashtag is active during it. Per simulated hour after
-  the warm-up.
-* **Estimates.** A tier sampling a share p scales every count (posts, originals, unique
-  authors, reach, cascade sizes) by 1/p; sentiment means and shares are not scaled.
+* **Detection.** An injected event is *eligible* when its onset lies after the trend
+  warm-up and at least ``horizon_s`` before the end of the run. A tier detects a burst
+  (``new``, ``established``) when its trend detector, and a sentiment ``shift`` when its
+  sentiment detector (:mod:`datamoat.moat.detect`), alarms on the event's hashtag in a
+  window ending after the onset whose signals are available within ``horizon_s`` of the
+  onset; the lead time is that availability minus the onset, in simulated seconds. Each
+  threshold of the tier's list is tried (the first is the common operating point; the
+  others draw the recall against false-alarm curve).
+* **Against the truth.** The exact values over every post are the full-access engine's
+  rows, which equal ``datamoat truth``'s (``tests/unit/test_moat.py`` checks it). A tier
+  sampling a share p scales counts (posts, unique authors, the largest cascade) by 1/p.
+  Compared on the (window, key) cells with at least ``min_posts`` posts (counts) or
+  ``min_scored`` scored posts (sentiment): *coverage* is the share of those cells the tier
+  has at all, and errors are over the covered ones only, never mixed with coverage.
+  Sentiment is held twice against the truth: the error against VADER over every post (what
+  a full-access buyer computes), and the agreement with the generator's own per-post
+  polarity (how people felt; Pearson's r over cells, and the share of cells whose sign,
+  beyond +-0.05, agrees). Top hashtags: overlap and Kendall's tau-b against the truth's
+  top-n with ties kept (:func:`datamoat.moat.stats.top_n_agreement`).
 """
 
 from __future__ import annotations
@@ -25,12 +35,23 @@ import numpy as np
 import polars as pl
 
 from datamoat.moat.config import Clock, MoatConfig, Tier
+from datamoat.moat.detect import alarm_episodes, sentiment_stat, trend_stat
+from datamoat.moat.stats import summarise_agreement, top_n_agreement
 from datamoat.moat.stream import Pass
-from process.aggregate import NEGATIVE_AT, POSITIVE_AT, STREAM_KEY
+from process.aggregate import STREAM_KEY
 
-__all__ = ["Measured", "available", "estimates", "kendall_tau_b", "measure"]
+__all__ = [
+    "SeedMeasures",
+    "available",
+    "detector_stats",
+    "estimates",
+    "measure_seed",
+]
 
 _COUNTS = ("posts", "originals", "unique_authors", "reach", "scored")
+_SIGN_AT = 0.05
+#: Which detector finds which kind of event.
+DETECTOR_OF = {"new": "trend", "established": "trend", "random": "trend", "shift": "sentiment"}
 
 
 def estimates(signals: pl.DataFrame, rate: float) -> pl.DataFrame:
@@ -43,7 +64,6 @@ def estimates(signals: pl.DataFrame, rate: float) -> pl.DataFrame:
         "key",
         *(pl.col(c).cast(pl.Float64) / rate for c in _COUNTS),
         "sentiment_mean",
-        "trend_score",
         (sizes.cast(pl.Float64) / rate).alias("top_cascade_size"),
         top.list.eval(pl.element().struct.field("root_id")).alias("top_roots"),
     )
@@ -59,91 +79,139 @@ def available(tier: Tier, clock: Clock, lateness_ms: int) -> pl.Expr:
     return close + clock.ms(tier.delay_s)
 
 
-def kendall_tau_b(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> float | None:
-    """Kendall's tau-b of two equally long vectors (None when either is constant)."""
-    dx = np.sign(x[:, None] - x[None, :])
-    dy = np.sign(y[:, None] - y[None, :])
-    denom = float(np.sqrt(np.abs(dx).sum() * np.abs(dy).sum()))
-    return None if denom == 0 else float((dx * dy).sum() / denom)
+def detector_stats(
+    config: MoatConfig, done: Pass
+) -> dict[tuple[tuple[int, int] | None, str], pl.DataFrame]:
+    """Both detectors' statistics per millisecond slice of the pass, after the warm-up."""
+    spec = done.spec
+    warm = warm_ms(done)
+    out = {}
+    for ms, signals in done.signals.items():
+        after = signals.filter(pl.col("window_start") >= warm)
+        out[ms, "trend"] = trend_stat(after, done.trend[ms])
+        out[ms, "sentiment"] = sentiment_stat(
+            signals, spec.hop_ms, config.sentiment_baseline_windows
+        ).filter(pl.col("window_start") >= warm)
+    return out
 
 
-def _sign(col: str) -> pl.Expr:
-    x = pl.col(col)
-    return pl.when(x >= POSITIVE_AT).then(1).when(x <= NEGATIVE_AT).then(-1).otherwise(0)
+def warm_ms(done: Pass) -> int:
+    """The first window start after the trend warm-up."""
+    hop = done.spec.hop_ms
+    return done.first_ms // hop * hop + done.trend[None].warmup_windows * hop
 
 
 @dataclass(frozen=True, slots=True)
-class Measured:
-    """The summary per tier, the lead time of every eligible burst per tier (null: missed),
-    and the estimates per tier (for the plots)."""
+class SeedMeasures:
+    """One seed: its eligible events, every tier's lead per event and threshold (null:
+    missed), the tiers' estimates against the truth, and its false alarms."""
 
+    seed: int
+    events: pl.DataFrame  # burst, hashtag, kind, size_ppm, onset_ms
+    leads: pl.DataFrame  # tier, target, burst, lead_s
     tiers: dict[str, dict[str, Any]]
-    bursts: pl.DataFrame
-    estimates: dict[str, pl.DataFrame]
-    warm_ms: int
-    eligible: int
+    false_alarms: dict[str, int]  # tier -> unexplained trend episodes at the common rate
+    hours: float  # simulated hours after the warm-up
+    posts: int
+    topn: pl.DataFrame | None  # tier, window, n, overlap, tau, buckets
 
 
-def measure(
-    config: MoatConfig, tiers: tuple[Tier, ...], done: Pass, truth: pl.DataFrame, clock: Clock
-) -> Measured:
+def measure_seed(
+    config: MoatConfig,
+    tiers: tuple[Tier, ...],
+    done: Pass,
+    truth: pl.DataFrame,
+    clock: Clock,
+    thresholds: dict[str, dict[str, tuple[float, ...]]],
+    *,
+    seed: int,
+    topn: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
+) -> SeedMeasures:
+    """``thresholds[tier][detector]``: the thresholds to try, the common one first.
+    ``topn``: (ns, bucket lengths in ms) for the top-n curves, or None."""
     spec = done.spec
-    first_window = done.first_ms // spec.hop_ms * spec.hop_ms
-    warmup = done.trend[None].warmup_windows
-    warm_ms = first_window + warmup * spec.hop_ms
+    warm = warm_ms(done)
     horizon = clock.ms(config.horizon_s)
     eligible = truth.filter(
-        (pl.col("onset_ms") >= warm_ms) & (pl.col("onset_ms") + horizon <= done.end_ms)
+        pl.col("injected")
+        & (pl.col("onset_ms") >= warm)
+        & (pl.col("onset_ms") + horizon <= done.end_ms)
     )
-    hours = max(clock.sim_s(done.end_ms - warm_ms), 1.0) / 3600.0
-    reference = estimates(done.signals[None], 1.0)
-    per_slice: dict[tuple[int, int] | None, pl.DataFrame] = {}
-    accuracy: dict[tuple[int, int] | None, dict[str, Any]] = {}
-    bursts = eligible.select("burst", "hashtag", "onset_ms", "peak", "rise_s", "injected")
+    stats = detector_stats(config, done)
+    reference = done.signals[None]
+    exact = estimates(reference, 1.0)
+    leads: list[pl.DataFrame] = []
     out: dict[str, dict[str, Any]] = {}
+    alarms: dict[str, int] = {}
+    per_slice: dict[tuple[int, int] | None, dict[str, Any]] = {}
+    curves: list[pl.DataFrame] = []
     for tier in tiers:
+        when = available(tier, clock, spec.allowed_lateness_ms)
+        for detector in ("trend", "sentiment"):
+            events = eligible.filter(pl.col("kind").replace_strict(DETECTOR_OF) == detector)
+            hits = stats[tier.ms, detector].with_columns(when.alias("available_ms"))
+            for k, threshold in enumerate(thresholds[tier.name][detector]):
+                found = _leads(events, hits.filter(pl.col("stat") >= threshold), horizon, clock)
+                leads.append(
+                    events.select("burst")
+                    .join(found, on="burst", how="left")
+                    .select(
+                        pl.lit(tier.name).alias("tier"),
+                        pl.lit(k, dtype=pl.Int64).alias("target"),
+                        "burst",
+                        "lead_s",
+                    )
+                )
+        common = thresholds[tier.name]["trend"][0]
+        alarms[tier.name] = _false_alarms(stats[tier.ms, "trend"], common, truth, spec.hop_ms)
         if tier.ms not in per_slice:
-            per_slice[tier.ms] = estimates(done.signals[tier.ms], tier.rate)
-            accuracy[tier.ms] = _accuracy(config, reference, per_slice[tier.ms])
-        est = per_slice[tier.ms].with_columns(
-            available(tier, clock, spec.allowed_lateness_ms).alias("available_ms")
-        )
-        hits = est.filter(done.trend[tier.ms].trending())
-        leads = _leads(eligible, hits, horizon, clock)
-        bursts = bursts.join(leads.rename({"lead_s": tier.name}), on="burst", how="left")
-        alarms = _false_alarms(hits, truth, spec.hop_ms, warm_ms)
-        detected = leads["lead_s"]
-        out[tier.name] = {
-            "sampling_rate": tier.rate,
-            "access": tier.kind,
-            "bursts": eligible.height,
-            "detected": detected.len(),
-            "recall": detected.len() / eligible.height if eligible.height else None,
-            "lead_time_p50_s": _q(detected, 0.5),
-            "lead_time_p90_s": _q(detected, 0.9),
-            "false_alarms": alarms,
-            "false_alarms_per_hour": alarms / hours,
-            **accuracy[tier.ms],
-        }
-    return Measured(
-        out,
-        bursts.sort("onset_ms", "burst"),
-        {t.name: per_slice[t.ms] for t in tiers},
-        warm_ms,
-        eligible.height,
+            est = estimates(done.signals[tier.ms], tier.rate)
+            per_slice[tier.ms] = against_truth(config, exact, est, done.feel, spec.hop_ms)
+            if topn is not None:
+                curves.append(_curves(tier, exact, est, topn))
+        out[tier.name] = {"sampling_rate": tier.rate, "access": tier.kind, **per_slice[tier.ms]}
+    hours = clock.sim_s(done.end_ms - warm) / 3600.0
+    return SeedMeasures(
+        seed=seed,
+        events=eligible.select("burst", "hashtag", "kind", "size_ppm", "onset_ms"),
+        leads=pl.concat(leads),
+        tiers=out,
+        false_alarms=alarms,
+        hours=hours,
+        posts=done.posts,
+        topn=_name_curves(tiers, curves) if topn is not None else None,
     )
 
 
-def _q(values: pl.Series, q: float) -> float | None:
-    if values.is_empty():
-        return None
-    v = values.quantile(q, interpolation="linear")
-    return None if v is None else float(v)
+def _curves(
+    tier: Tier,
+    exact: pl.DataFrame,
+    est: pl.DataFrame,
+    topn: tuple[tuple[int, ...], tuple[int, ...]],
+) -> pl.DataFrame:
+    ns, buckets = topn
+    parts = []
+    for bucket in buckets:
+        rows = top_n_agreement(exact, est, ns, bucket)
+        parts.append(
+            summarise_agreement(rows).with_columns(
+                pl.lit(str(tier.ms)).alias("slice"),
+                pl.lit(bucket, dtype=pl.Int64).alias("bucket_ms"),
+            )
+        )
+    return pl.concat(parts, how="diagonal_relaxed")
 
 
-def _leads(eligible: pl.DataFrame, hits: pl.DataFrame, horizon: int, clock: Clock) -> pl.DataFrame:
-    """The first availability of a trending window of each eligible burst's hashtag."""
-    joined = eligible.select("burst", "hashtag", "onset_ms").join(
+def _name_curves(tiers: tuple[Tier, ...], curves: list[pl.DataFrame]) -> pl.DataFrame:
+    """Slice curves to tier rows (tiers that see the same posts share them)."""
+    frame = pl.concat(curves, how="diagonal_relaxed")
+    names = pl.DataFrame({"slice": [str(t.ms) for t in tiers], "tier": [t.name for t in tiers]})
+    return names.join(frame, on="slice").drop("slice")
+
+
+def _leads(events: pl.DataFrame, hits: pl.DataFrame, horizon: int, clock: Clock) -> pl.DataFrame:
+    """The first availability of an alarm window of each event's hashtag."""
+    joined = events.select("burst", "hashtag", "onset_ms").join(
         hits.select("key", "window_end", "available_ms"), left_on="hashtag", right_on="key"
     )
     first = (
@@ -157,26 +225,11 @@ def _leads(eligible: pl.DataFrame, hits: pl.DataFrame, horizon: int, clock: Cloc
     return first.select("burst", (pl.col("lead_ms") / 1000.0 / clock.scale).alias("lead_s"))
 
 
-def _false_alarms(hits: pl.DataFrame, truth: pl.DataFrame, hop_ms: int, warm_ms: int) -> int:
-    """Episodes of trending windows during which no burst of that hashtag is active."""
-    if hits.is_empty():
+def _false_alarms(stats: pl.DataFrame, threshold: float, truth: pl.DataFrame, hop: int) -> int:
+    """Trend episodes during which no event of that hashtag is active."""
+    episodes = alarm_episodes(stats, threshold, hop).with_row_index("episode")
+    if episodes.is_empty():
         return 0
-    episodes = (
-        hits.sort("key", "window_start")
-        .with_columns(
-            (pl.col("window_start").diff().over("key") != hop_ms)
-            .fill_null(True)
-            .cum_sum()
-            .alias("episode")
-        )
-        .group_by("episode")
-        .agg(
-            pl.col("key").first(),
-            pl.col("window_start").min().alias("first"),
-            pl.col("window_end").max().alias("last"),
-        )
-        .filter(pl.col("first") >= warm_ms)
-    )
     explained = (
         episodes.join(truth, left_on="key", right_on="hashtag")
         .filter((pl.col("first") < pl.col("end_ms")) & (pl.col("last") > pl.col("onset_ms")))
@@ -186,87 +239,93 @@ def _false_alarms(hits: pl.DataFrame, truth: pl.DataFrame, hop_ms: int, warm_ms:
     return episodes.height - explained
 
 
-def _accuracy(config: MoatConfig, ref: pl.DataFrame, est: pl.DataFrame) -> dict[str, Any]:
+def against_truth(
+    config: MoatConfig, exact: pl.DataFrame, est: pl.DataFrame, feel: pl.DataFrame, hop_ms: int
+) -> dict[str, Any]:
+    """A tier's estimates against the exact values over every post (see the module)."""
     keys = ["window_start", "key"]
     t = est.select(*keys, *(pl.col(c).alias(f"t_{c}") for c in est.columns if c not in keys))
-    both = ref.join(t, on=keys, how="left")
+    both = exact.join(t, on=keys, how="left")
+    out: dict[str, Any] = {}
+
+    cells = both.filter(pl.col("posts") >= config.min_posts)
+    seen = cells.filter(pl.col("t_posts").is_not_null())
+    out["coverage"] = _share(seen.height, cells.height)
+    for name, col in (("posts_error", "posts"), ("unique_authors_error", "unique_authors")):
+        out[name] = _mean((seen[f"t_{col}"] - seen[col]).abs() / seen[col])
+    star = both.filter((pl.col("key") == STREAM_KEY) & pl.col("top_cascade_size").is_not_null())
+    star_seen = star.filter(pl.col("t_top_cascade_size").is_not_null())
+    out["cascade_coverage"] = _share(star_seen.height, star.height)
+    out["top_cascade_size_error"] = _mean(
+        (star_seen["t_top_cascade_size"] - star_seen["top_cascade_size"]).abs()
+        / star_seen["top_cascade_size"]
+    )
+    out["top_cascade_overlap"] = _mean(
+        star_seen.select(
+            pl.col("top_roots").list.set_intersection(pl.col("t_top_roots")).list.len()
+            / pl.col("top_roots").list.len()
+        ).to_series()
+    )
+    reach = both.filter((pl.col("key") == STREAM_KEY) & pl.col("t_reach").is_not_null())
+    out["reach_error"] = _mean((reach["t_reach"] - reach["reach"]).abs() / reach["reach"])
 
     senti = both.filter(pl.col("scored") >= config.min_scored)
-    covered = senti.filter(pl.col("t_sentiment_mean").is_not_null())
-    err = (covered["t_sentiment_mean"] - covered["sentiment_mean"]).abs()
-    wrong = covered.filter(_sign("t_sentiment_mean") != _sign("sentiment_mean")).height
-
-    authors = both.filter(pl.col("posts") >= config.min_posts)
-    author_err = (authors["t_unique_authors"].fill_null(0.0) - authors["unique_authors"]).abs()
-    star = both.filter(pl.col("key") == STREAM_KEY)
-    reach_err = ((star["t_reach"].fill_null(0.0) - star["reach"]).abs() / star["reach"]).mean()
-    casc = star.filter(pl.col("top_cascade_size").is_not_null())
-    size_err = (
-        (casc["t_top_cascade_size"].fill_null(0.0) - casc["top_cascade_size"]).abs()
-        / casc["top_cascade_size"]
-    ).mean()
-    root_overlap = casc.select(
-        (
-            pl.col("top_roots").list.set_intersection(pl.col("t_top_roots")).list.len().fill_null(0)
-            / pl.col("top_roots").list.len()
-        ).mean()
-    ).item()
-    overlap, tau = _top_n(config.top_n, ref, est)
-    return {
-        "sentiment_rows": senti.height,
-        "sentiment_coverage": covered.height / senti.height if senti.height else None,
-        "sentiment_mae": _mean(err),
-        "sentiment_p90": _q(err, 0.9),
-        "sign_errors": wrong / covered.height if covered.height else None,
-        "sign_error_count": wrong,
-        "top10_overlap": overlap,
-        "kendall_tau": tau,
-        "unique_authors_error": _mean(author_err / authors["unique_authors"]),
-        "reach_error": _num(reach_err),
-        "top_cascade_size_error": _num(size_err),
-        "top_cascade_overlap": _num(root_overlap),
-    }
+    scored = senti.filter(pl.col("t_sentiment_mean").is_not_null())
+    out["sentiment_coverage"] = _share(scored.height, senti.height)
+    err = (scored["t_sentiment_mean"] - scored["sentiment_mean"]).abs()
+    out["sentiment_mae"] = _mean(err)
+    out["sentiment_p90"] = _quantile(err, 0.9)
+    out["sentiment_rows"] = senti.height
+    wrong = scored.filter(_sign(pl.col("t_sentiment_mean")) != _sign(pl.col("sentiment_mean")))
+    out["sign_errors"] = _share(wrong.height, scored.height)
+    if feel.height:
+        felt = scored.join(feel, on=keys, how="inner").with_columns(
+            (pl.col("feel_sum") / pl.col("feel_posts")).alias("feel")
+        )
+        out["feel_r"] = _pearson(felt["t_sentiment_mean"], felt["feel"])
+        agree = _sign(pl.col("t_sentiment_mean")) == _sign(pl.col("feel"))
+        out["feel_sign_agreement"] = _mean(felt.select(agree.cast(pl.Float64)).to_series())
+    rows = top_n_agreement(exact, est, [config.top_n], hop_ms)
+    summary = summarise_agreement(rows)
+    out[f"top{config.top_n}_overlap"] = _first(summary, "overlap")
+    out["kendall_tau"] = _first(summary, "tau")
+    return out
 
 
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _sign(x: pl.Expr) -> pl.Expr:
+    return pl.when(x >= _SIGN_AT).then(1).when(x <= -_SIGN_AT).then(-1).otherwise(0)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def _mean(values: pl.Series) -> float | None:
-    return None if values.is_empty() else _num(values.mean())
+    values = values.drop_nulls()
+    if values.is_empty():
+        return None
+    v = values.mean()
+    return None if v is None else float(v)  # type: ignore[arg-type]
 
 
-def _top_n(n: int, ref: pl.DataFrame, est: pl.DataFrame) -> tuple[float | None, float | None]:
-    """Mean over windows of the top-n overlap and of Kendall's tau-b between the two tiers'
-    post counts over the union of their top-n hashtags (0 where a tier lacks the key)."""
+def _quantile(values: pl.Series, q: float) -> float | None:
+    if values.is_empty():
+        return None
+    v = values.quantile(q, interpolation="linear")
+    return None if v is None else float(v)
 
-    def tops(frame: pl.DataFrame) -> pl.DataFrame:
-        return (
-            frame.filter(pl.col("key") != STREAM_KEY)
-            .sort(["window_start", "posts", "key"], descending=[False, True, False])
-            .group_by("window_start", maintain_order=True)
-            .head(n)
-            .select("window_start", "key")
-        )
 
-    f_top, t_top = tops(ref), tops(est)
-    keys = ["window_start", "key"]
-    hits = f_top.join(t_top, on=keys).group_by("window_start").len()
-    counts = f_top.group_by("window_start").len().rename({"len": "n"})
-    overlap = counts.join(hits, on="window_start", how="left").select(
-        (pl.col("len").fill_null(0) / pl.col("n")).mean()
-    )
-    union = (
-        pl.concat([f_top, t_top])
-        .unique()
-        .join(ref.select(*keys, pl.col("posts").alias("f")), on=keys, how="left")
-        .join(est.select(*keys, pl.col("posts").alias("t")), on=keys, how="left")
-        .fill_null(0.0)
-        .sort(keys)
-    )
-    taus = []
-    for (_,), window in union.group_by(["window_start"], maintain_order=True):
-        tau = kendall_tau_b(window["f"].to_numpy(), window["t"].to_numpy())
-        if tau is not None:
-            taus.append(tau)
-    return _num(overlap.item()), (float(np.mean(taus)) if taus else None)
+def _first(frame: pl.DataFrame, col: str) -> float | None:
+    if frame.is_empty() or col not in frame.columns:
+        return None
+    v = frame[col][0]
+    return None if v is None else float(v)
+
+
+def _pearson(x: pl.Series, y: pl.Series) -> float | None:
+    if x.len() < 3:
+        return None
+    a, b = x.to_numpy().astype(np.float64), y.to_numpy().astype(np.float64)
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])

@@ -1,4 +1,5 @@
-"""The report's PNG plots (matplotlib, Agg backend: no display needed)."""
+"""The report's PNG plots, drawn from the summary alone (matplotlib, Agg backend), each with
+its 95 % intervals as error bars."""
 
 from __future__ import annotations
 
@@ -10,34 +11,30 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-import numpy as np
-import polars as pl
 
-from datamoat.moat.config import Clock, MoatConfig, Tier
-from datamoat.moat.measure import Measured, available
-from ingest.firehose.profile import burst_shape
-from process.aggregate import STREAM_KEY
+__all__ = ["write_plots"]
 
-__all__ = ["PLOTS", "pick_burst", "write_plots"]
-
-PLOTS = ("lead_time.png", "sentiment_vs_rate.png", "burst_timeline.png")
 _DPI = 110
 
 
-def write_plots(
-    directory: Path,
-    config: MoatConfig,
-    tiers: tuple[Tier, ...],
-    measured: Measured,
-    clock: Clock,
-    lateness_ms: int,
-) -> list[str]:
-    """Write the three plots into ``directory``; their file names."""
+def write_plots(directory: Path, summary: dict[str, Any]) -> list[str]:
+    """Write every plot the summary has data for; their file names."""
     directory.mkdir(parents=True, exist_ok=True)
-    _lead_time(directory / PLOTS[0], tiers, measured)
-    _sentiment(directory / PLOTS[1], tiers, measured)
-    _timeline(directory / PLOTS[2], config, tiers, measured, clock, lateness_ms)
-    return list(PLOTS)
+    written = []
+    sweeps = summary.get("sweeps", {})
+    jobs = (
+        ("tiers.png", "tiers" in summary, _tiers),
+        ("recall_vs_false_alarms.png", "curve" in summary, _curve),
+        ("volume.png", "volume" in sweeps, _volume),
+        ("burst_sizes.png", "burst_sizes" in sweeps, _burst_sizes),
+        ("manipulation.png", "manipulation" in summary, _manipulation),
+        ("topn.png", "topn" in sweeps, _topn),
+    )
+    for name, present, draw in jobs:
+        if present:
+            draw(directory / name, summary)
+            written.append(name)
+    return written
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -46,132 +43,153 @@ def _save(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def _lead_time(path: Path, tiers: tuple[Tier, ...], measured: Measured) -> None:
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(tiers) + 1.6))
-    for i, tier in enumerate(tiers):
-        leads = measured.bursts[tier.name].drop_nulls().to_numpy() / 60.0
-        y = (
-            np.full(len(leads), float(i))
-            + np.linspace(-0.15, 0.15, max(len(leads), 1))[: len(leads)]
-        )
-        ax.scatter(leads, y, s=22, alpha=0.75)
-        t = measured.tiers[tier.name]
-        if t["lead_time_p50_s"] is not None:
-            ax.plot([t["lead_time_p50_s"] / 60.0] * 2, [i - 0.3, i + 0.3], color="black", lw=2)
-        ax.annotate(
-            f"{t['detected']}/{t['bursts']} detected",
-            xy=(1.0, i),
-            xycoords=("axes fraction", "data"),
-            xytext=(4, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=8,
-        )
-    ax.set_yticks(range(len(tiers)), [t.name for t in tiers])
-    ax.invert_yaxis()
-    ax.set_xlabel("lead time from burst onset to first trending signal (simulated minutes)")
-    ax.set_title("Burst detection per access tier (bar: median)")
-    ax.grid(axis="x", alpha=0.3)
+def _err(
+    value: float | None, ci: list[float] | None, scale: float = 1.0
+) -> tuple[float, list[float]]:
+    if value is None:
+        return float("nan"), [0.0, 0.0]
+    if ci is None:
+        return value * scale, [0.0, 0.0]
+    return value * scale, [max(0.0, (value - ci[0]) * scale), max(0.0, (ci[1] - value) * scale)]
+
+
+def _tiers(path: Path, summary: dict[str, Any]) -> None:
+    tiers = summary["tiers"]
+    names = list(tiers)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 0.5 * len(names) + 2))
+    for i, name in enumerate(names):
+        t = tiers[name]
+        v, e = _err(t["recall"], t.get("recall_ci95"), 100.0)
+        a.errorbar(v, i, xerr=[[e[0]], [e[1]]], fmt="o", capsize=4)
+        v, e = _err(t["lead_time_p50_s"], t.get("lead_time_p50_s_ci95"), 1 / 60)
+        b.errorbar(v, i, xerr=[[e[0]], [e[1]]], fmt="o", capsize=4)
+    for ax in (a, b):
+        ax.set_yticks(range(len(names)), names)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    a.set_xlabel("bursts found (%), 95 % interval over seeds")
+    b.set_xlabel("lead time p50 (simulated minutes)")
+    fig.suptitle(f"Every tier at {summary['settings']['false_alarms_per_day']:g} false alarm a day")
     _save(fig, path)
 
 
-def _sentiment(path: Path, tiers: tuple[Tier, ...], measured: Measured) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    by_rate: dict[float, list[str]] = {}
-    for tier in tiers:
-        by_rate.setdefault(tier.rate, []).append(tier.name)
-    rates = sorted(by_rate)
-    for key, label, marker in (("sentiment_mae", "MAE", "o"), ("sentiment_p90", "p90", "s")):
-        values = [measured.tiers[by_rate[r][0]][key] for r in rates]
-        ax.plot(rates, [np.nan if v is None else v for v in values], marker=marker, label=label)
-    for r in rates:
-        ax.annotate(
-            ", ".join(by_rate[r]),
-            xy=(r, measured.tiers[by_rate[r][0]]["sentiment_p90"] or 0.0),
-            xytext=(0, 6),
-            textcoords="offset points",
-            ha="center",
-            fontsize=8,
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("sampling rate (share of posts seen)")
-    ax.set_ylabel("|tier - firehose| of window sentiment mean")
-    ax.set_title("Sentiment error against the sampling rate")
+def _curve(path: Path, summary: dict[str, Any]) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    rows = summary["curve"]
+    for name in summary["tiers"]:
+        mine = sorted((r for r in rows if r["tier"] == name), key=lambda r: r["false_alarms_per_h"])
+        x = [r["false_alarms_per_h"] * 24 for r in mine]
+        y = [100 * (r["recall"] or 0.0) for r in mine]
+        lo = [max(0.0, y_ - 100 * (r["recall_lo"] if r["recall_lo"] is not None else r["recall"] or 0))
+              for y_, r in zip(y, mine, strict=True)]  # fmt: skip
+        hi = [max(0.0, 100 * (r["recall_hi"] if r["recall_hi"] is not None else r["recall"] or 0) - y_)
+              for y_, r in zip(y, mine, strict=True)]  # fmt: skip
+        ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=name)
+    ax.set_xscale("symlog", linthresh=0.1)
+    ax.set_xlabel("false alarms per simulated day (hold-out burst-free seeds)")
+    ax.set_ylabel("bursts found (%)")
     ax.grid(alpha=0.3)
     ax.legend()
+    ax.set_title("Recall against false alarms, each tier calibrated on its own")
     _save(fig, path)
 
 
-def pick_burst(measured: Measured, tiers: tuple[Tier, ...]) -> dict[str, Any] | None:
-    """The burst detected by the most tiers; among those the smallest (hardest) one."""
-    if measured.bursts.is_empty():
-        return None
-    names = [t.name for t in tiers]
-    ranked = measured.bursts.with_columns(
-        pl.sum_horizontal(*(pl.col(n).is_not_null() for n in names)).alias("_tiers")
-    ).sort(["_tiers", "peak", "burst"], descending=[True, False, False])
-    row: dict[str, Any] = ranked.row(0, named=True)
-    return row
+def _volume(path: Path, summary: dict[str, Any]) -> None:
+    points = summary["sweeps"]["volume"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    names = list(points[0]["tiers"])
+    for ax, group in zip(axes, ("niche", "large"), strict=True):
+        for name in names:
+            xs: list[float] = []
+            ys: list[float] = []
+            errs: list[list[float]] = [[], []]
+            for p in points:
+                if not p["scorable"]:
+                    continue
+                t = p["tiers"][name][group]
+                v, e = _err(t["recall"], t.get("recall_ci95"), 100.0)
+                xs.append(p["posts_per_day"])
+                ys.append(v)
+                errs[0].append(e[0])
+                errs[1].append(e[1])
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("platform size (posts per simulated day)")
+        ax.set_title(f"{group} bursts")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("bursts found (%)")
+    axes[1].legend()
+    _save(fig, path)
 
 
-def _timeline(
-    path: Path,
-    config: MoatConfig,
-    tiers: tuple[Tier, ...],
-    measured: Measured,
-    clock: Clock,
-    lateness_ms: int,
-) -> None:
-    fig, ax = plt.subplots(figsize=(8.5, 4.6))
-    burst = pick_burst(measured, tiers)
-    if burst is None:
-        ax.text(0.5, 0.5, "no eligible burst in this run", ha="center", transform=ax.transAxes)
-        _save(fig, path)
-        return
-    onset, tag = burst["onset_ms"], burst["hashtag"]
-    per_min = 60.0 / config.window_s
-    lo, hi = -30.0, config.horizon_s / 60.0
-    x = np.linspace(0.0, hi, 400)
-    rise_min = burst["rise_s"] / 60.0
-    expected = burst["peak"] * config.rate * burst_shape(x / rise_min) * clock.scale * 60.0
-    ax.plot(x, expected, color="grey", lw=1, ls="--", label="injected extra rate (truth)")
-    grid = (
-        measured.estimates[tiers[0].name]
-        .filter(pl.col("key") == STREAM_KEY)
-        .select("window_start", "window_end")
-    )
-    top = 0.0
-    for tier in tiers:
-        # Every window (0 where the tier saw no post of the tag) at the moment the tier gets
-        # it; a batch tier gets many at once and shows the newest.
-        rows = (
-            grid.join(
-                measured.estimates[tier.name].filter(pl.col("key") == tag),
-                on=["window_start", "window_end"],
-                how="left",
-            )
-            .with_columns(
-                pl.col("posts").fill_null(0.0), available(tier, clock, lateness_ms).alias("at")
-            )
-            .with_columns(((pl.col("at") - onset) / 60_000.0 / clock.scale).alias("x"))
-            .filter(pl.col("x").is_between(lo, hi))
-            .sort("x", "window_start")
-            .group_by("x", maintain_order=True)
-            .last()
+def _burst_sizes(path: Path, summary: dict[str, Any]) -> None:
+    rows = summary["sweeps"]["burst_sizes"]
+    kinds = sorted({r["kind"] for r in rows}, key=("new", "established", "shift").index)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 4), sharey=True)
+    axes = [axes] if len(kinds) == 1 else list(axes)
+    for ax, kind in zip(axes, kinds, strict=True):
+        for name in dict.fromkeys(r["tier"] for r in rows):
+            mine = sorted((r for r in rows if r["tier"] == name and r["kind"] == kind),
+                          key=lambda r: r["size_ppm"])  # fmt: skip
+            xs = [r["size_ppm"] for r in mine]
+            ys, lo, hi = [], [], []
+            for r in mine:
+                v, e = _err(r["recall"], r.get("recall_ci95"), 100.0)
+                ys.append(v)
+                lo.append(e[0])
+                hi.append(e[1])
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("posts per simulated minute at the peak")
+        ax.set_title({"new": "new hashtag", "established": "rise on an established one",
+                      "shift": "sentiment shift, flat volume"}[kind])  # fmt: skip
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("found (%)")
+    axes[-1].legend()
+    _save(fig, path)
+
+
+def _manipulation(path: Path, summary: dict[str, Any]) -> None:
+    m = summary["manipulation"]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    minutes = m["campaign_s"] / 60.0
+    for name, t in m["tiers"].items():
+        pairs = sorted(t["detected_by_rate"])
+        ax.plot(
+            [r * minutes for r, _ in pairs], [100 * p for _, p in pairs], marker="o", label=name
         )
-        if tier.ms is None:
-            top = max(top, float(rows["posts"].fill_null(0.0).max() or 0.0) * per_min)  # type: ignore[arg-type]
-        line = ax.step(rows["x"], rows["posts"] * per_min, where="post", label=tier.name)
-        lead = burst[tier.name]
-        if lead is not None:
-            ax.axvline(lead / 60.0, color=line[0].get_color(), lw=0.8, ls=":")
-    if top > 0:
-        ax.set_ylim(0.0, 2.5 * top)  # a 1% sample's single posts scale to spikes of 100
-    ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_xlim(lo, hi)
-    ax.set_xlabel("simulated minutes since the burst's onset (each tier: when it sees a window)")
-    ax.set_ylabel(f"#{tag} posts per simulated minute (estimate)")
-    ax.set_title(f"#{tag} (peak {burst['peak']:.2f} x rate) as each tier sees it; dotted: flagged")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"campaign posts ({m['accounts']} accounts, all in ms {m['ms'][0]}-{m['ms'][1]})")
+    ax.set_ylabel("campaigns that trended (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
+    ax.set_title("Posts timed into the sampled milliseconds")
+    _save(fig, path)
+
+
+def _topn(path: Path, summary: dict[str, Any]) -> None:
+    rows = summary["sweeps"]["topn"]
+    windows = sorted({r["window_s"] for r in rows})
+    fig, axes = plt.subplots(2, len(windows), figsize=(4.2 * len(windows), 7), sharex=True)
+    for j, window in enumerate(windows):
+        for name in dict.fromkeys(r["tier"] for r in rows):
+            mine = sorted((r for r in rows if r["tier"] == name and r["window_s"] == window),
+                          key=lambda r: r["n"])  # fmt: skip
+            for i, key in enumerate(("overlap", "tau")):
+                xs, ys, lo, hi = [], [], [], []
+                for r in mine:
+                    v, e = _err(r[key], r.get(f"{key}_ci95"))
+                    xs.append(r["n"])
+                    ys.append(v)
+                    lo.append(e[0])
+                    hi.append(e[1])
+                axes[i][j].errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=name)
+        axes[0][j].set_title(f"windows of {window / 60:g} min")
+        axes[1][j].set_xlabel("n (top-n hashtags)")
+        for i in range(2):
+            axes[i][j].set_xscale("log")
+            axes[i][j].grid(alpha=0.3)
+    axes[0][0].set_ylabel("top-n overlap with the truth")
+    axes[1][0].set_ylabel("Kendall's tau-b")
+    axes[0][-1].legend()
     _save(fig, path)

@@ -6,11 +6,15 @@ then each distinct slice of ``created_at`` milliseconds gets its own
 hourly) share one engine: they differ only in when the signals become available, which
 :mod:`datamoat.moat.measure` applies afterwards.
 
-A sampled engine (rate p < 1) runs the firehose's trend rule on counts scaled by 1/p,
-which is the same as its own counts with the noise floor scaled by p, and with the
-sampling noise accounted for by a minimum of ``ceil(threshold**2)`` sampled originals (a
-Poisson count n stands sqrt(n) standard deviations above zero, so fewer than threshold**2
-sampled posts can't be told from noise): see :func:`sampled_trend`.
+A sampled engine (rate p < 1) scores trends as the firehose's rule does on counts scaled by
+1/p, which is the same as its own counts with the noise floor and the support scaled by p
+(:func:`sampled_trend`). No tier's detection threshold is set here: every tier's detector is
+calibrated afterwards to one false-alarm rate (:mod:`datamoat.moat.detect`).
+
+Beside the engines, the pass keeps what only the generator knows: per (window, key) the sum
+of the generator's own per-post polarity over every post (``feel``), the "how people felt"
+that sentiment estimates are held against. Campaign posts (:mod:`datamoat.moat.adversary`)
+join the stream where their times fall.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
+from datamoat.moat.adversary import Campaign, campaign_posts
 from datamoat.moat.config import MoatConfig, Tier
 from datamoat.pipeline import score
 from ingest.firehose import Firehose
+from process.aggregate import explode_keys
 from process.cascades import CascadeConfig
 from process.engine import WindowEngine
 from process.trends import TrendConfig
@@ -36,6 +42,11 @@ Slice = tuple[int, int] | None
 Progress = Callable[[int, int], None]
 
 _CHUNK_WINDOWS = 4
+_CHUNK_POSTS = 400_000
+
+
+def _chunk_ms(config: MoatConfig) -> int:
+    return max(1, round(_CHUNK_POSTS / config.rate * 1000))
 
 
 def millis_filter(ms: Slice) -> pl.Expr:
@@ -46,10 +57,11 @@ def millis_filter(ms: Slice) -> pl.Expr:
 
 
 def sampled_trend(base: TrendConfig, rate: float) -> TrendConfig:
-    """The detection rule of a tier seeing a share ``rate`` of the posts (see the module)."""
+    """The score rule of a tier seeing a share ``rate`` of the posts: the firehose's rule on
+    counts scaled by 1/p (noise floor and support scaled by p, at least one post)."""
     if rate >= 1.0:
         return base
-    support = max(math.ceil(base.min_support * rate), math.ceil(base.threshold**2))
+    support = max(1, math.ceil(base.min_support * rate))
     return replace(base, floor=base.floor * rate, min_support=support)
 
 
@@ -66,6 +78,9 @@ class Pass:
 
     signals: dict[Slice, pl.DataFrame]
     trend: dict[Slice, TrendConfig]
+    feel: pl.DataFrame
+    """Per (window_start, key) over every post: ``feel_sum`` (the generator's polarities,
+    -1/0/1, summed) and ``feel_posts``; empty when the stream has no ``polarity``."""
     spec: WindowSpec
     posts: int
     first_ms: int
@@ -81,6 +96,7 @@ def run_pass(
     posts: int | None = None,
     cascade: CascadeConfig | None = None,
     trend: TrendConfig | None = None,
+    campaigns: tuple[Campaign, ...] = (),
     progress: Progress | None = None,
 ) -> Pass:
     """Feed the stream up to ``end_ms`` (epoch ms, event time) or ``posts`` posts."""
@@ -89,7 +105,8 @@ def run_pass(
     spec = config.window_spec()
     base = trend or TrendConfig()
     cascade = cascade or CascadeConfig()
-    step_ms = spec.size_ms * _CHUNK_WINDOWS
+    # a few windows at a time, fewer at a large platform's rate (memory stays bounded)
+    step_ms = max(spec.size_ms // 4, min(spec.size_ms * _CHUNK_WINDOWS, _chunk_ms(config)))
     groups: dict[Slice, _Group] = {}
     for tier in tiers:
         if tier.ms not in groups:
@@ -101,6 +118,7 @@ def run_pass(
             )
             groups[tier.ms] = _Group(tier.ms, engine)
     t, seen, last_ms = firehose.start_ms, 0, firehose.start_ms
+    feel: list[pl.DataFrame] = []
     chunk_posts = max(1, round(config.rate * step_ms / 1000))
     while True:
         if end_ms is not None:
@@ -108,6 +126,8 @@ def run_pass(
                 break
             t = min(t + step_ms, end_ms)
             batch = firehose.take_until(t)
+            if campaigns:
+                batch = _with_campaigns(batch, campaigns, t - step_ms, t)
         else:
             assert posts is not None
             if seen >= posts:
@@ -115,6 +135,9 @@ def run_pass(
             batch = firehose.take(min(chunk_posts, posts - seen))
             t = int(batch["created_at"][-1]) + 1
         if batch.height:
+            if "polarity" in batch.columns:
+                feel.append(_feel(spec, batch))
+                batch = batch.drop("polarity")
             _feed(groups, batch, seen, t)
             seen += batch.height
             last_ms = int(batch["created_at"][-1])
@@ -124,7 +147,38 @@ def run_pass(
         g.out.append(g.engine.flush())
     signals = {ms: pl.concat(g.out) for ms, g in groups.items()}
     trends = {ms: g.engine.trend_config for ms, g in groups.items()}
-    return Pass(signals, trends, spec, seen, firehose.start_ms, max(t, last_ms + 1))
+    felt = (
+        pl.concat(feel).group_by("window_start", "key").sum()
+        if feel
+        else pl.DataFrame(schema=_FEEL_SCHEMA)
+    )
+    return Pass(signals, trends, felt, spec, seen, firehose.start_ms, max(t, last_ms + 1))
+
+
+_FEEL_SCHEMA = pl.Schema(
+    {"window_start": pl.Int64, "key": pl.String, "feel_sum": pl.Int64, "feel_posts": pl.UInt32}
+)
+
+
+def _feel(spec: WindowSpec, batch: pl.DataFrame) -> pl.DataFrame:
+    """Sums of the generator's polarity per (window, key) of a batch (keys: ``*`` and each
+    hashtag, as the engine keys posts)."""
+    keyed = explode_keys(spec.assign(batch.select("created_at", "hashtags", "polarity")))
+    return keyed.group_by("window_start", "key").agg(
+        pl.col("polarity").cast(pl.Int64).sum().alias("feel_sum"),
+        pl.len().alias("feel_posts"),
+    )
+
+
+def _with_campaigns(
+    batch: pl.DataFrame, campaigns: tuple[Campaign, ...], lo: int, hi: int
+) -> pl.DataFrame:
+    extra = campaign_posts(campaigns, lo, hi)
+    if extra.is_empty():
+        return batch
+    if "polarity" in batch.columns:
+        extra = extra.with_columns(pl.lit(0, dtype=pl.Int8).alias("polarity"))
+    return pl.concat([batch, extra.select(batch.columns)]).sort("created_at", maintain_order=True)
 
 
 def _feed(groups: dict[Slice, _Group], batch: pl.DataFrame, offset: int, now_ms: int) -> None:

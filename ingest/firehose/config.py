@@ -7,9 +7,10 @@ births alike), so a whole simulated day can be watched in a few minutes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LANGUAGES", "DEMO_BURSTS", "Burst", "FirehoseConfig", "flat_demo"]
+__all__ = ["DEFAULT_LANGUAGES", "DEMO_BURSTS", "Burst", "FirehoseConfig", "Shift", "flat_demo"]
 
 #: (BCP-47 code, share of posts). About half of X's traffic is not English.
 DEFAULT_LANGUAGES: tuple[tuple[str, float], ...] = (
@@ -44,6 +45,25 @@ class Burst:
 
 
 @dataclass(frozen=True)
+class Shift:
+    """A scheduled sentiment shift on ``hashtag`` at flat volume: no extra posts, only feeling.
+
+    From ``start_ms`` (epoch ms) on, a post whose source (the post itself, or what a repost
+    reposts) was created in the shift's span and carries ``hashtag`` is *shifted* with
+    probability ``share * x e^(1-x)`` (``x = elapsed / rise``, the burst shape: 0 at the
+    start, ``share`` after ``rise_s`` model seconds, then decaying; the span lasts
+    ``BURST_SPAN`` rise times). A shifted post draws its polarity with skew ``sentiment``
+    in [-1, 1] instead of its topic's. ``hashtag`` is a rendered name: lower-case, no '#'.
+    """
+
+    start_ms: int
+    hashtag: str
+    rise_s: float = 900.0
+    share: float = 0.5
+    sentiment: float = -0.8
+
+
+@dataclass(frozen=True)
 class FirehoseConfig:
     """Everything that shapes the synthetic firehose (the stream is a pure function of it,
     the seed and the start time)."""
@@ -64,6 +84,8 @@ class FirehoseConfig:
     """Scheduled bursts (their posts come on top of ``rate``)."""
     relative_bursts: tuple[Burst, ...] = ()
     """Scheduled bursts whose ``start_ms`` counts from the stream's start (the demo's)."""
+    shifts: tuple[Shift, ...] = ()
+    """Scheduled sentiment shifts (they change posts' polarity, never the posts themselves)."""
     random_bursts_per_day: float = 3.0
     """Random topic bursts per model day (their expected volume is part of ``rate``)."""
     random_burst_peak: float = 0.4
@@ -159,9 +181,29 @@ class FirehoseConfig:
                 "languages must be (code, share) pairs with non-negative shares",
             ),
         )
-        problems = [message for ok, message in checks if not ok]
+        problems = [message for ok, message in (*checks, *self._shift_checks()) if not ok]
         if problems:
             raise ValueError("invalid FirehoseConfig: " + "; ".join(problems))
+
+    def _shift_checks(self) -> list[tuple[bool, str]]:
+        out: list[tuple[bool, str]] = []
+        for k, s in enumerate(self.shifts):
+            tag = s.hashtag
+            name_ok = bool(tag) and tag == tag.lower() and "#" not in tag
+            out += [
+                (
+                    name_ok and not any(ch.isspace() for ch in tag),
+                    f"shifts[{k}].hashtag must be a rendered hashtag name: non-empty, "
+                    f"lower-case, no '#' or spaces (got {tag!r})",
+                ),
+                (
+                    math.isfinite(s.rise_s) and s.rise_s > 0,
+                    f"shifts[{k}].rise_s must be a positive number of model seconds",
+                ),
+                (0 < s.share <= 1, f"shifts[{k}].share must be in (0, 1]"),
+                (-1 <= s.sentiment <= 1, f"shifts[{k}].sentiment must be in [-1, 1]"),
+            ]
+        return out
 
     @property
     def time_scale(self) -> float:

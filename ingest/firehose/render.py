@@ -7,6 +7,8 @@ text and hashtags; replies address the cascade's original author.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -18,9 +20,10 @@ from ingest.firehose.calendar import Events, unpack
 from ingest.firehose.cascade import child_kinds
 from ingest.firehose.config import FirehoseConfig
 from ingest.firehose.hashing import seed_key, uniform
+from ingest.firehose.profile import BURST_SPAN, burst_shape
 from ingest.schema import KINDS, POST_SCHEMA
 
-__all__ = ["Renderer"]
+__all__ = ["Renderer", "vocabulary_hashtag"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -40,6 +43,40 @@ def _pick(u: F64, n: int) -> I64:
 
 def _table(strings: tuple[str, ...] | list[str]) -> pl.Series:
     return pl.Series(list(strings), dtype=pl.String)
+
+
+_SYLL = _table(vocab.SYLLABLES)
+
+
+def _syllable_names(codes: I64) -> pl.Series:
+    """A pronounceable name per non-negative code: two or three syllables."""
+    d0, d1, d2 = codes % 64, (codes // 64) % 64, (codes // 4096) % 64
+    third = pl.when(pl.Series(codes >= 4096)).then(_SYLL.gather(d2)).otherwise(pl.lit(""))
+    return pl.select(pl.concat_str(_SYLL.gather(d0), _SYLL.gather(d1), third)).to_series()
+
+
+def vocabulary_hashtag(config: FirehoseConfig, rank: int) -> str:
+    """The rendered name of the ordinary vocabulary hashtag of Zipf rank ``rank`` (0 = most
+    common): a common tag's name, else a syllable name. A ``Burst`` or ``Shift`` on this name
+    acts on an established hashtag."""
+    if not 0 <= rank < config.hashtag_vocab:
+        raise ValueError(f"rank must be in [0, {config.hashtag_vocab}) (hashtag_vocab), got {rank}")
+    n_common = len(vocab.COMMON_TAGS)
+    if rank < n_common:
+        return vocab.COMMON_TAGS[rank]
+    name = _syllable_names(np.array([rank - n_common], dtype=np.int64))[0]
+    return str(name)
+
+
+@dataclass(frozen=True)
+class _Shift:
+    """A ``Shift`` in render units: span start and rise in ms relative to the stream start."""
+
+    hashtag: str
+    start: float
+    rise: float
+    share: float
+    sentiment: float
 
 
 class Renderer:
@@ -85,10 +122,19 @@ class Renderer:
         )
         self._but = _table(["", *(c for b in vocab.BUT_CLAUSES for c in b)])
         self._emoji = _table([e for group in vocab.EMOJI for e in group])
-        self._syll = _table(vocab.SYLLABLES)
         n_common = len(vocab.COMMON_TAGS)
         codes = np.arange(max(config.hashtag_vocab - n_common, 0), dtype=np.int64)
-        self._vocab_names = pl.concat([_table(vocab.COMMON_TAGS), self._syllable_names(codes)])
+        self._vocab_names = pl.concat([_table(vocab.COMMON_TAGS), _syllable_names(codes)])
+        self._shifts = tuple(
+            _Shift(
+                hashtag=s.hashtag,
+                start=float(s.start_ms - start_ms),
+                rise=s.rise_s * 1000.0 * config.time_scale,
+                share=s.share,
+                sentiment=s.sentiment,
+            )
+            for s in config.shifts
+        )
 
     def _u(self, ids: I64, name: str) -> F64:
         return uniform(ids, self._keys[name])
@@ -136,13 +182,56 @@ class Renderer:
         counts: I64 = valid.sum(axis=1).astype(np.int64)
         return compact, counts
 
-    def _syllable_names(self, codes: I64) -> pl.Series:
-        """A pronounceable name per non-negative code: two or three syllables."""
-        d0, d1, d2 = codes % 64, (codes // 64) % 64, (codes // 4096) % 64
-        third = pl.when(pl.Series(codes >= 4096)).then(self._syll.gather(d2)).otherwise(pl.lit(""))
-        return pl.select(
-            pl.concat_str(self._syll.gather(d0), self._syll.gather(d1), third)
-        ).to_series()
+    def _burst_names_once(self, ids: I64, counts: I64, flat: pl.Series) -> tuple[I64, pl.Series]:
+        """Drop a post's other hashtags that render the same name as its burst hashtag (a
+        burst on an established hashtag, ``vocabulary_hashtag``): each name once per post.
+        Returns the hashtag counts and the flat names, compacted again."""
+        rows = np.flatnonzero(ids[:, 0] >= _BURST_BASE)
+        if len(rows) == 0:
+            return counts, flat
+        first = flat.gather(rows * _MAX_TAGS)
+        dup = np.zeros(ids.shape, dtype=bool)
+        for j in range(1, _MAX_TAGS):
+            dup[rows, j] = (flat.gather(rows * _MAX_TAGS + j) == first).fill_null(False).to_numpy()
+        if not dup.any():
+            return counts, flat
+        keep = (ids >= 0) & ~dup
+        order = np.argsort(~keep, axis=1, kind="stable")
+        slots = np.arange(ids.size, dtype=np.int64).reshape(ids.shape)
+        kept = np.take_along_axis(keep, order, axis=1).ravel()
+        moved = flat.gather(np.take_along_axis(slots, order, axis=1).ravel())
+        out = pl.select(pl.when(pl.Series(kept)).then(moved).otherwise(None)).to_series()
+        new_counts: I64 = keep.sum(axis=1).astype(np.int64)
+        return new_counts, out
+
+    def _shifted_skew(self, skew: F64, src: I64, src_t: I64, tag_flat: pl.Series) -> F64:
+        """The polarity skew with the shifts applied: a post whose source lies in a shift's
+        span and carries its hashtag takes the shift's sentiment with probability
+        ``share * burst_shape``. One uniform per source post, so a repost follows its source;
+        where shifts overlap, the first in the config that takes the post wins."""
+        t = src_t.astype(np.float64)
+        out = skew
+        taken = np.zeros(len(src), dtype=bool)
+        u: F64 | None = None
+        for sh in self._shifts:
+            x = (t - sh.start) / sh.rise
+            live = np.flatnonzero((x >= 0.0) & (x < BURST_SPAN) & ~taken)
+            if len(live) == 0:
+                continue
+            if u is None:
+                u = self._u(src, "shift")
+            live = live[u[live] < sh.share * burst_shape(x[live])]
+            if len(live) == 0:
+                continue
+            slots = (live[:, None] * _MAX_TAGS + np.arange(_MAX_TAGS)).ravel()
+            same = (tag_flat.gather(slots) == sh.hashtag).fill_null(False).to_numpy()
+            rows = live[same.reshape(len(live), _MAX_TAGS).any(axis=1)]
+            if len(rows):
+                if out is skew:
+                    out = skew.copy()
+                out[rows] = sh.sentiment
+                taken[rows] = True
+        return out
 
     def _tag_names(self, ids: I64) -> pl.Series:
         """Hashtag name per id (null for -1): common list, syllable vocabulary, fresh, burst."""
@@ -153,7 +242,7 @@ class Renderer:
             pl.when(pl.Series(ids < 0))
             .then(pl.lit(None, pl.String))
             .when(pl.Series(fresh))
-            .then(self._syllable_names(mix_small(ids)))
+            .then(_syllable_names(mix_small(ids)))
             .otherwise(ordinary)
         ).to_series()
         burst = ids >= _BURST_BASE
@@ -195,8 +284,9 @@ class Renderer:
             )
         ).to_series()
 
-    def render(self, ev: Events) -> pl.DataFrame:
-        """POST_SCHEMA rows for the given events (in the given order)."""
+    def render(self, ev: Events, *, polarity: bool = False) -> pl.DataFrame:
+        """POST_SCHEMA rows for the given events (in the given order); with ``polarity``
+        also the feeling each post was given (its source's), as Int8 -1/0/1 after them."""
         posts = unpack(ev, self._block_ms)
         ids, parent, root, src = posts.id, posts.parent, posts.root, posts.src
         kind = posts.kind.astype(np.int64)
@@ -207,18 +297,22 @@ class Renderer:
         lang = np.minimum(lang, len(self._lang_cdf) - 1)
         topic = posts.topic
         skew = self._topic_sentiment(topic)
+        tag_ids, tag_counts = self._tag_ids(src, posts.src_t, topic)
+        tag_counts, tag_flat = self._burst_names_once(
+            tag_ids, tag_counts, self._tag_names(tag_ids.ravel())
+        )
+        if self._shifts:
+            skew = self._shifted_skew(skew, src, posts.src_t, tag_flat)
         pol_u = self._u(src, "pol")
         p_neg = np.clip(0.22 - 0.6 * skew, 0.02, 0.95)
         p_pos = np.clip(0.38 + 0.6 * skew, 0.02, 0.95)
-        polarity = np.where(pol_u < p_neg, -1, np.where(pol_u > 1.0 - p_pos, 1, 0))
-        tag_ids, tag_counts = self._tag_ids(src, posts.src_t, topic)
-        tag_flat = self._tag_names(tag_ids.ravel())
+        feeling = np.where(pol_u < p_neg, -1, np.where(pol_u > 1.0 - p_pos, 1, 0))
         tag_names = [
             tag_flat.gather(np.arange(j, tag_flat.len(), _MAX_TAGS)) for j in range(_MAX_TAGS)
         ]
         hashtags = tag_flat.reshape((len(ids), _MAX_TAGS)).arr.to_list()
-        english = self._english(src, polarity)
-        pol_i = polarity + 1
+        english = self._english(src, feeling)
+        pol_i = feeling + 1
         phrase = (lang * 3 + pol_i) * self._foreign_n + _pick(
             self._u(src, "phrase"), self._foreign_n
         )
@@ -246,7 +340,10 @@ class Renderer:
             lang=self._lang_codes.gather(lang),
             followers=pl.Series(followers),
         )
-        return df.cast(POST_SCHEMA).select(POST_SCHEMA.names())
+        out = df.cast(POST_SCHEMA).select(POST_SCHEMA.names())
+        if polarity:
+            out = out.with_columns(polarity=pl.Series(feeling, dtype=pl.Int8))
+        return out
 
 
 def mix_small(ids: I64) -> I64:
@@ -259,5 +356,5 @@ def mix_small(ids: I64) -> I64:
 _SALTS = (
     "lang", "pol", "ntags", "tag0", "tag1", "tag2", "new0", "new1", "new2", "fid0", "fid1",
     "fid2", "ontopic", "neg", "caps", "but", "boost", "verb", "adj", "butk", "emoji", "open",
-    "subj", "punct", "phrase",
+    "subj", "punct", "phrase", "shift",
 )  # fmt: skip

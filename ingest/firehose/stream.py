@@ -7,6 +7,9 @@ block are rendered in batches, so ``take(3) + take(997) == take(1000)`` byte for
 Sharding: with ``shards=N``, shard k generates the forests rooted in blocks b with
 b % N == k (and their whole cascades), so the N shards emit disjoint sets of posts whose
 union, ordered by (created_at, post_id), is exactly the single-process stream.
+
+With ``polarity=True`` every frame also carries the feeling the generator gave each post
+(``polarity``, Int8 -1/0/1, its source's for a repost): the ground truth behind the text.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ __all__ = ["Firehose", "generate"]
 
 _BLOCK_POSTS = 4096  # expected posts per block at the average rate
 _RENDER_MIN = 16_384  # render at least this many due posts at a time
+_WITH_POLARITY = pl.Schema([*POST_SCHEMA.items(), ("polarity", pl.Int8())])
 
 
 class Firehose:
-    """The synthetic firehose. ``take(n)`` hands out the next n posts."""
+    """The synthetic firehose. ``take(n)`` hands out the next n posts (POST_SCHEMA, plus a
+    ``polarity`` column with ``polarity=True``)."""
 
     def __init__(
         self,
@@ -40,6 +45,7 @@ class Firehose:
         *,
         shard: int = 0,
         shards: int = 1,
+        polarity: bool = False,
     ) -> None:
         if not 0 <= shard < shards:
             raise ValueError(f"shard must be in [0, {shards}), got {shard}")
@@ -48,6 +54,9 @@ class Firehose:
         self.start_ms = start_ms
         self.shard = shard
         self.shards = shards
+        self.polarity = polarity
+        # the schema of every frame handed out
+        self.schema = _WITH_POLARITY if polarity else POST_SCHEMA
         self.block_ms = int(min(600_000, max(1, round(_BLOCK_POSTS * 1000.0 / config.rate))))
         warp = TimeWarp.of(config, start_ms)
         authors = Authors(config, seed)
@@ -98,7 +107,7 @@ class Firehose:
             return
         events = np.concatenate(self._due) if len(self._due) > 1 else self._due[0]
         self._due, self._due_rows = [], 0
-        self._ready.append(self._renderer.render(events))
+        self._ready.append(self._renderer.render(events, polarity=self.polarity))
         self._ready_rows += len(events)
 
     def _fill(self, n: int) -> None:
@@ -119,9 +128,9 @@ class Firehose:
         return out
 
     def take(self, n: int) -> pl.DataFrame:
-        """The next n posts (POST_SCHEMA, non-decreasing created_at)."""
+        """The next n posts (``schema``, non-decreasing created_at)."""
         if n <= 0:
-            return pl.DataFrame(schema=POST_SCHEMA)
+            return pl.DataFrame(schema=self.schema)
         self._fill(n)
         return self._pop_ready(n)
 
@@ -140,7 +149,7 @@ class Firehose:
         """Every not yet taken post with created_at < end_ms (epoch ms), for real-time pacing."""
         self.prepare(end_ms)
         if not self._ready:
-            return pl.DataFrame(schema=POST_SCHEMA)
+            return pl.DataFrame(schema=self.schema)
         frame = pl.concat(self._ready) if len(self._ready) > 1 else self._ready[0]
         n = int(frame.get_column("created_at").search_sorted(end_ms, side="left"))
         self._ready, self._ready_rows = [frame], len(frame)

@@ -168,12 +168,14 @@ def test_public_surface() -> None:
         "Burst",
         "Firehose",
         "FirehoseConfig",
+        "Shift",
         "encode_keys",
         "encode_values",
         "generate",
         "realism_report",
         "render_report",
         "schedule",
+        "vocabulary_hashtag",
     ]
 
 

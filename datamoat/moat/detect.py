@@ -1,0 +1,210 @@
+"""Detectors held to one false-alarm rate.
+
+Each tier has two detectors, each a statistic per (window, key) and a threshold:
+
+* **trend**: the signal engine's ``trend_score`` (:mod:`process.trends`) under the tier's
+  score rule (:func:`datamoat.moat.stream.sampled_trend`), on hashtags (not ``*``) with at
+  least the rule's support. A burst of a new hashtag or a rise on an established one is
+  found by it.
+* **sentiment**: a moving-average control chart (Montgomery, *Introduction to Statistical
+  Quality Control*, ch. 9) on the key's net sentiment (positive minus negative share of
+  its scored posts): its last 3 windows against its own ``sentiment_baseline_windows``
+  windows before them (:func:`sentiment_stat`). A sentiment shift at flat volume is found
+  by it.
+
+An **alarm episode** is a run of consecutive windows of one key whose statistic reaches the
+threshold. No threshold is set by hand: :func:`calibrate` picks, per tier and detector, the
+lowest threshold at which burst-free streams (seeds used for nothing else) raise at most
+the target rate of episodes per simulated hour. When the calibration streams are too short
+to hold even one episode at the target rate, the tail of the episodes' peak statistics is
+fitted by an exponential above the 20th highest peak (peaks over threshold, Pickands 1975 /
+Davison and Smith 1990 with shape 0) and the threshold extrapolated from it; the summary
+says which method each threshold came from. The rate the thresholds give is then measured
+on other burst-free seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import polars as pl
+
+from process.aggregate import STREAM_KEY
+from process.trends import TrendConfig
+
+__all__ = [
+    "DETECTORS",
+    "STAT_SCHEMA",
+    "Threshold",
+    "alarm_episodes",
+    "calibrate",
+    "sentiment_stat",
+    "trend_stat",
+]
+
+DETECTORS = ("trend", "sentiment")
+#: Statistics below these are dropped before any threshold is looked for (no detector is
+#: calibrated below them: a z of 1 is what noise does every window).
+_FLOOR = {"trend": 1.0, "sentiment": 2.0}
+#: Windows the sentiment chart averages (the newest included).
+RECENT = 3
+#: Peaks the exponential tail is fitted on.
+_TAIL_PEAKS = 20
+
+STAT_SCHEMA = pl.Schema(
+    {
+        "key": pl.String,
+        "window_start": pl.Int64,
+        "window_end": pl.Int64,
+        "stat": pl.Float64,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A calibrated threshold: the value, how it was found and on how much data."""
+
+    value: float
+    method: str  # "empirical" or "tail"
+    episodes: int  # calibration episodes at the threshold
+    hours: float  # simulated burst-free hours calibrated on
+
+
+def trend_stat(signals: pl.DataFrame, rule: TrendConfig) -> pl.DataFrame:
+    """The trend detector's statistic on the rows that can trend at all (STAT_SCHEMA)."""
+    return signals.filter(
+        (pl.col("key") != STREAM_KEY)
+        & (pl.col("originals") >= rule.min_support)
+        & (pl.col("trend_score") >= _FLOOR["trend"])
+    ).select("key", "window_start", "window_end", pl.col("trend_score").alias("stat"))
+
+
+def sentiment_stat(
+    signals: pl.DataFrame, hop_ms: int, baseline_windows: int, min_scored: int = 1
+) -> pl.DataFrame:
+    """The sentiment-shift detector's statistic (STAT_SCHEMA): a moving-average control
+    chart on the key's net sentiment ``x`` = positive share - negative share of its scored
+    posts. The mean of ``x`` over the key's last ``RECENT`` windows (up to this one) is held
+    against the mean and variance of ``x`` over its windows among the ``baseline_windows``
+    before those (at least 3): ``|recent - mean| / sqrt(var / k)``, ``k`` the recent
+    windows present. The variance comes from the windows themselves, not from a binomial
+    model, because posts are not independent: a repost carries its source's text, so one
+    viral post moves a key's shares far more than a binomial test allows for."""
+    rows = (
+        signals.filter((pl.col("key") != STREAM_KEY) & (pl.col("scored") >= max(min_scored, 1)))
+        .select(
+            "key",
+            "window_start",
+            "window_end",
+            (pl.col("positive_share") - pl.col("negative_share")).alias("x"),
+            ((pl.col("positive_share") + pl.col("negative_share")) / pl.col("scored")).alias("own"),
+        )
+        .sort("key", "window_start")
+    )
+    if rows.is_empty():
+        return pl.DataFrame(schema=STAT_SCHEMA)
+    recent_span, base_span = RECENT * hop_ms, baseline_windows * hop_ms
+    recent = rows.rolling(
+        index_column="window_start", period=f"{recent_span}i", group_by="key"
+    ).agg(pl.col("x").mean().alias("recent"), pl.len().alias("k"))
+    base = rows.rolling(
+        index_column="window_start",
+        period=f"{base_span}i",
+        offset=f"-{recent_span + base_span}i",
+        closed="right",
+        group_by="key",
+    ).agg(
+        pl.col("x").mean().alias("mean"),
+        pl.col("x").var().alias("var"),
+        pl.col("own").mean().alias("own_b"),
+        pl.len().alias("windows"),
+    )
+    # never below the multinomial variance of one window's x (a flat baseline)
+    var = pl.max_horizontal(pl.col("var").fill_null(0.0), pl.col("own_b"))
+    scale = (var / pl.col("k")).sqrt()
+    return (
+        rows.join(recent, on=["key", "window_start"], how="left")
+        .join(base, on=["key", "window_start"], how="left")
+        .filter(pl.col("windows") >= 3)
+        .select(
+            "key",
+            "window_start",
+            "window_end",
+            pl.when(scale > 0)
+            .then((pl.col("recent") - pl.col("mean")).abs() / scale)
+            .otherwise(0.0)
+            .alias("stat"),
+        )
+        .filter(pl.col("stat") >= _FLOOR["sentiment"])
+        .cast(STAT_SCHEMA)
+    )
+
+
+def alarm_episodes(stats: pl.DataFrame, threshold: float, hop_ms: int) -> pl.DataFrame:
+    """Runs of consecutive windows of a key (per ``seed`` when the rows have one) whose
+    statistic reaches ``threshold``: ``key``, ``first`` (window start), ``last`` (window
+    end), ``peak``."""
+    by = ["seed", "key"] if "seed" in stats.columns else ["key"]
+    hits = stats.filter(pl.col("stat") >= threshold).sort(*by, "window_start")
+    if hits.is_empty():
+        return pl.DataFrame(
+            schema={**{c: stats.schema[c] for c in by}, "first": pl.Int64, "last": pl.Int64,
+                    "peak": pl.Float64}
+        )  # fmt: skip
+    new = (pl.col("window_start").diff().over(by) != hop_ms).fill_null(True)
+    return (
+        hits.with_columns(new.cum_sum().alias("episode"))
+        .group_by("episode")
+        .agg(
+            *(pl.col(c).first() for c in by),
+            pl.col("window_start").min().alias("first"),
+            pl.col("window_end").max().alias("last"),
+            pl.col("stat").max().alias("peak"),
+        )
+        .drop("episode")
+        .sort(*by, "first")
+    )
+
+
+def calibrate(stats: pl.DataFrame, hours: float, per_hour: float, hop_ms: int) -> Threshold:
+    """The lowest threshold at which ``stats`` (burst-free streams of ``hours`` simulated
+    hours in all, a ``seed`` column apart) raise at most ``per_hour`` alarm episodes an
+    hour (see the module)."""
+    allowed = per_hour * hours
+    values = stats["stat"].unique().sort(descending=True)
+    if allowed < 1.0 or values.is_empty():
+        return _tail(stats, hours, per_hour, hop_ms)
+    best = float(values[0]) + 1e-9  # above every value: no episode at all
+    episodes = 0
+    # Walk down the observed values; episodes grow (almost) monotonically as it goes.
+    for value in _candidates(values, allowed):
+        n = alarm_episodes(stats, value, hop_ms).height
+        if n > allowed:
+            break
+        best, episodes = value, n
+    return Threshold(best, "empirical", episodes, hours)
+
+
+def _candidates(values: pl.Series, allowed: float) -> list[float]:
+    """Observed values from the top down: each of the first ones, then thinner steps."""
+    out = values.to_list()
+    head = int(4 * allowed) + 50
+    return [float(v) for v in out[:head]] + [float(v) for v in out[head::10]]
+
+
+def _tail(stats: pl.DataFrame, hours: float, per_hour: float, hop_ms: int) -> Threshold:
+    floor = float(stats["stat"].to_numpy().min()) if stats.height else 0.0
+    peaks = alarm_episodes(stats, floor, hop_ms)["peak"].sort(descending=True)
+    if peaks.len() < 2:
+        # nothing to fit: the largest statistic seen, or the floor
+        top = float(peaks.to_numpy()[0]) if peaks.len() else floor
+        return Threshold(top + 1e-9, "tail", 0, hours)
+    k = min(_TAIL_PEAKS, peaks.len())
+    u = float(peaks.to_numpy()[k - 1])
+    excess = peaks.head(k) - u
+    scale = max(float(excess.to_numpy().mean()), 1e-6)
+    # rate(t) = k / hours * exp(-(t - u) / scale), solved for rate(t) = per_hour
+    value = u + scale * math.log(max(k / (hours * per_hour), 1.0))
+    return Threshold(value, "tail", k, hours)
