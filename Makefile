@@ -18,12 +18,13 @@ SEED ?= 7
 TEST_PROCS ?= 3
 
 .PHONY: run test test-tools lint typecheck unit integration bench kafka-jars venv clean help \
-	compose-images compose-test
+	compose-images compose-test moat
 
 help:
 	@echo "make run [RATE=1157] [DURATION=seconds]  the firehose and a worker on a local Kafka"
 	@echo "make test                                lint, types, unit and integration tests"
 	@echo "make bench                               the benchmarks (figures for BENCHMARKS.md)"
+	@echo "make moat                                every moat experiment: docs/moat and README"
 	@echo "make compose-images                      offline images for docker-compose (root)"
 	@echo "make compose-test [WORKERS=1] [POSTS=200000] [SEED=7]"
 	@echo "                                         a seeded run of the compose cluster (root)"
@@ -66,6 +67,10 @@ test-tools:
 
 test: $(STAMP) $(PEERS_STAMP) kafka-jars lint typecheck test-tools
 	$(PY) -m pytest -n $(TEST_PROCS) --dist loadfile --durations=25
+
+# Everything docs/moat/ and the README's moat table show, from one command (no broker).
+moat: $(STAMP)
+	$(DATAMOAT) moat --sweep all --report-dir docs/moat --update-readme README.md
 
 bench: $(STAMP) $(PEERS_STAMP) kafka-jars
 	$(PY) tests/benchmark/bench_firehose.py

@@ -32,7 +32,8 @@ _TEXT = "everyone is talking about this, see for yourself"
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
-    """Posts of one hashtag from ``accounts`` accounts, timed into the slice ``ms``."""
+    """Posts of one hashtag from ``accounts`` accounts, timed into the slice ``ms`` (a
+    campaign lasts at least 2 seconds of event time, so each post's slice is in it)."""
 
     number: int
     hashtag: str
@@ -46,19 +47,23 @@ class Campaign:
     @property
     def posts(self) -> int:
         """Posts the whole campaign sends."""
-        return len(self.times(self.start_ms, self.end_ms))
+        return int(self.times(self.start_ms, self.end_ms).shape[1])
 
     def times(self, lo: int, hi: int) -> np.ndarray:
         """Creation times (epoch ms) of its posts in ``[lo, hi)``: evenly paced, each one
         moved into the slice of its second."""
         gap = self.minute_ms / self.per_minute
-        # a post moves at most 999 ms within its second: look that far on either side
-        first = max(0, int(np.ceil((lo - 1000 - self.start_ms) / gap)))
-        last = int(np.ceil((min(hi + 1000, self.end_ms) - self.start_ms) / gap))
+        # a post moves at most a second within or next to its own: look that far around
+        first = max(0, int(np.ceil((lo - 2000 - self.start_ms) / gap)))
+        last = int(np.ceil((min(hi + 2000, self.end_ms) - self.start_ms) / gap))
         k = np.arange(first, max(first, last), dtype=np.int64)
         paced = self.start_ms + np.floor(k * gap).astype(np.int64)
         width = self.ms[1] - self.ms[0] + 1
         inside = paced // 1000 * 1000 + self.ms[0] + k % width
+        # the slice of the first or last second may fall outside the campaign: use the
+        # second next to it
+        inside = np.where(inside < self.start_ms, inside + 1000, inside)
+        inside = np.where(inside >= self.end_ms, inside - 1000, inside)
         keep = (
             (paced < self.end_ms)
             & (inside >= max(lo, self.start_ms))

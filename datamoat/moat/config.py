@@ -289,7 +289,7 @@ def check_moat(c: MoatConfig, origin: str) -> None:
     checks = (
         (c.posts_per_day > 0, "moat.posts_per_day must be a positive number of posts"),
         (
-            c.posts_per_day <= 0 or window_posts >= 1.0,
+            c.posts_per_day <= 0 or c.window_s <= 0 or window_posts >= 1.0,
             f"moat.posts_per_day {c.posts_per_day:g} is below one post a "
             f"{c.window_s:g}-s window: raise it or widen moat.window_s",
         ),

@@ -16,8 +16,8 @@ An **alarm episode** is a run of consecutive windows of one key whose statistic 
 threshold. No threshold is set by hand: :func:`calibrate` picks, per tier and detector, the
 lowest threshold at which burst-free streams (seeds used for nothing else) raise at most
 the target rate of episodes per simulated hour. When the calibration streams are too short
-to hold even one episode at the target rate, the tail of the episodes' peak statistics is
-fitted by an exponential above the 20th highest peak (peaks over threshold, Pickands 1975 /
+to hold even one episode at the target rate, the tail of the windows' statistics is
+fitted by an exponential above the 50th highest (peaks over threshold, Pickands 1975 /
 Davison and Smith 1990 with shape 0) and the threshold extrapolated from it; the summary
 says which method each threshold came from. The rate the thresholds give is then measured
 on other burst-free seeds.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from process.aggregate import STREAM_KEY
@@ -40,6 +41,7 @@ __all__ = [
     "alarm_episodes",
     "calibrate",
     "sentiment_stat",
+    "tie_break",
     "trend_stat",
 ]
 
@@ -47,10 +49,14 @@ DETECTORS = ("trend", "sentiment")
 #: Statistics below these are dropped before any threshold is looked for (no detector is
 #: calibrated below them: a z of 1 is what noise does every window).
 _FLOOR = {"trend": 1.0, "sentiment": 2.0}
+#: Width of the random tie-break added to every statistic (:func:`tie_break`).
+TIE = 1e-6
 #: Windows the sentiment chart averages (the newest included).
 RECENT = 3
-#: Peaks the exponential tail is fitted on.
-_TAIL_PEAKS = 20
+#: The threshold when a burst-free stream held no statistic at all.
+_FLOOR_ANY = 1.0
+#: Window statistics the exponential tail is fitted on.
+_TAIL_PEAKS = 50
 
 STAT_SCHEMA = pl.Schema(
     {
@@ -72,13 +78,29 @@ class Threshold:
     hours: float  # simulated burst-free hours calibrated on
 
 
+def tie_break() -> pl.Expr:
+    """A pseudo-random number in [0, TIE) per (key, window), added to a statistic.
+
+    A sampled tier's statistic is discrete: a hashtag nobody used before scores the same
+    for the same few sampled posts, so hundreds of windows share one value, and no
+    threshold between two such values gives the target rate. Breaking the ties at random
+    makes the test the randomized one of Neyman and Pearson (Lehmann and Romano, *Testing
+    Statistical Hypotheses*, sec. 3.2): at the boundary value a share of the windows alarm,
+    so every tier can be held to the same rate. Keyed by (key, window), it is the same in
+    every run."""
+    h = pl.concat_str(pl.col("key"), pl.col("window_start").cast(pl.String)).hash(seed=0x7E)
+    return (h // 2048).cast(pl.Float64) / float(2**53) * TIE
+
+
 def trend_stat(signals: pl.DataFrame, rule: TrendConfig) -> pl.DataFrame:
     """The trend detector's statistic on the rows that can trend at all (STAT_SCHEMA)."""
     return signals.filter(
         (pl.col("key") != STREAM_KEY)
         & (pl.col("originals") >= rule.min_support)
         & (pl.col("trend_score") >= _FLOOR["trend"])
-    ).select("key", "window_start", "window_end", pl.col("trend_score").alias("stat"))
+    ).select(
+        "key", "window_start", "window_end", (pl.col("trend_score") + tie_break()).alias("stat")
+    )
 
 
 def sentiment_stat(
@@ -132,10 +154,12 @@ def sentiment_stat(
             "key",
             "window_start",
             "window_end",
-            pl.when(scale > 0)
-            .then((pl.col("recent") - pl.col("mean")).abs() / scale)
-            .otherwise(0.0)
-            .alias("stat"),
+            (
+                pl.when(scale > 0)
+                .then((pl.col("recent") - pl.col("mean")).abs() / scale)
+                .otherwise(0.0)
+                + tie_break()
+            ).alias("stat"),
         )
         .filter(pl.col("stat") >= _FLOOR["sentiment"])
         .cast(STAT_SCHEMA)
@@ -175,7 +199,7 @@ def calibrate(stats: pl.DataFrame, hours: float, per_hour: float, hop_ms: int) -
     allowed = per_hour * hours
     values = stats["stat"].unique().sort(descending=True)
     if allowed < 1.0 or values.is_empty():
-        return _tail(stats, hours, per_hour, hop_ms)
+        return _tail(stats, hours, per_hour)
     best = float(values[0]) + 1e-9  # above every value: no episode at all
     episodes = 0
     # Walk down the observed values; episodes grow (almost) monotonically as it goes.
@@ -194,17 +218,16 @@ def _candidates(values: pl.Series, allowed: float) -> list[float]:
     return [float(v) for v in out[:head]] + [float(v) for v in out[head::10]]
 
 
-def _tail(stats: pl.DataFrame, hours: float, per_hour: float, hop_ms: int) -> Threshold:
-    floor = float(stats["stat"].to_numpy().min()) if stats.height else 0.0
-    peaks = alarm_episodes(stats, floor, hop_ms)["peak"].sort(descending=True)
-    if peaks.len() < 2:
-        # nothing to fit: the largest statistic seen, or the floor
-        top = float(peaks.to_numpy()[0]) if peaks.len() else floor
+def _tail(stats: pl.DataFrame, hours: float, per_hour: float) -> Threshold:
+    """Exponential tail above the ``_TAIL_PEAKS``-th largest window statistic: windows
+    above ``t`` come at ``k / hours * exp(-(t - u) / scale)``, solved for ``per_hour``
+    (an episode holds at least one such window, so the episodes are at most as many)."""
+    values = np.sort(stats["stat"].to_numpy())[::-1]
+    if len(values) < 2:
+        top = float(values[0]) if len(values) else _FLOOR_ANY
         return Threshold(top + 1e-9, "tail", 0, hours)
-    k = min(_TAIL_PEAKS, peaks.len())
-    u = float(peaks.to_numpy()[k - 1])
-    excess = peaks.head(k) - u
-    scale = max(float(excess.to_numpy().mean()), 1e-6)
-    # rate(t) = k / hours * exp(-(t - u) / scale), solved for rate(t) = per_hour
+    k = min(_TAIL_PEAKS, len(values))
+    u = float(values[k - 1])
+    scale = max(float((values[:k] - u).mean()), 1e-6)
     value = u + scale * math.log(max(k / (hours * per_hour), 1.0))
     return Threshold(value, "tail", k, hours)

@@ -53,6 +53,10 @@ def _err(
     return value * scale, [max(0.0, (value - ci[0]) * scale), max(0.0, (ci[1] - value) * scale)]
 
 
+def _ci(lo: float | None, hi: float | None) -> list[float] | None:
+    return None if lo is None or hi is None else [lo, hi]
+
+
 def _tiers(path: Path, summary: dict[str, Any]) -> None:
     tiers = summary["tiers"]
     names = list(tiers)
@@ -79,11 +83,12 @@ def _curve(path: Path, summary: dict[str, Any]) -> None:
     for name in summary["tiers"]:
         mine = sorted((r for r in rows if r["tier"] == name), key=lambda r: r["false_alarms_per_h"])
         x = [r["false_alarms_per_h"] * 24 for r in mine]
-        y = [100 * (r["recall"] or 0.0) for r in mine]
-        lo = [max(0.0, y_ - 100 * (r["recall_lo"] if r["recall_lo"] is not None else r["recall"] or 0))
-              for y_, r in zip(y, mine, strict=True)]  # fmt: skip
-        hi = [max(0.0, 100 * (r["recall_hi"] if r["recall_hi"] is not None else r["recall"] or 0) - y_)
-              for y_, r in zip(y, mine, strict=True)]  # fmt: skip
+        y, lo, hi = [], [], []
+        for r in mine:
+            v, e = _err(r["recall"], _ci(r["recall_lo"], r["recall_hi"]), 100.0)
+            y.append(v)
+            lo.append(e[0])
+            hi.append(e[1])
         ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=name)
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlabel("false alarms per simulated day (hold-out burst-free seeds)")

@@ -333,83 +333,14 @@ def markdown_report(summary: dict[str, Any], plots: list[str]) -> str:
                 )
         lines.append("")
     sweeps = summary.get("sweeps", {})
-    if "volume" in sweeps:
-        lines += ["## Platform size", "", "| posts/day | span | horizon | tier | niche recall | "
-                  "large recall | large lead p50 |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-        for point in sweeps["volume"]:
-            for name, t in point["tiers"].items():
-                lines.append(
-                    f"| {point['posts_per_day'] / 1e6:g}M | {point['span_s'] / 3600:g} h | "
-                    f"{point['horizon_s'] / 60:g} min | {name} | {_cell(t['niche'], 'recall', 'pct')} | "
-                    f"{_cell(t['large'], 'recall', 'pct')} | "
-                    f"{_fmt(t['large']['lead_time_p50_s'], 'min')} |"
-                )
-            if not point["scorable"]:
-                lines.append(
-                    f"| {point['posts_per_day'] / 1e6:g}M | fewer than 16 scorable bursts | | | | | |"
-                )
-        lines += [
-            "",
-            f"Niche bursts: {', '.join(f'{s:g}' for s in sweeps['niche_sizes'])} posts a "
-            f"minute; large: {', '.join(f'{s:.1%}' for s in sweeps['large_shares'])} of the "
-            "platform's posts a minute.",
-            "",
-        ]
     if "burst_sizes" in sweeps:
-        lines += ["## Burst size", "", "| kind | posts/min | " + " | ".join(_tier_names(summary)) + " |",
-                  "|---|---|" + "---|" * len(_tier_names(summary))]  # fmt: skip
-        table: dict[tuple[str, float], dict[str, str]] = {}
-        for row in sweeps["burst_sizes"]:
-            table.setdefault((row["kind"], row["size_ppm"]), {})[row["tier"]] = _cell(
-                row, "recall", "pct"
-            )
-        for (kind, size), cells in table.items():
-            lines.append(
-                f"| {kind} | {size:g} | "
-                + " | ".join(cells.get(n, "-") for n in _tier_names(summary))
-                + " |"
-            )
-        lines += [
-            "",
-            f"A shift is at most {sweeps['shift_capacity_ppm']:.0f} posts a minute here (80 % of "
-            "the busiest hashtag's posts): larger ones cannot exist at this platform size.",
-            "",
-        ]
+        lines += _burst_section(summary, sweeps)
     if "manipulation" in summary:
-        m = summary["manipulation"]
-        lines += [
-            "## Manipulating the sample",
-            "",
-            f"{m['accounts']} accounts post a hashtag for {m['campaign_s'] / 60:g} simulated "
-            f"minutes, every post created in milliseconds {m['ms'][0]}-{m['ms'][1]} of its "
-            "second. Posts of the smallest campaign that trends, per tier (median over seeds):",
-            "",
-            "| tier | posts to trend | never trended (seeds) |",
-            "|---|---|---|",
-        ]
-        for name, t in m["tiers"].items():
-            lines.append(f"| {name} | {_fmt(t['posts_to_trend'], '0f')} | {t['never']} |")
-        amp = m.get("amplification")
-        lines += [
-            "",
-            f"Amplification (firehose posts / sample posts): {_fmt(amp, '1f')}"
-            + (
-                f" [{m['amplification_ci95'][0]:.1f}, {m['amplification_ci95'][1]:.1f}]"
-                if m.get("amplification_ci95")
-                else ""
-            )
-            + f". After {m['reference']}.",
-            "",
-        ]
+        lines += _manipulation_section(summary["manipulation"])
     if "topn" in sweeps:
-        lines += ["## Top-n hashtags against the truth", "",
-                  "| tier | window | n | overlap | tau |", "|---|---|---|---|---|"]  # fmt: skip
-        for row in sweeps["topn"]:
-            lines.append(
-                f"| {row['tier']} | {row['window_s'] / 60:g} min | {row['n']} | "
-                f"{_cell(row, 'overlap', '2f')} | {_cell(row, 'tau', '2f')} |"
-            )
-        lines.append("")
+        lines += _topn_section(sweeps["topn"])
+    if "volume" in sweeps:
+        lines += _volume_section(sweeps)
     lines += [_SCOPE, "", _LITERATURE, "", "## Plots", ""]
     lines += [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
@@ -417,3 +348,97 @@ def markdown_report(summary: dict[str, Any], plots: list[str]) -> str:
 
 def _tier_names(summary: dict[str, Any]) -> list[str]:
     return [t["name"] for t in summary["tier_definitions"]]
+
+
+def _volume_section(sweeps: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Platform size",
+        "",
+        "| posts/day | span | horizon | tier | niche recall | large recall | large lead p50 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for point in sweeps["volume"]:
+        size = f"{point['posts_per_day'] / 1e6:g}M"
+        if not point["scorable"]:
+            lines.append(f"| {size} | fewer than 16 scorable bursts: not plotted | | | | | |")
+        for name, t in point["tiers"].items():
+            lines.append(
+                f"| {size} | {point['span_s'] / 3600:g} h | {point['horizon_s'] / 60:g} min | "
+                f"{name} | {_cell(t['niche'], 'recall', 'pct')} | "
+                f"{_cell(t['large'], 'recall', 'pct')} | "
+                f"{_fmt(t['large']['lead_time_p50_s'], 'min')} |"
+            )
+    niche = ", ".join(f"{s:g}" for s in sweeps["niche_sizes"])
+    large = ", ".join(f"{s:.1%}" for s in sweeps["large_shares"])
+    lines += [
+        "",
+        f"Niche bursts: {niche} posts a minute; large: {large} of the platform's posts a "
+        "minute. Each point calibrates its own thresholds on its own burst-free streams.",
+        "",
+    ]
+    return lines
+
+
+def _burst_section(summary: dict[str, Any], sweeps: dict[str, Any]) -> list[str]:
+    names = _tier_names(summary)
+    lines = [
+        "## Burst size",
+        "",
+        "| kind | posts/min | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    table: dict[tuple[str, float], dict[str, str]] = {}
+    for row in sweeps["burst_sizes"]:
+        cell = _cell(row, "recall", "pct")
+        table.setdefault((row["kind"], row["size_ppm"]), {})[row["tier"]] = cell
+    for (kind, size), cells in table.items():
+        found = " | ".join(cells.get(n, "-") for n in names)
+        lines.append(f"| {kind} | {size:g} | {found} |")
+    lines += [
+        "",
+        f"A shift is at most {sweeps['shift_capacity_ppm']:.0f} posts a minute here (80 % of "
+        "the busiest hashtag's posts): larger ones cannot exist at this platform size.",
+        "",
+    ]
+    return lines
+
+
+def _manipulation_section(m: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Manipulating the sample",
+        "",
+        f"{m['accounts']} accounts post a hashtag for {m['campaign_s'] / 60:g} simulated "
+        f"minutes, every post created in milliseconds {m['ms'][0]}-{m['ms'][1]} of its "
+        "second. Posts of the smallest campaign that trends, per tier (median over seeds; "
+        f"rates tried: {', '.join(f'{r:g}' for r in m['rates_per_minute'])} a minute):",
+        "",
+        "| tier | posts to trend | never trended (seeds) |",
+        "|---|---|---|",
+    ]
+    for name, t in m["tiers"].items():
+        lines.append(f"| {name} | {_fmt(t['posts_to_trend'], '0f')} | {t['never']} |")
+    ci = m.get("amplification_ci95")
+    interval = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
+    lines += [
+        "",
+        f"Amplification (firehose posts / sample posts): {_fmt(m.get('amplification'), '1f')}"
+        f"{interval}. After {m['reference']}.",
+        "",
+    ]
+    return lines
+
+
+def _topn_section(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Top-n hashtags against the truth",
+        "",
+        "| tier | window | n | overlap | tau |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['tier']} | {row['window_s'] / 60:g} min | {row['n']} | "
+            f"{_cell(row, 'overlap', '2f')} | {_cell(row, 'tau', '2f')} |"
+        )
+    lines.append("")
+    return lines

@@ -204,7 +204,7 @@ def curve(runs: StudyRuns) -> pl.DataFrame:
     cal = runs.calibrated
     rows = []
     for tier in runs.study.config.tiers:
-        for k, per_day in enumerate(runs.study.targets):
+        for k, per_day in enumerate(runs.study.rates):
             d = detection(leads.filter((pl.col("tier") == tier.name) & (pl.col("target") == k)),
                           seeds)  # fmt: skip
             alarms = cal.holdout[tier.name]["trend"][k]

@@ -76,9 +76,15 @@ class Study:
     procs: int = 2
     trend: TrendConfig = field(default_factory=TrendConfig)
     cascade: CascadeConfig = field(default_factory=CascadeConfig)
-    targets: tuple[float, ...] = (1.0,)
+    targets: tuple[float, ...] | None = None
     """False alarms per simulated day to calibrate to: the common rate first, then the
-    points of the recall against false-alarm curve."""
+    points of the recall against false-alarm curve (None: the config's common rate)."""
+
+    @property
+    def rates(self) -> tuple[float, ...]:
+        """The targets, the common one first."""
+        return self.targets or (self.config.false_alarms_per_day,)
+
     kinds: tuple[str, ...] | None = None
     sizes: tuple[float, ...] | None = None
     events: int | None = None
@@ -290,7 +296,13 @@ def run_study(study: Study, progress: Progress | None = None) -> StudyRuns:
             progress(done, total, what)
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, study.procs), mp_context=context) as pool:
+    pool: ProcessPoolExecutor | _Serial
+    pool = (
+        _Serial()
+        if study.procs <= 1
+        else ProcessPoolExecutor(max_workers=study.procs, mp_context=context)
+    )
+    with pool:
         quiet: dict[int, Future[Any]] = {}
         for s in (*cal_seeds, *hold_seeds):
             path = None if cache_root is None else cache_root / _cache_key(study, s, code)
@@ -317,6 +329,21 @@ def run_study(study: Study, progress: Progress | None = None) -> StudyRuns:
     return StudyRuns(study, calibrated, tuple(measured), time.monotonic() - began)
 
 
+class _Serial:
+    """The pool's interface, run in this process (``procs`` 1: no child processes)."""
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(*args))
+        return future
+
+
 def _thresholds(
     study: Study,
     cal: list[tuple[dict[tuple[tuple[int, int] | None, str], pl.DataFrame], float]],
@@ -333,7 +360,7 @@ def _thresholds(
             if key not in by_slice:
                 pooled = _pool((stats[key] for stats, _ in cal))
                 by_slice[key] = tuple(
-                    calibrate(pooled, hours, per_day / 24.0, hop) for per_day in study.targets
+                    calibrate(pooled, hours, per_day / 24.0, hop) for per_day in study.rates
                 )
             out[tier.name][detector] = by_slice[key]
     return out
@@ -370,7 +397,7 @@ def _holdout(
             )
             by_seed[tier.name][detector] = per_seed
             totals[tier.name][detector] = tuple(
-                sum(row[k] for row in per_seed) for k in range(len(study.targets))
+                sum(row[k] for row in per_seed) for k in range(len(study.rates))
             )
     return Calibrated(
         thresholds,
