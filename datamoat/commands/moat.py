@@ -206,8 +206,10 @@ def run_moat(args: argparse.Namespace) -> int:
         summary.setdefault("measured_seeds", {})[name] = seeds
         if name == "tiers":
             summary["seeds"] = seeds
-        if args.summary_json:  # each experiment kept as soon as it is done
-            write_json(args.summary_json, {**summary, "wall_s": timings})
+        # each experiment kept as soon as it is done
+        for path in (args.summary_json, args.report_dir and args.report_dir / "summary.json"):
+            if path:
+                write_json(path, {**summary, "wall_s": timings})
     summary["wall_s"] = timings
     if args.summary_json:
         write_json(args.summary_json, summary)
