@@ -29,10 +29,12 @@ COMMANDS: dict[str, str] = {
     "merge": "merge the workers' partial windows into final signals (one per group)",
     "truth": "expected signals for --seed/--start/--posts, computed without streaming",
     "sentiment": "VADER sentiment of text lines, as JSON lines",
+    "validate": "decode an NDJSON file of posts: what would be dead-lettered, and why",
+    "schema": "the post or signal record contract as a JSON Schema",
     "topics": "create the posts, dead-letter, signals and partials topics (idempotent)",
     "broker": "the managed local Kafka broker (fetch/start/stop/status)",
     "bench": "load benchmark: fixed rate, the highest sustained rate, or a drain",
-    "moat": "the moat experiment: one seeded stream seen through access tiers",
+    "moat": "the moat experiment: seeded streams through access tiers, over many seeds",
 }
 
 log = logging.getLogger("datamoat")

@@ -33,7 +33,12 @@ from ingest.schema import KINDS, POST_COLUMNS, REQUIRED_COLUMNS
 __all__ = [
     "DAY_MS",
     "FIRST_POST_MS",
+    "INT64_MAX",
+    "INT64_MIN",
+    "INT_FIELDS",
+    "LOWEST",
     "MAX_DEPTH",
+    "STR_FIELDS",
     "Tally",
     "check_record",
     "classify",
@@ -54,7 +59,11 @@ INT_FIELDS: Final = frozenset(
     ("post_id", "author_id", "created_at", "parent_id", "root_id", "followers")
 )
 STR_FIELDS: Final = frozenset(("kind", "text", "lang"))
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+#: The lowest value of the fields checked always (``out_of_range:<field>`` below it);
+#: ``created_at``'s is :data:`FIRST_POST_MS`, checked only with ``now_ms``.
+LOWEST: Final = {"post_id": 1, "author_id": 1, "followers": 0}
 
 # -- layer 1: plain records -------------------------------------------------------------
 
@@ -209,7 +218,7 @@ def _int(literal: str) -> int | _Huge:
     if len(literal) > 20:  # len("-9223372036854775808") == 20
         return _HUGE
     value = int(literal)
-    return value if _INT64_MIN <= value <= _INT64_MAX else _HUGE
+    return value if INT64_MIN <= value <= INT64_MAX else _HUGE
 
 
 _DECODER: Final = json.JSONDecoder(
@@ -303,12 +312,8 @@ def _semantic_checks(now_ms: int | None, max_future_ms: int) -> list[tuple[pl.Ex
     checks: list[tuple[pl.Expr, str]] = [
         (pl.col(c).is_null(), f"missing_field:{c}") for c in REQUIRED_COLUMNS
     ]
-    checks += [
-        (pl.col("post_id") <= 0, "out_of_range:post_id"),
-        (pl.col("author_id") <= 0, "out_of_range:author_id"),
-        (pl.col("followers") < 0, "out_of_range:followers"),
-        (~pl.col("kind").is_in(KINDS), "invalid_kind"),
-    ]
+    checks += [(pl.col(name) < lowest, f"out_of_range:{name}") for name, lowest in LOWEST.items()]
+    checks.append((~pl.col("kind").is_in(KINDS), "invalid_kind"))
     if now_ms is not None:
         checks += [
             (pl.col("created_at") < FIRST_POST_MS, "out_of_range:created_at"),

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
+
 from datamoat.errors import ConfigError
 from datamoat.moat.config import check_moat, load_moat_config
 from datamoat.moat.report import (
@@ -132,6 +134,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"burst-free streams' statistics (default {default_cache_dir()})",
     )
     p.add_argument("--no-cache", action="store_true", help="calibrate from scratch, keep nothing")
+    p.add_argument(
+        "--from-summary",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="run nothing: write the report and the README table from a saved summary",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line, no table")
     p.set_defaults(func=run_moat)
 
@@ -161,7 +170,26 @@ class _Progress:
         self.line.clear()
 
 
+def _from_summary(args: argparse.Namespace) -> int:
+    try:
+        summary = orjson.loads(args.from_summary.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"--from-summary {args.from_summary}: can't be read ({exc})") from None
+    if not isinstance(summary, dict) or "settings" not in summary:
+        raise ConfigError(f"--from-summary {args.from_summary}: not a datamoat moat summary")
+    if args.report_dir:
+        write_report(summary, args.report_dir)
+    if args.update_readme:
+        update_readme(args.update_readme, summary)
+    if not args.quiet and "tiers" in summary:
+        order = [t["name"] for t in summary["tier_definitions"]]
+        print(text_table(summary["tiers"], order), flush=True)
+    return 0
+
+
 def run_moat(args: argparse.Namespace) -> int:
+    if args.from_summary is not None:
+        return _from_summary(args)
     config = config_from(args)
     moat = load_moat_config(args.moat_config)
     if args.posts_per_day is not None:
@@ -218,7 +246,8 @@ def run_moat(args: argparse.Namespace) -> int:
     if args.update_readme:
         update_readme(args.update_readme, summary)
     if not args.quiet and "tiers" in summary:
-        print(text_table(summary["tiers"]), flush=True)
+        order = [t.name for t in moat.tiers]
+        print(text_table(summary["tiers"], order), flush=True)
     elapsed = time.monotonic() - began
     print(
         f"datamoat moat: {', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}; "

@@ -7,10 +7,11 @@ Each tier has two detectors, each a statistic per (window, key) and a threshold:
   least the rule's support. A burst of a new hashtag or a rise on an established one is
   found by it.
 * **sentiment**: a moving-average control chart (Montgomery, *Introduction to Statistical
-  Quality Control*, ch. 9) on the key's net sentiment (positive minus negative share of
-  its scored posts): its last 3 windows against its own ``sentiment_baseline_windows``
-  windows before them (:func:`sentiment_stat`). A sentiment shift at flat volume is found
-  by it.
+  Quality Control*, ch. 9) on the key's windowed net sentiment (positive minus negative
+  share of its scored texts: reposts left out, as one viral post's reposts would otherwise
+  decide a hashtag's mood for an hour): its last 3 windows against its own
+  ``sentiment_baseline_windows`` windows before them (:func:`sentiment_stat`). A sentiment
+  shift at flat volume is found by it.
 
 An **alarm episode** is a run of consecutive windows of one key whose statistic reaches the
 threshold. No threshold is set by hand: :func:`calibrate` picks, per tier and detector, the
@@ -49,6 +50,10 @@ DETECTORS = ("trend", "sentiment")
 #: Statistics below these are dropped before any threshold is looked for (no detector is
 #: calibrated below them: a z of 1 is what noise does every window).
 _FLOOR = {"trend": 1.0, "sentiment": 2.0}
+#: The sentiment chart needs this many scored posts in its recent windows, and this many
+#: baseline windows: fewer make its variance a guess (a rare hashtag's mood is noise).
+MIN_SCORED = 20
+MIN_BASELINE = 6
 #: Width of the random tie-break added to every statistic (:func:`tie_break`).
 TIE = 1e-6
 #: Windows the sentiment chart averages (the newest included).
@@ -110,18 +115,20 @@ def sentiment_stat(
     chart on the key's net sentiment ``x`` = positive share - negative share of its scored
     posts. The mean of ``x`` over the key's last ``RECENT`` windows (up to this one) is held
     against the mean and variance of ``x`` over its windows among the ``baseline_windows``
-    before those (at least 3): ``|recent - mean| / sqrt(var / k)``, ``k`` the recent
-    windows present. The variance comes from the windows themselves, not from a binomial
-    model, because posts are not independent: a repost carries its source's text, so one
-    viral post moves a key's shares far more than a binomial test allows for."""
+    before those (at least ``MIN_BASELINE``): ``|recent - mean| / sqrt(var / k)``, ``k``
+    the recent windows present, once the recent windows hold ``MIN_SCORED`` scored posts.
+    The variance comes from the windows themselves (never below one window's multinomial
+    variance), not from a binomial model: even without reposts, the texts of one hashtag
+    are not independent draws."""
     rows = (
         signals.filter((pl.col("key") != STREAM_KEY) & (pl.col("scored") >= max(min_scored, 1)))
         .select(
             "key",
             "window_start",
             "window_end",
+            "scored",
             (pl.col("positive_share") - pl.col("negative_share")).alias("x"),
-            ((pl.col("positive_share") + pl.col("negative_share")) / pl.col("scored")).alias("own"),
+            _multinomial_variance().alias("own"),
         )
         .sort("key", "window_start")
     )
@@ -130,7 +137,11 @@ def sentiment_stat(
     recent_span, base_span = RECENT * hop_ms, baseline_windows * hop_ms
     recent = rows.rolling(
         index_column="window_start", period=f"{recent_span}i", group_by="key"
-    ).agg(pl.col("x").mean().alias("recent"), pl.len().alias("k"))
+    ).agg(
+        pl.col("x").mean().alias("recent"),
+        pl.len().alias("k"),
+        pl.col("scored").sum().alias("recent_scored"),
+    )
     base = rows.rolling(
         index_column="window_start",
         period=f"{base_span}i",
@@ -149,7 +160,7 @@ def sentiment_stat(
     return (
         rows.join(recent, on=["key", "window_start"], how="left")
         .join(base, on=["key", "window_start"], how="left")
-        .filter(pl.col("windows") >= 3)
+        .filter((pl.col("windows") >= MIN_BASELINE) & (pl.col("recent_scored") >= MIN_SCORED))
         .select(
             "key",
             "window_start",
@@ -164,6 +175,16 @@ def sentiment_stat(
         .filter(pl.col("stat") >= _FLOOR["sentiment"])
         .cast(STAT_SCHEMA)
     )
+
+
+def _multinomial_variance() -> pl.Expr:
+    """The variance of one window's net sentiment from its own posts: positive and negative
+    shares smoothed by one post each (Laplace), so a key whose posts were all neutral still
+    has a variance, ``(p + q - (p - q)**2) / n``."""
+    n = pl.col("scored").cast(pl.Float64)
+    p = (pl.col("positive_share") * n + 1.0) / (n + 3.0)
+    q = (pl.col("negative_share") * n + 1.0) / (n + 3.0)
+    return (p + q - (p - q) ** 2) / n
 
 
 def alarm_episodes(stats: pl.DataFrame, threshold: float, hop_ms: int) -> pl.DataFrame:

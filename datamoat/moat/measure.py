@@ -90,7 +90,7 @@ def detector_stats(
         after = signals.filter(pl.col("window_start") >= warm)
         out[ms, "trend"] = trend_stat(after, done.trend[ms])
         out[ms, "sentiment"] = sentiment_stat(
-            signals, spec.hop_ms, config.sentiment_baseline_windows
+            done.texts[ms], spec.hop_ms, config.sentiment_baseline_windows
         ).filter(pl.col("window_start") >= warm)
     return out
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from datamoat.errors import ConfigError
 from datamoat.moat.config import MoatConfig
 from datamoat.moat.seeds import CALIBRATION_BASE, HOLDOUT_BASE, Study
 
@@ -134,15 +135,17 @@ def _cell(t: dict[str, Any], key: str, how: str) -> str:
     return f"{text} [{lo}, {hi}]"
 
 
-def table_rows(tiers: dict[str, dict[str, Any]]) -> list[list[str]]:
+def table_rows(tiers: dict[str, dict[str, Any]], order: list[str] | None = None) -> list[list[str]]:
+    """The tier table's rows (header first), tiers in ``order`` (the config's)."""
     rows = [[c[0] for c in COLUMNS]]
-    for name, t in tiers.items():
+    for name in order or list(tiers):
+        t = tiers[name]
         rows.append([name if k == "name" else _cell(t, k, how) for _, k, how in COLUMNS])
     return rows
 
 
-def text_table(tiers: dict[str, dict[str, Any]]) -> str:
-    rows = table_rows(tiers)
+def text_table(tiers: dict[str, dict[str, Any]], order: list[str] | None = None) -> str:
+    rows = table_rows(tiers, order)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for j, row in enumerate(rows):
@@ -169,12 +172,12 @@ def _p(value: float | None) -> str:
 
 
 def significance_rows(
-    tiers: dict[str, dict[str, Any]], reference: str = "firehose"
+    tiers: dict[str, dict[str, Any]], order: list[str] | None = None, reference: str = "firehose"
 ) -> list[list[str]]:
     rows = [["tier", "found only by firehose / only by tier", "McNemar p",
              "lead Δ p50 (both found, n)", "Wilcoxon p", "differs"]]  # fmt: skip
-    for name, t in tiers.items():
-        v = t.get("versus_" + reference)
+    for name in order or list(tiers):
+        v = tiers[name].get("versus_" + reference)
         if v is None:
             continue
         delta = v["lead_difference_p50_s"]
@@ -207,11 +210,11 @@ def readme_table(summary: dict[str, Any]) -> str:
         "95 % intervals over seeds in brackets. Made by "
         f"`{summary['command']}` at commit `{(summary['commit'] or '?')[:12]}`.",
         "",
-        _markdown_table(table_rows(summary["tiers"])),
+        _markdown_table(table_rows(summary["tiers"], _tier_names(summary))),
         "",
         "Each tier against the firehose on the same bursts:",
         "",
-        _markdown_table(significance_rows(summary["tiers"])),
+        _markdown_table(significance_rows(summary["tiers"], _tier_names(summary))),
         "",
         README_END,
     ]
@@ -223,7 +226,7 @@ def update_readme(path: Path, summary: dict[str, Any]) -> None:
     text = path.read_text(encoding="utf-8")
     begin, end = text.find(README_BEGIN), text.find(README_END)
     if begin < 0 or end < begin:
-        raise ValueError(f"{path} has no {README_BEGIN} ... {README_END} block")
+        raise ConfigError(f"{path} has no {README_BEGIN} ... {README_END} block to update")
     block = readme_table(summary)
     path.write_text(text[:begin] + block + text[end + len(README_END) :], encoding="utf-8")
 
@@ -324,8 +327,8 @@ def markdown_report(summary: dict[str, Any], plots: list[str]) -> str:
             "| tier | detector | threshold | method | calibration episodes / h | hold-out / h |",
             "|---|---|---|---|---|---|",
         ]
-        for name, t in summary["tiers"].items():
-            for d, info in t["detector"].items():
+        for name in _tier_names(summary):
+            for d, info in summary["tiers"][name]["detector"].items():
                 lines.append(
                     f"| {name} | {d} | {info['threshold']:.3g} | {info['method']} | "
                     f"{info['calibration_episodes']} / {info['calibration_hours']:.0f} | "

@@ -172,21 +172,11 @@ def tier_figures(runs: StudyRuns, reference: str = "firehose") -> dict[str, dict
             sum(m.false_alarms[name] for m in runs.measured)
             / max(sum(m.hours for m in runs.measured), 1e-9)
         )
-        for key in ESTIMATES:
+        for key in (*ESTIMATES, f"top{study.config.top_n}_overlap"):
             values = [m.tiers[name].get(key) for m in runs.measured]
             got = np.array([v for v in values if v is not None], dtype=np.float64)
             fig[key] = float(got.mean()) if len(got) else None
             fig[f"{key}_ci95"] = _pair(mean_ci(got)) if len(got) > 1 else None
-        top = next((k for k in runs.measured[0].tiers[name] if k.endswith("_overlap")
-                    and k.startswith("top") and k != "top_cascade_overlap"), None)  # fmt: skip
-        if top is not None:
-            got = np.array(
-                [m.tiers[name][top] for m in runs.measured if m.tiers[name][top] is not None]
-            )
-            fig["top10_overlap" if top == "top10_overlap" else top] = (
-                float(got.mean()) if len(got) else None
-            )
-            fig[f"{top}_ci95"] = _pair(mean_ci(got)) if len(got) > 1 else None
         if name != reference:
             ref = common.filter(pl.col("tier") == reference)
             fig["versus_" + reference] = versus(common.filter(pl.col("tier") == name), ref)

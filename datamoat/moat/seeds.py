@@ -53,8 +53,17 @@ __all__ = [
 
 CALIBRATION_BASE = 900_000
 HOLDOUT_BASE = 800_000
-#: Source folders whose code shapes a burst-free stream's statistics.
-_FINGERPRINT = ("ingest/firehose", "process", "datamoat/moat")
+#: Source whose code shapes a burst-free stream's statistics (folders and files).
+_FINGERPRINT = (
+    "ingest/firehose",
+    "ingest/schema.py",
+    "process",
+    "datamoat/pipeline.py",
+    "datamoat/moat/config.py",
+    "datamoat/moat/detect.py",
+    "datamoat/moat/measure.py",
+    "datamoat/moat/stream.py",
+)
 
 Progress = Callable[[int, int, str], None]
 """Called with (jobs done, jobs in all, what just finished)."""
@@ -205,8 +214,9 @@ def _scaled(cascade: CascadeConfig, scale: float) -> CascadeConfig:
 def _fingerprint() -> str:
     root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
-    for folder in _FINGERPRINT:
-        for path in sorted((root / folder).rglob("*.py")):
+    for name in _FINGERPRINT:
+        where = root / name
+        for path in sorted(where.rglob("*.py")) if where.is_dir() else [where]:
             h.update(path.relative_to(root).as_posix().encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]

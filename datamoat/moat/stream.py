@@ -29,7 +29,7 @@ from datamoat.moat.adversary import Campaign, campaign_posts
 from datamoat.moat.config import MoatConfig, Tier
 from datamoat.pipeline import score
 from ingest.firehose import Firehose
-from process.aggregate import explode_keys
+from process.aggregate import NEGATIVE_AT, POSITIVE_AT, explode_keys
 from process.cascades import CascadeConfig
 from process.engine import WindowEngine
 from process.trends import TrendConfig
@@ -70,6 +70,7 @@ class _Group:
     ms: Slice
     engine: WindowEngine
     out: list[pl.DataFrame] = field(default_factory=list)
+    texts: list[pl.DataFrame] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,10 @@ class Pass:
     feel: pl.DataFrame
     """Per (window_start, key) over every post: ``feel_sum`` (the generator's polarities,
     -1/0/1, summed) and ``feel_posts``; empty when the stream has no ``polarity``."""
+    texts: dict[Slice, pl.DataFrame]
+    """Per slice, the sentiment of its own texts per (window, key): every scored post but
+    reposts (a repost repeats its source's text). ``window_start``, ``window_end``, ``key``,
+    ``scored``, ``positive_share``, ``negative_share``, as signal rows name them."""
     spec: WindowSpec
     posts: int
     first_ms: int
@@ -146,13 +151,14 @@ def run_pass(
     for g in groups.values():
         g.out.append(g.engine.flush())
     signals = {ms: pl.concat(g.out) for ms, g in groups.items()}
+    texts = {ms: _texts_of(g.texts, spec) for ms, g in groups.items()}
     trends = {ms: g.engine.trend_config for ms, g in groups.items()}
     felt = (
         pl.concat(feel).group_by("window_start", "key").sum()
         if feel
         else pl.DataFrame(schema=_FEEL_SCHEMA)
     )
-    return Pass(signals, trends, felt, spec, seen, firehose.start_ms, max(t, last_ms + 1))
+    return Pass(signals, trends, felt, texts, spec, seen, firehose.start_ms, max(t, last_ms + 1))
 
 
 _FEEL_SCHEMA = pl.Schema(
@@ -194,3 +200,27 @@ def _feed(groups: dict[Slice, _Group], batch: pl.DataFrame, offset: int, now_ms:
         closed = g.engine.close(now_ms)
         if closed.height:
             g.out.append(closed)
+        g.texts.append(_texts(g.engine.spec, part))
+
+
+def _texts(spec: WindowSpec, scored: pl.DataFrame) -> pl.DataFrame:
+    """Counts of scored, positive and negative texts per (window, key) of one batch."""
+    own = scored.filter((pl.col("kind") != "repost") & pl.col("compound").is_not_null())
+    keyed = explode_keys(spec.assign(own.select("created_at", "hashtags", "compound")))
+    return keyed.group_by("window_start", "key").agg(
+        pl.len().cast(pl.Int64).alias("scored"),
+        (pl.col("compound") >= POSITIVE_AT).sum().cast(pl.Int64).alias("positive"),
+        (pl.col("compound") <= NEGATIVE_AT).sum().cast(pl.Int64).alias("negative"),
+    )
+
+
+def _texts_of(parts: list[pl.DataFrame], spec: WindowSpec) -> pl.DataFrame:
+    summed = pl.concat(parts).group_by("window_start", "key").sum()
+    return summed.select(
+        "window_start",
+        (pl.col("window_start") + spec.size_ms).alias("window_end"),
+        "key",
+        "scored",
+        (pl.col("positive") / pl.col("scored")).alias("positive_share"),
+        (pl.col("negative") / pl.col("scored")).alias("negative_share"),
+    ).sort("window_start", "key")
