@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "merge": "merge the workers' partial windows into final signals (one per group)",
     "truth": "expected signals for --seed/--start/--posts, computed without streaming",
     "sentiment": "VADER sentiment of text lines, as JSON lines",
+    "ingest": "real posts in: a dump file (NDJSON, CSV, X API) or Bluesky's Jetstream",
     "validate": "decode an NDJSON file of posts: what would be dead-lettered, and why",
     "schema": "the post or signal record contract as a JSON Schema",
     "topics": "create the posts, dead-letter, signals and partials topics (idempotent)",
