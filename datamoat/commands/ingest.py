@@ -73,6 +73,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     j.add_argument("--url", default=None, help="the endpoint (default: Bluesky's public one)")
     j.add_argument("--cursor", type=int, default=None, metavar="US", help="start at time_us")
     j.add_argument("--max-events", type=positive_int, default=None, help="stop after N events")
+    j.add_argument(
+        "--name",
+        default="jetstream",
+        help="this ingest's name: its transactional id and its cursor's key and topic "
+        "(<name>.cursor); a restarted ingest of the same name resumes after its cursor",
+    )
     _outputs(j)
     j.set_defaults(func=run_jetstream)
 
@@ -101,6 +107,20 @@ def _writer(args: argparse.Namespace) -> tuple[PostWriter, int, str]:
     config = config_from(args)
     k = config.kafka
     return kafka_writer(k.bootstrap, k.posts_topic), k.partitions, f"{k.posts_topic}@{k.bootstrap}"
+
+
+def _kafka_ingest(args: argparse.Namespace) -> tuple[Any, int, str, int | None]:
+    """Exactly once into Kafka: the topics, the ingest's last committed cursor, and its
+    transactional writer (which fences a predecessor of the same name)."""
+    from datamoat.topics import create_topics
+    from ingest.kafka.cursor import CursorWriter, read_cursor
+
+    config = config_from(args)
+    k = config.kafka
+    create_topics(config)
+    writer = CursorWriter(k.bootstrap, args.name, k.posts_topic, k.dlq_topic)
+    committed = read_cursor(k.bootstrap, args.name)  # after the fence: nothing left open
+    return writer, k.partitions, f"{k.posts_topic}@{k.bootstrap}", committed
 
 
 def _close(writer: PostWriter) -> None:
@@ -165,10 +185,20 @@ def run_file(args: argparse.Namespace) -> int:
 
 
 class _Jetstream:
-    """The batch hook: posts to the writer, dead letters to their file, a live line."""
+    """The batch hook: posts to the writer (or, into Kafka, posts, dead letters and the
+    cursor in one transaction), dead letters to their file, a live line."""
 
-    def __init__(self, writer: PostWriter, partitions: int, dead: Path | None, live: bool):
-        self.writer, self.partitions = writer, partitions
+    def __init__(
+        self,
+        writer: PostWriter | None,
+        partitions: int,
+        dead: Path | None,
+        live: bool,
+        kafka: Any = None,
+        cursor_us: int | None = None,
+    ):
+        self.writer, self.partitions, self.kafka = writer, partitions, kafka
+        self.cursor_us = cursor_us
         self.dead = open(dead, "wb") if dead is not None else None  # noqa: SIM115 - closed below
         self.line = LiveLine(stream=sys.stderr) if live else None
         self.posts = 0
@@ -176,11 +206,17 @@ class _Jetstream:
 
     def __call__(self, mapped: Any) -> None:
         posts = mapped.posts
-        if posts.height:
-            self.writer.write(
-                partitions_of(posts, self.partitions), encode_keys(posts), encode_values(posts)
-            )
-            self.posts += posts.height
+        if mapped.newest_us is not None:
+            self.cursor_us = max(self.cursor_us or 0, mapped.newest_us)
+        parts, keys, values = (
+            partitions_of(posts, self.partitions), encode_keys(posts), encode_values(posts)
+        )  # fmt: skip
+        if self.kafka is not None:
+            if self.cursor_us is not None:
+                self.kafka.commit(parts, keys, values, mapped.dead, self.cursor_us)
+        elif posts.height and self.writer is not None:
+            self.writer.write(parts, keys, values)
+        self.posts += posts.height
         if self.dead is not None:
             for raw, reason in mapped.dead:
                 self.dead.write(orjson.dumps({"reason": reason, "record": raw.decode(
@@ -204,18 +240,30 @@ def run_jetstream(args: argparse.Namespace) -> int:
     url = args.url or JETSTREAM_URL
     if not url.startswith(("ws://", "wss://")):
         raise ConfigError(f"--url {url!r} is not a WebSocket address (ws:// or wss://)")
-    writer, partitions, where = _writer(args)
-    hook = _Jetstream(writer, partitions, args.dead_letters, sys.stderr.isatty() and not args.quiet)
+    live = sys.stderr.isatty() and not args.quiet
+    cursor, kafka, writer = args.cursor, None, None
+    if args.output is not None:
+        writer, partitions, where = _writer(args)
+    else:
+        kafka, partitions, where, committed = _kafka_ingest(args)
+        if cursor is None and committed is not None:
+            cursor = committed
+            print(f"datamoat ingest jetstream: resuming after cursor {committed}", file=sys.stderr)
+    hook = _Jetstream(writer, partitions, args.dead_letters, live, kafka, cursor)
     try:
         stats = asyncio.run(
-            stream_events(url, cursor_us=args.cursor, on_batch=hook, max_events=args.max_events)
+            stream_events(url, cursor_us=cursor, on_batch=hook, max_events=args.max_events)
         )
     except KeyboardInterrupt:
         stats = None
     finally:
         hook.close()
-        _close(writer)
-    summary: dict[str, Any] = {"url": url, "output": where, "posts": hook.posts}
+        if writer is not None:
+            _close(writer)
+        if kafka is not None:
+            kafka.close()
+    summary: dict[str, Any] = {"url": url, "output": where, "posts": hook.posts,
+                               "cursor_us": hook.cursor_us}  # fmt: skip
     if stats is not None:
         summary.update(
             {
@@ -224,7 +272,6 @@ def run_jetstream(args: argparse.Namespace) -> int:
                 "dropped": dict(stats.dropped),
                 "reconnects": stats.reconnects,
                 "gaps": stats.gaps,
-                "cursor_us": stats.cursor_us,
             }
         )
     write_summary(summary, args.summary_json)

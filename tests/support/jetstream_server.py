@@ -76,8 +76,12 @@ class JetstreamReplay:
         drop_after: Sequence[int | None] = (),
         drop: Literal["close", "abort"] = "close",
         reject_status: int | None = None,
+        pace_s: float = 0.0,
     ) -> None:
+        """``pace_s``: a pause after each frame (a stream that lasts long enough to be
+        killed in the middle of)."""
         self.frames = list(frames)
+        self.pace_s = pace_s
         self.drop_after = list(drop_after)
         self.drop = drop
         self.reject_status = reject_status
@@ -134,6 +138,8 @@ class JetstreamReplay:
                 break
             await ws.send(frame, text=True)
             self.sent[n] += 1
+            if self.pace_s:
+                await asyncio.sleep(self.pace_s)
         else:
             await ws.wait_closed()  # the quiet live tail
             return
