@@ -394,7 +394,9 @@ def _volume_section(sweeps: dict[str, Any]) -> list[str]:
         "as its span and reports the rate they give on two others: where that is above the "
         "common rate, the tier's recall at that point is bought with more false alarms. "
         "The shorter the span, the less data the calibration has, so the largest "
-        "platforms' thresholds are extrapolated from the tail (`tail`).",
+        "platforms' thresholds are extrapolated from the tail (`tail`). A tier whose delay "
+        "is not shorter than the horizon (15 minutes at 500M, where the span is an hour) "
+        "can't flag anything in time there.",
         "",
     ]
     return lines
