@@ -3,11 +3,11 @@
 Kafka defines a group's lag on a partition as the log-end offset minus the group's committed
 offset. A worker drains a pre-filled topic while its merger exports the group's lag (read
 from the group's commits and the log ends once a second, ingest/kafka/lag.py); part of the
-way through the worker is frozen (SIGSTOP) and 30,000 more posts arrive, so the commits and
-the log ends hold still with a lag of at least those, and
-Kafka's ``ConsumerGroupCommand --describe`` (from the ``kafka-tools`` artifact, fetched by
-Maven into ``.kafka/tools`` from ``configs/kafka/tools/pom.xml``, apart from the broker's
-jars) must report exactly the metric's figure, which is neither 0 nor the whole topic.
+way through (once it has committed on every partition) the worker is stopped (SIGTERM) and
+30,000 more posts arrive, so the commits and the log ends hold still with a lag of at least
+those, and Kafka's ``ConsumerGroupCommand --describe`` (from the ``kafka-tools`` artifact,
+fetched by Maven into ``.kafka/tools`` from ``configs/kafka/tools/pom.xml``, apart from the
+broker's jars) must report exactly the metric's figure, which is neither 0 nor the whole topic.
 """
 
 from __future__ import annotations
@@ -80,6 +80,13 @@ def describe_lags(java: str, cp: str, bootstrap: str, group: str) -> tuple[str, 
     return text, []
 
 
+def committed(java: str, cp: str, bootstrap: str, group: str) -> list[int]:
+    """The partitions the group has committed offsets for (``--describe``)."""
+    text = group_tool(java, cp, bootstrap, "--describe", "--group", group)
+    rows = re.finditer(r"^\S+\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s", text, re.M)
+    return [int(m.group(1)) for m in rows]
+
+
 def metric_lag(url: str) -> float:
     text = fetch(url + "metrics").decode()
     return sum(
@@ -111,10 +118,16 @@ def test_consumer_lag_metric_agrees_with_kafka_consumer_group_command(
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        # Part of the way through, freeze the worker: its commits stop, the log's end is
-        # fixed, so the lag holds still and both figures must be the same number.
+        # Part of the way through, stop the worker (SIGTERM: it commits its batch and leaves
+        # the group): its commits stop, the log's end is fixed, so the lag holds still and
+        # both figures must be the same number. (Frozen with SIGSTOP instead, a worker could
+        # hold a transaction open with its offsets pending, and the tool lists none.)
         wait_for("the worker to commit some", lambda: 0 <= _lag(url) < posts, 120)
-        worker.send_signal(signal.SIGSTOP)
+        # ... on every partition: a group without members lists only committed partitions
+        wait_for("a commit on every partition",
+                 lambda: len(committed(java, cp, bootstrap, group)) == 6, 120)  # fmt: skip
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
         more = ["--seed", "4", "--start", "2026-01-02T00:00:00Z", "--posts", "30000"]
         done = subprocess.run([*DATAMOAT, "produce", *more, "--unpaced", "--quiet"], env=env,
                               capture_output=True, timeout=300)  # fmt: skip
@@ -125,7 +138,6 @@ def test_consumer_lag_metric_agrees_with_kafka_consumer_group_command(
         assert sum(lags) >= 30_000, text
         assert metric_lag(url) == sum(lags), (metric_lag(url), text)
     finally:
-        worker.send_signal(signal.SIGCONT)
         for proc in (worker, merger):
             proc.terminate()
             try:
