@@ -34,6 +34,7 @@ from datamoat.moat.seeds import Study, default_cache_dir
 from datamoat.moat.sweeps import SWEEPS, run_sweep
 from datamoat.options import config_from, parse_start, positive_float, positive_int
 from datamoat.report import LiveLine
+from process.trends import TrendConfig
 
 __all__ = ["SWEEP_SEEDS", "parse_duration", "register"]
 
@@ -135,6 +136,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="calibrate from scratch, keep nothing")
     p.add_argument(
+        "--input",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="real posts instead of seeded streams: an NDJSON file in the post contract "
+        "(what 'datamoat ingest' writes); event time is real time unless --day-in is given",
+    )
+    p.add_argument(
         "--from-summary",
         type=Path,
         default=None,
@@ -187,9 +196,33 @@ def _from_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _real(args: argparse.Namespace) -> int:
+    from datamoat.moat.real import real_markdown, real_study
+
+    config = config_from(args)
+    moat = load_moat_config(args.moat_config)
+    moat = replace(moat, day_in_s=args.day_in or None)  # real posts: real time by default
+    check_moat(moat, "flags")
+    summary = real_study(moat, args.input, TrendConfig(), config.cascades.engine())
+    summary["command"] = "datamoat moat " + shlex.join(
+        sys.argv[2:] if sys.argv[1:2] == ["moat"] else []
+    )
+    if args.summary_json:
+        write_json(args.summary_json, summary)
+    if args.report_dir:
+        args.report_dir.mkdir(parents=True, exist_ok=True)
+        (args.report_dir / "report.md").write_text(real_markdown(summary), encoding="utf-8")
+        write_json(args.report_dir / "summary.json", summary)
+    if not args.quiet:
+        print(real_markdown(summary), flush=True)
+    return 0
+
+
 def run_moat(args: argparse.Namespace) -> int:
     if args.from_summary is not None:
         return _from_summary(args)
+    if args.input is not None:
+        return _real(args)
     config = config_from(args)
     moat = load_moat_config(args.moat_config)
     if args.posts_per_day is not None:

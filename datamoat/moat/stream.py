@@ -22,22 +22,36 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import polars as pl
 
 from datamoat.moat.adversary import Campaign, campaign_posts
 from datamoat.moat.config import MoatConfig, Tier
 from datamoat.pipeline import score
-from ingest.firehose import Firehose
 from process.aggregate import NEGATIVE_AT, POSITIVE_AT, explode_keys
 from process.cascades import CascadeConfig
 from process.engine import WindowEngine
 from process.trends import TrendConfig
 from process.windows import WindowSpec
 
-__all__ = ["Pass", "Progress", "millis_filter", "run_pass", "sampled_trend"]
+__all__ = ["Pass", "Progress", "Stream", "millis_filter", "run_pass", "sampled_trend"]
 
 Slice = tuple[int, int] | None
+
+
+class Stream(Protocol):
+    """What a pass reads: the generator (:class:`ingest.firehose.Firehose`) or a file of
+    posts (:class:`datamoat.moat.real.PostsFile`), in time order."""
+
+    @property
+    def start_ms(self) -> int: ...
+
+    def take_until(self, end_ms: int) -> pl.DataFrame: ...
+
+    def take(self, n: int) -> pl.DataFrame: ...
+
+
 #: Called with (event ms reached, posts so far).
 Progress = Callable[[int, int], None]
 
@@ -95,7 +109,7 @@ class Pass:
 def run_pass(
     config: MoatConfig,
     tiers: tuple[Tier, ...],
-    firehose: Firehose,
+    firehose: Stream,
     *,
     end_ms: int | None = None,
     posts: int | None = None,
