@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -44,6 +45,10 @@ __all__ = [
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "kafka"
 HOST = "127.0.0.1"
+#: Starts on freshly picked ports when one was taken before Kafka bound it.
+_PORT_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 _NO_JAVA = "install openjdk-17-jre-headless or pass --bootstrap to use an existing broker"
 
 
@@ -201,6 +206,49 @@ class LocalCluster:
                 "pass another --data-dir or delete that one"
             )
         libs, java = ensure_jars(self.home), find_java()
+        cluster_id = old.get("cluster_id") or new_cluster_id()
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            ports = self._ports()
+            logged = self._log_sizes()
+            try:
+                self._start_on(ports, cluster_id, libs, java)
+            except BrokerError:
+                # Ports we picked free can be taken by another process before Kafka binds
+                # them (parallel tests, other programs): pick others, a bounded number of times.
+                if self.port != 0 or not self._bind_failed(logged):
+                    raise
+                if attempt == _PORT_ATTEMPTS:
+                    raise
+                log.warning("a port picked for Kafka was taken meanwhile; starting on others")
+                continue
+            break
+        if self.brokers > 1:
+            create_internal_topics(",".join(f"{HOST}:{p}" for p in ports[: self.brokers]))
+        return self.status()
+
+    def _log_paths(self) -> list[Path]:
+        return [
+            self._node_dir(i) / name
+            for i in range(1, self.brokers + 1)
+            for name in ("stdout.log", "server.log")
+        ]
+
+    def _log_sizes(self) -> dict[Path, int]:
+        return {path: path.stat().st_size if path.is_file() else 0 for path in self._log_paths()}
+
+    def _bind_failed(self, since: Mapping[Path, int]) -> bool:
+        """A node logged, after ``since`` (sizes), that a port it wanted was taken."""
+        for path in self._log_paths():
+            if not path.is_file():
+                continue
+            with path.open("rb") as fh:
+                fh.seek(since.get(path, 0))
+                if b"Address already in use" in fh.read():
+                    return True
+        return False
+
+    def _ports(self) -> list[int]:
+        """Client then controller ports of every node: free ones, or from ``port`` on."""
         n = self.brokers
         ports = _free_ports(2 * n) if self.port == 0 else list(range(self.port, self.port + 2 * n))
         for port in ports:
@@ -208,7 +256,11 @@ class LocalCluster:
                 raise BrokerError(
                     f"port {port} on {HOST} is in use: stop what listens there or pick --port"
                 )
-        cluster_id = old.get("cluster_id") or new_cluster_id()
+        return ports
+
+    def _start_on(self, ports: list[int], cluster_id: str, libs: Path, java: str) -> None:
+        """Format and launch every node on ``ports``; return once all serve clients."""
+        n = self.brokers
         state = {"cluster_id": cluster_id, "brokers": n, "ports": ports[:n]}
         state |= {"controller_ports": ports[n:], "heap": self.heap}
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -223,9 +275,6 @@ class LocalCluster:
         for i in range(1, n + 1):
             self._launch(java, libs, i, self.heap)
         self._wait_ready(list(range(1, n + 1)), ports[:n], n)
-        if n > 1:
-            create_internal_topics(",".join(f"{HOST}:{p}" for p in ports[:n]))
-        return self.status()
 
     def start_node(self, node_id: int) -> ClusterStatus:
         """Start one stopped node of this (partly running) cluster with its recorded ports

@@ -127,6 +127,43 @@ def test_second_broker_start_status_stop(tmp_path: Path) -> None:
     assert "KafkaRaftServer" in (tmp_path / "second" / "node-1" / "server.log").read_text()
 
 
+def test_a_port_taken_before_kafka_binds_it_starts_on_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ports picked free can be taken by another process before Kafka binds them (the
+    fresh-clone suite lost a chaos run so): the cluster starts again on other ports."""
+    import socket
+
+    import datamoat.broker as broker
+
+    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken = busy.getsockname()[1]
+    real = broker._free_ports  # noqa: SLF001 - the ports the cluster picks, taken on purpose
+    calls: list[list[int]] = []
+
+    def picked(count: int, host: str = "127.0.0.1") -> list[int]:
+        ports = real(count, host)
+        if not calls:
+            ports[0] = taken  # free when picked, taken before Kafka binds it
+        calls.append(ports)
+        return ports
+
+    monkeypatch.setattr(broker, "_free_ports", picked)
+    monkeypatch.setattr(broker, "port_free", lambda port: True)
+    cluster = LocalCluster(tmp_path / "race", port=0, heap="256m")
+    try:
+        with caplog.at_level(logging.WARNING, logger="datamoat.broker"):
+            started = cluster.start()
+        assert started.running and started.bootstrap is not None
+        assert len(calls) == 2 and started.bootstrap.endswith(f":{calls[1][0]}")
+        assert "taken meanwhile" in caplog.text
+    finally:
+        cluster.stop()
+        busy.close()
+
+
 def test_cli_status_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(tmp_path / "cli")
     assert main(["broker", "status", "--data-dir", data]) == 3
