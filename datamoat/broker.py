@@ -41,6 +41,7 @@ __all__ = [
     "ensure_jars",
     "find_java",
     "free_port",
+    "free_ports",
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "kafka"
@@ -111,7 +112,7 @@ def ensure_jars(root: Path | None = None) -> Path:
 
 def free_port(host: str = HOST) -> int:
     """A TCP port on ``host`` that nothing listens on right now."""
-    return _free_ports(1, host)[0]
+    return free_ports(1, host)[0]
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ class LocalCluster:
     def _ports(self) -> list[int]:
         """Client then controller ports of every node: free ones, or from ``port`` on."""
         n = self.brokers
-        ports = _free_ports(2 * n) if self.port == 0 else list(range(self.port, self.port + 2 * n))
+        ports = free_ports(2 * n) if self.port == 0 else list(range(self.port, self.port + 2 * n))
         for port in ports:
             if not port_free(port):
                 raise BrokerError(
@@ -449,7 +450,9 @@ class LocalCluster:
         return "\n".join(parts) or "(the broker wrote no log)"
 
 
-def _free_ports(count: int, host: str = HOST) -> list[int]:
+def free_ports(count: int, host: str = HOST) -> list[int]:
+    """``count`` ports nothing listens on now (another process may take one before it is
+    bound: :meth:`LocalCluster.start` starts again on others when that happens)."""
     socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in socks:

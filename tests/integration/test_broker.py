@@ -140,7 +140,7 @@ def test_a_port_taken_before_kafka_binds_it_starts_on_others(
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     taken = busy.getsockname()[1]
-    real = broker._free_ports  # noqa: SLF001 - the ports the cluster picks, taken on purpose
+    real = broker.free_ports
     calls: list[list[int]] = []
 
     def picked(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -150,7 +150,7 @@ def test_a_port_taken_before_kafka_binds_it_starts_on_others(
         calls.append(ports)
         return ports
 
-    monkeypatch.setattr(broker, "_free_ports", picked)
+    monkeypatch.setattr(broker, "free_ports", picked)
     monkeypatch.setattr(broker, "port_free", lambda port: True)
     cluster = LocalCluster(tmp_path / "race", port=0, heap="256m")
     try:
