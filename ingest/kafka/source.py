@@ -32,6 +32,8 @@ from ingest.source import Committed, Offsets, PartitionListener
 __all__ = ["KafkaSource", "consumer_config"]
 
 log = logging.getLogger("datamoat.source")
+#: How long reading a committed offset waits for a broker that is away before it fails.
+COMMITTED_WAIT_S = 120.0
 
 #: Contact with the broker broken for longer than this starts :meth:`KafkaSource.listened_s`
 #: from zero again (a broker away, or a loop stuck in a commit's retries).
@@ -172,12 +174,24 @@ class KafkaSource:
         return moved
 
     def committed(self, partitions: set[int]) -> dict[int, Committed | None]:
-        """The group's committed offsets (with metadata); waits out pending transactions."""
+        """The group's committed offsets (with metadata); waits out pending transactions,
+        and a broker that is away (bounded: ``COMMITTED_WAIT_S``, then the error)."""
         out: dict[int, Committed | None] = {}
         for p in sorted(partitions):
-            c = self.consumer.committed(self._tp(p), metadata=True, timeout_ms=30_000)
+            c = self._committed_of(self._tp(p))
             out[p] = None if c is None or c.offset < 0 else Committed(c.offset, c.metadata or "")
         return out
+
+    def _committed_of(self, tp: TopicPartition) -> Any:
+        deadline = time.monotonic() + COMMITTED_WAIT_S
+        while True:
+            try:
+                return self.consumer.committed(tp, metadata=True, timeout_ms=30_000)
+            except KafkaError as exc:  # the group's coordinator is away: wait for it
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("committed offset of %s unreadable (%s); retrying", tp, exc)
+                self.sleep(1.0)
 
     def committed_on(self, topic: str, partition: int) -> Committed | None:
         """The group's committed offset on another topic (None: none, or no such topic)."""
