@@ -70,19 +70,35 @@ def broker_count(bootstrap: str, timeout_s: float = 10.0) -> int:
 def replication_factors(
     bootstrap: str, names: Sequence[str], timeout_s: float = 10.0
 ) -> dict[str, int]:
-    """The replication factor of each existing topic among ``names`` (absent ones left out)."""
+    """The replication factor of each existing topic among ``names`` (absent ones left out).
+
+    A broker's metadata lags the controller's by a moment: a topic made a moment ago can be
+    unknown to the broker that answers. Topics missing from an answer are asked for again
+    until ``timeout_s`` has passed, so a caller that knows the topics exist (``ensure_topics``
+    said so) gets them all."""
+    deadline = time.monotonic() + timeout_s
     admin = _admin(bootstrap, timeout_s)
+    factors: dict[str, int] = {}
     try:
-        found = admin.describe_topics(list(names)) if names else []
-    except KafkaError as exc:
-        raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
+        while True:
+            missing = [name for name in names if name not in factors]
+            if not missing:
+                return factors
+            try:
+                found = admin.describe_topics(missing)
+            except KafkaError as exc:
+                raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
+            factors.update(
+                (t["name"], min(len(p["replica_nodes"]) for p in t["partitions"]))
+                for t in found
+                if t.get("error_code", 0) == 0 and t.get("partitions")
+            )
+            if time.monotonic() >= deadline:
+                return factors
+            if len(factors) < len(names):
+                time.sleep(0.2)
     finally:
         admin.close()
-    return {
-        t["name"]: min(len(p["replica_nodes"]) for p in t["partitions"])
-        for t in found
-        if t.get("error_code", 0) == 0 and t.get("partitions")
-    }
 
 
 def ensure_topics(

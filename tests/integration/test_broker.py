@@ -18,7 +18,7 @@ from datamoat.cli import main
 from datamoat.config import Config, KafkaConfig
 from datamoat.errors import BrokerError
 from datamoat.topics import create_topics
-from ingest.kafka.admin import ensure_topics, is_reachable
+from ingest.kafka.admin import broker_count, ensure_topics, is_reachable, replication_factors
 from ingest.kafka.testing import (
     ConfigResource,
     ConfigResourceType,
@@ -240,6 +240,8 @@ def test_three_nodes_topics_and_one_node_restarted(
         warnings: list[str] = []
         made = _create(config, warnings)
         assert sorted(made) == ["datamoat.partials", "posts.dlq", "signals"]
+        seen = (broker_count(bootstrap), replication_factors(bootstrap, ["posts"]))
+        assert len(warnings) == 1, (warnings, seen)  # brokers, factors: what the check saw
         (line,) = warnings
         assert "'posts' has replication factor 1, less than the 3 wanted" in line
         layout = _topic_layout(bootstrap, ["posts", *made])
