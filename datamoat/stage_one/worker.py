@@ -262,6 +262,9 @@ class Worker:
             assert self.durably is not None
             self.durably(lambda: self.output.commit(delta, letters, commits, group), "commit")
         except GroupMovedOn as exc:
+            # Not committing any more: the rewind's assignment must rebuild the partitions
+            # (an assignment seen while committing only marks the batch as moved).
+            self._committing = False
             log.warning("%s: this batch is aborted; its partitions' owners read it again", exc)
             self._rewind()
             return
