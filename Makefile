@@ -34,7 +34,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,reports]'
 	@touch $@
 
 # Quix Streams and Bytewax, which `datamoat bench --peers` compares with (tests and bench).
@@ -45,7 +45,10 @@ $(PEERS_STAMP): $(STAMP)
 kafka-jars: $(STAMP)
 	$(DATAMOAT) broker fetch
 
-run: $(STAMP) kafka-jars
+# No jars fetched here: `datamoat run` fetches them itself (Maven, Java) only when it has to
+# start a local broker, so ARGS="--transport memory" or a broker answering at --bootstrap
+# ($KAFKA_BOOTSTRAP) needs no Java.
+run: $(STAMP)
 	$(DATAMOAT) run --rate $(RATE) $(if $(DURATION),--duration $(DURATION)) $(ARGS)
 
 lint: $(STAMP)

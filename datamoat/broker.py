@@ -28,7 +28,15 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from datamoat.errors import BrokerError
+from datamoat.broker_security import (
+    Security,
+    grant_pipeline_acls,
+    listener_lines,
+    make_credentials,
+    scram_arguments,
+)
+from datamoat.errors import BrokerError, ConfigError
+from datamoat.resources import checkout_root, config_path, user_data_dir
 from ingest.kafka.admin import create_internal_topics, is_reachable
 
 __all__ = [
@@ -44,7 +52,8 @@ __all__ = [
     "free_ports",
 ]
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "kafka"
+#: The broker's pom and templates: ``configs/kafka/`` of the checkout or the installed copy.
+CONFIG_DIR = config_path("kafka")
 HOST = "127.0.0.1"
 #: Starts on freshly picked ports when one was taken before Kafka bound it.
 _PORT_ATTEMPTS = 3
@@ -54,9 +63,13 @@ _NO_JAVA = "install openjdk-17-jre-headless or pass --bootstrap to use an existi
 
 
 def datamoat_home() -> Path:
-    """Where ``.kafka/`` (jars, data) lives: ``$DATAMOAT_HOME`` or the repository root."""
+    """Where ``.kafka/`` (jars, data) lives: ``$DATAMOAT_HOME``, else the repository root when
+    run from a checkout, else the per-user data folder (``$XDG_DATA_HOME/datamoat`` or
+    ``~/.local/share/datamoat``), never an installed package's own folder."""
     env = os.environ.get("DATAMOAT_HOME")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1]
+    if env:
+        return Path(env).expanduser().resolve()
+    return checkout_root() or user_data_dir()
 
 
 def find_java() -> str:
@@ -167,6 +180,7 @@ class LocalCluster:
         heap: str = "512m",
         home: Path | None = None,
         start_timeout_s: float = 90.0,
+        security: Security | None = None,
     ) -> None:
         if brokers < 1:
             raise BrokerError(f"--brokers must be at least 1, got {brokers}")
@@ -176,6 +190,9 @@ class LocalCluster:
         self.data_dir = (data_dir or self.home / ".kafka" / "data").resolve()
         self.brokers, self.port, self.heap = brokers, port, heap
         self.start_timeout_s = start_timeout_s
+        recorded = self._read_state()  # stop, status and start --node: as it was started
+        self.security = security or Security(recorded.get("security", "plaintext"),
+                                             recorded.get("acl", False))  # fmt: skip
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def status(self) -> ClusterStatus:
@@ -206,6 +223,15 @@ class LocalCluster:
                 f"{self.data_dir} holds a {old['brokers']}-node cluster, not {self.brokers}: "
                 "pass another --data-dir or delete that one"
             )
+        if (
+            old
+            and Security(old.get("security", "plaintext"), old.get("acl", False)) != self.security
+        ):
+            was = f"--security {old.get('security', 'plaintext')}"
+            raise BrokerError(
+                f"{self.data_dir} holds a cluster with {was}{' --acl' if old.get('acl') else ''}"
+                ": start it so, or pass another --data-dir"
+            )
         libs, java = ensure_jars(self.home), find_java()
         cluster_id = old.get("cluster_id") or new_cluster_id()
         for attempt in range(1, _PORT_ATTEMPTS + 1):
@@ -223,8 +249,11 @@ class LocalCluster:
                 log.warning("a port picked for Kafka was taken meanwhile; starting on others")
                 continue
             break
+        internal = ",".join(f"{HOST}:{p}" for p in self._admin_ports(ports))
         if self.brokers > 1:
-            create_internal_topics(",".join(f"{HOST}:{p}" for p in ports[: self.brokers]))
+            create_internal_topics(internal, plaintext=True)
+        if self.security.acl:
+            grant_pipeline_acls(internal)
         return self.status()
 
     def _log_paths(self) -> list[Path]:
@@ -249,9 +278,10 @@ class LocalCluster:
         return False
 
     def _ports(self) -> list[int]:
-        """Client then controller ports of every node: free ones, or from ``port`` on."""
-        n = self.brokers
-        ports = free_ports(2 * n) if self.port == 0 else list(range(self.port, self.port + 2 * n))
+        """Client, controller and (secured) internal ports of every node: free ones, or from
+        ``port`` on."""
+        n = self.brokers * (3 if self.security.secured else 2)
+        ports = free_ports(n) if self.port == 0 else list(range(self.port, self.port + n))
         for port in ports:
             if not port_free(port):
                 raise BrokerError(
@@ -263,19 +293,36 @@ class LocalCluster:
         """Format and launch every node on ``ports``; return once all serve clients."""
         n = self.brokers
         state = {"cluster_id": cluster_id, "brokers": n, "ports": ports[:n]}
-        state |= {"controller_ports": ports[n:], "heap": self.heap}
+        state |= {"controller_ports": ports[n : 2 * n], "heap": self.heap}
+        if self.security.secured:
+            state |= {"internal_ports": ports[2 * n :], "security": self.security.mode,
+                      "acl": self.security.acl}  # fmt: skip
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "cluster.json").write_text(json.dumps(state, indent=2) + "\n")
-        self.render(ports[:n], ports[n:])
+        if self.security.secured:
+            make_credentials(self.data_dir, self.security)
+        self.render(ports[:n], ports[n : 2 * n], ports[2 * n :] or None)
+        users = scram_arguments(self.data_dir, self.security)
         for i in range(1, n + 1):  # format all nodes in parallel: one JVM start each
             cmd = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", self._props(i)]
-            self._procs[i] = self._java(java, libs, i, [*cmd, "--ignore-formatted"])
+            self._procs[i] = self._java(java, libs, i, [*cmd, *users, "--ignore-formatted"])
         for i, proc in self._procs.items():
             if proc.wait(timeout=120) != 0:
                 raise BrokerError(f"formatting node {i} failed:\n{self._log_tail(i)}")
         for i in range(1, n + 1):
             self._launch(java, libs, i, self.heap)
-        self._wait_ready(list(range(1, n + 1)), ports[:n], n)
+        self._wait_ready(list(range(1, n + 1)), self._admin_ports(ports), n)
+
+    def _admin_ports(self, ports: list[int]) -> list[int]:
+        """The ports datamoat itself talks to: the plaintext internal listeners of a
+        secured cluster, else the client ports."""
+        n = self.brokers
+        return ports[2 * n :] if self.security.secured else ports[:n]
+
+    @property
+    def client_config(self) -> Path | None:
+        """The ``client.properties`` of a secured cluster's user (None: plaintext)."""
+        return self.data_dir / "client.properties" if self.security.secured else None
 
     def start_node(self, node_id: int) -> ClusterStatus:
         """Start one stopped node of this (partly running) cluster with its recorded ports
@@ -293,6 +340,7 @@ class LocalCluster:
             )
         state = self._read_state()
         ports = [state["ports"][node_id - 1], state["controller_ports"][node_id - 1]]
+        ports += [p[node_id - 1] for p in [state.get("internal_ports")] if p]
         for port in ports:
             if not port_free(port):
                 raise BrokerError(
@@ -300,7 +348,8 @@ class LocalCluster:
                 )
         libs, java = ensure_jars(self.home), find_java()
         self._launch(java, libs, node_id, str(state.get("heap", self.heap)))
-        self._wait_ready([node_id], ports[:1], len(current.pids) + 1)
+        self._wait_ready([node_id], ports[-1:] if self.security.secured else ports[:1],
+                         len(current.pids) + 1)  # fmt: skip
         return self.status()
 
     def stop(self, timeout_s: float = 30.0) -> ClusterStatus:
@@ -325,7 +374,7 @@ class LocalCluster:
                 f"no local cluster in {self.data_dir}: start one with `datamoat broker start`"
             )
         if not 1 <= node_id <= count:
-            raise BrokerError(
+            raise ConfigError(  # a bad --node: a usage error
                 f"node {node_id} is not in the {count}-node cluster in {self.data_dir} "
                 f"(nodes 1-{count})"
             )
@@ -373,18 +422,21 @@ class LocalCluster:
         path = self.data_dir / "cluster.json"
         return dict(json.loads(path.read_text())) if path.is_file() else {}
 
-    def render(self, ports: list[int], controller_ports: list[int]) -> None:
+    def render(
+        self, ports: list[int], controller_ports: list[int], internal: list[int] | None = None
+    ) -> None:
         template = Template((CONFIG_DIR / "server.properties").read_text())
         voters = ",".join(f"{i}@{HOST}:{p}" for i, p in enumerate(controller_ports, start=1))
         for i, (port, cport) in enumerate(zip(ports, controller_ports, strict=True), start=1):
             node_dir = self._node_dir(i)
             node_dir.mkdir(parents=True, exist_ok=True)
+            own = internal[i - 1] if internal else None
             text = template.substitute(
                 node_id=i,
                 voters=voters,
-                host=HOST,
-                port=port,
-                controller_port=cport,
+                listeners=listener_lines(
+                    self.security, HOST, port, own, cport, self.data_dir / "tls"
+                ),
                 log_dirs=str(node_dir / "data").replace("\\", "\\\\"),
                 replication_factor=min(3, self.brokers),
                 min_isr=2 if self.brokers >= 3 else 1,
@@ -417,7 +469,7 @@ class LocalCluster:
                         f"Kafka node {i} exited with code {proc.returncode} during start; "
                         f"log tail:\n{self._log_tail(i)}"
                     )
-            if all(is_reachable(f"{HOST}:{p}", 1.0, brokers) for p in ports):
+            if all(is_reachable(f"{HOST}:{p}", 1.0, brokers, plaintext=True) for p in ports):
                 return
             if time.monotonic() > deadline:
                 self._stop_nodes(self.status(), node_ids, 30.0)

@@ -3,7 +3,8 @@
 Only the module of the command being run is imported (``datamoat --help`` imports none, so
 it answers without loading polars or kafka-python); the others are listed from
 :data:`COMMANDS`. Messages go through the ``datamoat`` logger, which :func:`main` prints to
-standard error as ``datamoat: message`` lines; an error is one line and exit status 2.
+standard error as ``datamoat: message`` lines; an error is one line and the exit status of
+its kind (:data:`EXIT_STATUSES`, every parser's help ends with it).
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from datamoat.errors import DatamoatError
+from datamoat.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NOPERM,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    ConfigError,
+    DatamoatError,
+)
 
-__all__ = ["COMMANDS", "build_parser", "configure_logging", "main"]
+__all__ = ["COMMANDS", "EXIT_STATUSES", "build_parser", "configure_logging", "main"]
 
 #: Subcommands in the order ``--help`` lists them, with their summary (also the description
 #: of a command whose module gives none). A module that does not exist yet is left out.
@@ -38,19 +48,36 @@ COMMANDS: dict[str, str] = {
     "moat": "the moat experiment: seeded streams through access tiers, over many seeds",
 }
 
+#: The end of every parser's help: what a script can tell from the exit status.
+EXIT_STATUSES = f"""\
+exit status:
+  {EXIT_OK:<4} done; also after one Ctrl-C or SIGTERM (batch committed, summary printed)
+  {EXIT_FAILURE:<4} any other failure (a worker, a sink, Kafka giving up on records, ...)
+  {EXIT_USAGE:<4} a bad flag, config file, environment variable or path
+  {EXIT_UNAVAILABLE:<4} no Kafka broker answers at the bootstrap address (after --wait-for-broker)
+  {EXIT_NOPERM:<4} Kafka refused: authentication or authorisation failed, or TLS verification
+  {EXIT_INTERRUPTED:<4} a second Ctrl-C stopped at once
+  (and a command's own, in its description: validate 1, broker status 3)
+"""
+
 log = logging.getLogger("datamoat")
 
 
 class _Parser(argparse.ArgumentParser):
     """No abbreviated flags (``--rat`` is not ``--rate``); bad flags give one line (what is
-    wrong, where to look) and exit status 2."""
+    wrong, where to look) and exit status 2. The help ends with :data:`EXIT_STATUSES`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def format_help(self) -> str:
+        # Appended rather than an epilog: argparse would reflow it (and a command's own
+        # epilog stays as it is).
+        return f"{super().format_help()}\n{EXIT_STATUSES}"
 
 
 class _Version(argparse.Action):
@@ -124,19 +151,39 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` names; its exit status (see :data:`EXIT_STATUSES`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     configure_logging()
     args = build_parser(argv).parse_args(argv)
     try:
         code: int = args.func(args)
-    except DatamoatError as exc:
-        # The same shape as argparse's own errors: "datamoat run: error: ...".
-        print(f"datamoat {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"datamoat {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        error = _said(exc)
+        if error is None:
+            raise  # a bug: its traceback
+        # The same shape as argparse's own errors: "datamoat run: error: ...".
+        print(f"datamoat {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_status
     return code
+
+
+def _said(exc: Exception) -> DatamoatError | None:
+    """The error a failed command ends with: a refusal found in ``exc`` (kafka-python's
+    authentication and authorisation errors, a TLS certificate that failed verification,
+    also behind a DatamoatError that wraps them) as :class:`~datamoat.errors.AccessDenied`,
+    else ``exc`` when it is a DatamoatError; None for anything else."""
+    if isinstance(exc, ConfigError):
+        return exc
+    # Only now, on the way out: the mapping imports kafka-python.
+    from ingest.kafka.denied import as_access_denied
+
+    denied = as_access_denied(exc)
+    if denied is not None:
+        return denied
+    return exc if isinstance(exc, DatamoatError) else None
 
 
 if __name__ == "__main__":  # pragma: no cover

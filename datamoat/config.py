@@ -3,8 +3,10 @@
 One frozen object per component. Environment overrides are ``DATAMOAT_<SECTION>_<KEY>``
 (``DATAMOAT_WINDOW_SIZE_S=5``); ``KAFKA_BOOTSTRAP`` sets ``kafka.bootstrap``. Every error is
 a :class:`~datamoat.errors.ConfigError` whose message names where the bad value came from
-(the file and key, or the environment variable) and the fix; an unknown ``DATAMOAT_*``
-variable is an error too, naming the known ones nearest to it.
+(the file and key, or the environment variable) and the fix. A ``DATAMOAT_*`` variable
+datamoat does not read is an error when it is a misspelling of one it reads (within an edit
+or two), is ignored silently when it has the shape of a Kubernetes service link (a Service
+named ``datamoat`` or ``datamoat-*`` in the pod's namespace), and is a warning otherwise.
 
 The ``[window]`` and ``[cascades]`` keys set the engine's :class:`~process.windows.WindowSpec`
 and :class:`~process.cascades.CascadeConfig`, whose rules are theirs alone: the config asks
@@ -16,16 +18,18 @@ them (``problems``) and says what they find in its own keys (:data:`WINDOW_KEYS`
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import logging
 import math
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from datamoat.errors import ConfigError
+from datamoat.resources import config_path
 from process.cascades import CascadeConfig
 from process.problems import Problem
 from process.windows import WindowSpec
@@ -50,12 +54,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_config_path() -> Path | None:
-    """``$DATAMOAT_CONFIG``, else ``configs/datamoat.toml`` in the working directory or the
-    source tree; None when there is none (an installed copy then runs on the defaults)."""
+    """``$DATAMOAT_CONFIG``, else ``configs/datamoat.toml`` in the working directory, else the
+    checkout's or the installed copy's (``datamoat.resources.config_path``); None when there
+    is none (a build without its configs then runs on the defaults)."""
     given = os.environ.get("DATAMOAT_CONFIG")
     if given:
         return Path(given)
-    for candidate in (Path("configs/datamoat.toml"), REPO_ROOT / "configs" / "datamoat.toml"):
+    for candidate in (Path("configs/datamoat.toml"), config_path("datamoat.toml")):
         if candidate.is_file():
             return candidate
     return None
@@ -375,8 +380,29 @@ SECTIONS: dict[str, type] = {
     "output": OutputConfig,
 }
 
-#: ``DATAMOAT_*`` variables read elsewhere than the config (any other one is a typo).
+#: ``DATAMOAT_*`` variables read elsewhere than the config (the others: ``_check_variables``).
 OTHER_VARIABLES = frozenset({"DATAMOAT_CONFIG", "DATAMOAT_HOME", "DATAMOAT_CRASH_AT"})
+
+log = logging.getLogger(__name__)
+
+#: What Kubernetes puts in every pod's environment for each Service of its namespace (with
+#: ``enableServiceLinks``, the default), for a Service named ``datamoat`` or ``datamoat-*``
+#: (upper-cased, ``-`` as ``_``): ``DATAMOAT_SERVICE_HOST`` (its cluster IP),
+#: ``DATAMOAT_SERVICE_PORT`` and ``DATAMOAT_SERVICE_PORT_<PORT NAME>`` (port numbers), and
+#: Docker's link variables ``DATAMOAT_PORT``, ``DATAMOAT_PORT_8000_TCP`` (``tcp://IP:8000``)
+#: and ``DATAMOAT_PORT_8000_TCP_PROTO``, ``_PORT`` and ``_ADDR`` (also UDP and SCTP). Matched
+#: on ``NAME=value``: a variable of that name with another kind of value is not one of them.
+_IP = r"[0-9A-Fa-f.:]+"  # the Service's cluster IP, v4 or v6
+_PORT = r"\d{1,5}"
+_URL = rf"(?:tcp|udp|sctp)://(?:[0-9.]+|\[[0-9A-Fa-f:.]+\]):{_PORT}"
+SERVICE_LINK = re.compile(
+    r"DATAMOAT(?:_[A-Z0-9]+)*"  # the Service: datamoat, datamoat-merger, ...
+    rf"(?:_SERVICE_HOST={_IP}"
+    rf"|_SERVICE_PORT(?:_[A-Z0-9_]*[A-Z][A-Z0-9_]*)?={_PORT}"  # a port's name has a letter
+    rf"|_PORT={_URL}"
+    rf"|_PORT_{_PORT}_(?:TCP|UDP|SCTP)"
+    rf"(?:={_URL}|_PROTO=(?:tcp|udp|sctp)|_PORT={_PORT}|_ADDR={_IP}))"
+)
 
 
 def env_variable(section: str, key: str) -> str:
@@ -394,26 +420,71 @@ def known_variables() -> dict[str, str]:
     return known | dict.fromkeys(OTHER_VARIABLES, "")
 
 
+def is_service_link(variable: str, value: str) -> bool:
+    """Whether ``variable=value`` is what Kubernetes injects for a Service named
+    ``datamoat`` or ``datamoat-*`` (:data:`SERVICE_LINK`)."""
+    return SERVICE_LINK.fullmatch(f"{variable}={value}") is not None
+
+
+def misspelt(variable: str, known: Iterable[str]) -> list[str]:
+    """The known variables nearest to ``variable`` if it is one of them misspelt: within
+    one edit (an inserted, deleted, replaced or swapped character) of a name of up to 7
+    characters after ``DATAMOAT_``, two of a longer one."""
+    stem = variable.removeprefix("DATAMOAT_")
+    near: dict[str, int] = {}
+    for name in known:
+        other = name.removeprefix("DATAMOAT_")
+        allowed = 1 if len(other) <= 7 else 2
+        distance = _edits(stem, other, allowed)
+        if distance <= allowed:
+            near[name] = distance
+    best = min(near.values(), default=0)
+    return sorted(name for name, distance in near.items() if distance == best)
+
+
+def _edits(a: str, b: str, most: int) -> int:
+    """Optimal string alignment distance of ``a`` and ``b`` (``most + 1`` once above
+    ``most``)."""
+    if abs(len(a) - len(b)) > most:
+        return most + 1
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, row = row, current
+        if min(row) > most:
+            return most + 1
+    return row[-1]
+
+
 def _check_variables(env: Mapping[str, str]) -> dict[str, str]:
-    """Config key -> the variable that set it; an unknown ``DATAMOAT_*`` variable is an
-    error naming the known ones nearest to it."""
+    """Config key -> the variable that set it. A ``DATAMOAT_*`` variable datamoat does not
+    read is an error when it is a known one misspelt, nothing when it is a Kubernetes service
+    link, and one warning line otherwise."""
     known = known_variables()
     for variable in sorted(env):
         for key in REMOVED:
             if variable == env_variable(*key.split(".")):
                 _removed(key, f"environment {variable}")
-        if variable.startswith("DATAMOAT_") and variable not in known:
-            stems = {name.removeprefix("DATAMOAT_"): name for name in known}
-            near = difflib.get_close_matches(variable.removeprefix("DATAMOAT_"), stems, n=3)
-            hint = (
-                f"did you mean {' or '.join(stems[stem] for stem in near)}?"
-                if near
-                else "see configs/datamoat.toml for the keys"
-            )
+        if not variable.startswith("DATAMOAT_") or variable in known:
+            continue
+        if is_service_link(variable, env[variable]):
+            continue
+        near = misspelt(variable, known)
+        if near:
             raise ConfigError(
-                f"unknown environment variable {variable}: {hint} "
+                f"unknown environment variable {variable}: did you mean {' or '.join(near)}? "
                 "(overrides are DATAMOAT_<SECTION>_<KEY>)"
             )
+        log.warning(
+            "environment variable %s is not one datamoat reads: ignored (overrides are "
+            "DATAMOAT_<SECTION>_<KEY>; see configs/datamoat.toml for the keys)",
+            variable,
+        )
     return {key: variable for variable, key in known.items() if key and variable in env}
 
 

@@ -1,9 +1,18 @@
-"""The error tree, re-exported for the application (it is drawn in :mod:`ingest.errors`)."""
+"""The error tree and the exit statuses, re-exported for the application (both are in
+:mod:`ingest.errors`)."""
 
 from __future__ import annotations
 
 from ingest import errors as _tree
+from ingest.errors import EXIT_FAILURE as EXIT_FAILURE
+from ingest.errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from ingest.errors import EXIT_NOPERM as EXIT_NOPERM
+from ingest.errors import EXIT_OK as EXIT_OK
+from ingest.errors import EXIT_UNAVAILABLE as EXIT_UNAVAILABLE
+from ingest.errors import EXIT_USAGE as EXIT_USAGE
+from ingest.errors import AccessDenied as AccessDenied
 from ingest.errors import BrokerError as BrokerError
+from ingest.errors import BrokerUnreachable as BrokerUnreachable
 from ingest.errors import ConfigError as ConfigError
 from ingest.errors import DatamoatError as DatamoatError
 from ingest.errors import DeliveryError as DeliveryError

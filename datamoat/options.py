@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from datamoat.config import Config, load_config
+from ingest.kafka.client_config import use_client_config
 
 __all__ = [
     "add_common",
@@ -98,6 +99,14 @@ def add_kafka(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how long to retry an unreachable broker at start (0: fail at once)",
     )
+    parser.add_argument(
+        "--client-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Kafka client settings (TLS, SASL, mutual TLS) as the Kafka tools read them: a "
+        "client.properties file (default: $KAFKA_CLIENT_CONFIG; none: PLAINTEXT)",
+    )
 
 
 def add_firehose(parser: argparse.ArgumentParser, *, default_rate: bool = True) -> None:
@@ -134,6 +143,8 @@ def config_from(args: argparse.Namespace) -> Config:
     from dataclasses import replace
 
     config = load_config(getattr(args, "config", None))
+    if hasattr(args, "client_config"):  # a command that talks to Kafka
+        use_client_config(args.client_config)
 
     def flag(name: str) -> Any:
         return getattr(args, name, None)  # a command without the flag: None

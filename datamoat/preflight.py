@@ -1,8 +1,10 @@
 """Checks before a command starts anything: paths, ports, the broker, the topics.
 
 Each failure is one :class:`~datamoat.errors.ConfigError` or
-:class:`~datamoat.errors.BrokerError` line that says what is wrong and what to do. The
-Kafka checks import the Kafka client (:mod:`ingest.kafka`) only when they run.
+:class:`~datamoat.errors.BrokerError` line that says what is wrong and what to do (a broker
+that does not answer: :class:`~datamoat.errors.BrokerUnreachable`; one that refuses this
+client: :class:`~datamoat.errors.AccessDenied`). The Kafka checks import the Kafka client
+(:mod:`ingest.kafka`) only when they run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from datamoat.errors import BrokerError, ConfigError
+from datamoat.errors import BrokerError, BrokerUnreachable, ConfigError
 
 __all__ = ["check_output_dir", "check_port_free", "require_topic", "wait_for_broker"]
 
@@ -59,25 +61,68 @@ def check_port_free(host: str, port: int, flag: str = "--http-port") -> None:
             ) from None
 
 
-def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = log.info) -> None:
-    """Return once ``bootstrap`` answers; retry with backoff for up to ``wait_s`` seconds."""
-    from ingest.kafka.admin import is_reachable
+#: How long one look for a broker may take (less when the wait has less left).
+PROBE_S = 3.0
 
-    if is_reachable(bootstrap, 3.0):
+
+def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = log.info) -> None:
+    """Return once ``bootstrap`` answers; retry with backoff for up to ``wait_s`` seconds,
+    then raise :class:`BrokerUnreachable`. A broker that refuses this client raises
+    :class:`~datamoat.errors.AccessDenied` at once: waiting would not change its answer."""
+    from ingest.kafka.diagnose import listens
+
+    # A port that takes connections gets longer for the first look: a refused login can
+    # show first as a dropped connection, and only the next attempt says why.
+    if _answers(bootstrap, 2 * PROBE_S if listens(bootstrap) else PROBE_S):
         return
     hint = "start one with 'datamoat broker start' or point --bootstrap at one"
     if wait_s <= 0:
-        raise BrokerError(f"no Kafka broker reachable at {bootstrap}: {hint}")
+        from ingest.kafka.diagnose import protocol_hint
+
+        raise BrokerUnreachable(
+            f"no Kafka broker reachable at {bootstrap}: {hint}{protocol_hint(bootstrap)}"
+        )
     say(f"no Kafka broker at {bootstrap} yet; retrying for up to {wait_s:.0f} s")
     deadline = time.monotonic() + wait_s
     delay = 0.5
     while time.monotonic() < deadline:
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        if is_reachable(bootstrap, 3.0):
+        if _answers(bootstrap, min(PROBE_S, max(0.5, deadline - time.monotonic()))):
             say(f"broker at {bootstrap} is up")
             return
         delay = min(delay * 2, 5.0)
-    raise BrokerError(f"no Kafka broker reachable at {bootstrap} after {wait_s:.0f} s: {hint}")
+    from ingest.kafka.diagnose import protocol_hint
+
+    raise BrokerUnreachable(
+        f"no Kafka broker reachable at {bootstrap} after {wait_s:.0f} s: {hint}"
+        f"{protocol_hint(bootstrap)}"
+    )
+
+
+#: One attempt of a look: short, so that a refusal the client only logs is found soon.
+ATTEMPT_S = 1.5
+
+
+def _answers(bootstrap: str, timeout_s: float) -> bool:
+    """Whether a broker answers at ``bootstrap`` within ``timeout_s`` (in attempts of
+    :data:`ATTEMPT_S`); a refusal found in a failure (credentials, ACLs, a certificate) is
+    raised as AccessDenied at once."""
+    from ingest.kafka.admin import broker_count
+    from ingest.kafka.denied import as_access_denied
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return broker_count(bootstrap, max(0.2, min(ATTEMPT_S, left))) >= 1
+        except BrokerError as exc:
+            denied = as_access_denied(exc)
+            if denied is exc:
+                raise
+            if denied is not None:
+                raise denied from exc
+            if time.monotonic() >= deadline:
+                return False
 
 
 def require_topic(bootstrap: str, topic: str, key: str = "kafka.posts_topic") -> None:

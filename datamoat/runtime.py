@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from datamoat.config import Config
+from datamoat.errors import EXIT_INTERRUPTED
 from datamoat.http import MetricsServer, ReadyFn
 from datamoat.metrics import Metrics
 
@@ -76,22 +77,29 @@ def install_stop(stop: threading.Event) -> None:
 
 class Interrupts:
     """``run``'s Ctrl-C (or SIGTERM): the first stops producing and lets the workers drain,
-    for at most ``drain_timeout_s``; the second stops at once."""
+    for at most ``drain_timeout_s``; the second stops at once, and the command's exit status
+    is then :data:`~datamoat.errors.EXIT_INTERRUPTED` (:meth:`exit_status`)."""
 
     def __init__(
         self, stop_producing: threading.Event, stop_now: threading.Event, drain_timeout_s: float
     ) -> None:
         self.first: float | None = None
+        self.stopped_at_once = False
         self.stop_producing, self.stop_now = stop_producing, stop_now
         self.drain_timeout_s = drain_timeout_s
         on_signals(self.handle, signal.SIGINT, signal.SIGTERM)
 
     def handle(self) -> None:
         if self.first is not None:
+            self.stopped_at_once = True
             self.stop_now.set()
         else:
             self.first = time.monotonic()
             self.stop_producing.set()
+
+    def exit_status(self, status: int) -> int:
+        """``status``, or :data:`~datamoat.errors.EXIT_INTERRUPTED` after a second signal."""
+        return EXIT_INTERRUPTED if self.stopped_at_once else status
 
     def drain_expired(self) -> bool:
         return self.first is not None and time.monotonic() - self.first > self.drain_timeout_s

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from datamoat.broker import HOST, ClusterStatus, LocalCluster, datamoat_home, ensure_jars
+from datamoat.broker_security import MODES, Security
 
 __all__ = ["register"]
 
@@ -44,6 +45,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start.add_argument("--heap", default="512m", help="JVM heap per node (default 512m)")
     start.add_argument(
         "--timeout", type=float, default=90.0, metavar="S", help="seconds to wait (default 90)"
+    )
+    start.add_argument(
+        "--security",
+        choices=sorted(MODES),
+        default=None,
+        help="the client listener: plaintext (default), ssl, sasl_ssl (SCRAM-SHA-512) or mtls "
+        "(client certificates); makes a CA, certificates, a user and "
+        "<data-dir>/client.properties for --client-config and the Kafka tools",
+    )
+    start.add_argument(
+        "--acl",
+        action="store_true",
+        help="with --security sasl_ssl or mtls: an authorizer, the pipeline's ACLs for user "
+        "alice, and a user mallory without any (<data-dir>/client-denied.properties)",
     )
     start.set_defaults(func=_start)
 
@@ -82,7 +97,16 @@ def _cluster(args: argparse.Namespace) -> LocalCluster:
         port=getattr(args, "port", 9092),
         heap=getattr(args, "heap", "512m"),
         start_timeout_s=getattr(args, "timeout", 90.0),
+        security=_security(args),
     )
+
+
+def _security(args: argparse.Namespace) -> Security | None:
+    """``--security``/``--acl`` of ``start`` (None: as the data directory records)."""
+    mode, acl = getattr(args, "security", None), getattr(args, "acl", False)
+    if mode is None and not acl:
+        return None
+    return Security(mode or "plaintext", acl)
 
 
 def _describe(status: ClusterStatus) -> str:
@@ -120,6 +144,8 @@ def _start(args: argparse.Namespace) -> int:
     print(
         f"{_describe(status).replace(' on ', ' started on ', 1)} ({time.monotonic() - began:.1f} s)"
     )
+    if cluster.client_config is not None:
+        print(f"{cluster.security.mode} clients: --client-config {cluster.client_config}")
     return 0
 
 

@@ -25,6 +25,7 @@ from datamoat.errors import ConfigError
 from datamoat.moat.config import check_moat, load_moat_config
 from datamoat.moat.report import (
     provenance,
+    require_plotting,
     text_table,
     update_readme,
     write_json,
@@ -120,7 +121,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a simulated day lasts SECONDS of event time (0: a real day; default: config)",
     )
     p.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
-    p.add_argument("--report-dir", type=Path, default=None, help="Markdown report + PNG plots")
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        help="Markdown report + PNG plots (the plots need: pip install 'datamoat[reports]')",
+    )
     p.add_argument(
         "--update-readme",
         type=Path,
@@ -219,6 +225,9 @@ def _real(args: argparse.Namespace) -> int:
 
 
 def run_moat(args: argparse.Namespace) -> int:
+    if args.report_dir is not None and args.input is None:
+        # its PNG plots need the reports extra: say so now, not after the seeds ran
+        require_plotting("--report-dir")
     if args.from_summary is not None:
         return _from_summary(args)
     if args.input is not None:

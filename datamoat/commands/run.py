@@ -28,7 +28,7 @@ import orjson
 
 from datamoat.broker import LocalCluster, free_port
 from datamoat.config import Config, env_variable
-from datamoat.errors import BrokerError, ConfigError
+from datamoat.errors import BrokerError, BrokerUnreachable, ConfigError
 from datamoat.federate import WorkerMetrics
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, add_firehose, config_from, now_ms, port, positive_int
@@ -126,10 +126,13 @@ def run_run(args: argparse.Namespace) -> int:
 def _start_local_broker(bootstrap: str) -> LocalCluster:
     host, _, port_text = bootstrap.partition(",")[0].rpartition(":")
     if host not in ("127.0.0.1", "localhost") or not port_text.isdigit():
-        raise BrokerError(
+        raise BrokerUnreachable(
             f"no Kafka broker reachable at {bootstrap}: start it, or point --bootstrap at one"
         )
-    log.warning("run: no broker at %s, starting a local one ...", bootstrap)
+    # The one step of a run that needs Java (and, the first time, Maven for the jars).
+    log.warning(
+        "run: no broker at %s, starting a local one (Java; jars fetched once) ...", bootstrap
+    )
     cluster = LocalCluster(port=int(port_text))
     cluster.start()
     return cluster
@@ -234,12 +237,12 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     if progress.failure:
         raise progress.failure[0]
     s = worker.stats
-    return _summarise(
+    return interrupts.exit_status(_summarise(
         args, config, progress, emitter, started,
         consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
         reasons=s.reasons, out=out,
         output={"dead_letters_file": str(out / DEAD_LETTERS_FILE)},
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
@@ -306,13 +309,13 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
     if progress.failure:
         raise progress.failure[0]
     s = loop.merger.stats
-    return _summarise(
+    return interrupts.exit_status(_summarise(
         args, config, progress, emitter, started,
         consumed=s.consumed, processed=s.processed, dead_lettered=s.dead_lettered, late=s.late,
         reasons=s.reasons, out=out, workers=args.workers, group=group,
         foreign_deltas=loop.foreign_deltas,
         output={"signals_topic": k.signals_topic, "dead_letters_topic": k.dlq_topic},
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 class _Workers:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datamoat.config import REPO_ROOT, in_keys
+from datamoat.config import in_keys
 from datamoat.errors import ConfigError
+from datamoat.resources import config_path
 from process.problems import Problem
 from process.windows import WindowSpec
 
@@ -195,7 +196,9 @@ class Clock:
 
 
 def default_moat_path() -> Path | None:
-    for candidate in (Path("configs/moat.toml"), REPO_ROOT / "configs" / "moat.toml"):
+    """``configs/moat.toml`` in the working directory, else the checkout's or the installed
+    copy's; None when there is none."""
+    for candidate in (Path("configs/moat.toml"), config_path("moat.toml")):
         if candidate.is_file():
             return candidate
     return None

@@ -16,6 +16,7 @@ import orjson
 from datamoat.errors import ConfigError
 from datamoat.moat.config import MoatConfig
 from datamoat.moat.seeds import CALIBRATION_BASE, HOLDOUT_BASE, Study
+from datamoat.resources import checkout_root, require_extra
 
 __all__ = [
     "COLUMNS",
@@ -24,6 +25,7 @@ __all__ = [
     "markdown_report",
     "provenance",
     "readme_table",
+    "require_plotting",
     "table_rows",
     "text_table",
     "update_readme",
@@ -52,7 +54,10 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 
 def _commit() -> str | None:
-    root = Path(__file__).resolve().parents[2]
+    """The checkout's commit; None for an installed copy (whatever repository holds it)."""
+    root = checkout_root()
+    if root is None:
+        return None
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
@@ -264,8 +269,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     )
 
 
+def require_plotting(what: str = "the moat report") -> None:
+    """The report's PNG plots need matplotlib, the ``reports`` extra: one line saying so when
+    it is missing (a command asks before its run, not after it)."""
+    require_extra("matplotlib", "reports", what)
+
+
 def write_report(summary: dict[str, Any], directory: Path) -> list[Path]:
     """The Markdown report, its plots and the summary in ``directory``; the files written."""
+    require_plotting()
     from datamoat.moat.plots import write_plots  # matplotlib only when a report is asked for
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -15,11 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer
-from kafka.admin import ConfigResource, ConfigResourceType
+from kafka import errors as kerrors
+from kafka.admin import (
+    ACL,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ConfigResource,
+    ConfigResourceType,
+    ResourcePattern,
+    ResourceType,
+)
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from ingest.errors import BrokerError
+from ingest.errors import AccessDenied, BrokerError, BrokerUnreachable
+from ingest.kafka.client_config import secured
+from ingest.kafka.diagnose import explain, witnessed
 
 __all__ = [
     "TopicSpec",
@@ -29,6 +41,7 @@ __all__ = [
     "create_internal_topics",
     "delete_topics",
     "ensure_topics",
+    "grant_acls",
     "is_reachable",
     "replication_factors",
     "topic_names",
@@ -38,11 +51,16 @@ __all__ = [
 _TOPIC_ALREADY_EXISTS = 36
 
 
-def is_reachable(bootstrap: str, timeout_s: float = 2.0, brokers: int = 1) -> bool:
+def is_reachable(
+    bootstrap: str, timeout_s: float = 2.0, brokers: int = 1, plaintext: bool = False
+) -> bool:
     """True when the cluster at ``bootstrap`` answers in time with at least ``brokers``
-    brokers."""
+    brokers (``plaintext``: without the client settings in force, as on a managed
+    cluster's internal listener)."""
     try:
-        return broker_count(bootstrap, timeout_s) >= brokers
+        return broker_count(bootstrap, timeout_s, plaintext) >= brokers
+    except AccessDenied:
+        raise
     except BrokerError:
         return False
 
@@ -56,9 +74,9 @@ class TopicSpec:
     configs: Mapping[str, str] = field(default_factory=dict)
 
 
-def broker_count(bootstrap: str, timeout_s: float = 10.0) -> int:
+def broker_count(bootstrap: str, timeout_s: float = 10.0, plaintext: bool = False) -> int:
     """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none)."""
-    admin = _admin(bootstrap, timeout_s)
+    admin = _admin(bootstrap, timeout_s, plaintext)
     try:
         return len(admin.describe_cluster()["brokers"])
     except KafkaError as exc:
@@ -132,6 +150,7 @@ def ensure_topics(
             if topic["error_code"] == 0:
                 created.append(topic["name"])
             elif topic["error_code"] != _TOPIC_ALREADY_EXISTS:
+                _refused_topic(topic["name"], topic["error_code"], "CREATE")
                 reason = topic.get("error_message") or f"error code {topic['error_code']}"
                 raise BrokerError(f"can't create topic {topic['name']!r}: {reason}")
         admin.wait_for_topics(list(topics), timeout_ms=int(timeout_s * 1000))
@@ -142,25 +161,48 @@ def ensure_topics(
     return sorted(created)
 
 
-def _admin(bootstrap: str, timeout_s: float) -> Any:
+def _refused_topic(name: str, code: int, operation: str) -> None:
+    """Raise :class:`AccessDenied` naming the ACL when ``code`` is an authorisation error."""
+    if issubclass(kerrors.for_code(code), kerrors.AuthorizationError):
+        raise AccessDenied(
+            f"Kafka refused {operation} on topic {name!r} (not authorised): this client's "
+            f"principal needs the ACL {operation} on topic {name} (the README lists a "
+            "pipeline's ACLs)"
+        )
+
+
+def _admin(bootstrap: str, timeout_s: float, plaintext: bool = False) -> Any:
+    """An admin client of the cluster at ``bootstrap`` (``plaintext``: without the client
+    settings in force). A refused login or certificate is :class:`AccessDenied` at once;
+    no answer is :class:`BrokerUnreachable`."""
     ms = max(100, int(timeout_s * 1000))
-    try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap.split(","), bootstrap_timeout_ms=ms,
-                                request_timeout_ms=ms, client_id="datamoat-broker")  # fmt: skip
-    except KafkaError as exc:
-        raise BrokerError(f"no Kafka broker answers on {bootstrap}: {exc}") from exc
+    # Retry a failed connection within a second: a refused login can show first as a
+    # dropped connection, and only the next attempt says why.
+    config = {"bootstrap_servers": bootstrap.split(","), "bootstrap_timeout_ms": ms,
+              "request_timeout_ms": ms, "client_id": "datamoat-broker",
+              "reconnect_backoff_max_ms": 1_000}  # fmt: skip
+    with witnessed() as seen:
+        try:
+            return KafkaAdminClient(**(config if plaintext else secured(config)))
+        except KafkaError as exc:
+            denied = explain(bootstrap, [*seen, exc])
+            if denied is not None:
+                raise denied from None
+            raise BrokerUnreachable(f"no Kafka broker answers on {bootstrap}: {exc}") from exc
 
 
 _INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
 
 
-def create_internal_topics(bootstrap: str, timeout_s: float = 30.0) -> None:
+def create_internal_topics(
+    bootstrap: str, timeout_s: float = 30.0, plaintext: bool = False
+) -> None:
     """Have the cluster create its group and transaction state topics now, while every node
     runs. Kafka creates them on first use with the replication factor of the properties, and
     that fails while fewer nodes run than it: a cluster that lost a node before its first
     consumer group could serve no group at all until the node came back."""
     deadline = time.monotonic() + timeout_s
-    admin = _admin(bootstrap, timeout_s)
+    admin = _admin(bootstrap, timeout_s, plaintext)
     try:
         while time.monotonic() < deadline:
             with contextlib.suppress(KafkaError):  # not there yet: the lookup creates them
@@ -223,7 +265,9 @@ def commit_at_end(bootstrap: str, group: str, topic: str, metadata: str = "") ->
     """Commit ``group``'s offsets of every partition of ``topic`` at the topic's current end
     (``metadata``: ``%d`` is replaced by each offset), before anyone joins the group: it then
     reads only what comes next. Returns the offsets committed."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        **secured({"bootstrap_servers": bootstrap, "group_id": group, "enable_auto_commit": False})
+    )
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         ends: dict[Any, int] = consumer.end_offsets(tps)
@@ -235,3 +279,32 @@ def commit_at_end(bootstrap: str, group: str, topic: str, metadata: str = "") ->
         raise BrokerError(f"can't commit group {group!r} at the end of {topic!r}: {exc}") from exc
     finally:
         consumer.close(autocommit=False)
+
+
+def grant_acls(
+    bootstrap: str,
+    principal: str,
+    grants: Sequence[tuple[str, str, Sequence[str], bool]],
+    timeout_s: float = 30.0,
+) -> int:
+    """Allow ``principal`` (``User:alice``) each ``(resource type, name, operations,
+    prefixed)`` of ``grants``, from any host, through the managed cluster's plaintext
+    internal listener at ``bootstrap``. Returns how many ACLs were made."""
+    acls = [
+        ACL(principal, "*", ACLOperation[op], ACLPermissionType.ALLOW,
+            ResourcePattern(ResourceType[kind.upper()], name,
+                            ACLResourcePatternType.PREFIXED if prefixed
+                            else ACLResourcePatternType.LITERAL))
+        for kind, name, ops, prefixed in grants
+        for op in ops
+    ]  # fmt: skip
+    admin = _admin(bootstrap, timeout_s, plaintext=True)
+    try:
+        result = admin.create_acls(acls)
+    except KafkaError as exc:
+        raise BrokerError(f"can't create ACLs on {bootstrap}: {exc}") from exc
+    finally:
+        admin.close()
+    if result.get("failed"):
+        raise BrokerError(f"the cluster at {bootstrap} refused an ACL: {result['failed'][0]}")
+    return len(acls)

@@ -24,6 +24,7 @@ from kafka.structs import TopicPartition
 
 from ingest.errors import BrokerError, InstanceFenced, SinkError
 from ingest.kafka.admin import TopicSpec, ensure_topics
+from ingest.kafka.client_config import secured
 from ingest.kafka.transaction import transactional_producer
 
 __all__ = ["CursorWriter", "cursor_topic", "read_cursor"]
@@ -41,11 +42,11 @@ def read_cursor(bootstrap: str, name: str, timeout_s: float = 30.0) -> int | Non
     topic = cursor_topic(name)
     ensure_topics(bootstrap, {topic: _spec()})
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1_000,
-    )
+        **secured({
+            "bootstrap_servers": bootstrap, "isolation_level": "read_committed",
+            "enable_auto_commit": False, "consumer_timeout_ms": 1_000,
+        })
+    )  # fmt: skip
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])

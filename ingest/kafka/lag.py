@@ -12,6 +12,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
+from ingest.kafka.client_config import secured
 from ingest.ticker import Ticker
 
 __all__ = ["GroupLag"]
@@ -20,8 +21,8 @@ __all__ = ["GroupLag"]
 class GroupLag:
     def __init__(self, bootstrap: str, topic: str, group: str) -> None:
         self.topic, self.group = topic, group
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        self.admin = KafkaAdminClient(**secured({"bootstrap_servers": bootstrap.split(",")}))
+        self.consumer = KafkaConsumer(**secured({"bootstrap_servers": bootstrap, "group_id": None}))
         self._ticker: Ticker | None = None
 
     def read(self) -> dict[int, int]:

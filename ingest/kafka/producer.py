@@ -22,6 +22,7 @@ from kafka.errors import KafkaTimeoutError
 from kafka.structs import TopicPartition
 
 from ingest.errors import DeliveryError
+from ingest.kafka.client_config import secured
 from ingest.kafka.private import BulkAppender, bulk_problem, oldest_pending_s
 
 __all__ = ["KafkaPostWriter", "kafka_writer", "post_producer"]
@@ -46,7 +47,7 @@ def post_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         "reconnect_backoff_max_ms": 2_000,
     }
     config.update(overrides)
-    return KafkaProducer(**config)
+    return KafkaProducer(**secured(config))
 
 
 class KafkaPostWriter:

@@ -26,6 +26,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.batch import RawBatch
 from ingest.errors import SourceTimeout
+from ingest.kafka.client_config import secured
 from ingest.kafka.private import fetch_raw, group_session_alive
 from ingest.source import Committed, Offsets, PartitionListener
 
@@ -75,7 +76,7 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
         "heartbeat_interval_ms": 2_000,
     }
     config.update(overrides)
-    return config
+    return secured(config)
 
 
 class KafkaSource:

@@ -31,6 +31,7 @@ from kafka.structs import TopicPartition
 
 from ingest.batch import OutRecord
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
+from ingest.kafka.client_config import secured
 from ingest.kafka.private import BulkAppender, bulk_problem, transaction_error, transaction_step
 from ingest.kafka.source import KafkaSource
 
@@ -69,7 +70,7 @@ def transactional_producer(
         "max_block_ms": 30_000,
     }
     config.update(overrides)
-    producer = KafkaProducer(**config)
+    producer = KafkaProducer(**secured(config))
     try:
         producer.init_transactions()
     except _FENCED as exc:

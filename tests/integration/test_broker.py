@@ -262,7 +262,7 @@ def test_three_nodes_topics_and_one_node_restarted(
         again = cluster.status()
         assert again.running and again.pids[0] == status.pids[0]
         assert again.pids[1] != status.pids[1] and _pid_gone(status.pids[1])
-        assert main(["broker", "start", "--node", "2", *where]) == 2  # already running
+        assert main(["broker", "start", "--node", "2", *where]) == 1  # already running
         assert "node 2 in" in capsys.readouterr().err
     finally:
         assert cluster.stop().state == "stopped"
@@ -278,7 +278,7 @@ def test_clear_error_without_java(
     assert "\n" not in str(err.value)
     with pytest.raises(BrokerError, match="Java 17"):
         LocalCluster(tmp_path / "data", port=0).start()
-    assert main(["broker", "start", "--port", "0", "--data-dir", str(tmp_path / "d")]) == 2
+    assert main(["broker", "start", "--port", "0", "--data-dir", str(tmp_path / "d")]) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("datamoat broker: error: Java 17+ not found")
 

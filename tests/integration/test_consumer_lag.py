@@ -12,9 +12,7 @@ broker's jars) must report exactly the metric's figure, which is neither 0 nor t
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,36 +22,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from datamoat.broker import datamoat_home, find_java, free_port
-from tests.support.live import CI, fetch, wait_for
+from datamoat.broker import find_java, free_port
+from tests.support.kafka_tools import tools_classpath
+from tests.support.live import fetch, wait_for
 
 pytestmark = pytest.mark.kafka
 
-ROOT = Path(__file__).resolve().parents[2]
-TOOLS_POM = ROOT / "configs" / "kafka" / "tools" / "pom.xml"
 TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
-
-
-def tools_classpath() -> str:
-    tools = datamoat_home() / ".kafka" / "tools"
-    if not tools.is_dir():
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            reason = "Maven (mvn) not found: it fetches Kafka's kafka-tools jar"
-            if CI:
-                pytest.fail(reason, pytrace=False)
-            pytest.skip(reason)
-        partial = tools.with_name("tools.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        out = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(TOOLS_POM), "dependency:copy-dependencies",
-             f"-DoutputDirectory={partial}"],
-            capture_output=True, text=True, timeout=900, check=False,
-        )  # fmt: skip
-        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
-        partial.rename(tools)
-    return os.pathsep.join(str(p) for p in sorted(tools.glob("*.jar")))
 
 
 def group_tool(java: str, cp: str, bootstrap: str, *args: str) -> str:

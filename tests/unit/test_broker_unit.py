@@ -205,8 +205,9 @@ def _fake_node(data: Path, node_id: int) -> subprocess.Popen[bytes]:
     raise AssertionError("the fake node never showed its command line")
 
 
-def _one_error_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
-    assert main(args) == 2
+def _one_error_line(capsys: pytest.CaptureFixture[str], args: list[str], status: int = 1) -> str:
+    """The one line of a command that fails: status 1 (2 for a usage error)."""
+    assert main(args) == status
     (line,) = capsys.readouterr().err.splitlines()
     return line
 
@@ -218,7 +219,7 @@ def test_node_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     _fake_cluster(tmp_path / "trio")
     trio = str(tmp_path / "trio")
     for action in ("start", "stop"):
-        line = _one_error_line(capsys, ["broker", action, "--node", "4", "--data-dir", trio])
+        line = _one_error_line(capsys, ["broker", action, "--node", "4", "--data-dir", trio], 2)
         assert "node 4 is not in the 3-node cluster" in line and "(nodes 1-3)" in line
     line = _one_error_line(capsys, ["broker", "start", "--node", "2", "--data-dir", trio])
     assert "no node of the cluster" in line and "start it whole" in line

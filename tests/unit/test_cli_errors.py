@@ -1,4 +1,6 @@
-"""CLI errors: one line saying what is wrong and what to do, exit status 2, no traceback."""
+"""CLI errors: one line saying what is wrong and what to do, no traceback, and exit status 2
+for a usage or configuration error (69 for a broker that does not answer; every status is in
+``tests/unit/test_exit_status.py``)."""
 
 from __future__ import annotations
 
@@ -18,13 +20,13 @@ from datamoat.preflight import check_output_dir, check_port_free
 Capture = pytest.CaptureFixture[str]
 
 
-def fails(capsys: Capture, args: list[str]) -> str:
-    """Run the CLI in-process; it must exit 2 with exactly one line on stderr."""
+def fails(capsys: Capture, args: list[str], status: int = 2) -> str:
+    """Run the CLI in-process; it must exit ``status`` with exactly one line on stderr."""
     try:
         code = main(args)
     except SystemExit as exc:  # argparse's own errors
         code = int(exc.code or 0)
-    assert code == 2
+    assert code == status
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines  # one line, no traceback
     return lines[0]
@@ -59,7 +61,7 @@ def test_bad_config_file(capsys: Capture, tmp_path: Path) -> None:
 
 def test_unreachable_broker_fails_fast_when_told_not_to_wait(capsys: Capture) -> None:
     nobody = f"127.0.0.1:{free_port()}"
-    line = fails(capsys, ["process", "--bootstrap", nobody, "--wait-for-broker", "0"])
+    line = fails(capsys, ["process", "--bootstrap", nobody, "--wait-for-broker", "0"], 69)
     assert f"no Kafka broker reachable at {nobody}" in line
     assert "datamoat broker start" in line
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,10 @@ from datamoat.config import (
     Config,
     WindowConfig,
     env_variable,
+    is_service_link,
     known_variables,
     load_config,
+    misspelt,
 )
 from datamoat.errors import ConfigError
 from process.cascades import CascadeConfig
@@ -121,18 +126,139 @@ def test_a_bad_value_from_the_file_still_names_the_file(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{path}: ")
 
 
-def test_unknown_datamoat_variables_are_errors_naming_the_nearest_known_ones() -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config(env={"DATAMOAT_WINDOW_SIZ_S": "5"})
-    message = str(info.value)
-    assert "unknown environment variable DATAMOAT_WINDOW_SIZ_S" in message
-    assert "did you mean DATAMOAT_WINDOW_SIZE_S" in message
-    assert "\n" not in message
-    with pytest.raises(ConfigError, match="unknown environment variable DATAMOAT_NOPE"):
-        load_config(env={"DATAMOAT_NOPE": "1"})
+def test_a_misspelt_datamoat_variable_is_an_error_naming_the_known_one() -> None:
+    for typo in ("DATAMOAT_WINDOW_SIZ_S", "DATAMOAT_WINDOW_SIZE_Z", "DATAMOAT_WINDOW_SZIE_S"):
+        with pytest.raises(ConfigError) as info:
+            load_config(env={typo: "5"})
+        message = str(info.value)
+        assert f"unknown environment variable {typo}" in message
+        assert "did you mean DATAMOAT_WINDOW_SIZE_S?" in message
+        assert "\n" not in message
+    with pytest.raises(ConfigError, match="did you mean DATAMOAT_HOME"):
+        load_config(env={"DATAMOAT_HOMR": "/x"})
     # Variables read elsewhere, and other prefixes, are fine.
     env = {"DATAMOAT_HOME": "/x", "DATAMOAT_CRASH_AT": "", "DATAMOATX": "1", "PATH": "/bin"}
     assert load_config(env=env).kafka.posts_topic == "posts"
+
+
+def test_misspelt_allows_one_edit_in_a_short_name_and_two_in_a_longer_one() -> None:
+    known = known_variables()
+    assert misspelt("DATAMOAT_KAFKA_BOOTSRAP", known) == ["DATAMOAT_KAFKA_BOOTSTRAP"]
+    assert misspelt("DATAMOAT_KAFKA_BOTSRAP", known) == ["DATAMOAT_KAFKA_BOOTSTRAP"]  # two
+    assert misspelt("DATAMOAT_KAFKA_BTSRAP", known) == []  # three
+    assert misspelt("DATAMOAT_HOEM", known) == ["DATAMOAT_HOME"]  # a swap is one edit
+    assert misspelt("DATAMOAT_NOPE", known) == []  # two edits from HOME: too many for 4
+    assert misspelt("DATAMOAT_SERVICE_HOST", known) == []
+
+
+@pytest.fixture
+def warnings(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.WARNING, logger="datamoat.config")
+    return caplog
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "datamoat.config"]
+
+
+def test_an_unknown_datamoat_variable_is_one_warning_line(
+    warnings: pytest.LogCaptureFixture,
+) -> None:
+    env = {"DATAMOAT_NOPE": "1", "DATAMOAT_LOG_LEVEL": "debug", "DATAMOAT_HOME": "/x"}
+    assert load_config(env=env).kafka.posts_topic == "posts"
+    said = lines(warnings)
+    assert len(said) == 2  # one per variable, in name order
+    assert said[0].startswith("environment variable DATAMOAT_LOG_LEVEL is not one datamoat")
+    assert said[1].startswith("environment variable DATAMOAT_NOPE is not one datamoat reads")
+    assert all("ignored" in line and "\n" not in line for line in said)
+
+
+#: What Kubernetes injects for a Service "datamoat" (ports 8000/TCP "http", 9000/UDP
+#: "stats-1") and a Service "datamoat-merger" (IPv6, port 8001/SCTP).
+SERVICE_LINKS = {
+    "DATAMOAT_SERVICE_HOST": "10.0.0.1",
+    "DATAMOAT_SERVICE_PORT": "8000",
+    "DATAMOAT_SERVICE_PORT_HTTP": "8000",
+    "DATAMOAT_SERVICE_PORT_STATS_1": "9000",
+    "DATAMOAT_PORT": "tcp://10.0.0.1:8000",
+    "DATAMOAT_PORT_8000_TCP": "tcp://10.0.0.1:8000",
+    "DATAMOAT_PORT_8000_TCP_PROTO": "tcp",
+    "DATAMOAT_PORT_8000_TCP_PORT": "8000",
+    "DATAMOAT_PORT_8000_TCP_ADDR": "10.0.0.1",
+    "DATAMOAT_PORT_9000_UDP": "udp://10.0.0.1:9000",
+    "DATAMOAT_PORT_9000_UDP_PROTO": "udp",
+    "DATAMOAT_PORT_9000_UDP_PORT": "9000",
+    "DATAMOAT_PORT_9000_UDP_ADDR": "10.0.0.1",
+    "DATAMOAT_MERGER_SERVICE_HOST": "fd00::10",
+    "DATAMOAT_MERGER_SERVICE_PORT": "8001",
+    "DATAMOAT_MERGER_PORT": "sctp://[fd00::10]:8001",
+    "DATAMOAT_MERGER_PORT_8001_SCTP": "sctp://[fd00::10]:8001",
+    "DATAMOAT_MERGER_PORT_8001_SCTP_PROTO": "sctp",
+    "DATAMOAT_MERGER_PORT_8001_SCTP_PORT": "8001",
+    "DATAMOAT_MERGER_PORT_8001_SCTP_ADDR": "fd00::10",
+}
+
+
+def test_kubernetes_service_links_are_ignored_silently(
+    warnings: pytest.LogCaptureFixture,
+) -> None:
+    assert all(is_service_link(name, value) for name, value in SERVICE_LINKS.items())
+    config = load_config(env={**SERVICE_LINKS, "DATAMOAT_WINDOW_SIZE_S": "20"})
+    assert config.window.size_s == 20
+    assert lines(warnings) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATAMOAT_SERVICE_HOST", "db.example"),  # a host name, not a cluster IP
+        ("DATAMOAT_SERVICE_PORT", "http"),
+        ("DATAMOAT_SERVICE_PORT_8080", "8080"),  # a port name has a letter
+        ("DATAMOAT_PORT", "8000"),  # Docker's link variable is a URL
+        ("DATAMOAT_PORT_8000", "tcp://10.0.0.1:8000"),  # no protocol
+        ("DATAMOAT_PORT_8000_HTTP", "tcp://10.0.0.1:8000"),
+        ("DATAMOAT_PORT_8000_TCP_PROTO", "http"),
+        ("DATAMOAT_PORT_8000_TCP_HOST", "10.0.0.1"),
+        ("DATAMOAT_SERVICE_HOSTS", "10.0.0.1"),
+        ("DATAMOATX_SERVICE_HOST", "10.0.0.1"),
+    ],
+)
+def test_only_the_exact_service_link_shapes_are_ignored(
+    warnings: pytest.LogCaptureFixture, name: str, value: str
+) -> None:
+    assert not is_service_link(name, value)
+    load_config(env={name: value})
+    assert len(lines(warnings)) == (1 if name.startswith("DATAMOAT_") else 0)
+
+
+def test_a_misspelling_wins_over_a_warning_but_not_over_a_service_link() -> None:
+    with pytest.raises(ConfigError, match="did you mean DATAMOAT_HTTP_PORT"):
+        load_config(env={"DATAMOAT_HTTP_PROT": "8000"})
+    # a Service named datamoat-http: its link is ignored, however near DATAMOAT_HTTP_PORT
+    assert load_config(env={"DATAMOAT_HTTP_PORT_8000_TCP_PROTO": "tcp"}).http.port > 0
+
+
+@pytest.fixture
+def _restore_signal_handlers() -> Iterator[None]:
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, h in handlers.items():
+        signal.signal(s, h)
+
+
+@pytest.mark.usefixtures("_restore_signal_handlers")
+def test_a_run_in_a_kubernetes_pod_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datamoat.cli import main
+
+    for name, value in SERVICE_LINKS.items():
+        monkeypatch.setenv(name, value)
+    code = main(["run", "--transport", "memory", "--posts", "1000", "--unpaced", "--quiet",
+                 "--http-port", "0", "--output-dir", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "DATAMOAT_SERVICE" not in err and "DATAMOAT_PORT" not in err
 
 
 def test_every_config_key_has_its_variable() -> None:

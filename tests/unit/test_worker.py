@@ -301,7 +301,7 @@ def test_a_batch_aborted_by_a_rebalance_loses_none_of_the_windows_still_open() -
                            max_records=700, max_wait_ms=20)  # fmt: skip
     worker = built.worker
     source.listener = worker
-    inner, calls = worker.output, []
+    inner, calls = worker.output, list[int]()
 
     class MovesOnOnce:
         def commit(self, delta, letters, offsets, group):
