@@ -35,7 +35,9 @@ RUN if ls /tmp/deps/*.whl > /dev/null 2>&1; then \
 # Build the datamoat wheel from the sources.
 FROM deps AS build
 WORKDIR /src
-COPY pyproject.toml README.m[d] ./
+# setup.py copies configs/ into the wheel (datamoat/_configs: an installed copy reads it).
+COPY pyproject.toml setup.py MANIFEST.in LICENSE README.m[d] ./
+COPY configs ./configs
 COPY datamoat ./datamoat
 COPY ingest ./ingest
 COPY process ./process

@@ -27,6 +27,7 @@ from datamoat.errors import (
     ConfigError,
     DatamoatError,
 )
+from ingest.kafka.client_config import redact
 
 __all__ = ["COMMANDS", "EXIT_STATUSES", "build_parser", "configure_logging", "main"]
 
@@ -135,7 +136,7 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(f"datamoat: {self.format(record)}\n")
+            sys.stderr.write(f"datamoat: {redact(self.format(record))}\n")
             sys.stderr.flush()
         except Exception:  # pragma: no cover - logging must not raise
             self.handleError(record)
@@ -165,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error is None:
             raise  # a bug: its traceback
         # The same shape as argparse's own errors: "datamoat run: error: ...".
-        print(f"datamoat {args.command}: error: {error}", file=sys.stderr)
+        print(f"datamoat {args.command}: error: {redact(str(error))}", file=sys.stderr)
         return error.exit_status
     return code
 

@@ -128,9 +128,10 @@ def _answers(bootstrap: str, timeout_s: float) -> bool:
 def require_topic(bootstrap: str, topic: str, key: str = "kafka.posts_topic") -> None:
     """Fail with one line when ``topic`` (config ``key``) does not exist (the worker would
     wait forever)."""
-    from ingest.kafka.admin import topic_names
+    from ingest.kafka.admin import check_described, topic_names
 
     if topic not in topic_names(bootstrap):
+        check_described(bootstrap, topic)  # a topic hidden by the ACLs: AccessDenied
         raise ConfigError(
             f"topic {topic!r} does not exist on {bootstrap}: create it with 'datamoat topics' "
             f"or fix {key} in the config"

@@ -21,6 +21,8 @@ from datamoat.bench.summary import validate_summary
 from datamoat.errors import ConfigError
 from datamoat.options import positive_float, positive_int
 from datamoat.report import LiveLine, format_summary, write_summary
+from datamoat.resources import require_extra
+from ingest.kafka.client_config import use_client_config
 
 __all__ = ["public_command", "register"]
 
@@ -68,6 +70,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--bootstrap", default=None, help="an existing broker (default: start one with "
         "`datamoat broker start` in the work directory, stopped at the end)",
+    )  # fmt: skip
+    p.add_argument(
+        "--client-config", type=Path, default=None, metavar="FILE",
+        help="Kafka client settings for --bootstrap (TLS, SASL: a client.properties; default "
+        "$KAFKA_CLIENT_CONFIG); not with --peers",
     )  # fmt: skip
     p.add_argument("--config", type=Path, default=None, help="pipeline config")
     p.add_argument("--interval", type=positive_float, default=0.25, help="sampling period (s)")
@@ -131,6 +138,13 @@ def section_name(summary: dict[str, Any]) -> str:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
+    if args.report_dir is not None:  # before a long run, not after it
+        require_extra("matplotlib", "reports", "--report-dir")
+    if use_client_config(args.client_config).secured and (args.peers or not args.bootstrap):
+        raise ConfigError(
+            "--client-config with a secured protocol needs --bootstrap (the bench's own broker "
+            "is plaintext) and no --peers (Quix Streams and Bytewax run with their defaults)"
+        )
     progress = _Progress(args.quiet)
     if args.from_summary is not None:
         try:
@@ -172,7 +186,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 #: Options whose values belong to one machine or run (paths, ports): left out of the command
 #: BENCHMARKS.md shows.
-_PRIVATE = ("--bootstrap", "--summary-json", "--work-dir", "--from-summary", "--update-benchmarks")
+_PRIVATE = ("--bootstrap", "--client-config", "--summary-json", "--work-dir", "--from-summary",
+            "--update-benchmarks")  # fmt: skip
 
 
 def public_command(command: str) -> str:

@@ -126,7 +126,7 @@ def run_produce(args: argparse.Namespace) -> int:
     progress = _Progress()
     stop = new_stop() if args.procs > 1 else threading.Event()
 
-    restore_signals = on_signals(stop.set, signal.SIGINT)
+    restore_signals = on_signals(stop.set, signal.SIGINT, signal.SIGTERM)
     live = None if args.quiet else LiveLine(lambda _: _line(progress, plan.config.rate, realtime))
     started = time.monotonic()
     server = None

@@ -98,9 +98,9 @@ class MergeLoop:
                 if offset >= committed.offset:
                     break
                 self._apply(value)
+                self.merger.close()  # after every delta, as live: see step
                 self.merger.take_late()  # dead-lettered when first merged
                 self.restored_deltas += 1
-            self.merger.close()
         if self.source.position(PARTITION) != committed.offset:
             self.source.seek(PARTITION, committed.offset)
         self.emitter.gauges()
@@ -171,6 +171,10 @@ class MergeLoop:
             letters.partitions.append(PARTITION)
             letters.offsets.append(offset)
 
+        # Windows are closed after every delta, not once per poll: what is final, and which
+        # rows come late, then depend on the deltas' order alone, so a restore (which reads
+        # them in other batches) rebuilds exactly the state the live loop had.
+        closed: list[pl.DataFrame] = []
         for value, key, offset in zip(batch.values, batch.keys, batch.offsets, strict=True):
             reason = self._apply(value, live=True)
             if reason is not None:
@@ -178,7 +182,9 @@ class MergeLoop:
                 letter(value, key, "not_a_delta", offset)
             for late in self.merger.take_late():  # rows of a final window: kept whole
                 letter(late.to_json(), None, "late_after_merge", offset)
-        signals = self.merger.close()
+            closed.append(self.merger.close())
+        final = [frame for frame in closed if frame.height]
+        signals = pl.concat(final) if final else closed[0]
         self.commit(signals, letters, batch.next_offsets()[PARTITION])
         self._gauges()
         return len(batch)

@@ -37,6 +37,7 @@ __all__ = [
     "TopicSpec",
     "alter_topic_configs",
     "broker_count",
+    "check_described",
     "commit_at_end",
     "create_internal_topics",
     "delete_topics",
@@ -221,6 +222,22 @@ def create_internal_topics(
         f"the cluster at {bootstrap} did not create {' and '.join(_INTERNAL_TOPICS)} within "
         f"{timeout_s:.0f} s"
     )
+
+
+def check_described(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
+    """Raise :class:`AccessDenied` when the cluster refuses to describe ``topic`` (a topic
+    the ACLs hide is missing from the topic list, as one that does not exist)."""
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        found = admin.describe_topics([topic])
+    except KafkaError as exc:
+        if isinstance(exc, kerrors.AuthorizationError):
+            _refused_topic(topic, exc.errno, "DESCRIBE")
+        return
+    finally:
+        admin.close()
+    for t in found:
+        _refused_topic(topic, t.get("error_code", 0), "DESCRIBE")
 
 
 def topic_names(bootstrap: str, timeout_s: float = 10.0) -> set[str]:

@@ -23,6 +23,8 @@ import pytest
 from datamoat.broker import LocalCluster, find_java, free_port
 from datamoat.broker_security import Security
 from ingest.errors import EXIT_NOPERM, EXIT_UNAVAILABLE
+from ingest.kafka.client_config import read_client_config
+from ingest.kafka.testing import KafkaConsumer, TopicPartition
 from process.signals import SIGNAL_SCHEMA
 from tests.support.kafka_tools import CONSOLE_CONSUMER, tools_classpath
 from tests.support.pipelines import DATAMOAT, START, assert_same_signals, parquet_signals, truth
@@ -51,6 +53,16 @@ def sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, 
         yield bootstrap, cluster.client_config, env
     finally:
         cluster.stop()
+
+
+def _posts_end(bootstrap: str, config: Path) -> int:
+    """How many records the posts topic holds (read as ``config``'s user)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **read_client_config(config).kwargs)
+    try:
+        parts = [TopicPartition("posts", p) for p in consumer.partitions_for_topic("posts")]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
 
 
 def _datamoat(args: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str, str]:
@@ -134,6 +146,7 @@ def test_refusals_are_one_line_with_their_own_status(
 
     wrong = tmp_path / "wrong.properties"
     wrong.write_text(config.read_text().replace(_password(config), "not-the-password"))
+    before = _posts_end(bootstrap, config)
     began = time.monotonic()
     code, out, err = _datamoat(["produce", "--client-config", str(wrong), *SEEDED,
                                 "--posts", "100", "--quiet"], env)  # fmt: skip
@@ -141,6 +154,7 @@ def test_refusals_are_one_line_with_their_own_status(
     assert len(err.strip().splitlines()) == 1, err
     (line,) = err.strip().splitlines()
     assert "authentication failed" in line.lower() and "Traceback" not in err
+    assert _posts_end(bootstrap, config) == before  # nothing written
 
     denied = config.with_name("client-denied.properties")
     code, _, err = _datamoat(["produce", "--client-config", str(denied), *SEEDED,
