@@ -63,6 +63,8 @@ def check_port_free(host: str, port: int, flag: str = "--http-port") -> None:
 
 #: How long one look for a broker may take (less when the wait has less left).
 PROBE_S = 3.0
+#: The first look at a port that takes connections: long enough for a refusal to show.
+LISTENING_S = 15.0
 
 
 def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = log.info) -> None:
@@ -71,9 +73,10 @@ def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = 
     :class:`~datamoat.errors.AccessDenied` at once: waiting would not change its answer."""
     from ingest.kafka.diagnose import listens
 
-    # A port that takes connections gets longer for the first look: a refused login can
-    # show first as a dropped connection, and only the next attempt says why.
-    if _answers(bootstrap, 2 * PROBE_S if listens(bootstrap) else PROBE_S):
+    # A port that takes connections gets longer for the first look (up to the wait): a
+    # refused login shows first as dropped connections, and only a later attempt says why.
+    first = max(PROBE_S, min(LISTENING_S, wait_s)) if listens(bootstrap) else PROBE_S
+    if _answers(bootstrap, first):
         return
     hint = "start one with 'datamoat broker start' or point --bootstrap at one"
     if wait_s <= 0:

@@ -47,7 +47,7 @@ if [ ! -f "$wheels/.stamp-$reqs_stamp" ]; then
         -r "$stage/requirements.txt" >&2
     touch "$wheels/.stamp-$reqs_stamp"
 fi
-for item in Dockerfile pyproject.toml README.md datamoat ingest process sinks configs; do
+for item in Dockerfile pyproject.toml setup.py MANIFEST.in LICENSE README.md datamoat ingest process sinks configs; do
     rm -rf "${stage:?}/app/$item"
     cp -a "$REPO_ROOT/$item" "$stage/app/$item"
 done

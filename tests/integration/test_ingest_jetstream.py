@@ -1,7 +1,8 @@
 """``datamoat ingest jetstream`` into a real broker, exactly once: the posts of a paced
 Jetstream replay reach the posts topic once each for a ``read_committed`` reader, although
 the ingest is SIGKILLed in the middle of the stream and restarted under the same name (which
-fences the dead one and resumes after its committed cursor)."""
+fences the dead one and resumes after its committed cursor); and their signals, through a
+worker and the merger, equal those of the same posts through ``process --input``."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import polars as pl
 import pytest
 
 from ingest.jetstream import map_events
 from ingest.kafka.testing import KafkaConsumer, TopicPartition
 from tests.support.jetstream_server import JetstreamReplay
-from tests.support.pipelines import DATAMOAT, dead_letters
+from tests.support.pipelines import DATAMOAT, assert_same_signals, dead_letters, parquet_signals
 
 pytestmark = pytest.mark.kafka
 
@@ -132,3 +134,35 @@ def test_killed_and_restarted_ingest_writes_every_post_once(
     # the frame that is not JSON was dead-lettered once, with its bytes and a reason
     letters = [d for d in dead_letters(env) if d.get("reason") == "not_json"]
     assert len(letters) == 1
+
+    # The signals of those posts through the Kafka path (a worker and the merger) equal
+    # those of the same posts through `process --input`.
+    assert_same_signals(_kafka_signals(env, tmp_path / "kafka"),
+                        _file_signals(expected.posts, env, tmp_path))  # fmt: skip
+
+
+def _kafka_signals(env: dict[str, str], out: Path) -> pl.DataFrame:
+    worker = subprocess.Popen([*DATAMOAT, "process", "--until-idle", "--idle-s", "2",
+                               "--http-port", "0", "--quiet"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    merged = subprocess.run([*DATAMOAT, "merge", "--until-ended", "--http-port", "0", "--quiet",
+                             "--output-dir", str(out)], env=env, capture_output=True,
+                            timeout=180)  # fmt: skip
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0 and merged.returncode == 0, (err + merged.stderr)[-2000:]
+    return _rows(parquet_signals(out))
+
+
+def _file_signals(posts: pl.DataFrame, env: dict[str, str], tmp: Path) -> pl.DataFrame:
+    path = tmp / "posts.ndjson"
+    posts.write_ndjson(path)
+    done = subprocess.run([*DATAMOAT, "process", "--input", str(path), "--quiet",
+                           "--output-dir", str(tmp / "file")], env=env, capture_output=True,
+                          timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return _rows(parquet_signals(tmp / "file"))
+
+
+def _rows(signals: pl.DataFrame) -> pl.DataFrame:
+    assert signals.height > 0
+    return signals
