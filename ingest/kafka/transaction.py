@@ -129,13 +129,13 @@ class Transaction:
             # A later step only says "in an error state": the cause is the error that put
             # the transaction there (read before the abort clears it), judged by its type.
             cause = transaction_error(self.producer) if self.producer is not None else None
-            self._abort()
-            # A producer whose transaction failed is replaced, aborted or not: a step that
-            # timed out can still be queued in it, to go out in its next transaction (a
-            # chaos run committed a failed batch's offsets with the next batch, whose delta
-            # did not hold that batch's posts). The new producer's init_transactions fences
-            # whatever of the old one is still in flight.
-            self.renew()
+            # A producer whose abort failed is unusable; one whose step timed out is replaced
+            # too, aborted or not: the step can still be queued in it, to go out in its next
+            # transaction (a chaos run committed a failed batch's offsets with the next batch,
+            # whose delta did not hold that batch's posts). The new producer's
+            # init_transactions fences whatever of the old one is still in flight.
+            if not self._abort() or isinstance(exc, kerrors.KafkaTimeoutError):
+                self.renew()
             if isinstance(exc, _MOVED_ON) or isinstance(cause, _MOVED_ON):
                 raise GroupMovedOn(f"the group rebalanced under this batch ({exc})") from exc
             if offsets and self._already_committed(offsets):
