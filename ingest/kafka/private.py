@@ -54,6 +54,7 @@ __all__ = [
     "BulkAppender",
     "bulk_available",
     "bulk_problem",
+    "drop_producer",
     "fetch_raw",
     "fetch_undecoded",
     "group_session_alive",
@@ -271,6 +272,19 @@ def transaction_error(producer: KafkaProducer) -> BaseException | None:
     manager = getattr(producer, "_transaction_manager", None)  # private: the step's cause
     error = getattr(manager, "last_error", None)
     return error if isinstance(error, BaseException) else None
+
+
+def drop_producer(producer: KafkaProducer) -> None:
+    """Stop ``producer`` at once, sending nothing more: its sender thread is force-closed
+    before anything it still holds (a transaction step that timed out, unacknowledged
+    batches) can go out. ``close(timeout=0)`` flushes first, and can send them."""
+    sender = getattr(producer, "_sender", None)  # private: close() has no "don't flush"
+    if sender is not None:
+        sender.force_close()
+    try:
+        producer.close(timeout=0)
+    except Exception as exc:  # the sender is gone: what is left is cleanup
+        log.debug("producer dropped with records undelivered: %s", exc)
 
 
 #: The transaction manager's steps :func:`transaction_step` may call.

@@ -32,7 +32,13 @@ from kafka.structs import TopicPartition
 from ingest.batch import OutRecord
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
 from ingest.kafka.client_config import secured
-from ingest.kafka.private import BulkAppender, bulk_problem, transaction_error, transaction_step
+from ingest.kafka.private import (
+    BulkAppender,
+    bulk_problem,
+    drop_producer,
+    transaction_error,
+    transaction_step,
+)
 from ingest.kafka.source import KafkaSource
 
 __all__ = ["OutRecord", "Transaction", "transactional_producer"]
@@ -129,13 +135,15 @@ class Transaction:
             # A later step only says "in an error state": the cause is the error that put
             # the transaction there (read before the abort clears it), judged by its type.
             cause = transaction_error(self.producer) if self.producer is not None else None
-            # A producer whose abort failed is unusable; one whose step timed out is replaced
-            # too, aborted or not: the step can still be queued in it, to go out in its next
-            # transaction (a chaos run committed a failed batch's offsets with the next batch,
-            # whose delta did not hold that batch's posts). The new producer's
-            # init_transactions fences whatever of the old one is still in flight.
-            if not self._abort() or isinstance(exc, kerrors.KafkaTimeoutError):
-                self.renew()
+            # A step that timed out can still be queued in the producer: sent late (after an
+            # abort, or as the producer closes and flushes), its offsets join the next
+            # transaction of the same producer id (two chaos runs committed a failed
+            # batch's offsets while its delta was aborted: the cascades of its posts were
+            # lost). Such a producer is dropped at once, sending nothing more; its
+            # successor's init_transactions aborts the open transaction. Otherwise abort,
+            # and replace a producer whose abort failed.
+            if isinstance(exc, kerrors.KafkaTimeoutError) or not self._abort():
+                self.renew(flush=False)
             if isinstance(exc, _MOVED_ON) or isinstance(cause, _MOVED_ON):
                 raise GroupMovedOn(f"the group rebalanced under this batch ({exc})") from exc
             if offsets and self._already_committed(offsets):
@@ -241,10 +249,14 @@ class Transaction:
             return False
         return True
 
-    def renew(self) -> None:
-        """A fresh producer with the same transactional id (None while that fails)."""
+    def renew(self, flush: bool = True) -> None:
+        """A fresh producer with the same transactional id (None while that fails);
+        ``flush=False`` drops what the old one still holds instead of sending it."""
         if self.producer is not None:
-            _close(self.producer, 1.0)
+            if flush:
+                _close(self.producer, 1.0)
+            else:
+                drop_producer(self.producer)
             self.producer = None
         try:
             self.producer = self.make_producer()
