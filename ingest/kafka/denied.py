@@ -54,7 +54,7 @@ def as_access_denied(
     socket errors in ``KafkaConnectionError``) are searched. ``host`` (the broker asked) and
     ``mechanism`` (the configured SASL mechanism) complete the line when the exception does
     not say them."""
-    for found in _chain(exc):
+    for found in exception_chain(exc):
         if isinstance(found, AccessDenied):
             return found
         if isinstance(found, REFUSALS):
@@ -64,7 +64,7 @@ def as_access_denied(
     return None
 
 
-def _chain(exc: BaseException, limit: int = 32) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException, limit: int = 32) -> Iterator[BaseException]:
     """``exc``, then breadth first what caused it, its context (unless suppressed) and the
     exceptions among its arguments; each once, at most ``limit``."""
     todo, seen = [exc], set[int]()

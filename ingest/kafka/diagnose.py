@@ -20,7 +20,7 @@ from typing import Any
 
 from ingest.errors import AccessDenied
 from ingest.kafka.client_config import ClientSettings, client_settings
-from ingest.kafka.denied import as_access_denied
+from ingest.kafka.denied import as_access_denied, exception_chain
 
 __all__ = ["explain", "listens", "peer_names", "protocol_hint", "speaks_tls", "witnessed"]
 
@@ -54,15 +54,6 @@ def witnessed() -> Iterator[list[BaseException]]:
 _MISMATCH_CODES = (62, 64)
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    node: BaseException | None = exc
-    while node is not None and id(node) not in seen:
-        seen.add(id(node))
-        yield node
-        node = node.__cause__ or node.__context__
-
-
 def _host_port(bootstrap: str) -> tuple[str, int]:
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     return host.strip("[]"), int(port)
@@ -79,7 +70,7 @@ def explain(bootstrap: str, seen: list[BaseException]) -> AccessDenied | None:
             continue
         mismatch = any(
             isinstance(link, ssl.SSLCertVerificationError) and link.verify_code in _MISMATCH_CODES
-            for link in _chain(exc)
+            for link in exception_chain(exc)
         )
         names = peer_names(host, port, settings) if mismatch else []
         if names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import ingest.errors as errors_module
@@ -74,34 +75,35 @@ def test_the_drawing_gives_each_class_its_exit_status() -> None:
     assert {classes[name].exit_status for name in others} == {e.EXIT_FAILURE}
 
 
+def _nodes_elsewhere() -> Iterator[tuple[Path, ast.AST]]:
+    """Every syntax node of every module of the packages but ``ingest/errors.py``."""
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path != ROOT / "ingest" / "errors.py":
+                for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                    yield path, node
+
+
 def test_the_exit_statuses_are_defined_once() -> None:
     """Only ``ingest/errors.py`` assigns an ``EXIT_*`` name (the rest import it)."""
     elsewhere = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if path == ROOT / "ingest" / "errors.py":
-                continue
-            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-                if isinstance(node, ast.Assign | ast.AnnAssign):
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    names = [t.id for t in targets if isinstance(t, ast.Name)]
-                    if any(n.startswith("EXIT_") and n != "EXIT_STATUSES" for n in names):
-                        elsewhere.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    for path, node in _nodes_elsewhere():
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            if any(n.startswith("EXIT_") and n != "EXIT_STATUSES" for n in names):
+                elsewhere.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert elsewhere == []
 
 
 def test_no_other_module_defines_a_datamoat_error() -> None:
     names = set(error_classes())
     elsewhere = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if path == ROOT / "ingest" / "errors.py":
-                continue
-            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-                if isinstance(node, ast.ClassDef):
-                    bases = {ast.unparse(b).split(".")[-1] for b in node.bases}
-                    if bases & names:
-                        elsewhere.append(f"{path.relative_to(ROOT)}: {node.name}")
+    for path, node in _nodes_elsewhere():
+        if isinstance(node, ast.ClassDef):
+            bases = {ast.unparse(b).split(".")[-1] for b in node.bases}
+            if bases & names:
+                elsewhere.append(f"{path.relative_to(ROOT)}: {node.name}")
     assert elsewhere == []
 
 

@@ -24,26 +24,12 @@ from datamoat.moat.measure import available
 from ingest.firehose import Burst, Firehose, FirehoseConfig
 from process.trends import TrendConfig
 from process.windows import WindowSpec
+from tests.support.common import moat_tiers
 
 START = "2026-03-01T00:00:00Z"
 START_MS = 1_772_323_200_000
 PNG = b"\x89PNG\r\n\x1a\n"
-TIERS = """
-[[moat.tiers]]
-name = "firehose"
-[[moat.tiers]]
-name = "decahose"
-ms = [600, 699]
-[[moat.tiers]]
-name = "sample"
-ms = [657, 666]
-[[moat.tiers]]
-name = "delayed"
-delay_s = 900.0
-[[moat.tiers]]
-name = "hourly"
-every_s = 3600.0
-"""
+TIERS = moat_tiers(delay_s=900.0, every_s=3600.0)
 # A small study: 6 simulated hours in 2.5 minutes of event time at 500k posts a simulated
 # day, 5-minute windows; 2 calibration, 2 hold-out and 2 measured seeds.
 SMALL = f"""

@@ -29,20 +29,12 @@ from datamoat.moat.stats import poisson_rate_ci
 from ingest.firehose import Firehose, FirehoseConfig, vocabulary_hashtag
 from ingest.schema import POST_SCHEMA
 from process.trends import TrendConfig
+from tests.support.common import moat_tiers
 
 START = "2026-03-01T00:00:00Z"
 START_MS = 1_772_323_200_000
 HOP = 12_500
-TIERS = """
-[[moat.tiers]]
-name = "firehose"
-[[moat.tiers]]
-name = "decahose"
-ms = [600, 699]
-[[moat.tiers]]
-name = "sample"
-ms = [657, 666]
-"""
+TIERS = moat_tiers()
 
 
 def write(path: Path, text: str) -> Path:

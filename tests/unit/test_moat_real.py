@@ -9,20 +9,9 @@ import orjson
 import pytest
 
 from datamoat.cli import main
+from tests.support.common import moat_tiers
 
-TIERS = """
-[[moat.tiers]]
-name = "firehose"
-[[moat.tiers]]
-name = "decahose"
-ms = [600, 699]
-[[moat.tiers]]
-name = "sample"
-ms = [657, 666]
-[[moat.tiers]]
-name = "delayed"
-delay_s = 60.0
-"""
+TIERS = moat_tiers(delay_s=60.0)
 
 
 def test_moat_on_a_file_from_ingest_gives_a_report(tmp_path: Path) -> None:
