@@ -46,8 +46,9 @@ RUN pip wheel $(cat /tmp/pip-options) --no-deps --wheel-dir /wheels .
 
 FROM deps
 # Third-party dependencies first, read from pyproject.toml: this layer is rebuilt only when
-# the dependency list (or the wheelhouse) changes, not on every source edit.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/deps/pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+# the dependency list (or the wheelhouse) changes, not on every source edit. With the
+# jetstream extra: compose's bluesky profile runs `datamoat ingest jetstream`.
+RUN python -c "import tomllib; p = tomllib.load(open('/tmp/deps/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['jetstream']))" > /tmp/requirements.txt \
     && pip install $(cat /tmp/pip-options) -r /tmp/requirements.txt \
     && rm -rf /tmp/deps /tmp/requirements.txt
 COPY --from=build /wheels /wheels

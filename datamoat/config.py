@@ -1,4 +1,4 @@
-"""Configuration: ``configs/datamoat.toml`` (or ``--config FILE``), then the environment.
+"""Configuration: ``configs/datamoat.toml``, a profile, ``--config FILE``, then the environment.
 
 One frozen object per component. Environment overrides are ``DATAMOAT_<SECTION>_<KEY>``
 (``DATAMOAT_WINDOW_SIZE_S=5``); ``KAFKA_BOOTSTRAP`` sets ``kafka.bootstrap``. Every error is
@@ -8,11 +8,18 @@ datamoat does not read is an error when it is a misspelling of one it reads (wit
 or two), is ignored silently when it has the shape of a Kubernetes service link (a Service
 named ``datamoat`` or ``datamoat-*`` in the pod's namespace), and is a warning otherwise.
 
-The ``[window]`` and ``[cascades]`` keys set the engine's :class:`~process.windows.WindowSpec`
-and :class:`~process.cascades.CascadeConfig`, whose rules are theirs alone: the config asks
-them (``problems``) and says what they find in its own keys (:data:`WINDOW_KEYS`,
-:data:`CASCADES_KEYS`); the sections' :meth:`WindowConfig.spec` and
-:meth:`CascadesConfig.engine` are the one conversion to the engine's types.
+The ``[window]``, ``[cascades]`` and ``[trends]`` keys set the engine's
+:class:`~process.windows.WindowSpec`, :class:`~process.cascades.CascadeConfig` and
+:class:`~process.trends.TrendConfig`, whose rules are theirs alone: the config asks them
+(``problems``) and says what they find in its own keys (:data:`WINDOW_KEYS`,
+:data:`CASCADES_KEYS`, :data:`TRENDS_KEYS`); the sections' :meth:`WindowConfig.spec`,
+:meth:`CascadesConfig.engine` and :meth:`TrendsConfig.engine` are the one conversion to the
+engine's types.
+
+A profile (``--profile NAME`` or ``DATAMOAT_PROFILE``) is a shipped file of the same shape,
+``configs/profiles/NAME.toml``, for a kind of source (``bluesky``: a real network's tens of
+posts a second). Each key comes from the first of: a flag, the environment, the file of
+``--config`` (or ``DATAMOAT_CONFIG``), the profile, the default file, the built-in default.
 """
 
 from __future__ import annotations
@@ -32,22 +39,27 @@ from datamoat.errors import ConfigError
 from datamoat.resources import config_path
 from process.cascades import CascadeConfig
 from process.problems import Problem
+from process.trends import TrendConfig
 from process.windows import WindowSpec
 
 __all__ = [
     "CASCADES_KEYS",
+    "TRENDS_KEYS",
     "WINDOW_KEYS",
     "BatchConfig",
     "CascadesConfig",
     "Config",
     "FirehoseSection",
     "KafkaConfig",
+    "TrendsConfig",
     "WindowConfig",
     "default_config_path",
     "env_variable",
     "in_keys",
     "known_variables",
     "load_config",
+    "profile_names",
+    "profile_path",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +103,10 @@ class KafkaConfig:
     def partials_topic(self, group: str) -> str:
         """Where the workers of ``group`` hand their deltas to the merger."""
         return self.internal_topic(group, "partials")
+
+    def snapshots_topic(self, group: str) -> str:
+        """Where the merger of ``group`` keeps its state's snapshots (compacted)."""
+        return self.internal_topic(group, "merger-snapshots")
 
 
 @dataclass(frozen=True)
@@ -176,6 +192,36 @@ class CascadesConfig:
 
 
 @dataclass(frozen=True)
+class TrendsConfig:
+    """The merger's trend rule (:class:`~process.trends.TrendConfig`) in its own units:
+    counts of windows and of original posts, rates in originals/s. The defaults are tuned
+    for 1,157 posts/s in 10-s windows (the ``bluesky`` profile: tens of posts a second).
+    Its rules are the engine's own: see :meth:`problems`."""
+
+    alpha: float = 0.02
+    floor: float = 0.5
+    min_support: int = 20
+    threshold: float = 4.5
+    outlier: float = 3.0
+    ttl_windows: int = 360
+    top_k: int = 10
+    warmup_windows: int = 6
+
+    def engine(self) -> TrendConfig:
+        """The engine's trend rule; ValueError when :meth:`problems` finds any."""
+        return TrendConfig(**self._engine_fields())
+
+    def problems(self) -> list[Problem]:
+        """What :class:`~process.trends.TrendConfig` finds wrong with these values, in its
+        field names (:data:`TRENDS_KEYS` has the key that sets each)."""
+        return TrendConfig.problems(**self._engine_fields())
+
+    def _engine_fields(self) -> dict[str, Any]:
+        """The engine's fields, unchecked (the same units)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     port: int = 8000
@@ -193,14 +239,24 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class MergeConfig:
+    #: Seconds between snapshots of the merger's state (0: none, and a restart applies
+    #: every delta since the group began again): a restart replays at most about this
+    #: much input after loading the newest snapshot.
+    snapshot_interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     firehose: FirehoseSection = field(default_factory=FirehoseSection)
     window: WindowConfig = field(default_factory=WindowConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
     cascades: CascadesConfig = field(default_factory=CascadesConfig)
+    trends: TrendsConfig = field(default_factory=TrendsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
     source: str = "defaults"
 
     def __post_init__(self) -> None:
@@ -226,6 +282,8 @@ CASCADES_KEYS = {
     "ttl_ms": "cascades.ttl_s",
     "max_state_bytes": "cascades.max_state_mib",
 }
+#: The key that sets each field of the engine's :class:`~process.trends.TrendConfig`.
+TRENDS_KEYS = {f.name: f"trends.{f.name}" for f in dataclasses.fields(TrendConfig)}
 #: What a key means beyond the engine's field, said after a problem blamed on it.
 KEY_NOTES = {"window.hop_s": "0: tumbling"}
 
@@ -257,6 +315,7 @@ def _problem(sections: Mapping[str, Any]) -> Found | None:
         *_own_problems(sections),
         *in_keys(window.problems(), WINDOW_KEYS),
         *in_keys(cascades.problems(), CASCADES_KEYS),
+        *in_keys(sections["trends"].problems(), TRENDS_KEYS),
     ]
     order = list(SECTIONS)
     found.sort(key=lambda f: order.index(f[0][0].partition(".")[0]))  # stable: rule order
@@ -296,6 +355,11 @@ def _own_problems(sections: Mapping[str, Any]) -> list[Found]:
         (("http.port",), 0 <= http.port <= 65535, "must be 0-65535"),
         (("http.ready_max_lag_s",), http.ready_max_lag_s > 0, "must be a positive number of s"),
         (("output.sinks",), bool(output.sinks), "must name at least one sink (e.g. parquet)"),
+        (
+            ("merge.snapshot_interval_s",),
+            sections["merge"].snapshot_interval_s >= 0,
+            "must be >= 0 (0: no snapshots)",
+        ),
     ]
     return [(keys, f"{keys[0]} {message}") for keys, ok, message in checks if not ok]
 
@@ -348,26 +412,41 @@ def _removed(key: str, where: str) -> None:
         raise ConfigError(f"{where}: {key} was removed: {REMOVED[key]}")
 
 
-def _section(cls: type, raw: Any, env: Mapping[str, str], name: str, origin: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: [{name}] must be a table")
+#: A config file's tables, with the file's name (what its errors say).
+Layer = tuple[str, dict[str, Any]]
+
+
+def _section(
+    cls: type, layers: list[Layer], env: Mapping[str, str], name: str
+) -> tuple[Any, dict[str, str]]:
+    """Section ``name`` from the files (``layers``, the last wins) and the environment,
+    and the file that set each key the environment does not."""
     hints = get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    for key in sorted(raw):
-        _removed(f"{name}.{key}", origin)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(
-            f"{origin}: unknown key {name}.{unknown[0]} (known: {', '.join(sorted(known))})"
-        )
+    raw: dict[str, tuple[str, Any]] = {}
+    for origin, tables in layers:
+        table = tables.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{origin}: [{name}] must be a table")
+        for key in sorted(table):
+            _removed(f"{name}.{key}", origin)
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigError(
+                f"{origin}: unknown key {name}.{unknown[0]} (known: {', '.join(sorted(known))})"
+            )
+        raw.update((key, (origin, value)) for key, value in table.items())
     values: dict[str, Any] = {}
+    set_by: dict[str, str] = {}
     for key in known:
         variable = env_variable(name, key)
         if variable in env:
             values[key] = _coerce(env[variable], hints[key], f"environment {variable}")
         elif key in raw:
-            values[key] = _coerce(raw[key], hints[key], f"{origin}: {name}.{key}")
-    return cls(**values)
+            origin, value = raw[key]
+            values[key] = _coerce(value, hints[key], f"{origin}: {name}.{key}")
+            set_by[f"{name}.{key}"] = origin
+    return cls(**values), set_by
 
 
 SECTIONS: dict[str, type] = {
@@ -376,12 +455,16 @@ SECTIONS: dict[str, type] = {
     "window": WindowConfig,
     "batch": BatchConfig,
     "cascades": CascadesConfig,
+    "trends": TrendsConfig,
     "http": HttpConfig,
     "output": OutputConfig,
+    "merge": MergeConfig,
 }
 
 #: ``DATAMOAT_*`` variables read elsewhere than the config (the others: ``_check_variables``).
-OTHER_VARIABLES = frozenset({"DATAMOAT_CONFIG", "DATAMOAT_HOME", "DATAMOAT_CRASH_AT"})
+OTHER_VARIABLES = frozenset(
+    {"DATAMOAT_CONFIG", "DATAMOAT_PROFILE", "DATAMOAT_HOME", "DATAMOAT_CRASH_AT"}
+)
 
 log = logging.getLogger(__name__)
 
@@ -488,32 +571,76 @@ def _check_variables(env: Mapping[str, str]) -> dict[str, str]:
     return {key: variable for variable, key in known.items() if key and variable in env}
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Load and validate the config; ``path=None`` means the default file."""
+def load_config(
+    path: Path | None = None, env: Mapping[str, str] | None = None, profile: str | None = None
+) -> Config:
+    """Load and validate the config; ``path=None`` means the default file. ``profile``
+    (else ``$DATAMOAT_PROFILE``; empty: none) lays a shipped profile over the default file,
+    or under the file of ``path`` or ``$DATAMOAT_CONFIG``; the environment overrides both."""
     env = os.environ if env is None else env
     from_env = _check_variables(env)
+    given = path is not None or bool(os.environ.get("DATAMOAT_CONFIG"))
     path = path or default_config_path()
-    if path is None:
-        origin, raw = "built-in defaults", {}
-    else:
-        origin, raw = str(path), _read_toml(path)
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(
-            f"{origin}: unknown section [{unknown[0]}] (known: {', '.join(SECTIONS)})"
-        )
-    sections = {
-        name: _section(cls, raw.get(name, {}), env, name, origin) for name, cls in SECTIONS.items()
-    }
+    layers: list[Layer] = [] if path is None else [(str(path), _read_toml(path))]
+    overlay = _profile_layer(profile, env)
+    if overlay is not None:
+        layers.insert(0 if given else len(layers), overlay)
+    for origin, raw in layers:
+        unknown = sorted(set(raw) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(
+                f"{origin}: unknown section [{unknown[0]}] (known: {', '.join(SECTIONS)})"
+            )
+    sections: dict[str, Any] = {}
+    set_by: dict[str, str] = {}
+    for name, cls in SECTIONS.items():
+        sections[name], found = _section(cls, layers, env, name)
+        set_by.update(found)
     if "KAFKA_BOOTSTRAP" in env and "DATAMOAT_KAFKA_BOOTSTRAP" not in env:
         sections["kafka"] = dataclasses.replace(sections["kafka"], bootstrap=env["KAFKA_BOOTSTRAP"])
+    top = layers[-1][0] if layers else "built-in defaults"
     problem = _problem(sections)
     if problem is not None:
         keys, message = problem
         blamed = [f"{from_env[key]}={env[from_env[key]]}" for key in keys if key in from_env]
-        where = f"environment {', '.join(blamed)}" if blamed else origin
+        files = [set_by[key] for key in keys if key in set_by]
+        where = f"environment {', '.join(blamed)}" if blamed else (files or [top])[0]
         raise ConfigError(f"{where}: {message}")
-    return Config(**sections, source=origin)
+    return Config(**sections, source=" + ".join(o for o, _ in layers) or top)
+
+
+#: Where the shipped profiles are, under ``configs/``: ``NAME.toml`` each.
+PROFILES = "profiles"
+
+
+def profile_names() -> list[str]:
+    """The shipped profiles' names (``configs/profiles/*.toml``), sorted."""
+    folder = config_path(PROFILES)
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def profile_path(name: str, where: str = "--profile") -> Path:
+    """The file of profile ``name``; a one-line ConfigError naming the known ones (and
+    ``where`` the name came from) when there is none."""
+    known = profile_names()
+    if name not in known:
+        raise ConfigError(
+            f"{where}: unknown profile {name!r} (known: {', '.join(known) or 'none shipped'})"
+        )
+    return config_path(PROFILES) / f"{name}.toml"
+
+
+def _profile_layer(profile: str | None, env: Mapping[str, str]) -> Layer | None:
+    """The profile's file and tables: ``profile``, else ``$DATAMOAT_PROFILE``; None when
+    neither names one."""
+    if profile:
+        path = profile_path(profile)
+    elif env.get("DATAMOAT_PROFILE"):
+        name = env["DATAMOAT_PROFILE"]
+        path = profile_path(name, f"environment DATAMOAT_PROFILE={name}")
+    else:
+        return None
+    return str(path), _read_toml(path)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datamoat.config import Config, load_config
+from datamoat.config import Config, load_config, profile_names
 from ingest.kafka.client_config import use_client_config
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "add_config",
     "add_firehose",
     "add_kafka",
+    "add_profile",
     "config_from",
     "now_ms",
     "parse_start",
@@ -84,6 +85,19 @@ def add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=None, help="pipeline config (default configs/datamoat.toml)"
     )
+    add_profile(parser)
+
+
+def add_profile(parser: argparse.ArgumentParser) -> None:
+    """``--profile NAME``: a shipped profile over the default config, under ``--config``."""
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="NAME",
+        help=f"settings for a kind of source ({', '.join(profile_names()) or 'none shipped'}; "
+        "configs/profiles/NAME.toml), over the defaults and under --config, the environment "
+        "and the flags (default: $DATAMOAT_PROFILE, else none)",
+    )
 
 
 def add_kafka(parser: argparse.ArgumentParser) -> None:
@@ -137,12 +151,12 @@ def add_firehose(parser: argparse.ArgumentParser, *, default_rate: bool = True) 
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    """The one frozen config of a command: the file, the environment, then its flags
-    (``--bootstrap``, ``--rate``, ``--seed``, ``--diurnal``, ``--day-in``,
+    """The one frozen config of a command: the profile, the file, the environment, then its
+    flags (``--bootstrap``, ``--rate``, ``--seed``, ``--diurnal``, ``--day-in``,
     ``--output-dir``), resolved here once; nothing further in reads the flags for these."""
     from dataclasses import replace
 
-    config = load_config(getattr(args, "config", None))
+    config = load_config(getattr(args, "config", None), profile=getattr(args, "profile", None))
     if hasattr(args, "client_config"):  # a command that talks to Kafka
         use_client_config(args.client_config)
 

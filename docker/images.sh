@@ -34,7 +34,7 @@ mkdir -p "$stage/app" "$stage/broker" "$stage/prometheus"
 
 # --- app: sources, configs and a wheelhouse of the runtime dependencies (+ the build backend)
 wheels="$stage/app/offline-wheels"
-reqs="$(cd "$REPO_ROOT" && "$PYTHON" -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(d['project']['dependencies'] + d['build-system']['requires']))")"
+reqs="$(cd "$REPO_ROOT" && "$PYTHON" -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(d['project']['dependencies'] + d['project']['optional-dependencies']['jetstream'] + d['build-system']['requires']))")"
 reqs_stamp="$(printf '%s\n' "$reqs" | sha256sum | cut -c1-16)"
 if [ ! -f "$wheels/.stamp-$reqs_stamp" ]; then
     log "downloading the dependency wheels (host pip)"

@@ -53,12 +53,13 @@ traffic without bursts); its docstring has the figures.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Final
 
 import polars as pl
 
 from process.aggregate import STREAM_KEY
+from process.problems import Problem
 
 __all__ = ["TREND_STATE_SCHEMA", "TrendConfig", "TrendTracker"]
 
@@ -95,19 +96,34 @@ class TrendConfig:
     """Every score is 0 over the stream's first windows, while the baselines form."""
 
     def __post_init__(self) -> None:
-        checks = (
-            (0.0 < self.alpha <= 1.0, "alpha must be in (0, 1]"),
-            (self.floor > 0.0, "floor must be a positive rate (originals/s)"),
-            (self.min_support >= 1, "min_support must be at least 1 original post"),
-            (self.threshold > 0.0, "threshold must be positive"),
-            (self.outlier > 0.0, "outlier must be positive"),
-            (self.ttl_windows >= 1, "ttl_windows must be at least 1"),
-            (self.top_k >= 0, "top_k must not be negative"),
-            (self.warmup_windows >= 0, "warmup_windows must not be negative"),
-        )
-        problems = [message for ok, message in checks if not ok]
+        problems = self.problems(**{f.name: getattr(self, f.name) for f in fields(self)})
         if problems:
-            raise ValueError("invalid TrendConfig: " + "; ".join(problems))
+            raise ValueError("invalid TrendConfig: " + "; ".join(p.says() for p in problems))
+
+    @staticmethod
+    def problems(
+        alpha: float,
+        floor: float,
+        min_support: int,
+        threshold: float,
+        outlier: float,
+        ttl_windows: int,
+        top_k: int,
+        warmup_windows: int,
+    ) -> list[Problem]:
+        """Every rule these fields break (none: a valid config). The one place the trend
+        rules live: the config says these problems in its own keys."""
+        checks = (
+            (0.0 < alpha <= 1.0, Problem(("alpha",), "must be in (0, 1]")),
+            (floor > 0.0, Problem(("floor",), "must be a positive rate (originals/s)")),
+            (min_support >= 1, Problem(("min_support",), "must be at least 1 original post")),
+            (threshold > 0.0, Problem(("threshold",), "must be positive")),
+            (outlier > 0.0, Problem(("outlier",), "must be positive")),
+            (ttl_windows >= 1, Problem(("ttl_windows",), "must be at least 1")),
+            (top_k >= 0, Problem(("top_k",), "must not be negative")),
+            (warmup_windows >= 0, Problem(("warmup_windows",), "must not be negative")),
+        )
+        return [problem for ok, problem in checks if not ok]
 
     def trending(self) -> pl.Expr:
         """True on signal rows whose key trends (the rule above)."""

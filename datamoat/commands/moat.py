@@ -33,9 +33,8 @@ from datamoat.moat.report import (
 )
 from datamoat.moat.seeds import Study, default_cache_dir
 from datamoat.moat.sweeps import SWEEPS, run_sweep
-from datamoat.options import config_from, parse_start, positive_float, positive_int
+from datamoat.options import add_profile, config_from, parse_start, positive_float, positive_int
 from datamoat.report import LiveLine
-from process.trends import TrendConfig
 
 __all__ = ["SWEEP_SEEDS", "parse_duration", "register"]
 
@@ -67,7 +66,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "false-alarm rate, sentiment, top hashtags, reach and virality of each access tier "
         "(configs/moat.toml) over many seeds, with 95%% intervals, without Kafka.",
     )
-    p.add_argument("--config", type=Path, default=None, help="pipeline config (cascades)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="pipeline config (cascades; with --input also the [trends] rule)",
+    )
+    add_profile(p)
     p.add_argument(
         "--moat-config", type=Path, default=None, help="tiers and thresholds (configs/moat.toml)"
     )
@@ -209,7 +214,7 @@ def _real(args: argparse.Namespace) -> int:
     moat = load_moat_config(args.moat_config)
     moat = replace(moat, day_in_s=args.day_in or None)  # real posts: real time by default
     check_moat(moat, "flags")
-    summary = real_study(moat, args.input, TrendConfig(), config.cascades.engine())
+    summary = real_study(moat, args.input, config.trends.engine(), config.cascades.engine())
     summary["command"] = "datamoat moat " + shlex.join(
         sys.argv[2:] if sys.argv[1:2] == ["moat"] else []
     )

@@ -341,6 +341,8 @@ class _Workers:
             ]  # fmt: skip
             if self.args.config is not None:
                 cmd += ["--config", str(self.args.config)]
+            if self.args.profile:
+                cmd += ["--profile", self.args.profile]
             log_file = open(self.dir / f"worker-{i}.log", "wb")  # noqa: SIM115
             # The workers' group is the run's own; their partials go to the run's topic.
             prefix = {env_variable("kafka", "internal_prefix"): self.config.kafka.internal_prefix}

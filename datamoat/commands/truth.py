@@ -39,7 +39,10 @@ def run_truth(args: argparse.Namespace) -> int:
     started = time.monotonic()
     posts = make_firehose(config, args.start).take(args.posts)
     signals = truth_signals(
-        score(posts), config.window.spec(), cascade_config=config.cascades.engine()
+        score(posts),
+        config.window.spec(),
+        trend_config=config.trends.engine(),
+        cascade_config=config.cascades.engine(),
     )
     outputs = local_outputs(config, out)
     try:

@@ -6,7 +6,8 @@ No Docker engine is needed. The checks:
    (check-jsonschema's builtin ``vendor.compose-spec`` schema), and ``docker compose config``
    accepts every combination the README names when Compose v2 is installed;
 2. the compose services agree with configs/datamoat.toml (topics, partitions, group, ports)
-   and with the Prometheus and Grafana configs they mount;
+   and with the Prometheus and Grafana configs they mount, and the ``bluesky`` profile runs
+   the Jetstream adapter in place of the firehose (a plain ``up`` does not start it);
 3. every metric the Grafana dashboard queries is exported by :class:`datamoat.metrics.Metrics`,
    its panels name their data source through a variable (importable into any Grafana), the
    Workers stat leaves the merger out, lag is shown per partition and the latency
@@ -55,8 +56,8 @@ DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 DASHBOARD_PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "datamoat.yml"
 DASHBOARD = GRAFANA / "dashboards" / "datamoat.json"
 
-#: The services that run the datamoat image.
-APP_SERVICES = ("topics", "firehose", "worker", "merger")
+#: The services that run the datamoat image (jetstream only with the bluesky profile).
+APP_SERVICES = ("topics", "firehose", "jetstream", "worker", "merger")
 
 PROMTOOL = shutil.which("promtool")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -325,6 +326,41 @@ def test_worker_is_scalable(services: dict[str, dict[str, Any]]) -> None:
     # stage one keeps no files (partials go to Kafka): replicas need no volume to share
     assert "--output-dir" not in command(worker)
     assert not worker.get("volumes")
+
+
+def test_the_bluesky_profile_runs_the_jetstream_adapter_in_place_of_the_firehose(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """``DATAMOAT_PROFILE=bluesky docker compose --profile bluesky up --scale firehose=0``:
+    the adapter into ``posts`` instead of the firehose, every app service with the bluesky
+    settings; a plain ``docker compose up`` starts the firehose and not the adapter."""
+    from datamoat.config import profile_names
+
+    jetstream = services["jetstream"]
+    assert jetstream["profiles"] == ["bluesky"]
+    cmd = command(jetstream)
+    assert cmd[:2] == ["ingest", "jetstream"]
+    assert "--output" not in cmd, "the posts topic, not a file"
+    assert flag(cmd, "--bootstrap") == flag(command(services["worker"]), "--bootstrap")
+    assert jetstream["restart"] == "unless-stopped"  # a restart resumes after its cursor
+    by_profile = {name: svc.get("profiles") for name, svc in services.items()}
+    started_by_default = {name for name, profiles in by_profile.items() if not profiles}
+    assert {"firehose", "worker", "merger", "topics"} <= started_by_default
+    assert "jetstream" not in started_by_default
+    assert [n for n, p in by_profile.items() if p and "bluesky" in p] == ["jetstream"]
+    assert "bluesky" in profile_names()
+    for name in APP_SERVICES:  # the pipeline's settings: none unless DATAMOAT_PROFILE says
+        value = environment(services[name])["DATAMOAT_PROFILE"]
+        assert value == "${DATAMOAT_PROFILE:-}", name
+        assert interpolation_default(value) == "", name
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "DATAMOAT_PROFILE=bluesky docker compose --profile bluesky up --scale firehose=0" in (
+        readme
+    )
+    # the image carries the adapter's WebSocket client (the jetstream extra)
+    assert "['optional-dependencies']['jetstream']" in DOCKERFILE.read_text(encoding="utf-8")
+    images = (ROOT / "docker" / "images.sh").read_text(encoding="utf-8")
+    assert "['optional-dependencies']['jetstream']" in images  # and the offline wheelhouse
 
 
 def test_firehose_default_rate_matches_config(
@@ -789,3 +825,18 @@ def test_docker_compose_config_accepts(files: list[Path]) -> None:
         capture_output=True, text=True, timeout=60, check=False, env=env, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+@_needs(COMPOSE_V2, "no Compose v2 (docker/test-tools.sh builds it)")
+def test_docker_compose_starts_the_adapter_only_with_the_bluesky_profile() -> None:
+    def services(*args: str) -> set[str]:
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE_FILE), *args, "config", "--services"],
+            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+            env={**os.environ, "DATAMOAT_PROFILE": "bluesky"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return set(result.stdout.split())
+
+    assert "jetstream" not in services() and "firehose" in services()
+    assert {"jetstream", "firehose"} <= services("--profile", "bluesky")
