@@ -218,7 +218,8 @@ def pipeline_acls(config: Config) -> list[Grant]:
     makes ``<group>-run-<id>``, the merger ``<group>-merge``)."""
     k = config.kafka
     every = ("DESCRIBE", "CREATE", "READ", "WRITE")
-    topics = (k.posts_topic, k.dlq_topic, k.partials_topic(k.group), k.signals_topic)
+    topics = (k.posts_topic, k.dlq_topic, k.partials_topic(k.group),
+              k.snapshots_topic(k.group), k.signals_topic)  # fmt: skip
     return [
         *(Grant("topic", t, every) for t in topics),
         Grant("group", k.group, ("DESCRIBE", "READ"), prefixed=True),

@@ -32,11 +32,13 @@ from datamoat.stage_one.worker import Worker
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.local import LocalOutput
 from datamoat.stage_two.merge_loop import MergeLoop, merge_group
+from datamoat.stage_two.snapshots import Snapshots
 from ingest.firehose import Firehose, FirehoseConfig
 from ingest.firehose.config import flat_demo
 from ingest.kafka.admin import commit_at_end
 from ingest.kafka.lag import GroupLag
 from ingest.kafka.source import KafkaSource, consumer_config
+from ingest.kafka.state_log import KafkaStateLog
 from ingest.kafka.transaction import Transaction, transactional_producer
 from ingest.source import Source
 from process.cascades import CascadeConfig
@@ -45,6 +47,7 @@ from process.engine import WindowEngine
 from process.sentiment import with_sentiment
 from process.stage_one.partitions import PartitionStage
 from process.stage_two.merger import Merger
+from process.trends import TrendConfig
 from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
 from sinks.file import FileDeadLetterSink
@@ -146,7 +149,10 @@ def _stage(config: Config) -> PartitionStage:
 
 def _merger(config: Config, partitions: set[int] | None) -> Merger:
     return Merger(
-        config.window.spec(), cascade_config=config.cascades.engine(), partitions=partitions
+        config.window.spec(),
+        trend_config=config.trends.engine(),
+        cascade_config=config.cascades.engine(),
+        partitions=partitions,
     )
 
 
@@ -193,6 +199,7 @@ def local_worker(
         dead_letters,
         metrics,
         config.window.spec(),
+        trend_config=config.trends.engine(),
         cascade_config=config.cascades.engine(),
         idle_timeout_ms=config.window.idle_timeout_ms,
         max_records=b.max_records,
@@ -212,6 +219,7 @@ def local_pipeline(
     metrics: Metrics,
     spec: WindowSpec,
     *,
+    trend_config: TrendConfig | None = None,
     cascade_config: CascadeConfig | None = None,
     idle_timeout_ms: int = 30_000,
     **worker_options: Any,
@@ -220,7 +228,8 @@ def local_pipeline(
     the engine's tests compose them), with the worker loop, the sinks and the emitter around
     them (the tests build it this way too)."""
     metrics.fit_latency(spec.size_ms / 1000, spec.allowed_lateness_ms / 1000)
-    engine = WindowEngine(spec, idle_timeout_ms, cascade_config=cascade_config or CascadeConfig(),
+    engine = WindowEngine(spec, idle_timeout_ms, trend_config=trend_config or TrendConfig(),
+                          cascade_config=cascade_config or CascadeConfig(),
                           partitions=source.partitions())  # fmt: skip
     merger = engine.merger
     durably = Durably(metrics)
@@ -281,7 +290,8 @@ def kafka_merger(
     partitions: int | None = None,
     count_group: bool = False,
 ) -> KafkaMerger:
-    """The merger of worker group ``group``: partials in, Parquet and signals out."""
+    """The merger of worker group ``group``: partials in, Parquet and signals out; its
+    state snapshotted every ``merge.snapshot_interval_s``."""
     k = config.kafka
     mgroup = merge_group(group)
 
@@ -312,6 +322,8 @@ def kafka_merger(
     lag = GroupLag(k.bootstrap, k.posts_topic, group)
     closers.append(lag.close)
     lag.watch(lambda by_partition: metrics.set_lag(by_partition, group, k.posts_topic))
+    state = KafkaStateLog(k.bootstrap, k.snapshots_topic(group), mgroup)
+    closers.append(state.close)
     merge = MergeLoop(
         source,
         merger,
@@ -322,6 +334,7 @@ def kafka_merger(
         origin=Origin(group, k.posts_topic),
         fault=fault,
         count_group=count_group,
+        snapshots=Snapshots(state, mgroup, interval_s=config.merge.snapshot_interval_s),
     )
     _warn_of_legacy_partials(source, k.partials_topic(group), mgroup)
     return KafkaMerger(merge=merge, emitter=emitter, closers=closers)

@@ -12,8 +12,10 @@ The internal topics belong to one worker group, as Kafka Streams names its inter
 after the application: ``<group>.partials`` (worker -> merger; ``kafka.internal_prefix``
 replaces the group in the name) has one partition (the merger reads it in order), takes
 records up to 16 MiB (one worker's partial aggregates of a batch) and keeps them for the
-cascade TTL plus an hour, so a restarted merger can rebuild its state from it. The outputs
-(posts, dead letters, signals) are named by the user.
+cascade TTL plus an hour, so a restarted merger can rebuild its state from it;
+``<group>.merger-snapshots`` (one partition, compacted) holds the merger's snapshots, so a
+restart reads the newest one and the deltas after it. The outputs (posts, dead letters,
+signals) are named by the user.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ __all__ = [
 
 log = logging.getLogger("datamoat.topics")
 
-#: ``max.message.bytes`` of the partials topic: 16 MiB.
+#: ``max.message.bytes`` of the partials topic (and of the snapshots'): 16 MiB.
 PARTIALS_MAX_BYTES = 16 * 1024 * 1024
+#: Segments of the snapshots topic: compaction only cleans closed segments, so they are
+#: kept small enough that superseded snapshots go within a few of them.
+SNAPSHOT_SEGMENT_BYTES = 64 * 1024 * 1024
 _HOUR_MS = 3_600_000
 
 
@@ -60,7 +65,17 @@ def internal_topics(config: Config, group: str, brokers: int) -> dict[str, Topic
         "max.message.bytes": str(PARTIALS_MAX_BYTES),
         "retention.ms": str(retention_ms),
     }
-    return {config.kafka.partials_topic(group): TopicSpec(1, factor, partials)}
+    snapshots = {
+        "min.insync.replicas": str(min_isr),
+        "max.message.bytes": str(PARTIALS_MAX_BYTES),
+        "cleanup.policy": "compact",
+        "segment.bytes": str(SNAPSHOT_SEGMENT_BYTES),
+        "min.cleanable.dirty.ratio": "0.5",
+    }
+    return {
+        config.kafka.partials_topic(group): TopicSpec(1, factor, partials),
+        config.kafka.snapshots_topic(group): TopicSpec(1, factor, snapshots),
+    }
 
 
 def plan_topics(config: Config, brokers: int, group: str | None = None) -> dict[str, TopicSpec]:

@@ -133,6 +133,9 @@ def run_merge(args: argparse.Namespace) -> int:
         dead_letter_reasons=s.reasons,
         late_after_merge=s.late_after_merge,
         restored_deltas=loop.restored_deltas,
+        restored_from_snapshot=loop.restored_from.seq if loop.restored_from else None,
+        restore_s=round(loop.restore_s, 3),
+        snapshots_written=loop.snapshots.written if loop.snapshots else 0,
         foreign_deltas=loop.foreign_deltas,
     )
     summary.pop("produced")

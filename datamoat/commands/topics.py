@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--group",
         default=None,
-        help="the worker group whose internal topics (<group>.partials) to create "
+        help="the worker group whose internal topics (<group>.partials, "
+        "<group>.merger-snapshots) to create "
         "(default: config kafka.group)",
     )
     p.set_defaults(func=run_topics)
@@ -35,7 +36,8 @@ def run_topics(args: argparse.Namespace) -> int:
     group = args.group or config.kafka.group
     made = create_topics(config, group)
     k = config.kafka
-    for name in (k.posts_topic, k.dlq_topic, k.partials_topic(group), k.signals_topic):
+    for name in (k.posts_topic, k.dlq_topic, k.partials_topic(group), k.snapshots_topic(group),
+                 k.signals_topic):  # fmt: skip
         spec = made.get(name)
         if spec is None:
             print(f"topic {name}: exists on {config.kafka.bootstrap}")

@@ -7,10 +7,14 @@ signals that became final go to the signals topic together with the partials off
 Parquet files are written before the commit, one file per window under a name only this
 writer uses, so a batch done again replaces its files with the same rows.
 
-The merger's state is a function of the deltas in order, so it is not checkpointed: on
-start, the loop applies again every delta from ``since`` (where this merger group began,
-stored with its committed offset) up to the committed offset, writing nothing, then goes
-on. The partials topic keeps the cascade time-to-live plus an hour, what that needs.
+The merger's state is a function of the deltas in order. Every minute or so it is also
+snapshotted into the group's state topic within the same transactions
+(:mod:`datamoat.stage_two.snapshots`), and the committed offset's metadata names the newest
+complete snapshot. On start the loop loads that snapshot and applies again the deltas after
+it up to the committed offset, writing nothing, then goes on: a restart costs the state's
+size, not the run's history. Without a usable snapshot (none yet, or one made under other
+settings) it applies every delta from ``since``, where this merger group began; the
+partials topic keeps the cascade time-to-live plus an hour of them.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ import orjson
 import polars as pl
 
 from datamoat.stage_two.emitter import SignalEmitter
+from datamoat.stage_two.snapshots import SnapshotMissing, SnapshotRef, Snapshots
 from ingest.batch import OutRecord
-from ingest.errors import DeltaError
+from ingest.errors import DeltaError, SourceTimeout
 from ingest.kafka.source import KafkaSource
 from ingest.kafka.transaction import Transaction
 from process.delta import Delta, Origin, decode_delta
+from process.stage_two import snapshot
 from process.stage_two.merger import Merger
 from sinks.base import DeadLetters, TransactionalSink
 from sinks.kafka import dead_letter_records
@@ -69,6 +75,11 @@ class MergeLoop:
     foreign: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Set once :meth:`restore` is done (readiness).
     is_restored: bool = False
+    #: Where the state is snapshotted (None: never; a restart replays from ``since``).
+    snapshots: Snapshots | None = None
+    #: How the last restore went: the snapshot it loaded (None: none) and its seconds.
+    restored_from: SnapshotRef | None = None
+    restore_s: float = 0.0
     _late_counted: int = 0
 
     def restore(self) -> None:
@@ -78,18 +89,21 @@ class MergeLoop:
         self.is_restored = True
 
     def _restore(self) -> None:
+        started = self.monotonic()
         committed = self.source.committed({PARTITION})[PARTITION]
         if committed is None:
             self.since = self.source.position(PARTITION)
             return
         try:
-            self.since = int(orjson.loads(committed.metadata)["since"])
+            meta = orjson.loads(committed.metadata)
+            self.since = int(meta["since"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            self.since = committed.offset
-        if self.since >= committed.offset:
+            meta, self.since = {}, committed.offset
+        start = self._load_snapshot(meta.get("snapshot") if isinstance(meta, dict) else None)
+        if start >= committed.offset:
+            self.restore_s = self.monotonic() - started
             return
-        started = self.monotonic()
-        self.source.seek(PARTITION, self.since)
+        self.source.seek(PARTITION, start)
         while self.source.position(PARTITION) < committed.offset:
             batch = self.source.poll(self.max_records, 500)
             # Workers keep writing while a merger restarts: a poll may well return deltas
@@ -104,13 +118,30 @@ class MergeLoop:
         if self.source.position(PARTITION) != committed.offset:
             self.source.seek(PARTITION, committed.offset)
         self.emitter.gauges()
+        self.restore_s = self.monotonic() - started
+        ref = self.restored_from
         log.info(
-            "merger restored from %d deltas (offsets %d-%d) in %.2f s",
-            self.restored_deltas,
-            self.since,
-            committed.offset,
-            self.monotonic() - started,
-        )
+            "merger restored from %s and %d deltas (offsets %d-%d) in %.2f s",
+            f"snapshot {ref.seq} ({ref.size:,} bytes)" if ref else "no snapshot",
+            self.restored_deltas, start, committed.offset, self.restore_s,
+        )  # fmt: skip
+
+    def _load_snapshot(self, data: object) -> int:
+        """Load the snapshot the committed metadata names; the partials offset to replay
+        the deltas from (``since`` without a usable snapshot)."""
+        ref = SnapshotRef.from_json(data) if data is not None else None
+        if ref is None or self.snapshots is None:
+            return self.since
+        self.snapshots.latest = ref
+        try:
+            snapshot.load(self.merger, self.snapshots.read(ref))
+        except (SnapshotMissing, snapshot.SnapshotError, SourceTimeout) as exc:
+            # (load checks everything before it changes the merger: it is still fresh)
+            log.warning("merge: %s; rebuilding the state from every delta since offset %d",
+                        exc, self.since)  # fmt: skip
+            return self.since
+        self.restored_from = ref
+        return ref.offset
 
     def _apply(self, value: bytes, live: bool = False) -> str | None:
         """Apply one delta; the reason when it is not one."""
@@ -185,7 +216,10 @@ class MergeLoop:
             closed.append(self.merger.close())
         final = [frame for frame in closed if frame.height]
         signals = pl.concat(final) if final else closed[0]
-        self.commit(signals, letters, batch.next_offsets()[PARTITION])
+        next_offset = batch.next_offsets()[PARTITION]
+        if self.snapshots is not None and self.snapshots.due():
+            self.snapshots.start(snapshot.dump(self.merger), next_offset)
+        self.commit(signals, letters, next_offset)
         self._gauges()
         return len(batch)
 
@@ -205,12 +239,21 @@ class MergeLoop:
         records += dead_letter_records(
             self.dlq_topic, letters, merge_group(self.origin.group), self.source.topic
         )
-        meta = orjson.dumps({"since": self.since}).decode()
+        meta: dict[str, object] = {"since": self.since}
+        if self.snapshots is not None:
+            chunks, completed = self.snapshots.take()
+            records += chunks
+            ref = completed or self.snapshots.latest
+            if ref is not None:
+                meta["snapshot"] = ref.to_json()
+        text = orjson.dumps(meta).decode()
         self.fault("before_merge_commit")
         self.emitter.durably(
-            lambda: self.transaction.commit(records, {PARTITION: (next_offset, meta)}),
+            lambda: self.transaction.commit(records, {PARTITION: (next_offset, text)}),
             "signals",
         )
+        if self.snapshots is not None:
+            self.snapshots.committed()
         self.fault("after_merge_commit")
         self.emitter.count(signals)
 

@@ -191,18 +191,22 @@ def test_topics_on_one_broker_and_again(
     k = config.kafka
     partials_topic = k.partials_topic(k.group)
     assert partials_topic == f"{env['DATAMOAT_KAFKA_GROUP']}.partials"
-    names = [k.posts_topic, k.dlq_topic, partials_topic, k.signals_topic]
+    snapshots_topic = k.snapshots_topic(k.group)
+    names = [k.posts_topic, k.dlq_topic, partials_topic, snapshots_topic, k.signals_topic]
     warnings: list[str] = []
     made = _create(config, warnings)
     assert sorted(made) == sorted(names) and warnings == []
     layout = _topic_layout(k.bootstrap, names)
     assert {n: (t["partitions"], t["replicas"]) for n, t in layout.items()} == {
         k.posts_topic: (6, {1}), k.dlq_topic: (6, {1}), partials_topic: (1, {1}),
-        k.signals_topic: (6, {1}),
+        snapshots_topic: (1, {1}), k.signals_topic: (6, {1}),
     }  # fmt: skip
     partials = layout[partials_topic]["configs"]
     assert partials["max.message.bytes"] == "16777216"
     assert partials["retention.ms"] == str((86_400 + 3_600) * 1000)
+    snapshots = layout[snapshots_topic]["configs"]
+    assert snapshots["cleanup.policy"] == "compact"
+    assert snapshots["max.message.bytes"] == "16777216"
     assert _create(config, warnings) == {}  # all there: nothing made
     assert warnings == []  # replication 1 is what one broker wants
 

@@ -35,6 +35,8 @@ def env(datamoat_env: dict[str, str]) -> dict[str, str]:
         **datamoat_env,
         "DATAMOAT_BATCH_MAX_RECORDS": "1500",
         "DATAMOAT_BATCH_MAX_WAIT_MS": "50",
+        # a merger snapshot every few deltas: the kills land before, inside and after them
+        "DATAMOAT_MERGE_SNAPSHOT_INTERVAL_S": "0.3",
     }
 
 
@@ -112,7 +114,9 @@ def test_killed_worker_and_merger_restart_to_exactly_the_truth(
     late = {name: s["late"] for name, s in summaries.items() if s["late"]}
     assert not late, f"late records after a restart: {late}"
     merged = summaries["merger-final.json"]
-    assert merged["restored_deltas"] > 0  # the last merger rebuilt its state from Kafka
+    # the last merger rebuilt its state from Kafka: a snapshot and the deltas after it
+    assert merged["restored_from_snapshot"] is not None and merged["restored_deltas"] > 0
+    assert sum(s.get("snapshots_written", 0) for s in summaries.values()) > 2
     reasons = dead_letter_reasons(env)
     assert not reasons, f"dead letters in a clean stream: {reasons}"
     assert_same_signals(parquet_signals(out), want)

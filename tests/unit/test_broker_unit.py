@@ -289,8 +289,11 @@ def test_plan_covers_every_topic_with_the_partials_settings(tmp_path: Path) -> N
     assert config.kafka.partials_topic(config.kafka.group) == "datamoat.partials"
     plan = plan_topics(config, brokers=3)
     k = config.kafka
-    assert list(plan) == [k.posts_topic, k.dlq_topic, "datamoat.partials", k.signals_topic]
+    assert list(plan) == [k.posts_topic, k.dlq_topic, "datamoat.partials",
+                          "datamoat.merger-snapshots", k.signals_topic]  # fmt: skip
     assert {s.replication_factor for s in plan.values()} == {3}
+    snapshots = plan["datamoat.merger-snapshots"]
+    assert snapshots.partitions == 1 and snapshots.configs["cleanup.policy"] == "compact"
     assert {s.configs["min.insync.replicas"] for s in plan.values()} == {"2"}
     partials = plan["datamoat.partials"]
     assert partials.partitions == 1 and plan["posts"].partitions == k.partitions

@@ -22,6 +22,7 @@ from datamoat.pipeline import local_pipeline, score
 from datamoat.retry import Durably
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.merge_loop import MergeLoop
+from datamoat.stage_two.snapshots import Snapshots
 from ingest.batch import RawBatch
 from ingest.firehose import FirehoseConfig, generate
 from ingest.memory import MemorySource, MemoryTopic
@@ -68,15 +69,19 @@ class Partials:
 
 @dataclass
 class Committing:
-    """The merger's transaction: records the offset (and its metadata) it commits."""
+    """The merger's transaction: records the offset (and its metadata) it commits, and
+    appends the records for the state topic to ``state`` (a ``StateLog``)."""
 
     log: Partials
     commits: list[int] = field(default_factory=list)
+    state: Any = None
 
     def commit(self, records: Any, offsets: dict[int, tuple[int, str]]) -> None:
         offset, meta = offsets[0]
         self.log.committed_at = Committed(offset, meta)
         self.commits.append(offset)
+        if self.state is not None:
+            self.state.commit(records)
 
 
 def _deltas(frame: pl.DataFrame) -> list[bytes]:
@@ -98,11 +103,17 @@ def _deltas(frame: pl.DataFrame) -> list[bytes]:
     return values
 
 
-def _loop(log: Partials, sink: ListSink) -> MergeLoop:
+def _loop(log: Partials, sink: ListSink, state: Any = None) -> MergeLoop:
     metrics = Metrics()
     merger = Merger(SPEC, cascade_config=CASCADES, partitions={0, 1, 2})
     emitter = SignalEmitter(merger, [sink], metrics, Durably(metrics))
-    return MergeLoop(log, merger, emitter, Committing(log), [], "dlq", ORIGIN)  # type: ignore[arg-type]
+    loop = MergeLoop(log, merger, emitter, Committing(log, state=state), [], "dlq", ORIGIN)  # type: ignore[arg-type]
+    if state is not None:  # a snapshot every 4th step, written over a few commits
+        ticks = iter(range(10**9))
+        loop.snapshots = Snapshots(
+            state, "g-merge", 3.5, 4_096, 40_000, monotonic=lambda: next(ticks)
+        )
+    return loop
 
 
 def _drain(loop: MergeLoop, log: Partials, until: int) -> None:
@@ -138,3 +149,53 @@ def test_a_restored_merger_goes_on_exactly_as_one_never_stopped(
     got = pl.concat([first.frame(), second.frame()])
     assert_frame_equal(got.sort(ORDER), whole.frame().sort(ORDER), check_exact=False,
                        abs_tol=1e-9)  # fmt: skip
+
+
+@pytest.mark.parametrize("kill_at", [0.45, 0.8])
+def test_a_merger_restored_from_its_snapshot_replays_only_the_deltas_after_it(
+    kill_at: float,
+) -> None:
+    from tests.unit.test_snapshot import StateLog
+
+    frame = generate(FirehoseConfig(rate=300.0), 9, START, 9_000)
+    values = _deltas(frame)
+    whole = ListSink()
+    log = Partials(values, size=1)
+    _drain(_loop(log, whole), log, len(values))
+
+    first, second, state = ListSink(), ListSink(), StateLog()
+    log = Partials(values, size=1)
+    live = _loop(log, first, state)
+    _drain(live, log, int(len(values) * kill_at))  # then killed, mid-snapshot or not
+    assert live.snapshots is not None and live.snapshots.written >= 2
+    assert len({k for k, _ in state.log}) > 2  # several chunks each
+    log.at = 0
+    loop = _loop(log, second, state)
+    loop.restore()
+    ref = loop.restored_from
+    assert log.committed_at is not None and ref is not None and ref.seq >= 2
+    assert loop.restored_deltas == log.committed_at.offset - ref.offset < 12
+    _drain(loop, log, len(values))
+    got = pl.concat([first.frame(), second.frame()])
+    assert_frame_equal(got.sort(ORDER), whole.frame().sort(ORDER), check_exact=True)
+
+
+def test_without_its_snapshot_a_merger_rebuilds_from_every_delta() -> None:
+    from tests.unit.test_snapshot import StateLog
+
+    frame = generate(FirehoseConfig(rate=300.0), 9, START, 9_000)
+    values = _deltas(frame)
+    whole, first, second, state = ListSink(), ListSink(), ListSink(), StateLog()
+    log = Partials(values, size=1)
+    _drain(_loop(log, whole), log, len(values))
+    log = Partials(values, size=1)
+    _drain(_loop(log, first, state), log, len(values) // 2)
+    state.log.clear()  # the state topic deleted: the reference names nothing
+    log.at = 0
+    loop = _loop(log, second, state)
+    loop.restore()
+    assert loop.restored_from is None and log.committed_at is not None
+    assert loop.restored_deltas == log.committed_at.offset
+    _drain(loop, log, len(values))
+    got = pl.concat([first.frame(), second.frame()])
+    assert_frame_equal(got.sort(ORDER), whole.frame().sort(ORDER), check_exact=True)
