@@ -48,6 +48,7 @@ __all__ = [
     "TOP_K",
     "Emitted",
     "Metrics",
+    "build_info",
     "firehose_registry",
     "latency_buckets",
 ]
@@ -120,7 +121,7 @@ class Metrics:
         r = self.registry
         if process:
             ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, fds
-        _build_info(r)
+        build_info(r)
         self.posts_produced = Counter(
             "datamoat_posts_produced", "Posts sent by the firehose.", registry=r
         )
@@ -440,7 +441,7 @@ class Metrics:
         return out
 
 
-def _build_info(registry: CollectorRegistry) -> None:
+def build_info(registry: CollectorRegistry) -> None:
     """``datamoat_build_info{version}`` = 1: which datamoat a target runs."""
     try:
         version = importlib.metadata.version("datamoat")
@@ -461,7 +462,7 @@ def firehose_registry(
     series (CPU, memory)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-    _build_info(registry)
+    build_info(registry)
     registry.register(_ProducedCollector(produced, target_rate, kept_up))
     return registry
 

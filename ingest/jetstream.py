@@ -641,13 +641,15 @@ async def stream_events(
     reconnect: Backoff = Backoff(),  # frozen: one shared default is safe
     gap_s: float = GAP_S,
     rng: random.Random | None = None,
+    stats: StreamStats | None = None,
 ) -> StreamStats:
     """Read Jetstream at ``url`` from ``cursor_us`` (None: live) and hand each batch of
     frames, mapped, to ``on_batch`` (a function or a coroutine function; it is awaited
     before the next frame is read, and an exception from it ends the stream, the cursor
     left at the last batch it took). Returns after ``max_events`` frames (replays skipped
     not counted), or never: cancel the task to stop (frames not yet handed on are lost, and
-    the cursor says so). See the module docstring for the cursor semantics.
+    the cursor says so). See the module docstring for the cursor semantics. ``stats``:
+    the counters to keep (read while it runs, e.g. by ``/metrics``); a new one by default.
     """
     try:
         from websockets.asyncio.client import connect
@@ -665,7 +667,9 @@ async def stream_events(
             "batch_events and max_events must be at least 1, and batch_ms at least 0: "
             f"got {batch_events}, {max_events} and {batch_ms}"
         )
-    stats = StreamStats(cursor_us=cursor_us)
+    if stats is None:
+        stats = StreamStats()
+    stats.cursor_us = cursor_us
     stream = _Stream(on_batch, stats, max_events, batch_events, batch_ms, gap_s)
     rng = rng or random.Random()
     attempt = 0  # consecutive attempts without a frame

@@ -19,15 +19,25 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from datamoat.errors import ConfigError
-from datamoat.options import add_config, add_kafka, config_from, positive_float, positive_int
+from datamoat.options import (
+    add_config,
+    add_kafka,
+    config_from,
+    port,
+    positive_float,
+    positive_int,
+)
 from datamoat.report import LiveLine, write_summary
 from ingest.firehose import encode_keys, encode_values
 from ingest.producer import FileWriter, PostWriter, partitions_of
+
+if TYPE_CHECKING:
+    from datamoat.http import MetricsServer
 
 __all__ = ["BATCH_EVENTS", "register"]
 
@@ -83,6 +93,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="jetstream",
         help="this ingest's name: its transactional id and its cursor's key and topic "
         "(<name>.cursor); a restarted ingest of the same name resumes after its cursor",
+    )
+    j.add_argument(
+        "--http-port",
+        type=port,
+        default=None,
+        help="serve /metrics, /healthz and /readyz on this port (0 = any free one; "
+        "default: none): events, posts, drops by kind, dead letters, reconnects, cursor lag",
     )
     _outputs(j)
     j.set_defaults(func=run_jetstream)
@@ -239,8 +256,21 @@ class _Jetstream:
             self.dead.close()
 
 
+def _serve(args: argparse.Namespace, counters: Any, hook: _Jetstream) -> MetricsServer:
+    """The adapter's endpoint: ``/metrics`` from its counters, ``/status`` a summary."""
+    from datamoat.http import MetricsServer
+    from datamoat.ingest_metrics import ingest_registry
+
+    config = config_from(args)
+    registry = ingest_registry(counters, lambda: hook.posts)
+    status = lambda: {"role": "ingest", "posts": hook.posts, "events": counters.events}  # noqa: E731
+    server = MetricsServer(registry, status, config.http.host, args.http_port).start()
+    print(f"datamoat ingest jetstream: metrics at {server.url}metrics", file=sys.stderr)
+    return server
+
+
 def run_jetstream(args: argparse.Namespace) -> int:
-    from ingest.jetstream import JETSTREAM_URL, stream_events
+    from ingest.jetstream import JETSTREAM_URL, StreamStats, stream_events
 
     url = args.url or JETSTREAM_URL
     if not url.startswith(("ws://", "wss://")):
@@ -255,20 +285,25 @@ def run_jetstream(args: argparse.Namespace) -> int:
             cursor = committed
             print(f"datamoat ingest jetstream: resuming after cursor {committed}", file=sys.stderr)
     hook = _Jetstream(writer, partitions, args.dead_letters, live, kafka, cursor)
+    counters = StreamStats()
+    server = None if args.http_port is None else _serve(args, counters, hook)
     try:
-        stats = asyncio.run(
+        stats: StreamStats | None = asyncio.run(
             stream_events(
                 url,
                 cursor_us=cursor,
                 on_batch=hook,
                 max_events=args.max_events,
                 batch_events=BATCH_EVENTS,
+                stats=counters,
             )
         )
     except KeyboardInterrupt:
         stats = None
     finally:
         hook.close()
+        if server is not None:
+            server.stop()
         if writer is not None:
             _close(writer)
         if kafka is not None:

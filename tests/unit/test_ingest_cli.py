@@ -77,3 +77,38 @@ def test_ingest_jetstream_refuses_a_url_that_is_not_a_websocket(
 ) -> None:
     assert main(["ingest", "jetstream", "--url", "http://example.invalid", "--output", "x"]) == 2
     assert "is not a WebSocket address" in capsys.readouterr().err
+
+
+def test_the_adapters_metrics_are_its_stream_counters() -> None:
+    from prometheus_client import generate_latest
+
+    from datamoat.ingest_metrics import ingest_registry
+    from ingest.jetstream import StreamStats
+
+    stats = StreamStats(events=12, dead=2, reconnects=1, gaps=1, cursor_us=1_000_000_000)
+    stats.dropped.update({"app.bsky.feed.like:create": 5, "identity": 1})
+    text = generate_latest(ingest_registry(stats, lambda: 4, clock=lambda: 1_030.5)).decode()
+    for line in (
+        "datamoat_posts_produced_total 4.0",
+        "datamoat_ingest_events_total 12.0",
+        "datamoat_ingest_dead_lettered_total 2.0",
+        "datamoat_ingest_reconnects_total 1.0",
+        "datamoat_ingest_gaps_total 1.0",
+        'datamoat_ingest_dropped_total{kind="app.bsky.feed.like:create"} 5.0',
+        'datamoat_ingest_dropped_total{kind="identity"} 1.0',
+        "datamoat_ingest_cursor_lag_seconds 30.5",
+    ):
+        assert line in text.splitlines(), line
+    assert "datamoat_build_info{" in text and "process_cpu_seconds_total" in text
+
+
+def test_ingest_jetstream_serves_its_metrics_while_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = recorded_frames()
+    with JetstreamReplay(frames).threaded() as server:
+        rc = main(["ingest", "jetstream", "--url", server.url, "--output",
+                   str(tmp_path / "p.ndjson"), "--max-events", str(len(frames)),
+                   "--http-port", "0", "--quiet"])  # fmt: skip
+    assert rc == 0
+    assert "metrics at http://127.0.0.1:" in capsys.readouterr().err
