@@ -218,8 +218,13 @@ class _Jetstream:
         live: bool,
         kafka: Any = None,
         cursor_us: int | None = None,
+        counters: Any = None,
     ):
+        from ingest.jetstream import StreamStats
+
         self.writer, self.partitions, self.kafka = writer, partitions, kafka
+        #: The stream's counters (the same object stream_events keeps).
+        self.counters: StreamStats = counters if counters is not None else StreamStats()
         self.cursor_us = cursor_us
         self.dead = open(dead, "wb") if dead is not None else None  # noqa: SIM115 - closed below
         self.line = LiveLine(stream=sys.stderr) if live else None
@@ -244,10 +249,18 @@ class _Jetstream:
                 self.dead.write(orjson.dumps({"reason": reason, "record": raw.decode(
                     "utf-8", errors="backslashreplace")}) + b"\n")  # fmt: skip
         if self.line is not None and mapped.newest_us is not None:
-            lag = time.time() - mapped.newest_us / 1e6
-            rate = self.posts / max(time.monotonic() - self.began, 1e-9)
-            self.line.show(f"datamoat ingest jetstream: {self.posts:,} posts ({rate:,.0f}/s), "
-                           f"cursor lag {lag:,.1f} s")  # fmt: skip
+            self.line.show(self.says())
+
+    def says(self) -> str:
+        """The live line: events/s, kept, dropped, dead-lettered, reconnects, cursor lag."""
+        s = self.counters
+        rate = s.events / max(time.monotonic() - self.began, 1e-9)
+        lag = "-" if s.cursor_us is None else f"{time.time() - s.cursor_us / 1e6:,.1f} s"
+        return (
+            f"datamoat ingest jetstream: {s.events:,} events ({rate:,.0f}/s) | kept "
+            f"{self.posts:,} | dropped {sum(s.dropped.values()):,} | dead {s.dead:,} | "
+            f"reconnects {s.reconnects} | cursor lag {lag}"
+        )
 
     def close(self) -> None:
         if self.line is not None:
@@ -284,8 +297,8 @@ def run_jetstream(args: argparse.Namespace) -> int:
         if cursor is None and committed is not None:
             cursor = committed
             print(f"datamoat ingest jetstream: resuming after cursor {committed}", file=sys.stderr)
-    hook = _Jetstream(writer, partitions, args.dead_letters, live, kafka, cursor)
     counters = StreamStats()
+    hook = _Jetstream(writer, partitions, args.dead_letters, live, kafka, cursor, counters)
     server = None if args.http_port is None else _serve(args, counters, hook)
     try:
         stats: StreamStats | None = asyncio.run(
@@ -314,6 +327,10 @@ def run_jetstream(args: argparse.Namespace) -> int:
         summary.update(
             {
                 "events": stats.events,
+                "events_per_s": round(stats.events / max(time.monotonic() - hook.began, 1e-9), 1),
+                "cursor_lag_s": None
+                if stats.cursor_us is None
+                else round(max(0.0, time.time() - stats.cursor_us / 1e6), 3),
                 "dead_lettered": stats.dead,
                 "dropped": dict(stats.dropped),
                 "reconnects": stats.reconnects,

@@ -112,3 +112,18 @@ def test_ingest_jetstream_serves_its_metrics_while_it_runs(
                    "--http-port", "0", "--quiet"])  # fmt: skip
     assert rc == 0
     assert "metrics at http://127.0.0.1:" in capsys.readouterr().err
+
+
+def test_the_live_line_says_rate_kept_dropped_dead_reconnects_and_lag(tmp_path: Path) -> None:
+    from datamoat.commands.ingest import _Jetstream
+    from ingest.jetstream import StreamStats
+
+    counters = StreamStats(events=40, dead=3, reconnects=2, cursor_us=1)
+    counters.dropped.update({"app.bsky.feed.like:create": 7})
+    hook = _Jetstream(None, 1, None, False, counters=counters)
+    hook.posts = 30
+    line = hook.says()
+    for part in ("40 events (", "/s)", "kept 30", "dropped 7", "dead 3", "reconnects 2",
+                 "cursor lag "):  # fmt: skip
+        assert part in line, line
+    hook.close()
