@@ -243,7 +243,9 @@ def test_three_nodes_topics_and_one_node_restarted(
         config = dataclasses.replace(Config(), kafka=KafkaConfig(bootstrap=bootstrap))
         warnings: list[str] = []
         made = _create(config, warnings)
-        assert sorted(made) == ["datamoat.partials", "posts.dlq", "signals"]
+        assert sorted(made) == [
+            "datamoat.merger-snapshots", "datamoat.partials", "posts.dlq", "signals"
+        ]  # fmt: skip
         seen = (broker_count(bootstrap), replication_factors(bootstrap, ["posts"]))
         assert len(warnings) == 1, (warnings, seen)  # brokers, factors: what the check saw
         (line,) = warnings
