@@ -94,7 +94,8 @@ def replication_factors(
     A broker's metadata lags the controller's by a moment: a topic made a moment ago can be
     unknown to the broker that answers. Topics missing from an answer are asked for again
     until ``timeout_s`` has passed, so a caller that knows the topics exist (``ensure_topics``
-    said so) gets them all."""
+    said so) gets them all. A node that refuses or drops the connection (one of several,
+    restarting, or slow on a loaded machine) is asked again within the same time."""
     deadline = time.monotonic() + timeout_s
     admin = _admin(bootstrap, timeout_s)
     factors: dict[str, int] = {}
@@ -106,7 +107,10 @@ def replication_factors(
             try:
                 found = admin.describe_topics(missing)
             except KafkaError as exc:
-                raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
+                if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
+                    raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
+                time.sleep(0.5)
+                continue
             factors.update(
                 (t["name"], min(len(p["replica_nodes"]) for p in t["partitions"]))
                 for t in found
