@@ -18,7 +18,7 @@ SEED ?= 7
 TEST_PROCS ?= 3
 
 .PHONY: run test test-tools lint typecheck unit integration bench kafka-jars venv clean help \
-	compose-images compose-test moat
+	compose-images compose-test compose-scale moat
 
 help:
 	@echo "make run [RATE=1157] [DURATION=seconds]  the firehose and a worker on a local Kafka"
@@ -27,6 +27,7 @@ help:
 	@echo "make moat                                every moat experiment: docs/moat and README"
 	@echo "make compose-images                      offline images for docker-compose (root)"
 	@echo "make compose-test [WORKERS=1] [POSTS=200000] [SEED=7]"
+	@echo "make compose-scale [ARGS='--cpus 0.1 --rounds 1']  the scaling curve, 1-4 capped workers (root)"
 	@echo "                                         a seeded run of the compose cluster (root)"
 
 venv: $(STAMP)
@@ -112,3 +113,7 @@ compose-images: $(STAMP) kafka-jars
 compose-test: $(STAMP) kafka-jars
 	$(PY) -m tests.support.compose --workers $(WORKERS) --posts $(POSTS) --seed $(SEED) \
 		--out out/compose $(ARGS)
+
+# The scaling curve: 1-4 workers each capped by compose's cpus:, one 12-partition topic.
+compose-scale: $(STAMP) kafka-jars
+	$(PY) -m tests.support.compose_scale --out out/scale $(ARGS)

@@ -105,6 +105,8 @@ class ComposeCluster:
     spec: RunSpec
     log: Callable[[str], None] = print
     events: list[tuple[float, str]] = field(default_factory=list)
+    #: Compose files, in order (a bench adds its own override last).
+    files: tuple[Path, ...] = COMPOSE_FILES
 
     # ------------------------------------------------------------------ plumbing
 
@@ -123,7 +125,7 @@ class ComposeCluster:
     def compose(
         self, *args: str, timeout: float = 300, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        files = [a for f in COMPOSE_FILES for a in ("-f", str(f))]
+        files = [a for f in self.files for a in ("-f", str(f))]
         cmd = ["docker", "compose", "-p", self.spec.project, *files, *args]
         return _run(cmd, timeout=timeout, env=self.env, input=stdin, cwd=ROOT)
 
