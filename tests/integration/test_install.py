@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_packaging import build_dists
+from tests.support.dists import build_dists
 
 pytestmark = pytest.mark.timeout(240)
 

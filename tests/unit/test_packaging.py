@@ -21,13 +21,11 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from datamoat import broker, resources
 from datamoat.cli import main
@@ -35,43 +33,7 @@ from datamoat.config import default_config_path
 from datamoat.errors import ConfigError
 from datamoat.moat.config import default_moat_path
 from datamoat.moat.report import require_plotting
-
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("datamoat", "ingest", "process", "sinks")
-#: What the build reads; the sdist made from a copy of these must hold all the wheel needs.
-BUILD_INPUTS = (
-    "pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "configs", *PACKAGES,
-)  # fmt: skip
-_JUNK = shutil.ignore_patterns("__pycache__", "*.py[co]", "*.egg-info")
-
-
-def _run(cmd: list[str], cwd: Path) -> None:
-    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-
-
-def build_dists(out: Path) -> tuple[Path, Path]:
-    """The sdist and the wheel built from it (as ``python -m build`` does), into ``out/dist``:
-    from a copy of the sources (the checkout gets no ``build/``), offline (no build
-    isolation, no index: the dev extra brings the build backend)."""
-    backend = version("setuptools")
-    assert Version(backend) >= Version("77"), f"setuptools {backend}: `make venv` brings >=77"
-    src = out / "src"
-    for name in BUILD_INPUTS:
-        path = ROOT / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=_JUNK)
-        else:
-            src.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, src / name)
-    dist = out / "dist"
-    code = "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])"
-    _run([sys.executable, "-c", code, str(dist)], cwd=src)
-    [sdist] = dist.glob("datamoat-*.tar.gz")
-    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    _run([*pip, "--no-index", "--quiet", "--wheel-dir", str(dist), str(sdist)], cwd=out)
-    [wheel] = dist.glob("datamoat-*.whl")
-    return sdist, wheel
+from tests.support.dists import PACKAGES, ROOT, build_dists
 
 
 @pytest.fixture(scope="module")
