@@ -36,7 +36,7 @@ class Admin:
 def test_a_refused_connection_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = Admin([REFUSED, REFUSED])
     monkeypatch.setattr(admin, "_admin", lambda *a, **k: fake)
-    monkeypatch.setattr(admin.time, "sleep", lambda s: None)
+    monkeypatch.setattr("ingest.kafka.admin.time.sleep", lambda s: None)
     assert admin.replication_factors("b:9092", ["posts"]) == {"posts": 3}
     assert fake.calls == 3
 
@@ -44,7 +44,7 @@ def test_a_refused_connection_is_asked_again(monkeypatch: pytest.MonkeyPatch) ->
 def test_it_gives_up_at_its_time_or_at_once_when_retrying_cannot_help(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(admin.time, "sleep", lambda s: None)
+    monkeypatch.setattr("ingest.kafka.admin.time.sleep", lambda s: None)
     monkeypatch.setattr(admin, "_admin", lambda *a, **k: Admin([], always=True))
     with pytest.raises(BrokerError, match="can't describe topics on b:9092"):
         admin.replication_factors("b:9092", ["posts"], timeout_s=0.05)
