@@ -571,13 +571,28 @@ def _check_variables(env: Mapping[str, str]) -> dict[str, str]:
     return {key: variable for variable, key in known.items() if key and variable in env}
 
 
+def _without_service_links(env: Mapping[str, str]) -> Mapping[str, str]:
+    """``env`` less the known variables whose value is a Kubernetes service link: a Service
+    named ``datamoat-http`` gives every pod ``DATAMOAT_HTTP_PORT=tcp://IP:PORT``, which is
+    Kubernetes', never a port of ours (one warning line each)."""
+    known = known_variables()
+    links = [v for v in sorted(env) if v in known and is_service_link(v, env[v])]
+    for variable in links:
+        log.warning(
+            "environment %s=%s is a Kubernetes service link (a Service of that name), not a "
+            "setting: ignored (rename the Service, or set enableServiceLinks: false)",
+            variable, env[variable],
+        )  # fmt: skip
+    return {k: v for k, v in env.items() if k not in links} if links else env
+
+
 def load_config(
     path: Path | None = None, env: Mapping[str, str] | None = None, profile: str | None = None
 ) -> Config:
     """Load and validate the config; ``path=None`` means the default file. ``profile``
     (else ``$DATAMOAT_PROFILE``; empty: none) lays a shipped profile over the default file,
     or under the file of ``path`` or ``$DATAMOAT_CONFIG``; the environment overrides both."""
-    env = os.environ if env is None else env
+    env = _without_service_links(os.environ if env is None else env)
     from_env = _check_variables(env)
     given = path is not None or bool(os.environ.get("DATAMOAT_CONFIG"))
     path = path or default_config_path()

@@ -208,6 +208,21 @@ def test_kubernetes_service_links_are_ignored_silently(
     assert lines(warnings) == []
 
 
+def test_a_service_link_over_a_setting_is_ignored_with_a_warning(
+    warnings: pytest.LogCaptureFixture,
+) -> None:
+    links = {  # a Service named datamoat-http
+        "DATAMOAT_HTTP_PORT": "tcp://10.0.0.7:8000",
+        "DATAMOAT_HTTP_SERVICE_HOST": "10.0.0.7",
+        "DATAMOAT_HTTP_PORT_8000_TCP": "tcp://10.0.0.7:8000",
+    }
+    config = load_config(env=links)
+    assert config.http.port == 8000  # the default, not the link
+    (line,) = lines(warnings)
+    assert "DATAMOAT_HTTP_PORT=tcp://10.0.0.7:8000 is a Kubernetes service link" in line
+    assert load_config(env={"DATAMOAT_HTTP_PORT": "9001"}).http.port == 9001
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
