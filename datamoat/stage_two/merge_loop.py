@@ -218,7 +218,7 @@ class MergeLoop:
         signals = pl.concat(final) if final else closed[0]
         next_offset = batch.next_offsets()[PARTITION]
         if self.snapshots is not None and self.snapshots.due():
-            self.snapshots.start(snapshot.dump(self.merger), next_offset)
+            self.snapshots.start(lambda: snapshot.dump(self.merger), next_offset)
         self.commit(signals, letters, next_offset)
         self._gauges()
         return len(batch)

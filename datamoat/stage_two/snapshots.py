@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from ingest.batch import OutRecord
+from ingest.errors import SourceTimeout
 
 __all__ = ["SNAPSHOT_INTERVAL_S", "SnapshotMissing", "SnapshotRef", "Snapshots", "StateLog"]
 
@@ -46,7 +47,9 @@ class StateLog(Protocol):
 
     topic: str
 
-    def end_offset(self) -> int: ...
+    def end_offset(self) -> int:
+        """An offset at or before where the next record will be (SourceTimeout: no answer)."""
+        ...
 
     def records(self, start: int) -> Iterator[tuple[bytes | None, bytes, int]]: ...
 
@@ -122,19 +125,27 @@ class Snapshots:
             self._last_at = now  # the first one an interval after start (restore is fresh)
         return now - self._last_at >= self.interval_s
 
-    def start(self, blob: bytes, offset: int) -> None:
-        """Write ``blob``, the state at partials offset ``offset``, over the next commits."""
+    def start(self, blob: bytes | Callable[[], bytes], offset: int) -> None:
+        """Write ``blob`` (or what it makes), the state at partials offset ``offset``, over
+        the next commits; with the broker away, skipped until the next interval (the
+        previous snapshot stands) before anything is serialised."""
+        self._last_at = self.monotonic()
+        try:
+            first = self.state.end_offset()
+        except SourceTimeout as exc:
+            log.warning("merger snapshot skipped (%s); the next in %.0f s", exc, self.interval_s)
+            return
+        if callable(blob):
+            blob = blob()
         seq = self.latest.seq + 1 if self.latest is not None else 1
         step = self.chunk_bytes
         pieces = [blob[at : at + step] for at in range(0, len(blob), step)] or [b""]
-        ref = SnapshotRef(seq, offset, self.state.end_offset(), len(pieces), len(blob),
-                          _digest(blob))  # fmt: skip
+        ref = SnapshotRef(seq, offset, first, len(pieces), len(blob), _digest(blob))
         records = [
             OutRecord(self.state.topic, _CHUNK.pack(seq, i, len(pieces)) + piece, self.key(seq, i))
             for i, piece in enumerate(pieces)
         ]
         self._writing = _Writing(ref, records)
-        self._last_at = self.monotonic()
 
     def take(self) -> tuple[list[OutRecord], SnapshotRef | None]:
         """The chunks for the next commit, and the reference when they complete it."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from ingest.errors import SourceTimeout
 from ingest.kafka.private import fetch_raw
@@ -33,9 +34,14 @@ class KafkaStateLog:
         self._consumer = KafkaConsumer(**config)
         self._consumer.assign([self._tp])
 
-    def end_offset(self) -> int:
-        """Where the next committed record will be, or later (the last stable offset)."""
-        return int(self._consumer.end_offsets([self._tp], timeout_ms=30_000)[self._tp])
+    def end_offset(self, timeout_s: float = 10.0) -> int:
+        """Where the next committed record will be, or later (the last stable offset);
+        :class:`SourceTimeout` when the broker does not answer within ``timeout_s``."""
+        try:
+            ends = self._consumer.end_offsets([self._tp], timeout_ms=round(timeout_s * 1000))
+        except KafkaError as exc:
+            raise SourceTimeout(f"no end offset of {self.topic} ({exc})") from exc
+        return int(ends[self._tp])
 
     def records(
         self, start: int, timeout_s: float = 60.0
@@ -53,7 +59,11 @@ class KafkaStateLog:
                     f"could not read {self.topic} offsets {start}-{end} within "
                     f"{timeout_s:.0f} s: is the broker up?"
                 )
-            batch = fetch_raw(self._consumer, 1_000, 500)
+            try:
+                batch = fetch_raw(self._consumer, 1_000, 500)
+            except KafkaError:  # the broker away a moment: ask again within the time
+                time.sleep(0.5)
+                continue
             for key, value, offset in zip(batch.keys, batch.values, batch.offsets, strict=True):
                 if offset >= end:
                     return

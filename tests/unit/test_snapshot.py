@@ -186,3 +186,30 @@ def test_the_next_snapshot_goes_to_the_other_slot_and_a_broken_one_is_not_read()
         Snapshots(state, "g-merge").read(SnapshotRef(2, 20, 0, 4, 13, one.digest))
     with pytest.raises(SnapshotMissing):
         Snapshots(state, "h-merge").read(two)
+
+
+def test_with_the_broker_away_a_snapshot_is_skipped_until_the_next_interval() -> None:
+    from ingest.errors import SourceTimeout
+
+    class Away(StateLog):
+        down = True
+
+        def end_offset(self) -> int:
+            if self.down:
+                raise SourceTimeout("no end offset of g.merger-state (timed out)")
+            return super().end_offset()
+
+    state, clock, made = Away(), Clock(), []
+    snaps = Snapshots(state, "g-merge", interval_s=10, monotonic=clock)
+    assert not snaps.due()
+    clock.now = 11
+    assert snaps.due()
+    snaps.start(lambda: made.append(1) or b"state", 5)  # type: ignore[func-returns-value]
+    assert made == [] and snaps.take() == ([], None)  # nothing serialised, nothing written
+    clock.now = 15
+    assert not snaps.due()  # not at every batch while the broker is away
+    state.down, clock.now = False, 22
+    assert snaps.due()
+    snaps.start(lambda: made.append(1) or b"state", 6)  # type: ignore[func-returns-value]
+    records, ref = snaps.take()
+    assert made == [1] and ref is not None and ref.offset == 6 and len(records) == 1
