@@ -23,5 +23,6 @@ from ingest.errors import ShardError as ShardError
 from ingest.errors import SinkError as SinkError
 from ingest.errors import SinkUnavailable as SinkUnavailable
 from ingest.errors import SourceTimeout as SourceTimeout
+from ingest.errors import StateLost as StateLost
 
 __all__ = list(_tree.__all__)

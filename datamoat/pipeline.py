@@ -322,8 +322,11 @@ def kafka_merger(
     lag = GroupLag(k.bootstrap, k.posts_topic, group)
     closers.append(lag.close)
     lag.watch(lambda by_partition: metrics.set_lag(by_partition, group, k.posts_topic))
-    state = KafkaStateLog(k.bootstrap, k.snapshots_topic(group), mgroup)
-    closers.append(state.close)
+    snapshots = None  # interval 0: no snapshots, and none loaded (every delta replayed)
+    if config.merge.snapshot_interval_s > 0:
+        state = KafkaStateLog(k.bootstrap, k.snapshots_topic(group), mgroup)
+        closers.append(state.close)
+        snapshots = Snapshots(state, mgroup, interval_s=config.merge.snapshot_interval_s)
     merge = MergeLoop(
         source,
         merger,
@@ -334,7 +337,7 @@ def kafka_merger(
         origin=Origin(group, k.posts_topic),
         fault=fault,
         count_group=count_group,
-        snapshots=Snapshots(state, mgroup, interval_s=config.merge.snapshot_interval_s),
+        snapshots=snapshots,
     )
     _warn_of_legacy_partials(source, k.partials_topic(group), mgroup)
     return KafkaMerger(merge=merge, emitter=emitter, closers=closers)

@@ -70,6 +70,7 @@ def internal_topics(config: Config, group: str, brokers: int) -> dict[str, Topic
         "max.message.bytes": str(PARTIALS_MAX_BYTES),
         "cleanup.policy": "compact",
         "segment.bytes": str(SNAPSHOT_SEGMENT_BYTES),
+        "segment.ms": str(_HOUR_MS),
         "min.cleanable.dirty.ratio": "0.5",
     }
     return {

@@ -9,6 +9,7 @@
     ├── ShardError         a firehose worker process failed                                    1
     ├── SourceTimeout      records that must be read again could not be fetched in time        1
     ├── DeltaError         a record of the partials topic is not a datamoat delta              1
+    ├── StateLost          the deltas a merger's state needs are no longer in Kafka           1
     ├── GroupMovedOn       the group rebalanced under a transaction: its batch is aborted      1
     ├── InstanceFenced     another process took over the transactional id: stop                1
     └── SinkError          a sink could not durably write (the only retryable sink error)      1
@@ -46,6 +47,7 @@ __all__ = [
     "SinkError",
     "SinkUnavailable",
     "SourceTimeout",
+    "StateLost",
 ]
 
 #: Done; also after a graceful stop (one Ctrl-C or SIGTERM: batch committed, summary printed).
@@ -108,6 +110,11 @@ class SourceTimeout(DatamoatError):
 
 class DeltaError(DatamoatError):
     """A record of the partials topic is not a datamoat delta (wrong topic, or corrupt)."""
+
+
+class StateLost(DatamoatError):
+    """A merger's state can't be rebuilt exactly: the deltas it needs are past the partials
+    topic's retention and no usable snapshot covers them."""
 
 
 class GroupMovedOn(DatamoatError):

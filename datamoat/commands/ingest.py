@@ -32,6 +32,7 @@ from datamoat.options import (
     positive_float,
     positive_int,
 )
+from datamoat.preflight import check_port_free
 from datamoat.report import LiveLine, write_summary
 from ingest.firehose import encode_keys, encode_values
 from ingest.producer import FileWriter, PostWriter, partitions_of
@@ -269,15 +270,14 @@ class _Jetstream:
             self.dead.close()
 
 
-def _serve(args: argparse.Namespace, counters: Any, hook: _Jetstream) -> MetricsServer:
+def _serve(host: str, http_port: int, counters: Any, hook: _Jetstream) -> MetricsServer:
     """The adapter's endpoint: ``/metrics`` from its counters, ``/status`` a summary."""
     from datamoat.http import MetricsServer
     from datamoat.ingest_metrics import ingest_registry
 
-    config = config_from(args)
     registry = ingest_registry(counters, lambda: hook.posts)
     status = lambda: {"role": "ingest", "posts": hook.posts, "events": counters.events}  # noqa: E731
-    server = MetricsServer(registry, status, config.http.host, args.http_port).start()
+    server = MetricsServer(registry, status, host, http_port).start()
     print(f"datamoat ingest jetstream: metrics at {server.url}metrics", file=sys.stderr)
     return server
 
@@ -289,6 +289,9 @@ def run_jetstream(args: argparse.Namespace) -> int:
     if not url.startswith(("ws://", "wss://")):
         raise ConfigError(f"--url {url!r} is not a WebSocket address (ws:// or wss://)")
     live = sys.stderr.isatty() and not args.quiet
+    host = config_from(args).http.host
+    if args.http_port is not None:  # a busy port fails before anything starts
+        check_port_free(host, args.http_port)
     cursor, kafka, writer = args.cursor, None, None
     if args.output is not None:
         writer, partitions, where = _writer(args)
@@ -299,8 +302,10 @@ def run_jetstream(args: argparse.Namespace) -> int:
             print(f"datamoat ingest jetstream: resuming after cursor {committed}", file=sys.stderr)
     counters = StreamStats()
     hook = _Jetstream(writer, partitions, args.dead_letters, live, kafka, cursor, counters)
-    server = None if args.http_port is None else _serve(args, counters, hook)
+    server = None
     try:
+        if args.http_port is not None:
+            server = _serve(host, args.http_port, counters, hook)
         stats: StreamStats | None = asyncio.run(
             stream_events(
                 url,

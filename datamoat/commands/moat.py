@@ -263,12 +263,13 @@ def run_moat(args: argparse.Namespace) -> int:
         cache_dir=cache,
     )
     warm_s = base.trend.warmup_windows * moat.window_s
-    if moat.duration_s < warm_s + 2 * moat.window_s:
+    if moat.duration_s < warm_s + moat.horizon_s:
         raise ConfigError(
-            f"--duration {moat.duration_s:g} s leaves no hold-out after the trend warm-up "
-            f"({base.trend.warmup_windows} windows of {moat.window_s:g} s = {warm_s:g} s of "
-            f"simulated time per seed): use at least {warm_s + 2 * moat.window_s:g} s "
-            "(the default is a day, 1d)"
+            f"--duration {moat.duration_s:g} s leaves no room for a burst after the trend "
+            f"warm-up ({base.trend.warmup_windows} windows of {moat.window_s:g} s = "
+            f"{warm_s:g} s of simulated time per seed) and its horizon "
+            f"(moat.horizon_s {moat.horizon_s:g} s): use at least "
+            f"{warm_s + moat.horizon_s:g} s (the default is a day, 1d)"
         )
     command = "datamoat moat " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["moat"] else [])
     began = time.monotonic()

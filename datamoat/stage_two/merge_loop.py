@@ -31,7 +31,7 @@ import polars as pl
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.snapshots import SnapshotMissing, SnapshotRef, Snapshots
 from ingest.batch import OutRecord
-from ingest.errors import DeltaError, SourceTimeout
+from ingest.errors import DeltaError, SourceTimeout, StateLost
 from ingest.kafka.source import KafkaSource
 from ingest.kafka.transaction import Transaction
 from process.delta import Delta, Origin, decode_delta
@@ -100,23 +100,8 @@ class MergeLoop:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             meta, self.since = {}, committed.offset
         start = self._load_snapshot(meta.get("snapshot") if isinstance(meta, dict) else None)
-        if start >= committed.offset:
-            self.restore_s = self.monotonic() - started
-            return
-        self.source.seek(PARTITION, start)
-        while self.source.position(PARTITION) < committed.offset:
-            batch = self.source.poll(self.max_records, 500)
-            # Workers keep writing while a merger restarts: a poll may well return deltas
-            # past the committed offset. Those are the live loop's, read again from there.
-            for value, offset in zip(batch.values, batch.offsets, strict=True):
-                if offset >= committed.offset:
-                    break
-                self._apply(value)
-                self.merger.close()  # after every delta, as live: see step
-                self.merger.take_late()  # dead-lettered when first merged
-                self.restored_deltas += 1
-        if self.source.position(PARTITION) != committed.offset:
-            self.source.seek(PARTITION, committed.offset)
+        if start < committed.offset:
+            self._replay(start, committed.offset)
         self.emitter.gauges()
         self.restore_s = self.monotonic() - started
         ref = self.restored_from
@@ -126,6 +111,39 @@ class MergeLoop:
             self.restored_deltas, start, committed.offset, self.restore_s,
         )  # fmt: skip
 
+    def _replay(self, start: int, end: int) -> None:
+        """Apply the deltas ``[start, end)`` again, writing nothing; then read on from ``end``."""
+        first = self.source.first_offset(PARTITION)
+        if start < first:
+            raise StateLost(
+                f"the merger of group {self.origin.group} needs the deltas of "
+                f"{self.source.topic} from offset {start}, but the topic now begins at {first} "
+                "(past its retention) and no usable snapshot covers them; its signals can't be "
+                "rebuilt exactly. Keep merge.snapshot_interval_s above 0, or start the group's "
+                "merger afresh: `kafka-consumer-groups --delete-offsets` for its group "
+                f"{merge_group(self.origin.group)} on {self.source.topic}"
+            )
+        self.source.seek(PARTITION, start)
+        while self.source.position(PARTITION) < end:
+            batch = self.source.poll(self.max_records, 500)
+            # Workers keep writing while a merger restarts: a poll may well return deltas
+            # past the committed offset. Those are the live loop's, read again from there.
+            for value, offset in zip(batch.values, batch.offsets, strict=True):
+                if offset >= end:
+                    break
+                self._apply(value)
+                self.merger.close()  # after every delta, as live: see step
+                self.merger.take_late()  # dead-lettered when first merged
+                self.restored_deltas += 1
+        if self.source.position(PARTITION) != end:
+            self.source.seek(PARTITION, end)
+
+    @property
+    def scope(self) -> dict[str, object]:
+        """Whose deltas this merger merges: a snapshot of another's is not its state."""
+        partitions = sorted(self.merger.partitions) if self.merger.partitions else None
+        return {"group": self.origin.group, "topic": self.origin.topic, "partitions": partitions}
+
     def _load_snapshot(self, data: object) -> int:
         """Load the snapshot the committed metadata names; the partials offset to replay
         the deltas from (``since`` without a usable snapshot)."""
@@ -134,7 +152,7 @@ class MergeLoop:
             return self.since
         self.snapshots.latest = ref
         try:
-            snapshot.load(self.merger, self.snapshots.read(ref))
+            snapshot.load(self.merger, self.snapshots.read(ref), self.scope)
         except (SnapshotMissing, snapshot.SnapshotError, SourceTimeout) as exc:
             # (load checks everything before it changes the merger: it is still fresh)
             log.warning("merge: %s; rebuilding the state from every delta since offset %d",
@@ -218,7 +236,7 @@ class MergeLoop:
         signals = pl.concat(final) if final else closed[0]
         next_offset = batch.next_offsets()[PARTITION]
         if self.snapshots is not None and self.snapshots.due():
-            self.snapshots.start(lambda: snapshot.dump(self.merger), next_offset)
+            self.snapshots.start(lambda: snapshot.dump(self.merger, self.scope), next_offset)
         self.commit(signals, letters, next_offset)
         self._gauges()
         return len(batch)

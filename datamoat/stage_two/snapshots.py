@@ -51,7 +51,7 @@ class StateLog(Protocol):
         """An offset at or before where the next record will be (SourceTimeout: no answer)."""
         ...
 
-    def records(self, start: int) -> Iterator[tuple[bytes | None, bytes, int]]: ...
+    def records(self, start: int) -> Iterator[tuple[bytes | None, bytes | None, int]]: ...
 
 
 class SnapshotMissing(RuntimeError):
@@ -179,8 +179,8 @@ class Snapshots:
         pieces: dict[int, bytes] = {}
         prefix = f"{self.name}/{ref.seq % 2}/".encode()
         for key, value, _ in self.state.records(ref.first):
-            if key is None or not key.startswith(prefix) or len(value) < _CHUNK.size:
-                continue
+            if not (key and value and key.startswith(prefix) and len(value) >= _CHUNK.size):
+                continue  # another group's or slot's, or a tombstone
             seq, index, count = _CHUNK.unpack_from(value)
             if seq == ref.seq and count == ref.chunks:
                 pieces[index] = value[_CHUNK.size :]

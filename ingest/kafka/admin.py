@@ -107,7 +107,8 @@ def replication_factors(
             try:
                 found = admin.describe_topics(missing)
             except KafkaError as exc:
-                if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
+                again = bool(getattr(exc, "retriable", False))
+                if time.monotonic() >= deadline or not again:
                     raise BrokerError(f"can't describe topics on {bootstrap}: {exc}") from exc
                 time.sleep(0.5)
                 continue

@@ -315,6 +315,11 @@ class KafkaSource:
     def position(self, partition: int) -> int:
         return int(self.consumer.position(self._tp(partition)))
 
+    def first_offset(self, partition: int) -> int:
+        """The oldest offset ``partition`` still holds (what retention has not deleted)."""
+        tp = self._tp(partition)
+        return int(self.consumer.beginning_offsets([tp], timeout_ms=30_000)[tp])
+
     def caught_up(self) -> bool:
         """Asks the broker: has this consumer read every assigned partition to its end?
         (False when the broker can't tell, e.g. while it is away.)"""

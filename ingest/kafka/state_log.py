@@ -45,7 +45,7 @@ class KafkaStateLog:
 
     def records(
         self, start: int, timeout_s: float = 60.0
-    ) -> Iterator[tuple[bytes | None, bytes, int]]:
+    ) -> Iterator[tuple[bytes | None, bytes | None, int]]:
         """``(key, value, offset)`` of the committed records from ``start`` up to the end
         offset as it was when asked (compaction may have removed some in between)."""
         end = self.end_offset()

@@ -42,13 +42,15 @@ class SnapshotMismatch(SnapshotError):
     """A valid snapshot of a merger with other settings (windows, trends or cascades)."""
 
 
-def settings(merger: Merger) -> dict[str, Any]:
-    """What the state depends on besides the deltas: a snapshot is only this merger's
-    when these are equal."""
+def settings(merger: Merger, scope: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the state depends on besides the deltas: a snapshot is only this merger's when
+    these are equal. ``scope``: whose deltas it merges (the caller's worker group, input
+    topic and partitions), when the caller has one."""
     return {
         "window": dataclasses.asdict(merger.spec),
         "trends": dataclasses.asdict(merger.trend_config),
         "cascades": dataclasses.asdict(merger.cascade_config),
+        "scope": scope or {},
     }
 
 
@@ -63,7 +65,7 @@ def _frames(merger: Merger) -> dict[str, pl.DataFrame]:
     return frames
 
 
-def dump(merger: Merger) -> bytes:
+def dump(merger: Merger, scope: dict[str, Any] | None = None) -> bytes:
     """The merger's state (taken between deltas: no late rows waiting to be taken)."""
     if merger.late:
         raise ValueError("take the late rows (Merger.take_late) before a snapshot")
@@ -74,7 +76,7 @@ def dump(merger: Merger) -> bytes:
         frame.write_ipc(buf, compression="lz4")
         blobs.append((name, buf.getvalue()))
     header = {
-        "settings": settings(merger),
+        "settings": settings(merger, scope),
         "closed_through": merger.closed_through,
         "marks": [[p, m.closed_through, m.idle] for p, m in sorted(merger.marks.items())],
         "stats": {**merger.stats.to_json(), "late_after_merge": merger.stats.late_after_merge},
@@ -118,39 +120,46 @@ def _numbered(frames: dict[str, pl.DataFrame], prefix: str) -> list[pl.DataFrame
     return [frames[f"{prefix}.{i}"] for i in range(count)]
 
 
-def load(merger: Merger, blob: bytes) -> None:
-    """Put the state of ``blob`` into ``merger`` (built with the same settings), in place:
-    whoever holds the merger sees the restored state."""
+def load(merger: Merger, blob: bytes, scope: dict[str, Any] | None = None) -> None:
+    """Put the state of ``blob`` into ``merger`` (built with the same settings and
+    ``scope``), in place: whoever holds the merger sees the restored state. Everything is
+    read and checked before the merger changes: on any error it is as it was."""
     header, frames = parse(blob)
-    if header["settings"] != settings(merger):
+    mine = settings(merger, scope)
+    if header.get("settings") != mine:
         raise SnapshotMismatch(
-            f"the snapshot's merger had other settings ({header['settings']}) than this one "
-            f"({settings(merger)})"
+            f"the snapshot's merger had other settings ({header.get('settings')}) than this "
+            f"one ({mine})"
         )
-    merger.open.merged = frames["open.merged"]
-    merger.open.pieces = _numbered(frames, "open.piece")
-    merger.trends.state = frames["trends.state"]
-    merger.trends.windows_seen = int(header["trends"]["windows_seen"])
-    c, meta = merger.cascades, header["cascades"]
-    c.snapshots = frames["cascades.snapshots"]
-    c.pending = _numbered(frames, "cascades.pending")
-    roots, depths = c.state.roots, c.state.depths
-    c.state = CascadeState(
+    try:
+        c, trends, stats = header["cascades"], header["trends"], header["stats"]
+        marks = {int(p): Mark(through, bool(idle)) for p, through, idle in header["marks"]}
+        counts = type(merger.stats)(
+            consumed=int(stats["consumed"]),
+            processed=int(stats["processed"]),
+            dead_lettered=int(stats["dead_lettered"]),
+            late=int(stats["late"]),
+            reasons={str(k): int(v) for k, v in stats["reasons"].items()},
+            late_after_merge=int(stats["late_after_merge"]),
+        )
+        windows_seen, evicted = int(trends["windows_seen"]), int(c["evicted"])
+        cascade_marks = (c["closed_through"], c["folded_through"], c["forgot_at"])
+        closed_through = header["closed_through"]
+        merged, trend_state = frames["open.merged"], frames["trends.state"]
+        snapshots = frames["cascades.snapshots"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SnapshotError(f"a merger snapshot without {exc} (another format?)") from exc
+    tracker = merger.cascades
+    roots, depths = tracker.state.roots, tracker.state.depths
+    merger.open.merged, merger.open.pieces = merged, _numbered(frames, "open.piece")
+    merger.trends.state, merger.trends.windows_seen = trend_state, windows_seen
+    tracker.snapshots, tracker.pending = snapshots, _numbered(frames, "cascades.pending")
+    tracker.state = CascadeState(
         SortedRuns(roots.key, roots.schema, roots.latest_only, _numbered(frames, "cascades.roots")),
         SortedRuns(depths.key, depths.schema, depths.latest_only,
                    _numbered(frames, "cascades.depths")),
     )  # fmt: skip
-    c.closed_through, c.folded_through = meta["closed_through"], meta["folded_through"]
-    c.forgot_at, c.evicted = meta["forgot_at"], int(meta["evicted"])
-    merger.closed_through = header["closed_through"]
-    merger.marks = {int(p): Mark(through, bool(idle)) for p, through, idle in header["marks"]}
-    stats = header["stats"]
-    merger.stats = type(merger.stats)(
-        consumed=stats["consumed"],
-        processed=stats["processed"],
-        dead_lettered=stats["dead_lettered"],
-        late=stats["late"],
-        reasons=dict(stats["reasons"]),
-        late_after_merge=stats["late_after_merge"],
-    )
+    tracker.closed_through, tracker.folded_through, tracker.forgot_at = cascade_marks
+    tracker.evicted = evicted
+    merger.closed_through, merger.marks, merger.stats = closed_through, marks, counts
     merger.late = []

@@ -112,10 +112,14 @@ class Pipeline:
             theirs.append(out)
 
 
-def restore_in_kafka(bootstrap: str, config: Config, hour: int, blob: bytes,
+def scope(group: str) -> dict[str, Any]:
+    """What ``datamoat merge --group GROUP`` checks a snapshot was made for."""
+    return {"group": group, "topic": "posts", "partitions": list(range(PARTITIONS))}
+
+
+def restore_in_kafka(bootstrap: str, config: Config, group: str, blob: bytes,
                      after: list[Delta], out: Path) -> dict[str, Any]:  # fmt: skip
     """A real ``datamoat merge`` restoring from ``blob`` plus ``after``: its figures."""
-    group = f"restore-{hour}h-{int(time.time())}"
     k = config.kafka
     ensure_topics(bootstrap, {**plan_topics(config, 1, group), **internal_topics(config, group, 1)})
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
@@ -150,6 +154,8 @@ def restore_in_kafka(bootstrap: str, config: Config, hour: int, blob: bytes,
                 break
             if "Traceback" in line or "error" in line.lower():
                 raise RuntimeError(f"datamoat merge: {line.strip()}")
+            if "rebuilding the state" in line:  # the snapshot was refused: not a restore figure
+                raise RuntimeError(f"datamoat merge did not load the snapshot: {line.strip()}")
         else:
             raise RuntimeError("datamoat merge exited before its restore line")
     finally:
@@ -224,15 +230,16 @@ def main() -> None:
                       file=sys.stderr, flush=True)  # fmt: skip
                 if hour not in checkpoints:
                     continue
+                group = f"restore-{hour}h-{int(time.time())}"
                 t0 = time.perf_counter()
-                blob = snapshot.dump(pipe.merger)
+                blob = snapshot.dump(pipe.merger, scope(group))
                 dump_s = time.perf_counter() - t0
                 shadow = pipe.fresh()
-                snapshot.load(shadow, blob)
+                snapshot.load(shadow, blob, scope(group))
                 pipe.shadows.append((hour, shadow, [], []))
                 after = pipe.step(START_MS + minute * MINUTE + MINUTE, 250)
                 fed = minute + 1
-                figures = restore_in_kafka(bootstrap, config, hour, blob, after, Path(tmp))
+                figures = restore_in_kafka(bootstrap, config, group, blob, after, Path(tmp))
                 rows.append({
                     "hours": hour, "posts": pipe.firehose.emitted,
                     "state_bytes": pipe.merger.state_bytes, "dump_s": round(dump_s, 2),

@@ -49,12 +49,17 @@ class Partials:
     at: int = 0
     topic: str = "g.partials"
     down: bool = False
+    #: The oldest offset retention has left (the deltas before it are deleted).
+    first: int = 0
 
     def committed(self, partitions: set[int]) -> dict[int, Committed | None]:
         return {0: self.committed_at}
 
     def position(self, partition: int) -> int:
         return self.at
+
+    def first_offset(self, partition: int) -> int:
+        return self.first
 
     def seek(self, partition: int, offset: int) -> None:
         self.at = offset
@@ -199,3 +204,21 @@ def test_without_its_snapshot_a_merger_rebuilds_from_every_delta() -> None:
     _drain(loop, log, len(values))
     got = pl.concat([first.frame(), second.frame()])
     assert_frame_equal(got.sort(ORDER), whole.frame().sort(ORDER), check_exact=True)
+
+
+def test_deltas_past_retention_without_a_snapshot_are_a_clear_error_not_a_wrong_state() -> None:
+    from datamoat.errors import StateLost
+    from tests.unit.test_snapshot import StateLog
+
+    frame = generate(FirehoseConfig(rate=300.0), 9, START, 9_000)
+    values = _deltas(frame)
+    log, state = Partials(values, size=1), StateLog()
+    _drain(_loop(log, ListSink(), state), log, len(values) // 2)
+    ref = _loop(log, ListSink(), state)
+    log.at, log.first = 0, 3  # retention deleted the first deltas: the snapshot covers them
+    ref.restore()
+    assert ref.restored_from is not None
+    state.log.clear()  # no snapshot: every delta since offset 0 is needed, and they are gone
+    lost = _loop(log, ListSink(), state)
+    with pytest.raises(StateLost, match="begins at 3"):
+        lost.restore()
