@@ -36,7 +36,7 @@ def env(datamoat_env: dict[str, str]) -> dict[str, str]:
         "DATAMOAT_BATCH_MAX_RECORDS": "1500",
         "DATAMOAT_BATCH_MAX_WAIT_MS": "50",
         # a merger snapshot every few deltas: the kills land before, inside and after them
-        "DATAMOAT_MERGE_SNAPSHOT_INTERVAL_S": "0.3",
+        "DATAMOAT_MERGE_SNAPSHOT_INTERVAL_S": "1",
     }
 
 
