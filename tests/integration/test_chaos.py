@@ -22,3 +22,5 @@ def test_random_faults_under_live_traffic_give_the_truth(tmp_path: Path) -> None
     assert result.produced > 0 and result.rows > 0
     kinds = {r.split()[0] for r in result.rounds}
     assert kinds <= set(ROUNDS), result.rounds
+    if "kill_merger" in kinds:  # a restarted merger loaded a snapshot, taken under traffic
+        assert result.snapshot_restores >= 1

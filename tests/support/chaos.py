@@ -14,6 +14,13 @@ and key, and nothing was dead-lettered.
 
     python -m tests.support.chaos --rounds 60 --seed 7 --out out/chaos
 
+A soak (``tests/support/soak.py``) is the same driver on a fixed schedule: a steady rate, a
+fixed number of workers, one kind of fault every ``--every`` seconds for ``--soak-minutes``,
+and a sampler recording each process's RSS and the groups' lag every 10 s:
+
+    python -m tests.support.chaos --soak-minutes 30 --every 300 --workers 2 \
+        --kinds kill_broker --rate 5000 --seed 7 --out out/soak
+
 Every process is started and stopped here by its own pid; their logs stay in ``--out``.
 """
 
@@ -61,6 +68,8 @@ class ChaosResult:
     produced: int
     rows: int
     seconds: float
+    #: Mergers that restored from a snapshot (and the deltas after it).
+    snapshot_restores: int = 0
 
 
 @dataclass
@@ -72,6 +81,13 @@ class Chaos:
     rounds: int = 8
     rate: float = 400.0
     every_s: tuple[float, float] = (3.0, 7.0)
+    #: Workers started with the merger, before the first round.
+    start_workers: int = 2
+    #: The firehose's ``--posts``: it stops on SIGINT long before (a soak raises it).
+    posts: int = 10_000_000
+    #: ``merge.snapshot_interval_s`` (None: the config's): a few seconds here, so a restarted
+    #: merger loads one snapshot taken under traffic (or passes over one half written).
+    snapshot_interval_s: float | None = 3.0
     log: Callable[[str], None] = lambda line: print(f"chaos: {line}", file=sys.stderr)
     cluster: LocalCluster | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -156,18 +172,31 @@ class Chaos:
         return f"kill_merger pid {victim.pid}, restarted"
 
     def kill_broker(self, rng: random.Random) -> str:
-        assert self.cluster is not None
-        bootstrap = self.env["KAFKA_BOOTSTRAP"]
-        if not all_in_sync(bootstrap):  # one node away at a time: RF 3, min.insync 2
+        """SIGKILL a broker node, restart it 2-6 s later."""
+        if not all_in_sync(self.env["KAFKA_BOOTSTRAP"]):  # one node away at a time: RF 3,
+            return self.kill_worker(rng)  # min.insync 2
+        return self._bounce_broker(rng, graceful=False)
+
+    def restart_broker(self, rng: random.Random) -> str:
+        """Stop a broker node gracefully (SIGTERM: a controlled shutdown, its leaderships
+        moved first), start it again 2-6 s later. Not in :data:`ROUNDS`: a soak's kind."""
+        if not all_in_sync(self.env["KAFKA_BOOTSTRAP"]):
             return self.kill_worker(rng)
+        return self._bounce_broker(rng, graceful=True)
+
+    def _bounce_broker(self, rng: random.Random, *, graceful: bool) -> str:
+        assert self.cluster is not None
         node = rng.choice(self.cluster.status().nodes)
         assert node.pid is not None
-        os.kill(node.pid, signal.SIGKILL)
+        if graceful:
+            self.cluster.stop_node(node.node_id, timeout_s=60)
+        else:
+            os.kill(node.pid, signal.SIGKILL)
         wait_until(f"node {node.node_id} gone",
                    lambda: not self.cluster_node_running(node.node_id), 30)  # fmt: skip
         time.sleep(rng.uniform(2.0, 6.0))
         self.cluster.start_node(node.node_id)
-        return f"kill_broker node {node.node_id}, restarted"
+        return f"{'restart' if graceful else 'kill'}_broker node {node.node_id}, restarted"
 
     def cluster_node_running(self, node_id: int) -> bool:
         assert self.cluster is not None
@@ -198,31 +227,8 @@ class Chaos:
         (self.out / "logs").mkdir(parents=True, exist_ok=True)
         self.cluster = LocalCluster(self.out / "kafka", brokers=3, port=0, heap="256m")
         try:
-            bootstrap = self.cluster.start().bootstrap
-            assert bootstrap is not None
-            self.env = {
-                **os.environ, "KAFKA_BOOTSTRAP": bootstrap, "DATAMOAT_KAFKA_GROUP": GROUP,
-                "DATAMOAT_KAFKA_SIGNALS_TOPIC": "signals", "DATAMOAT_KAFKA_DLQ_TOPIC": "posts.dlq",
-            }  # fmt: skip
-            made = subprocess.run([*DATAMOAT, "topics"], env=self.env, capture_output=True,
-                                  text=True, timeout=180)  # fmt: skip
-            assert made.returncode == 0, made.stderr
-            wait_until("the topics on every node", lambda: all_in_sync(bootstrap), 90)
-            self.producer = self._spawn("produce", [
-                "produce", *self.seeded, "--posts", "10000000", "--quiet",
-                "--summary-json", str(self.out / "produce.json"),
-            ])  # fmt: skip
-            self._worker()
-            self._worker()
-            self._merge()
-            for i, fault in enumerate(schedule(rng, self.rounds)):
-                time.sleep(rng.uniform(*self.every_s))
-                if self.producer.poll() is not None:
-                    raise AssertionError(f"the firehose exited {self.producer.returncode}")
-                what = getattr(self, fault)(rng)
-                self.done.append(what)
-                self.log(f"round {i + 1}/{self.rounds} at {time.monotonic() - began:.0f} s: "
-                         f"{what}")  # fmt: skip
+            self._start_pipeline()
+            self._rounds(rng, began)
             produced = self._finish()
             rows = self._check(produced)
         finally:
@@ -231,7 +237,46 @@ class Chaos:
                     proc.kill()
                     proc.wait()
             self.cluster.stop()
-        return ChaosResult(self.seed, self.done, produced, rows, time.monotonic() - began)
+        restores = sum(
+            "merger restored from snapshot" in log.read_text(errors="replace")
+            for log in (self.out / "logs").glob("*merger*.err")
+        )
+        return ChaosResult(self.seed, self.done, produced, rows, time.monotonic() - began, restores)
+
+    def _start_pipeline(self) -> None:
+        """The topics, the firehose, ``start_workers`` workers and the merger."""
+        assert self.cluster is not None
+        bootstrap = self.cluster.start().bootstrap
+        assert bootstrap is not None
+        self.env = {
+            **os.environ, "KAFKA_BOOTSTRAP": bootstrap, "DATAMOAT_KAFKA_GROUP": GROUP,
+            "DATAMOAT_KAFKA_SIGNALS_TOPIC": "signals", "DATAMOAT_KAFKA_DLQ_TOPIC": "posts.dlq",
+        }  # fmt: skip
+        if self.snapshot_interval_s is not None:
+            self.env["DATAMOAT_MERGE_SNAPSHOT_INTERVAL_S"] = f"{self.snapshot_interval_s:g}"
+        made = subprocess.run([*DATAMOAT, "topics"], env=self.env, capture_output=True,
+                              text=True, timeout=180)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        wait_until("the topics on every node", lambda: all_in_sync(bootstrap), 90)
+        self.producer = self._spawn("produce", [
+            "produce", *self.seeded, "--posts", str(self.posts), "--quiet",
+            "--summary-json", str(self.out / "produce.json"),
+        ])  # fmt: skip
+        for _ in range(self.start_workers):
+            self._worker()
+        self._merge()
+
+    def _rounds(self, rng: random.Random, began: float) -> None:
+        """``rounds`` faults drawn by :func:`schedule`, one every ``every_s`` (uniform)."""
+        assert self.producer is not None
+        for i, fault in enumerate(schedule(rng, self.rounds)):
+            time.sleep(rng.uniform(*self.every_s))
+            if self.producer.poll() is not None:
+                raise AssertionError(f"the firehose exited {self.producer.returncode}")
+            what = getattr(self, fault)(rng)
+            self.done.append(what)
+            self.log(f"round {i + 1}/{self.rounds} at {time.monotonic() - began:.0f} s: "
+                     f"{what}")  # fmt: skip
 
     def _finish(self) -> int:
         """Stop the firehose, then the workers; one last worker ends the input."""
@@ -296,12 +341,31 @@ def wait_until(what: str, ok: Callable[[], bool], timeout_s: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=60, help="chaos: faults (not in a soak)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--rate", type=float, default=400.0)
+    p.add_argument("--rate", type=float, default=400.0, help="the firehose's posts/s")
     p.add_argument("--out", type=Path, default=Path("out/chaos"))
+    p.add_argument("--workers", type=int, default=2, help="workers started with the merger")
+    soak = p.add_argument_group("soak (tests/support/soak.py)")
+    soak.add_argument("--soak-minutes", type=float, default=None,
+                      help="soak this long, on a fixed schedule, not random rounds")  # fmt: skip
+    soak.add_argument("--every", type=float, default=300.0, help="seconds between faults")
+    soak.add_argument("--kinds", default="kill_broker",
+                      help="faults taken in turn, comma-separated: kill_broker (SIGKILL a "
+                      "node, restart it), restart_broker (SIGTERM, start it)")  # fmt: skip
+    soak.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     args = p.parse_args(argv)
-    result = Chaos(args.out, seed=args.seed, rounds=args.rounds, rate=args.rate).run()
+    if args.soak_minutes is not None:
+        from tests.support.soak import Soak, quiet_kafka_logs
+
+        quiet_kafka_logs()
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        result = Soak(args.out, seed=args.seed, rate=args.rate, start_workers=args.workers,
+                      minutes=args.soak_minutes, period_s=args.every, kinds=kinds,
+                      sample_s=args.sample_s).run()  # fmt: skip
+    else:
+        result = Chaos(args.out, seed=args.seed, rounds=args.rounds, rate=args.rate,
+                       start_workers=args.workers).run()  # fmt: skip
     summary: dict[str, Any] = asdict(result)
     (args.out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
