@@ -51,6 +51,14 @@ FROM deps
 RUN python -c "import tomllib; p = tomllib.load(open('/tmp/deps/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['jetstream']))" > /tmp/requirements.txt \
     && pip install $(cat /tmp/pip-options) -r /tmp/requirements.txt \
     && rm -rf /tmp/deps /tmp/requirements.txt
+# openssl for the one-shot `secrets` service of the secured compose cluster (which
+# makes its CA and certificates as `datamoat broker start --security` does): the slim
+# Python image has it already, the bare Debian base of the offline set gets it here.
+RUN if ! command -v openssl > /dev/null; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 COPY --from=build /wheels /wheels
 RUN pip install --no-index --no-deps /wheels/*.whl && rm -rf /wheels /tmp/pip-options
 

@@ -19,6 +19,7 @@ Made with ``openssl``; the passwords are random, written only into those files (
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import shutil
 import subprocess
@@ -142,27 +143,41 @@ def _signed(tls: Path, name: str, subject: str, extensions: str) -> Path:
     return pem
 
 
-def make_credentials(data_dir: Path, security: Security, bootstrap_hint: str = "") -> None:
-    """The CA, the nodes' certificate, the users' secrets and their ``client.properties``
-    (once per data directory: a restart keeps them)."""
+def make_credentials(data_dir: Path, security: Security, bootstrap_hint: str = "", *,
+                     hosts: Sequence[str] = ("127.0.0.1",), origin: str = "") -> None:  # fmt: skip
+    """The CA, the nodes' certificate (for ``hosts``: IP addresses or DNS names, the first
+    one its subject), the users' secrets and their ``client.properties`` (once per data
+    directory: a restart keeps them). ``origin`` ends the comment line of the
+    ``client.properties`` files (default: the managed cluster in ``data_dir``)."""
     tls = data_dir / "tls"
     if (tls / "ca.pem").is_file():
         return
     tls.mkdir(parents=True, exist_ok=True)
     ca = ["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/CN=datamoat local CA"]
     _openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", *ca], tls)
-    _signed(tls, "broker", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\n"
+    names = ",".join(f"{'IP' if _is_ip(h) else 'DNS'}:{h}" for h in hosts)
+    _signed(tls, "broker", f"/CN={hosts[0]}", f"subjectAltName={names}\n"
             "extendedKeyUsage=serverAuth,clientAuth")  # fmt: skip
     users = [USER, DENIED] if security.acl else [USER]
+    origin = origin or (f"the managed cluster in {data_dir} ({security.mode}); made by "
+                        "`datamoat broker start`")  # fmt: skip
     for user in users:
-        _client_properties(data_dir, tls, security, user)
+        _client_properties(data_dir, tls, security, user, origin)
 
 
-def _client_properties(data_dir: Path, tls: Path, security: Security, user: str) -> None:
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _client_properties(data_dir: Path, tls: Path, security: Security, user: str,
+                       origin: str) -> None:  # fmt: skip
     name = "client.properties" if user == USER else "client-denied.properties"
     lines = [
-        f"# {user} on the managed cluster in {data_dir} ({security.mode}); made by "
-        "`datamoat broker start`",
+        f"# {user} on {origin}",
         f"security.protocol={MODES[security.mode]}",
         "ssl.truststore.type=PEM",
         f"ssl.truststore.location={tls / 'ca.pem'}",

@@ -7,6 +7,11 @@ Prometheus published, on loopback). The engine, Compose v2 and the images come f
 docker/ scripts, which skip whatever is already there.
 
     python -m tests.support.compose --workers 3 --posts 200000 --seed 7
+
+``--secured`` adds docker-compose.secured.yml (SASL_SSL with SCRAM-SHA-512, every service
+through the secrets volume's client.properties) and, after the run, asks the broker with a
+client without credentials and with a wrong password: both must be refused. Run by hand,
+not by the test suite.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ COMPOSE_FILES = (
     ROOT / "docker-compose.offline.yml",
     DOCKER_SCRIPTS / "compose.run.yml",
 )
+SECURED_FILE = ROOT / "docker-compose.secured.yml"
+#: The secured cluster's files: the secured override before the run override.
+SECURED_FILES = (*COMPOSE_FILES[:2], SECURED_FILE, COMPOSE_FILES[2])
+CLIENT_CONFIG = "/etc/datamoat/secrets/client.properties"
 PROBE = Path(__file__).resolve().with_name("compose_probe.py")
 START = "2026-01-01T00:00:00Z"
 OUTPUT_DIR = "/data/out"
@@ -55,6 +64,7 @@ class RunSpec:
     idle_s: float = 15.0
     unpaced: bool = False  # the firehose sends as fast as it can (for throughput figures)
     project: str = "datamoat-compose-test"
+    secured: bool = False  # docker-compose.secured.yml: SASL_SSL, SCRAM-SHA-512
 
 
 def _run(
@@ -191,6 +201,37 @@ class ComposeCluster:
         )  # fmt: skip
         self.mark("cluster up")
 
+    def refused(self, wait_s: float = 15) -> dict[str, dict[str, Any]]:
+        """``datamoat topics`` against the secured broker without credentials (PLAINTEXT at
+        its SASL_SSL port) and with a wrong password: exit status and last line of each."""
+        wrong = (
+            f'sed \'s/password="[^"]*"/password="wrong"/\' {CLIENT_CONFIG} > /tmp/wrong'
+            " && exec env KAFKA_CLIENT_CONFIG=/tmp/wrong datamoat topics"
+            f" --bootstrap broker:19092 --wait-for-broker {wait_s:g}"
+        )
+        attempts = {
+            "no_credentials": ["-e", "KAFKA_CLIENT_CONFIG=", "topics", "topics", "--bootstrap",
+                               "broker:19092", "--wait-for-broker", f"{wait_s:g}"],
+            "wrong_password": ["--entrypoint", "sh", "topics", "-c", wrong],
+        }  # fmt: skip
+        files = [a for f in self.files for a in ("-f", str(f))]
+        result: dict[str, dict[str, Any]] = {}
+        for name, args in attempts.items():
+            t = time.monotonic()
+            done = subprocess.run(
+                ["docker", "compose", "-p", self.spec.project, *files, "run", "--rm",
+                 "--no-deps", "-T", *args],
+                capture_output=True, text=True, timeout=180, env=self.env, cwd=ROOT, check=False,
+            )  # fmt: skip
+            lines = (done.stderr + done.stdout).strip().splitlines()
+            result[name] = {
+                "exit": done.returncode,
+                "seconds": round(time.monotonic() - t, 1),
+                "line": lines[-1] if lines else "",
+            }
+            self.log(f"{name}: exit {done.returncode}: {result[name]['line']}")
+        return result
+
     def running(self, service: str) -> int:
         return sum(bool(s["Running"]) for s in self.states(service))
 
@@ -280,7 +321,8 @@ def _ts(text: str) -> float:
 
 
 def run(spec: RunSpec, out: Path) -> dict[str, Any]:
-    cluster = ComposeCluster(spec)
+    cluster = ComposeCluster(spec, files=SECURED_FILES if spec.secured else COMPOSE_FILES)
+    refused: dict[str, dict[str, Any]] = {}
     t0 = time.monotonic()
     try:
         cluster.up()
@@ -293,6 +335,8 @@ def run(spec: RunSpec, out: Path) -> dict[str, Any]:
         cluster.copy_signals(out / "signals")
         topic = cluster.probe("signals", "signals")
         worker_s = cluster.worker_seconds()
+        if spec.secured:
+            refused = cluster.refused()
     except BaseException:
         print(cluster.logs(), file=sys.stderr)
         raise
@@ -310,6 +354,7 @@ def run(spec: RunSpec, out: Path) -> dict[str, Any]:
         "prometheus_up": scraped,
         "prometheus_up_firehose": firehose,
         "signals_dir": str(out / "signals"),
+        **({"refused": refused} if spec.secured else {}),
     }
 
 
@@ -321,6 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--start", default=START)
     p.add_argument("--rate", type=float, default=5000.0, help="posts/s, paced (event time too)")
     p.add_argument("--unpaced", action="store_true", help="firehose as fast as it can")
+    p.add_argument(
+        "--secured", action="store_true",
+        help="with docker-compose.secured.yml (SASL_SSL), and check that clients without "
+        "credentials or with a wrong password are refused",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=ROOT / "out" / "compose")
     args = p.parse_args(argv)
     reason = docker_ready()
@@ -329,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     spec = RunSpec(
         args.workers, args.posts, args.seed, args.start, args.rate,
-        unpaced=args.unpaced,
+        unpaced=args.unpaced, secured=args.secured,
+        project="datamoat-compose-secured" if args.secured else RunSpec.project,
     )  # fmt: skip
     t = time.monotonic()
     started, times = prepare()

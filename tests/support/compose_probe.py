@@ -5,6 +5,8 @@ Prints one JSON object:
 ``lag GROUP TOPIC``   end offsets and the group's committed offsets, summed over partitions;
 ``signals TOPIC``     a ``read_committed`` read of TOPIC from the start to its end offsets:
                       the record count and how many (window_start, key) pairs occur twice.
+
+With ``$KAFKA_CLIENT_CONFIG`` set (docker-compose.secured.yml), through that client.properties.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from collections import Counter
 
 import orjson
 
+from ingest.kafka.client_config import secured
 from ingest.kafka.testing import KafkaConsumer, TopicPartition
 
 BOOTSTRAP = "broker:19092"
 
 
 def lag(group: str, topic: str) -> dict[str, int]:
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        **secured({"bootstrap_servers": BOOTSTRAP, "group_id": group, "enable_auto_commit": False})
+    )
     try:  # committed() reads the group's offsets without joining the group
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         ends = consumer.end_offsets(parts)
@@ -37,10 +42,14 @@ def lag(group: str, topic: str) -> dict[str, int]:
 
 def signals(topic: str) -> dict[str, object]:
     consumer = KafkaConsumer(
-        bootstrap_servers=BOOTSTRAP,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        **secured(
+            {
+                "bootstrap_servers": BOOTSTRAP,
+                "isolation_level": "read_committed",
+                "enable_auto_commit": False,
+                "auto_offset_reset": "earliest",
+            }
+        )
     )
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]

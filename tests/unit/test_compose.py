@@ -15,8 +15,10 @@ No Docker engine is needed. The checks:
 4. the Prometheus configs parse, and pass ``promtool check config`` when promtool is on PATH
    (the dashboard's PromQL then also goes through ``promtool check rules``);
 5. the offline override swaps every public image for one docker/images.sh builds, the
-   three-broker override forms one quorum with replication factor 3, and the run override
-   of the compose test bounds the run.
+   three-broker override forms one quorum with replication factor 3, the run override
+   of the compose test bounds the run, and the secured override gives the broker the managed
+   broker's SASL_SSL listener and every datamoat service its client.properties, leaving the
+   default project as it was.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 OFFLINE_FILE = ROOT / "docker-compose.offline.yml"
 THREE_BROKERS_FILE = ROOT / "docker-compose.three-brokers.yml"
 RUN_FILE = ROOT / "docker" / "compose.run.yml"
+SECURED_FILE = ROOT / "docker-compose.secured.yml"
 DOCKER_LIB = ROOT / "docker" / "lib.sh"
 CONFIG_FILE = ROOT / "configs" / "datamoat.toml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -814,6 +817,9 @@ COMPOSE_V2 = shutil.which("docker") is not None and (
         [COMPOSE_FILE, THREE_BROKERS_FILE],
         [COMPOSE_FILE, OFFLINE_FILE, THREE_BROKERS_FILE],
         [COMPOSE_FILE, OFFLINE_FILE, RUN_FILE],
+        [COMPOSE_FILE, SECURED_FILE],
+        [COMPOSE_FILE, OFFLINE_FILE, SECURED_FILE],
+        [COMPOSE_FILE, OFFLINE_FILE, SECURED_FILE, RUN_FILE],
     ],
     ids=lambda files: "+".join(f.stem for f in files),
 )
@@ -840,3 +846,205 @@ def test_docker_compose_starts_the_adapter_only_with_the_bluesky_profile() -> No
 
     assert "jetstream" not in services() and "firehose" in services()
     assert {"jetstream", "firehose"} <= services("--profile", "bluesky")
+
+
+@_needs(COMPOSE_V2, "no Compose v2 (docker/test-tools.sh builds it)")
+def test_docker_compose_starts_the_secrets_service_only_with_the_secured_override() -> None:
+    def config(*files: Path) -> dict[str, Any]:
+        args = [a for f in files for a in ("-f", str(f))]
+        result = subprocess.run(
+            ["docker", "compose", *args, "config", "--format", "json"],
+            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return as_dict(json.loads(result.stdout))
+
+    plain = config(COMPOSE_FILE)
+    assert "secrets" not in plain["services"] and "secrets" not in plain.get("volumes", {})
+    for name, svc in plain["services"].items():
+        assert "KAFKA_CLIENT_CONFIG" not in (svc.get("environment") or {}), name
+    secured = config(COMPOSE_FILE, SECURED_FILE)
+    assert set(secured["services"]) == set(plain["services"]) | {"secrets"}
+    assert secured["services"]["prometheus"] == plain["services"]["prometheus"]
+    assert not secured["services"]["broker"].get("ports")
+
+
+# --------------------------------------------------------------------------- secured override
+
+#: Where the secured override mounts the secrets volume, in the broker and the app services.
+SECRETS_DIR = "/etc/datamoat/secrets"
+
+
+def properties(env: dict[str, str]) -> dict[str, str]:
+    """The server.properties docker/broker/entrypoint.sh writes from a KAFKA_* environment
+    (the mapping test_broker_entrypoint_reads_the_official_environment_names checks)."""
+    out = {}
+    for name, value in env.items():
+        if not name.startswith("KAFKA_") or name.endswith("_OPTS"):
+            continue
+        key = name.removeprefix("KAFKA_").lower()
+        key = key.replace("___", "-").replace("__", "@").replace("_", ".").replace("@", "_")
+        out[key] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def secured() -> dict[str, dict[str, Any]]:
+    return override_services(SECURED_FILE)
+
+
+def test_secured_override_matches_the_compose_spec(tmp_path: Path) -> None:
+    """check-jsonschema can't read Compose's ``!reset``: the file as Compose merges it."""
+    bin_dir = Path(sys.executable).parent
+    exe = shutil.which("check-jsonschema", path=str(bin_dir))
+    if exe is None:
+        pytest.fail(f"check-jsonschema is not installed in {bin_dir}")
+    with SECURED_FILE.open(encoding="utf-8") as f:
+        data = as_dict(yaml.load(f, Loader=_ComposeLoader))  # a SafeLoader
+    for svc in data["services"].values():
+        for key in [k for k, v in svc.items() if v is None]:  # !reset
+            del svc[key]
+    plain = tmp_path / SECURED_FILE.name
+    plain.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = subprocess.run(
+        [exe, "--builtin-schema", "vendor.compose-spec", str(plain)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_secrets_service_makes_the_managed_brokers_files_for_the_broker_host(
+    services: dict[str, dict[str, Any]], secured: dict[str, dict[str, Any]]
+) -> None:
+    from datamoat import compose_secrets
+
+    secrets = secured["secrets"]
+    assert secrets["image"] == services["worker"]["image"]
+    assert secrets["build"] == services["worker"]["build"]
+    assert secrets["restart"] == "no", "a one-shot"
+    assert secrets["user"] == "root", "a new volume is root's"
+    assert secrets["entrypoint"] == ["python", "-m", compose_secrets.__name__]
+    cmd = command(secrets)
+    assert flag(cmd, "--host") == "broker" and "broker" in services
+    assert mounts(secrets)[flag(cmd, "--dir")] == "secrets"
+    assert flag(cmd, "--dir") == SECRETS_DIR
+    # the owners: the broker images' appuser and the datamoat image's user
+    broker_image = (ROOT / "docker" / "broker" / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(rf"useradd .*--uid {flag(cmd, '--broker-user')} .*appuser", broker_image)
+    app_image = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(rf"useradd .*--uid {flag(cmd, '--client-user')} .*datamoat", app_image)
+    assert "command -v openssl" in app_image, "the offline base has no openssl of its own"
+    depends = secured["broker"]["depends_on"]
+    assert depends == {"secrets": {"condition": "service_completed_successfully"}}
+
+
+def test_the_secured_broker_speaks_only_sasl_ssl_to_the_network(
+    services: dict[str, dict[str, Any]], secured: dict[str, dict[str, Any]]
+) -> None:
+    """Its one listener off loopback is SASL_SSL with SCRAM-SHA-512, configured with the
+    lines ``datamoat broker start --security sasl_ssl`` gives the managed broker; every
+    datamoat service's ``--bootstrap`` (of the default and the run commands) is advertised
+    on it; nothing is published to the host."""
+    from datamoat.broker_security import MECHANISM, Security, listener_lines
+
+    broker = secured["broker"]
+    env = {**environment(services["broker"]), **environment(broker)}
+    bound = listeners(env["KAFKA_LISTENERS"])
+    advertised = listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = dict(
+        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert set(protocols) == set(bound)
+    outside = [name for name, (host, _) in bound.items() if host != "127.0.0.1"]
+    assert outside == ["CLIENT"] and protocols["CLIENT"] == "SASL_SSL"
+    assert advertised["CLIENT"] == ("broker", bound["CLIENT"][1])
+    inter = env["KAFKA_INTER_BROKER_LISTENER_NAME"]
+    assert advertised[inter][0] == "127.0.0.1" and protocols[inter] == "PLAINTEXT"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split("@")[1] == "127.0.0.1:{}".format(
+        bound[env["KAFKA_CONTROLLER_LISTENER_NAMES"]][1]
+    )
+    bootstrap = f"broker:{bound['CLIENT'][1]}"
+    run = override_services(RUN_FILE)
+    for name in APP_SERVICES:
+        assert flag(command(services[name]), "--bootstrap") == bootstrap, name
+        assert environment(services[name])["KAFKA_BOOTSTRAP"] == bootstrap, name
+        if name in run and "command" in run[name]:
+            assert flag(command(run[name]), "--bootstrap") == bootstrap, name
+    # the managed broker's security lines, with the secrets volume's files
+    managed = listener_lines(Security("sasl_ssl"), "127.0.0.1", 1, 2, 3, Path(SECRETS_DIR, "tls"))
+    wanted = dict(line.split("=", 1) for line in managed.splitlines())
+    for key in ("listeners", "advertised.listeners", "inter.broker.listener.name",
+                "listener.security.protocol.map"):  # fmt: skip
+        del wanted[key]
+    props = properties(env)
+    assert {k: props.get(k) for k in wanted} == wanted
+    assert props["listener.name.client.sasl.enabled.mechanisms"] == MECHANISM
+    assert env["SCRAM_USERS_DIR"] == f"{SECRETS_DIR}/tls"
+    assert mounts(broker)[SECRETS_DIR] == "secrets"
+    assert broker["ports"] is None  # !reset: the plaintext host port is gone
+    assert broker["entrypoint"] == ["bash", "/opt/datamoat/entrypoint.sh"]
+    assert host_path(mounts(broker)["/opt/datamoat/entrypoint.sh"]) == ENTRYPOINT
+    health = broker["healthcheck"]["test"]
+    assert health == ["CMD", "bash", "/opt/datamoat/healthcheck.sh", str(bound[inter][1])]
+
+
+def test_every_datamoat_service_gets_the_client_config(
+    services: dict[str, dict[str, Any]], secured: dict[str, dict[str, Any]]
+) -> None:
+    app = [name for name, svc in services.items() if svc.get("image") == "datamoat:local"]
+    assert sorted(app) == sorted(APP_SERVICES)
+    for name in APP_SERVICES:
+        env = environment(secured[name])
+        assert env == {"KAFKA_CLIENT_CONFIG": f"{SECRETS_DIR}/client.properties"}, name
+        assert mounts(secured[name]) == {SECRETS_DIR: "secrets"}, name
+        assert str(secured[name]["volumes"][0]).endswith(":ro"), name
+    assert set(secured) == {"secrets", "broker", *APP_SERVICES}, "monitoring unchanged"
+
+
+def test_the_default_project_has_no_secured_part(services: dict[str, dict[str, Any]]) -> None:
+    compose = as_dict(load_yaml(COMPOSE_FILE))
+    assert "secrets" not in services and "secrets" not in compose["volumes"]
+    for name, svc in services.items():
+        env = environment(svc)
+        assert "KAFKA_CLIENT_CONFIG" not in env and "SCRAM_USERS_DIR" not in env, name
+        assert SECRETS_DIR not in mounts(svc), name
+    broker = services["broker"]
+    assert "entrypoint" not in broker, "the image's own entrypoint"
+    protocols = environment(broker)["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert {p.split(":")[1] for p in protocols.split(",")} == {"PLAINTEXT"}
+    assert "sasl" not in json.dumps(compose).lower()
+
+
+ENTRYPOINT = ROOT / "docker" / "broker" / "entrypoint.sh"
+
+
+def test_broker_entrypoint_creates_the_scram_users_only_when_asked(tmp_path: Path) -> None:
+    """SCRAM_USERS_DIR's <user>.scram files become ``--add-scram`` arguments of the storage
+    format; without it the format command is the one it always was."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    script = ENTRYPOINT.read_text(encoding="utf-8")
+    snippet = script[script.index("scram=()") : script.index("java -Xmx256m")]
+    format_line = script[script.index("java -Xmx256m") :].split(">/dev/null")[0]
+    assert format_line.rstrip().endswith('"$props" ${scram[@]+"${scram[@]}"}')
+    probe = snippet + 'printf "%s\\n" x ${scram[@]+"${scram[@]}"}\n'
+    (tmp_path / "alice.scram").write_text("s3cret-pw\n")
+
+    def args(env: dict[str, str]) -> list[str]:
+        done = subprocess.run(
+            [bash, "-c", "set -euo pipefail\n" + probe], capture_output=True, text=True,
+            timeout=30, check=True, env={"PATH": os.environ.get("PATH", ""), **env},
+        )  # fmt: skip
+        return done.stdout.splitlines()
+
+    assert args({}) == ["x"]
+    assert args({"SCRAM_USERS_DIR": str(tmp_path)}) == [
+        "x", "--add-scram", "SCRAM-SHA-512=[name=alice,password=s3cret-pw]"]  # fmt: skip
+
+
+def test_readme_names_the_secured_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docker compose -f docker-compose.yml -f docker-compose.secured.yml up --build" in readme
+    header = SECURED_FILE.read_text(encoding="utf-8")
+    assert "docker compose -f docker-compose.yml -f docker-compose.secured.yml up --build" in header
