@@ -10,6 +10,7 @@ day into that many seconds of event time and everything scales with it.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import shlex
@@ -37,6 +38,8 @@ from datamoat.options import add_profile, config_from, parse_start, positive_flo
 from datamoat.report import LiveLine
 
 __all__ = ["SWEEP_SEEDS", "parse_duration", "register"]
+
+log = logging.getLogger("datamoat.moat")
 
 DEFAULT_START = "2026-01-01T00:00:00Z"
 _UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
@@ -263,14 +266,20 @@ def run_moat(args: argparse.Namespace) -> int:
         cache_dir=cache,
     )
     warm_s = base.trend.warmup_windows * moat.window_s
-    if moat.duration_s < warm_s + moat.horizon_s:
+    if moat.duration_s < warm_s + 2 * moat.window_s:
         raise ConfigError(
-            f"--duration {moat.duration_s:g} s leaves no room for a burst after the trend "
-            f"warm-up ({base.trend.warmup_windows} windows of {moat.window_s:g} s = "
-            f"{warm_s:g} s of simulated time per seed) and its horizon "
-            f"(moat.horizon_s {moat.horizon_s:g} s): use at least "
-            f"{warm_s + moat.horizon_s:g} s (the default is a day, 1d)"
+            f"--duration {moat.duration_s:g} s leaves no hold-out after the trend warm-up "
+            f"({base.trend.warmup_windows} windows of {moat.window_s:g} s = {warm_s:g} s of "
+            f"simulated time per seed): use at least {warm_s + 2 * moat.window_s:g} s "
+            "(the default is a day, 1d)"
         )
+    if moat.duration_s < warm_s + moat.horizon_s:
+        log.warning(
+            "moat: --duration %g s leaves no room for a burst after the warm-up (%g s) and "
+            "its horizon (moat.horizon_s %g s): no events are injected, so recall and lead "
+            "have no figures; use at least %g s for them",
+            moat.duration_s, warm_s, moat.horizon_s, warm_s + moat.horizon_s,
+        )  # fmt: skip
     command = "datamoat moat " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["moat"] else [])
     began = time.monotonic()
     summary: dict[str, Any] = provenance(moat, base, command.rstrip())

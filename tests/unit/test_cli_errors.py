@@ -44,7 +44,7 @@ def fails(capsys: Capture, args: list[str], status: int = 2) -> str:
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["truth", "--posts", "10", "--output-dir", "x"], "--start is required"),
         (["produce", "--output", "x.ndjson"], "--output needs --posts N or --duration S"),
-        (["moat", "--duration", "10m", "--quiet"], "no room for a burst after the trend warm-up"),
+        (["moat", "--duration", "10m", "--quiet"], "leaves no hold-out after the trend warm-up"),
     ],
 )
 def test_bad_flags(capsys: Capture, args: list[str], fragment: str) -> None:
