@@ -17,8 +17,8 @@ pytestmark = pytest.mark.kafka
 
 @pytest.mark.timeout(600)
 def test_random_faults_under_live_traffic_give_the_truth(tmp_path: Path) -> None:
-    result = Chaos(tmp_path, seed=20261206, rounds=8).run()
-    assert len(result.rounds) == 8
+    result = Chaos(tmp_path, seed=20261206, rounds=6).run()  # every kind once, and one more
+    assert len(result.rounds) == 6
     assert result.produced > 0 and result.rows > 0
     kinds = {r.split()[0] for r in result.rounds}
     assert kinds <= set(ROUNDS), result.rounds
