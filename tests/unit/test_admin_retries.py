@@ -53,3 +53,30 @@ def test_it_gives_up_at_its_time_or_at_once_when_retrying_cannot_help(
     with pytest.raises(BrokerError):
         admin.replication_factors("b:9092", ["posts"])
     assert fake.calls == 1
+
+
+class Cluster:
+    """describe_cluster refused by the node a client bootstraps from, ``refusals`` times."""
+
+    refusals = 2
+    made = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        Cluster.made += 1
+
+    def describe_cluster(self) -> dict[str, Any]:
+        if Cluster.refusals:
+            Cluster.refusals -= 1
+            raise REFUSED("111 ECONNREFUSED")
+        return {"brokers": [{"node_id": n} for n in (1, 2, 3)]}
+
+    def close(self) -> None:
+        pass
+
+
+def test_broker_count_asks_again_with_a_new_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(admin, "_admin", Cluster)
+    monkeypatch.setattr("ingest.kafka.admin.time.sleep", lambda s: None)
+    Cluster.refusals, Cluster.made = 2, 0
+    assert admin.broker_count("a:1,b:2,c:3") == 3
+    assert Cluster.made == 3
