@@ -231,7 +231,7 @@ def test_three_nodes_topics_and_one_node_restarted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "trio"
-    cluster = LocalCluster(data, brokers=3, port=0, heap="256m")
+    cluster = LocalCluster(data, brokers=3, port=0, heap="384m")
     try:
         status = cluster.start()
         assert status.running and len(status.pids) == 3 and status.bootstrap is not None

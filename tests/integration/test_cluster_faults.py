@@ -139,7 +139,7 @@ def restart(cluster: LocalCluster, node_id: int, env: dict[str, str]) -> None:
 
 # --- the test -------------------------------------------------------------------------------
 def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "kafka", brokers=3, port=0, heap="256m")
+    cluster = LocalCluster(tmp_path / "kafka", brokers=3, port=0, heap="384m")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         bootstrap = cluster.start().bootstrap

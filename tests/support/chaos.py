@@ -225,7 +225,7 @@ class Chaos:
         began = time.monotonic()
         rng = random.Random(self.seed)
         (self.out / "logs").mkdir(parents=True, exist_ok=True)
-        self.cluster = LocalCluster(self.out / "kafka", brokers=3, port=0, heap="256m")
+        self.cluster = LocalCluster(self.out / "kafka", brokers=3, port=0, heap="384m")
         try:
             self._start_pipeline()
             self._rounds(rng, began)
