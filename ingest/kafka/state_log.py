@@ -31,15 +31,27 @@ class KafkaStateLog:
         config["max_partition_fetch_bytes"] = 16 * 1024 * 1024
         self.topic = topic
         self._tp = TopicPartition(topic, 0)
-        self._consumer = KafkaConsumer(**config)
-        self._consumer.assign([self._tp])
+        self._config = config
+        self._consumer = self._connect()
+
+    def _connect(self) -> Any:
+        consumer = KafkaConsumer(**self._config)
+        consumer.assign([self._tp])
+        return consumer
 
     def end_offset(self, timeout_s: float = 10.0) -> int:
         """Where the next committed record will be, or later (the last stable offset);
-        :class:`SourceTimeout` when the broker does not answer within ``timeout_s``."""
+        :class:`SourceTimeout` when the broker does not answer within ``timeout_s``.
+
+        A consumer that only asks for offsets never polls, so nothing refreshes its view of
+        the cluster: one that knew the topic before it had a leader, or knew a leader since
+        killed, would ask the wrong node forever. So a failed ask replaces the consumer
+        (the next one starts from a fresh bootstrap)."""
         try:
             ends = self._consumer.end_offsets([self._tp], timeout_ms=round(timeout_s * 1000))
         except KafkaError as exc:
+            self._consumer.close(autocommit=False)
+            self._consumer = self._connect()
             raise SourceTimeout(f"no end offset of {self.topic} ({exc})") from exc
         return int(ends[self._tp])
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -56,11 +57,15 @@ _FENCED = (kerrors.ProducerFencedError, kerrors.InvalidProducerEpochError)
 
 
 def transactional_producer(
-    bootstrap: str, transactional_id: str, **overrides: Any
+    bootstrap: str, transactional_id: str, start_within_s: float = 120.0, **overrides: Any
 ) -> KafkaProducer:
     """A producer for one worker's or merger's outputs. A restarted process with the same
     ``transactional_id`` aborts its predecessor's open transaction at once (instead of
-    readers waiting for it to time out)."""
+    readers waiting for it to time out).
+
+    Starting its transactions asks the id's transaction coordinator; one that is moving (its
+    broker killed a moment ago) answers nothing for a while, so a retriable failure is tried
+    again, with a new producer, for ``start_within_s`` before it is an error."""
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "transactional_id": transactional_id,
@@ -76,18 +81,26 @@ def transactional_producer(
         "max_block_ms": 30_000,
     }
     config.update(overrides)
-    producer = KafkaProducer(**secured(config))
-    try:
-        producer.init_transactions()
-    except _FENCED as exc:
-        producer.close(timeout=5)
-        raise InstanceFenced(
-            f"transactional id {transactional_id} is in use by a newer process ({exc})"
-        ) from None
-    except kerrors.KafkaError as exc:
-        producer.close(timeout=5)
-        raise SinkError(f"could not start transactions as {transactional_id} ({exc})") from exc
-    return producer
+    deadline = time.monotonic() + start_within_s
+    while True:
+        producer = KafkaProducer(**secured(config))
+        try:
+            producer.init_transactions()
+            return producer
+        except _FENCED as exc:
+            producer.close(timeout=5)
+            raise InstanceFenced(
+                f"transactional id {transactional_id} is in use by a newer process ({exc})"
+            ) from None
+        except kerrors.KafkaError as exc:
+            producer.close(timeout=5)
+            if not exc.retriable or time.monotonic() >= deadline:
+                raise SinkError(
+                    f"could not start transactions as {transactional_id} ({exc})"
+                ) from exc
+            log.warning("could not start transactions as %s yet (%s); trying again",
+                        transactional_id, exc)  # fmt: skip
+            time.sleep(1.0)
 
 
 class Transaction:
