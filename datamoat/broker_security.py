@@ -234,7 +234,8 @@ def pipeline_acls(config: Config) -> list[Grant]:
     k = config.kafka
     every = ("DESCRIBE", "CREATE", "READ", "WRITE")
     topics = (k.posts_topic, k.dlq_topic, k.partials_topic(k.group),
-              k.snapshots_topic(k.group), k.signals_topic)  # fmt: skip
+              k.snapshots_topic(k.group), k.signals_topic, k.early_channel(k.group),
+              k.early_topic, k.alerts_topic)  # fmt: skip
     return [
         *(Grant("topic", t, every) for t in topics),
         Grant("group", k.group, ("DESCRIBE", "READ"), prefixed=True),

@@ -38,6 +38,7 @@ from typing import Any, get_origin, get_type_hints
 from datamoat.errors import ConfigError
 from datamoat.resources import config_path
 from process.cascades import CascadeConfig
+from process.early import AlertRule
 from process.problems import Problem
 from process.trends import TrendConfig
 from process.windows import WindowSpec
@@ -84,6 +85,10 @@ class KafkaConfig:
     posts_topic: str = "posts"
     dlq_topic: str = "posts.dlq"
     signals_topic: str = "signals"
+    #: Early signals (provisional, latest wins per window and key: compacted) and trend
+    #: alerts with their retractions (``[early]``).
+    early_topic: str = "signals.early"
+    alerts_topic: str = "alerts"
     #: Internal topics are ``<prefix>.<name>``; empty: the worker group's name, so
     #: pipelines on one cluster never read each other's internal records.
     internal_prefix: str = ""
@@ -103,6 +108,12 @@ class KafkaConfig:
     def partials_topic(self, group: str) -> str:
         """Where the workers of ``group`` hand their deltas to the merger."""
         return self.internal_topic(group, "partials")
+
+    def early_channel(self, group: str) -> str:
+        """Where the workers of ``group`` hand their batches' increments to the merger for
+        early signals: written after each commit, outside the transactions, and never read
+        by the final path."""
+        return self.internal_topic(group, "early")
 
     def snapshots_topic(self, group: str) -> str:
         """Where the merger of ``group`` keeps its state's snapshots (compacted)."""
@@ -222,6 +233,30 @@ class TrendsConfig:
 
 
 @dataclass(frozen=True)
+class EarlyConfig:
+    """Early signals and trend alerts (:mod:`process.early`): provisional values of open
+    windows and the alert rule (:class:`~process.early.AlertRule`) in its own units."""
+
+    enabled: bool = True
+    threshold: float = 4.5
+    min_originals: int = 10
+    min_elapsed_s: float = 2.0
+
+    def engine(self) -> AlertRule:
+        """The engine's alert rule; ValueError when :meth:`problems` finds any."""
+        return AlertRule(**self._engine_fields())
+
+    def problems(self) -> list[Problem]:
+        """What :class:`~process.early.AlertRule` finds wrong with these values."""
+        return AlertRule.problems(**self._engine_fields())
+
+    def _engine_fields(self) -> dict[str, Any]:
+        fields = dataclasses.asdict(self)
+        del fields["enabled"]
+        return fields
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     port: int = 8000
@@ -254,6 +289,7 @@ class Config:
     batch: BatchConfig = field(default_factory=BatchConfig)
     cascades: CascadesConfig = field(default_factory=CascadesConfig)
     trends: TrendsConfig = field(default_factory=TrendsConfig)
+    early: EarlyConfig = field(default_factory=EarlyConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
@@ -284,6 +320,8 @@ CASCADES_KEYS = {
 }
 #: The key that sets each field of the engine's :class:`~process.trends.TrendConfig`.
 TRENDS_KEYS = {f.name: f"trends.{f.name}" for f in dataclasses.fields(TrendConfig)}
+#: The key that sets each field of the engine's :class:`~process.early.AlertRule`.
+EARLY_KEYS = {f.name: f"early.{f.name}" for f in dataclasses.fields(AlertRule)}
 #: What a key means beyond the engine's field, said after a problem blamed on it.
 KEY_NOTES = {"window.hop_s": "0: tumbling"}
 
@@ -316,6 +354,7 @@ def _problem(sections: Mapping[str, Any]) -> Found | None:
         *in_keys(window.problems(), WINDOW_KEYS),
         *in_keys(cascades.problems(), CASCADES_KEYS),
         *in_keys(sections["trends"].problems(), TRENDS_KEYS),
+        *in_keys(sections["early"].problems(), EARLY_KEYS),
     ]
     order = list(SECTIONS)
     found.sort(key=lambda f: order.index(f[0][0].partition(".")[0]))  # stable: rule order
@@ -456,6 +495,7 @@ SECTIONS: dict[str, type] = {
     "batch": BatchConfig,
     "cascades": CascadesConfig,
     "trends": TrendsConfig,
+    "early": EarlyConfig,
     "http": HttpConfig,
     "output": OutputConfig,
     "merge": MergeConfig,

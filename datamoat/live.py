@@ -27,6 +27,8 @@ TOP_K: Final = 10
 CASCADE_K: Final = 5
 #: Windows of signal history kept for ``/status`` (an hour of 10-s windows).
 HISTORY_WINDOWS: Final = 360
+#: Alerts and retractions the live page lists.
+ALERTS_KEPT: Final = 20
 #: Windows of per-key trend scores kept for the sparklines.
 SPARK_WINDOWS: Final = 30
 #: Keys per window whose trend score the sparkline history keeps.
@@ -45,6 +47,10 @@ class LiveModel:
     scores: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=SPARK_WINDOWS))
     early: int = 0
     replayed: int = 0
+    #: The newest open window's provisional signals: the stream and its top keys by early
+    #: score (``process/early.py``), and the latest alerts and retractions, newest first.
+    provisional: dict[str, Any] = field(default_factory=dict)
+    alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ALERTS_KEPT))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def update(
@@ -101,6 +107,42 @@ class LiveModel:
         for row in self.trending:
             row["spark"] = [s.get(row["key"], 0.0) for s in self.scores]
 
+    def update_early(self, provisional: pl.DataFrame, alerts: list[dict[str, Any]]) -> None:
+        """Take in an early update (``process.early.PROVISIONAL_SCHEMA`` rows, alerts)."""
+        for alert in alerts:
+            self.alerts.appendleft({
+                "alert_id": alert["alert_id"], "kind": alert["kind"], "key": alert["key"],
+                "window_start": alert["window_start"] / 1000.0, "score": _f(alert["score"]),
+                "posts": alert["posts"], "sentiment": _f(alert["sentiment_mean"]),
+                "fired_at": alert["fired_at"] / 1000.0,
+            })  # fmt: skip
+        if provisional.is_empty():
+            return
+        newest = int(provisional["window_start"].max())  # type: ignore[arg-type]
+        window = provisional.filter(pl.col("window_start") == newest)
+        head = window.filter(pl.col("key") == STREAM_KEY)
+        if head.height:
+            row = head.row(0, named=True)
+            self.provisional = {
+                "provisional": True,
+                "start": row["window_start"] / 1000.0,
+                "end": row["window_end"] / 1000.0,
+                "covered": row["covered"],
+                "posts": row["posts"],
+                "sentiment": _f(row["sentiment_mean"]),
+                "velocity": row["velocity"],
+                "keys": {},
+            }
+        if self.provisional.get("start") != newest / 1000.0:
+            return
+        keys: dict[str, Any] = self.provisional["keys"]
+        for row in window.filter(pl.col("key") != STREAM_KEY).iter_rows(named=True):
+            keys[row["key"]] = {"posts": row["posts"], "score": float(row["trend_score"]),
+                                "sentiment": _f(row["sentiment_mean"])}  # fmt: skip
+        if len(keys) > 4 * TOP_K:  # keep the best
+            best = sorted(keys.items(), key=lambda kv: (-kv[1]["score"], -kv[1]["posts"]))
+            self.provisional["keys"] = dict(best[: 2 * TOP_K])
+
     def view(self, trended: list[dict[str, Any]]) -> dict[str, Any]:
         """The model as plain JSON values (``trended``: every key that trended so far)."""
         with self.lock:
@@ -113,7 +155,18 @@ class LiveModel:
                 "windows_flushed_early": self.early,
                 "windows_replayed": self.replayed,
                 "trended": trended,
+                "provisional": _provisional(self.provisional),
+                "alerts": list(self.alerts),
             }
+
+
+def _provisional(p: dict[str, Any]) -> dict[str, Any]:
+    """The provisional window for the page: its top keys by early score, then posts."""
+    if not p:
+        return {}
+    best = sorted(p["keys"].items(), key=lambda kv: (-kv[1]["score"], -kv[1]["posts"]))
+    return {**{k: v for k, v in p.items() if k != "keys"},
+            "top": [{"key": k, **v} for k, v in best[:TOP_K]]}  # fmt: skip
 
 
 def _f(v: Any) -> float | None:

@@ -20,6 +20,7 @@ latency histogram, the signal gauges and the live view that ``/status`` serves.
 from __future__ import annotations
 
 import importlib.metadata
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,8 +38,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from datamoat.live import CASCADE_K, HISTORY_WINDOWS, TOP_K, LiveModel
-from datamoat.report import TrendLog
+from datamoat.report import TrendLog, quantile
 from process.accounting import Counts
+from process.aggregate import STREAM_KEY
 
 __all__ = [
     "BATCH_BUCKETS",
@@ -57,6 +59,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+#: Alerts and retractions a summary lists.
+EARLY_ALERTS_KEPT: Final = 1_000
 LATENCY_HELP: Final = (
     "Emit latency: wall time when a window's signals are emitted minus the window's end "
     "(s). Windows flushed early at shutdown or replayed from a file are not observed "
@@ -286,7 +290,34 @@ class Metrics:
             ["rank"],
             registry=r,
         )
+        self.alerts = Counter(
+            "datamoat_alerts_total",
+            "Early trend alerts raised on open windows, and retractions of alerts their "
+            "windows' final signals did not confirm (kind).",
+            ["kind"],
+            registry=r,
+        )
+        self.early_delay = Histogram(
+            "datamoat_early_delay_seconds",
+            "From the newest post of an early update (its created_at: in a paced stream, about "
+            "its append time) to its provisional signals.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+            registry=r,
+        )
+        self.provisional_posts = Gauge(
+            "datamoat_provisional_posts",
+            "Posts so far in the newest open window (provisional: the whole stream, key *).",
+            registry=r,
+        )
+        self.provisional_covered = Gauge(
+            "datamoat_provisional_covered_ratio",
+            "Share of the newest open window its provisional signals cover (0 to 1).",
+            registry=r,
+        )
         self.trended = TrendLog()
+        #: Early updates' delays (s) and the alerts raised, for the summaries.
+        self.early_delays: deque[float] = deque(maxlen=100_000)
+        self.early_alerts: list[dict[str, Any]] = []
         self.replay = False
         #: The live page's model (``/status``): apart from the registry, fed by observe_emit.
         self.live = LiveModel()
@@ -416,6 +447,44 @@ class Metrics:
     def signals_view(self) -> dict[str, Any]:
         """The live page's model as plain JSON values (:meth:`datamoat.live.LiveModel.view`)."""
         return self.live.view(self.trended.report())
+
+    def observe_early(
+        self, provisional: pl.DataFrame, alerts: list[dict[str, Any]], now_ms: int
+    ) -> None:
+        """Account for an early update at wall time ``now_ms``: its provisional rows
+        (``process.early.PROVISIONAL_SCHEMA``) and its alerts and retractions."""
+        for alert in alerts:
+            self.alerts.labels(kind=alert["kind"]).inc()
+            if len(self.early_alerts) < EARLY_ALERTS_KEPT:
+                self.early_alerts.append({k: alert[k] for k in (
+                    "kind", "key", "window_start", "score", "as_of", "fired_at")})  # fmt: skip
+        if provisional.height:
+            newest = provisional["as_of"].max()
+            if isinstance(newest, int):
+                delay = max(0.0, (now_ms - newest) / 1000.0)
+                self.early_delay.observe(delay)
+                self.early_delays.append(delay)
+            stream = provisional.filter(pl.col("key") == STREAM_KEY).sort("window_start")
+            if stream.height:
+                row = stream.row(-1, named=True)
+                self.provisional_posts.set(row["posts"])
+                self.provisional_covered.set(row["covered"])
+        with self.live.lock:
+            self.live.update_early(provisional, alerts)
+
+    def early_report(self) -> dict[str, Any]:
+        """The early path in a summary: alerts, retractions, the early delay's p50 and p99
+        (s, over the last 100,000 updates) and the alerts raised (the first 1,000)."""
+        delays = sorted(self.early_delays)
+        kinds = [a["kind"] for a in self.early_alerts]
+        return {
+            "alerts": kinds.count("alert"),
+            "retractions": kinds.count("retraction"),
+            "early_updates": len(delays),
+            "early_delay_p50_s": quantile(delays, 0.5),
+            "early_delay_p99_s": quantile(delays, 0.99),
+            "alerts_raised": list(self.early_alerts),
+        }
 
     def totals(self) -> dict[str, float]:
         """The operations figures as /metrics shows them right now (sums over labels)."""

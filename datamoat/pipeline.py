@@ -29,6 +29,7 @@ from datamoat.preflight import check_output_dir
 from datamoat.retry import Durably
 from datamoat.stage_one.output import KafkaOutput
 from datamoat.stage_one.worker import Worker
+from datamoat.stage_two.early import EarlyStage
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.local import LocalOutput
 from datamoat.stage_two.merge_loop import MergeLoop, merge_group
@@ -36,6 +37,7 @@ from datamoat.stage_two.snapshots import Snapshots
 from ingest.firehose import Firehose, FirehoseConfig
 from ingest.firehose.config import flat_demo
 from ingest.kafka.admin import commit_at_end
+from ingest.kafka.early import EarlyReader, PlainWriter
 from ingest.kafka.lag import GroupLag
 from ingest.kafka.source import KafkaSource, consumer_config
 from ingest.kafka.state_log import KafkaStateLog
@@ -43,6 +45,7 @@ from ingest.kafka.transaction import Transaction, transactional_producer
 from ingest.source import Source
 from process.cascades import CascadeConfig
 from process.delta import Origin
+from process.early import AlertRule, EarlySignals
 from process.engine import WindowEngine
 from process.sentiment import with_sentiment
 from process.stage_one.partitions import PartitionStage
@@ -144,7 +147,9 @@ class KafkaMerger(Built):
 
 
 def _stage(config: Config) -> PartitionStage:
-    return PartitionStage(config.window.spec(), config.window.idle_timeout_ms)
+    stage = PartitionStage(config.window.spec(), config.window.idle_timeout_ms)
+    stage.early = config.early.enabled
+    return stage
 
 
 def _merger(config: Config, partitions: set[int] | None) -> Merger:
@@ -207,6 +212,7 @@ def local_worker(
         max_record_bytes=b.max_record_bytes,
         max_future_ms=round(b.max_future_s * 1000),
         fault=fault,
+        alert_rule=config.early.engine() if config.early.enabled else None,
     )
     built.closers += [dead_letters.close, outputs.close]
     return built
@@ -222,11 +228,13 @@ def local_pipeline(
     trend_config: TrendConfig | None = None,
     cascade_config: CascadeConfig | None = None,
     idle_timeout_ms: int = 30_000,
+    alert_rule: AlertRule | None = None,
     **worker_options: Any,
 ) -> LocalPipeline:
     """Both stages in one process (:class:`process.engine.WindowEngine`, as the moat and
     the engine's tests compose them), with the worker loop, the sinks and the emitter around
-    them (the tests build it this way too)."""
+    them (the tests build it this way too). ``alert_rule``: early signals and alerts under
+    that rule, to the metrics and the live page (None: off)."""
     metrics.fit_latency(spec.size_ms / 1000, spec.allowed_lateness_ms / 1000)
     engine = WindowEngine(spec, idle_timeout_ms, trend_config=trend_config or TrendConfig(),
                           cascade_config=cascade_config or CascadeConfig(),
@@ -236,7 +244,11 @@ def local_pipeline(
     emitter = SignalEmitter(
         merger, list(sinks), metrics, durably, fault=worker_options.get("fault", _no_fault)
     )
-    output = LocalOutput(merger, emitter, dead_letters, source)
+    early = None
+    if alert_rule is not None:
+        engine.stage.early = True
+        early = EarlyStage(EarlySignals(spec, merger.trends, alert_rule), metrics)
+    output = LocalOutput(merger, emitter, dead_letters, source, early)
     options = {"scorer": score, "exports_state": False, **worker_options}  # the emitter's
     worker = Worker(
         source=source,
@@ -276,6 +288,10 @@ def kafka_worker(
     closers.append(transaction.close)
     origin = Origin(group, k.posts_topic)
     output = KafkaOutput(transaction, k.partials_topic(group), k.dlq_topic, instance, origin)
+    if config.early.enabled:
+        output.early_channel = k.early_channel(group)
+        output.early_writer = PlainWriter(k.bootstrap, f"{txn_id}-early")
+        closers.append(output.early_writer.close)
     worker = _worker(config, source, output, metrics, fault)
     source.listener = worker
     return KafkaWorker(worker=worker, closers=closers)
@@ -327,6 +343,17 @@ def kafka_merger(
         state = KafkaStateLog(k.bootstrap, k.snapshots_topic(group), mgroup)
         closers.append(state.close)
         snapshots = Snapshots(state, mgroup, interval_s=config.merge.snapshot_interval_s)
+    early = None
+    if config.early.enabled:
+        early = EarlyStage(
+            EarlySignals(config.window.spec(), merger.trends, config.early.engine()),
+            metrics,
+            reader=EarlyReader(k.bootstrap, k.early_channel(group), mgroup),
+            writer=PlainWriter(k.bootstrap, f"{mgroup}-early"),
+            early_topic=k.early_topic,
+            alerts_topic=k.alerts_topic,
+        )
+        closers.append(early.close)
     merge = MergeLoop(
         source,
         merger,
@@ -338,6 +365,7 @@ def kafka_merger(
         fault=fault,
         count_group=count_group,
         snapshots=snapshots,
+        early=early,
     )
     _warn_of_legacy_partials(source, k.partials_topic(group), mgroup)
     return KafkaMerger(merge=merge, emitter=emitter, closers=closers)

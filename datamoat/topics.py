@@ -14,8 +14,10 @@ replaces the group in the name) has one partition (the merger reads it in order)
 records up to 16 MiB (one worker's partial aggregates of a batch) and keeps them for the
 cascade TTL plus an hour, so a restarted merger can rebuild its state from it;
 ``<group>.merger-snapshots`` (one partition, compacted) holds the merger's snapshots, so a
-restart reads the newest one and the deltas after it. The outputs (posts, dead letters,
-signals) are named by the user.
+restart reads the newest one and the deltas after it; ``<group>.early`` (one partition,
+kept ten minutes) carries the workers' increments for early signals, outside the
+transactions. The outputs (posts, dead letters, signals, and with ``[early] enabled`` the
+compacted early signals and the alerts) are named by the user.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "internal_topics",
     "plan_topics",
     "replication_for",
+    "topic_names",
 ]
 
 log = logging.getLogger("datamoat.topics")
@@ -43,6 +46,8 @@ PARTIALS_MAX_BYTES = 16 * 1024 * 1024
 #: kept small enough that superseded snapshots go within a few of them.
 SNAPSHOT_SEGMENT_BYTES = 64 * 1024 * 1024
 _HOUR_MS = 3_600_000
+#: The early channel's increments matter only while their windows are open.
+EARLY_RETENTION_MS = 600_000
 
 
 def replication_for(configured: int, brokers: int) -> tuple[int, int]:
@@ -73,10 +78,18 @@ def internal_topics(config: Config, group: str, brokers: int) -> dict[str, Topic
         "segment.ms": str(_HOUR_MS),
         "min.cleanable.dirty.ratio": "0.5",
     }
-    return {
+    topics = {
         config.kafka.partials_topic(group): TopicSpec(1, factor, partials),
         config.kafka.snapshots_topic(group): TopicSpec(1, factor, snapshots),
     }
+    if config.early.enabled:
+        early = {
+            "min.insync.replicas": str(min_isr),
+            "max.message.bytes": str(PARTIALS_MAX_BYTES),
+            "retention.ms": str(EARLY_RETENTION_MS),
+        }
+        topics[config.kafka.early_channel(group)] = TopicSpec(1, factor, early)
+    return topics
 
 
 def plan_topics(config: Config, brokers: int, group: str | None = None) -> dict[str, TopicSpec]:
@@ -85,12 +98,26 @@ def plan_topics(config: Config, brokers: int, group: str | None = None) -> dict[
     k = config.kafka
     factor, min_isr = replication_for(k.replication_factor, brokers)
     common = {"min.insync.replicas": str(min_isr)}
-    return {
+    plan = {
         k.posts_topic: TopicSpec(k.partitions, factor, common),
         k.dlq_topic: TopicSpec(k.partitions, factor, common),
         **internal_topics(config, group or k.group, brokers),
         k.signals_topic: TopicSpec(k.partitions, factor, common),
     }
+    if config.early.enabled:
+        compacted = {**common, "cleanup.policy": "compact", "segment.ms": str(_HOUR_MS)}
+        plan[k.early_topic] = TopicSpec(k.partitions, factor, compacted)
+        plan[k.alerts_topic] = TopicSpec(k.partitions, factor, common)
+    return plan
+
+
+def topic_names(config: Config, group: str | None = None) -> list[str]:
+    """The names of :func:`plan_topics`, in its order, whatever the cluster."""
+    k = config.kafka
+    internal = [k.partials_topic(group or k.group), k.snapshots_topic(group or k.group)]
+    early = [k.early_channel(group or k.group)] if config.early.enabled else []
+    outputs = [k.early_topic, k.alerts_topic] if config.early.enabled else []
+    return [k.posts_topic, k.dlq_topic, *internal, *early, k.signals_topic, *outputs]
 
 
 def create_topics(config: Config, group: str | None = None) -> dict[str, TopicSpec]:

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from datamoat.bench import ramp
+from datamoat.bench.alerts import alert_figures, alert_notes
 from datamoat.bench.peers.rounds import PEERS, check_peers_installed, run_rounds
 from datamoat.bench.runner import FILL_START, Broker, Run, broker, datamoat, run_env, run_measured
 from datamoat.bench.sampler import Sample, wait_rusage
 from datamoat.bench.summary import drain_span, histogram_quantile, make_bench_summary
 from datamoat.bench.timeline import Timeline, timeline_of
+from datamoat.config import load_config
 from datamoat.errors import BrokerError, ConfigError
 
 __all__ = ["BenchOptions", "run_bench"]
@@ -255,9 +257,15 @@ def _fixed(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
         cpu=cpu, rss=rss, timeline=timeline_of(run.samples, lag_from_gauge=False),
         target_rate=None if o.unpaced else o.rate, unpaced=o.unpaced,
         produced_per_s=run.summary.get("produced_per_s"),
+        alerts=alert_figures(run.summary, _lateness_s(o)),
         notes=["emit latency: signal emit time minus window end (includes the 5 s lateness);"
-               " max is the upper bound of its histogram bucket"],
+               " max is the upper bound of its histogram bucket",
+               alert_notes()],
     )  # fmt: skip
+
+
+def _lateness_s(o: BenchOptions) -> float:
+    return load_config(o.config, env=os.environ).window.allowed_lateness_s
 
 
 def _max(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> dict[str, Any]:

@@ -53,6 +53,20 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         rows.append((f"CPU s per million posts: {name}", _fmt(float(value))))
     for name, value in summary["peak_rss_bytes"].items():
         rows.append((f"peak RSS: {name}", f"{value / MIB:,.0f} MiB"))
+    alerts = summary.get("alerts") or {}
+    if alerts.get("bursts"):
+        rows.append(("demo bursts alerted", f"{alerts['bursts_alerted']} of {alerts['bursts']} "
+                     f"({alerts['retractions']} retractions)"))  # fmt: skip
+        rows.append(("alert latency from a burst's first post p50 / p99",
+                     f"{_fmt(alerts['alert_latency_p50_s'], ' s')} / "
+                     f"{_fmt(alerts['alert_latency_p99_s'], ' s')}"))  # fmt: skip
+        rows.append(("alert lead on the final trend p50 / min",
+                     f"{_fmt(alerts['alert_lead_p50_s'], ' s')} / "
+                     f"{_fmt(alerts['alert_lead_min_s'], ' s')}"))  # fmt: skip
+    if alerts.get("early_delay_p50_s") is not None:
+        rows.append(("early-signal delay p50 / p99",
+                     f"{_fmt(alerts['early_delay_p50_s'], ' s')} / "
+                     f"{_fmt(alerts['early_delay_p99_s'], ' s')}"))  # fmt: skip
     if summary.get("rounds_posts_per_s"):
         rows.append(("datamoat per round", " / ".join(
             _fmt(float(r)) for r in summary["rounds_posts_per_s"])))  # fmt: skip

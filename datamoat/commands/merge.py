@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port, positive_int
@@ -137,9 +138,17 @@ def run_merge(args: argparse.Namespace) -> int:
         restore_s=round(loop.restore_s, 3),
         snapshots_written=loop.snapshots.written if loop.snapshots else 0,
         foreign_deltas=loop.foreign_deltas,
+        **_early(emitter.metrics.early_report() if loop.early else None),
     )
     summary.pop("produced")
     summary.pop("produced_per_s")
     write_summary(summary, args.summary_json)
     print(format_summary(summary))
     return 0
+
+
+def _early(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The early path's figures for the summary (None: early signals off)."""
+    if report is None:
+        return {}
+    return {"early": {k: v for k, v in report.items() if k != "alerts_raised"}}

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -100,6 +101,8 @@ class _Progress:
     produced: PaceStats = field(default_factory=PaceStats)
     done: threading.Event = field(default_factory=threading.Event)
     failure: list[BaseException] = field(default_factory=list)
+    #: Event time of the stream's first post (epoch ms): the demo bursts count from it.
+    stream_start_ms: int | None = None
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -212,8 +215,10 @@ def _run_memory(args: argparse.Namespace, config: Config, out: Path) -> int:
     interrupts = Interrupts(stop_producing, stop_now, DRAIN_TIMEOUT_S)
     feed = _feed(args, config, topic).start()
     feed.wait_ready()
-    feed.go(now_ms() if args.start is None else args.start)
+    stream_start = now_ms() if args.start is None else args.start
+    feed.go(stream_start)
     progress = _follow(feed, metrics, stop_producing, [], config.firehose.rate)
+    progress.stream_start_ms = stream_start
     started = time.monotonic()
     server = serve(metrics, lambda: _status(progress, worker.stats.processed, emitter, started),
                    config, _http_port(args, config),
@@ -273,9 +278,11 @@ def _run_kafka(args: argparse.Namespace, config: Config, out: Path) -> int:
         feed.wait_ready()
         # Live event time starts now, once the pipeline is up: a post is sent when the wall
         # clock reaches its event time, so none starts its life the start-up's seconds late.
-        feed.go(now_ms() if args.start is None else args.start)
+        stream_start = now_ms() if args.start is None else args.start
+        feed.go(stream_start)
         producing = True
         progress = _follow(feed, metrics, stop_producing, [workers.finish], config.firehose.rate)
+        progress.stream_start_ms = stream_start
         stats = loop.merger.stats
         server = serve(metrics, lambda: _status(progress, stats.processed, emitter, started),
                        config, _http_port(args, config), ready=loop.ready)  # fmt: skip
@@ -446,6 +453,8 @@ def _summarise(
         producer_stalls=progress.produced.stalls,
         producer_stalled_s=round(progress.produced.stalled_s, 3),
         trended=emitter.metrics.trended.report(),
+        stream_start_ms=progress.stream_start_ms,
+        **_early(emitter.metrics, config.early.enabled),
         windows_flushed_early=emitter.metrics.signals_view()["windows_flushed_early"],
         output={"signals_parquet": str(out / "signals"), **output},
         **extra,
@@ -453,3 +462,12 @@ def _summarise(
     write_summary(summary, args.summary_json)
     print(format_summary(summary))
     return 0
+
+
+def _early(metrics: Metrics, enabled: bool) -> dict[str, Any]:
+    """The early path in the summary: its figures on one line, and the alerts raised."""
+    if not enabled:
+        return {}
+    report = metrics.early_report()
+    raised = report.pop("alerts_raised")
+    return {"early": report, "alerts_raised": raised}

@@ -6,7 +6,7 @@ import argparse
 
 from datamoat.options import add_common, config_from
 from datamoat.preflight import wait_for_broker
-from datamoat.topics import create_topics
+from datamoat.topics import create_topics, topic_names
 
 __all__ = ["register"]
 
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--group",
         default=None,
         help="the worker group whose internal topics (<group>.partials, "
-        "<group>.merger-snapshots) to create "
+        "<group>.merger-snapshots, <group>.early) to create "
         "(default: config kafka.group)",
     )
     p.set_defaults(func=run_topics)
@@ -35,9 +35,7 @@ def run_topics(args: argparse.Namespace) -> int:
     wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
     group = args.group or config.kafka.group
     made = create_topics(config, group)
-    k = config.kafka
-    for name in (k.posts_topic, k.dlq_topic, k.partials_topic(group), k.snapshots_topic(group),
-                 k.signals_topic):  # fmt: skip
+    for name in topic_names(config, group):
         spec = made.get(name)
         if spec is None:
             print(f"topic {name}: exists on {config.kafka.bootstrap}")

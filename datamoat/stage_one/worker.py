@@ -249,6 +249,7 @@ class Worker:
     ) -> None:
         if not (delta.carries_data() or len(letters) or offsets or delta.marks != self._last_marks):
             return
+        increments = self.stage.take_early()  # this batch's, handed on once it commits
         resumes = {p: self.stage.resume_point(p, o) for p, o in offsets.items()}
         commits = {p: (offsets[p], orjson.dumps(r.to_json()).decode()) for p, r in resumes.items()}
         if delta.carries_data():  # where the posts its rows sum are, per partition
@@ -271,6 +272,8 @@ class Worker:
         finally:
             self._committing = False
         self.fault("after_commit")
+        if self.stage.early:
+            self.output.early(increments)
         self._committed.update(offsets)
         self._rebuild_from.update({p: r.rebuild_from for p, r in resumes.items()})
         self._last_marks = delta.marks

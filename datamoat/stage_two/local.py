@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from datamoat.stage_two.early import EarlyStage
 from datamoat.stage_two.emitter import SignalEmitter
 from ingest.source import Offsets, Source
 from process.delta import Delta
@@ -31,7 +32,11 @@ class LocalOutput:
     emitter: SignalEmitter
     dead_letters: DeadLetterSink
     source: Source
+    #: Early signals from the worker's increments (None: off).
+    early_stage: EarlyStage | None = None
     _pending: tuple[Delta, pl.DataFrame, DeadLetters] | None = field(default=None)
+    #: The final signals of the commits since the last :meth:`early`.
+    _final: list[pl.DataFrame] = field(default_factory=list)
 
     def _late_letters(self, letters: DeadLetters) -> DeadLetters:
         """``letters`` and the rows that came after their window was final, whole (no
@@ -59,3 +64,13 @@ class LocalOutput:
         self.source.commit(offsets)
         self._pending = None
         self.emitter.count(signals)
+        if self.early_stage is not None and signals.height:
+            self._final.append(signals)
+
+    def early(self, increments: pl.DataFrame) -> None:
+        if self.early_stage is None:
+            return
+        self.early_stage.increments(increments)
+        final, self._final = self._final, []
+        signals = pl.concat(final) if final else pl.DataFrame()
+        self.early_stage.after(signals, self.merger.closed_through)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import orjson
 import polars as pl
 
+from datamoat.stage_two.early import EarlyStage
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.snapshots import SnapshotMissing, SnapshotRef, Snapshots
 from ingest.batch import OutRecord
@@ -80,6 +81,8 @@ class MergeLoop:
     #: How the last restore went: the snapshot it loaded (None: none) and its seconds.
     restored_from: SnapshotRef | None = None
     restore_s: float = 0.0
+    #: Early signals and alerts from the workers' increments (None: off).
+    early: EarlyStage | None = None
     _late_counted: int = 0
 
     def restore(self) -> None:
@@ -209,7 +212,11 @@ class MergeLoop:
 
     def step(self) -> int:
         batch = self.source.poll(self.max_records, self.max_wait_ms)
+        if self.early is not None:
+            self.early.poll()
         if not len(batch):
+            if self.early is not None:
+                self.early.after(pl.DataFrame(), self.merger.closed_through)
             return 0
         letters = DeadLetters([], [], [], [], [])
 
@@ -238,6 +245,8 @@ class MergeLoop:
         if self.snapshots is not None and self.snapshots.due():
             self.snapshots.start(lambda: snapshot.dump(self.merger, self.scope), next_offset)
         self.commit(signals, letters, next_offset)
+        if self.early is not None:
+            self.early.after(signals, self.merger.closed_through)
         self._gauges()
         return len(batch)
 

@@ -136,6 +136,20 @@ function render(s) {
     el("td", fmt(r.peak_score, 1), "n"),
     el("td", fmt(r.windows), "n"),
   ]);
+  const pv = sig.provisional || {};
+  $("provisional-window").textContent = pv.start === undefined ? "no open window yet" :
+    `window from ${new Date(pv.start * 1000).toLocaleTimeString()}: ${fmt(100 * pv.covered)} % seen, ` +
+    `${fmt(pv.posts)} posts so far, ${fmt(pv.velocity)} posts/s, sentiment ${fmt(pv.sentiment, 3)} (provisional)`;
+  fill($("provisional"), pv.top || [], (r) => [
+    el("td", "#" + r.key), el("td", fmt(r.score, 1), "n"), el("td", fmt(r.posts), "n"), sentimentCell(r.sentiment),
+  ]);
+  const alerts = sig.alerts || [];
+  fill($("alerts"), alerts, (r) => [
+    el("td", r.kind, r.kind === "retraction" ? "retracted" : "alert"),
+    el("td", "#" + r.key), el("td", fmt(r.score, 1), "n"), el("td", fmt(r.posts), "n"),
+    sentimentCell(r.sentiment), el("td", new Date(r.fired_at * 1000).toLocaleTimeString()),
+  ]);
+  $("alerts-empty").style.display = alerts.length ? "none" : "";
   document.body.dataset.ready = ops.processed > 0 ? "1" : "0";
 }
 

@@ -26,6 +26,7 @@ import polars as pl
 
 from process.accounting import Counts
 from process.aggregate import (
+    GROUP,
     PARTIAL_SCHEMA,
     SUM_COLUMNS,
     UNIQUE_SCHEMA,
@@ -127,6 +128,10 @@ class PartitionStage:
     firsts: Accumulated = field(init=False)
     clocks: dict[int, _Clock] = field(default_factory=dict)
     pending_cascades: list[pl.DataFrame] = field(default_factory=list)
+    #: Keep each added batch's sums per (window, key) for :meth:`take_early` (early signals,
+    #: :mod:`process.early`); records rebuilt after a takeover are never kept.
+    early: bool = False
+    pending_early: list[pl.DataFrame] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.partials = Accumulated(_merge_partials, pl.DataFrame(schema=_PARTIALS))
@@ -174,7 +179,9 @@ class PartitionStage:
         if accepted.height < posts.height:
             late = posts.filter(~pl.col("_idx").is_in(accepted["_idx"].implode()))
             late_idx = late["_idx"].to_list()
-        self._fold(windowed)
+        batch = self._fold(windowed)
+        if self.early and batch is not None:
+            self.pending_early.append(batch.drop("partition"))
         cascades = accepted.lazy().select(fold_columns()).filter(pl.col("level") > 0)
         rows = cascades.collect(engine=ENGINE)
         if rows.height:
@@ -207,15 +214,31 @@ class PartitionStage:
         accepted = posts.filter(pl.col("_idx").is_in(open_rows["_idx"].implode()))
         return accepted, open_rows
 
-    def _fold(self, windowed: pl.DataFrame) -> None:
+    def _fold(self, windowed: pl.DataFrame) -> pl.DataFrame | None:
+        """Fold (post, window) rows into the state; the batch's partials (STATE_GROUP)."""
         if windowed.is_empty():
-            return
+            return None
         keyed = explode_keys(windowed)
-        self.partials.add(partials(keyed, STATE_GROUP))
+        batch = partials(keyed, STATE_GROUP)
+        self.partials.add(batch)
         self.uniques.add(uniques(keyed, STATE_GROUP))
         if "offset" in windowed.columns:
             firsts = windowed.group_by("partition", "window_start").agg(pl.col("offset").min())
             self.firsts.add(firsts.cast(_FIRSTS))
+        return batch
+
+    def take_early(self) -> pl.DataFrame:
+        """The sums per (window, key) of the batches added since the last call (early
+        signals' increments, ``process.early.EARLY_SCHEMA``); empty without ``early``."""
+        frames, self.pending_early = self.pending_early, []
+        if not frames:
+            return pl.DataFrame(schema=PARTIAL_SCHEMA)
+        return (
+            pl.concat(frames)
+            .group_by(GROUP)
+            .agg(*(pl.col(c).sum() for c in SUM_COLUMNS), pl.col("max_event").max())
+            .select(PARTIAL_SCHEMA.names())
+        )
 
     # --- closing --------------------------------------------------------------------------
 

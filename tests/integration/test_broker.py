@@ -187,20 +187,26 @@ def test_topics_on_one_broker_and_again(
         bootstrap=env["KAFKA_BOOTSTRAP"], posts_topic=env["DATAMOAT_KAFKA_POSTS_TOPIC"],
         dlq_topic=env["DATAMOAT_KAFKA_DLQ_TOPIC"],
         signals_topic=env["DATAMOAT_KAFKA_SIGNALS_TOPIC"], group=env["DATAMOAT_KAFKA_GROUP"],
+        early_topic=env["DATAMOAT_KAFKA_EARLY_TOPIC"],
+        alerts_topic=env["DATAMOAT_KAFKA_ALERTS_TOPIC"],
     ))  # fmt: skip
     k = config.kafka
     partials_topic = k.partials_topic(k.group)
     assert partials_topic == f"{env['DATAMOAT_KAFKA_GROUP']}.partials"
-    snapshots_topic = k.snapshots_topic(k.group)
-    names = [k.posts_topic, k.dlq_topic, partials_topic, snapshots_topic, k.signals_topic]
+    snapshots_topic, channel = k.snapshots_topic(k.group), k.early_channel(k.group)
+    names = [k.posts_topic, k.dlq_topic, partials_topic, snapshots_topic, channel,
+             k.signals_topic, k.early_topic, k.alerts_topic]  # fmt: skip
     warnings: list[str] = []
     made = _create(config, warnings)
     assert sorted(made) == sorted(names) and warnings == []
     layout = _topic_layout(k.bootstrap, names)
     assert {n: (t["partitions"], t["replicas"]) for n, t in layout.items()} == {
         k.posts_topic: (6, {1}), k.dlq_topic: (6, {1}), partials_topic: (1, {1}),
-        snapshots_topic: (1, {1}), k.signals_topic: (6, {1}),
+        snapshots_topic: (1, {1}), channel: (1, {1}), k.signals_topic: (6, {1}),
+        k.early_topic: (6, {1}), k.alerts_topic: (6, {1}),
     }  # fmt: skip
+    assert layout[k.early_topic]["configs"]["cleanup.policy"] == "compact"
+    assert layout[channel]["configs"]["retention.ms"] == "600000"
     partials = layout[partials_topic]["configs"]
     assert partials["max.message.bytes"] == "16777216"
     assert partials["retention.ms"] == str((86_400 + 3_600) * 1000)
@@ -244,7 +250,8 @@ def test_three_nodes_topics_and_one_node_restarted(
         warnings: list[str] = []
         made = _create(config, warnings)
         assert sorted(made) == [
-            "datamoat.merger-snapshots", "datamoat.partials", "posts.dlq", "signals"
+            "alerts", "datamoat.early", "datamoat.merger-snapshots", "datamoat.partials",
+            "posts.dlq", "signals", "signals.early"
         ]  # fmt: skip
         seen = (broker_count(bootstrap), replication_factors(bootstrap, ["posts"]))
         assert len(warnings) == 1, (warnings, seen)  # brokers, factors: what the check saw

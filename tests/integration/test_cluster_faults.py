@@ -147,9 +147,9 @@ def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> No
         env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "DATAMOAT_KAFKA_GROUP": GROUP}
         made = subprocess.run([*DATAMOAT, "topics"], env=env, capture_output=True, text=True)
         assert made.returncode == 0, made.stderr
-        assert made.stdout.count("replication factor 3, min.insync.replicas 2") == 5
+        assert made.stdout.count("replication factor 3, min.insync.replicas 2") == 8
         topics = ["posts", "posts.dlq", f"{GROUP}.partials", f"{GROUP}.merger-snapshots",
-                  "signals", *INTERNAL]  # fmt: skip
+                  f"{GROUP}.early", "signals", "signals.early", "alerts", *INTERNAL]  # fmt: skip
         wait_until("the topics on every node", lambda: all_in_sync(bootstrap, topics), 60)
 
         out = tmp_path / "run"

@@ -87,18 +87,21 @@ def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Itera
 def datamoat_env(kafka_bootstrap: str, topic_factory: TopicFactory) -> dict[str, str]:
     """The environment for a ``datamoat`` subprocess: the test broker, and posts, dead-letter
     and signals topics of this test's own, with a consumer group named after them whose
-    internal topics (``<group>.partials``, ``<group>.merger-snapshots``) are this test's too
+    internal topics (``<group>.partials``, ``.merger-snapshots``, ``.early``) are this test's too
     (all created by the commands, deleted after the test). Tests that pass ``--group`` make
     further internal topics, left to the session's broker."""
     posts = topic_factory(6, create=False)
     group = f"{posts}-group"
     topic_factory(1, create=False, name=f"{group}.partials")
     topic_factory(1, create=False, name=f"{group}.merger-snapshots")
+    topic_factory(1, create=False, name=f"{group}.early")
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
         "DATAMOAT_KAFKA_POSTS_TOPIC": posts,
         "DATAMOAT_KAFKA_DLQ_TOPIC": topic_factory(6, create=False),
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": topic_factory(6, create=False),
+        "DATAMOAT_KAFKA_EARLY_TOPIC": topic_factory(6, create=False),
+        "DATAMOAT_KAFKA_ALERTS_TOPIC": topic_factory(6, create=False),
         "DATAMOAT_KAFKA_GROUP": group,
     }

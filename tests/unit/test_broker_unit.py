@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -17,7 +18,7 @@ from datamoat.broker import CONFIG_DIR, LocalCluster, ensure_jars, find_java, fr
 from datamoat.cli import build_parser, main
 from datamoat.config import Config, load_config
 from datamoat.errors import BrokerError, ConfigError
-from datamoat.topics import PARTIALS_MAX_BYTES, plan_topics, replication_for
+from datamoat.topics import PARTIALS_MAX_BYTES, plan_topics, replication_for, topic_names
 
 
 def _fake_tool(bin_dir: Path, name: str, script: str) -> None:
@@ -290,7 +291,15 @@ def test_plan_covers_every_topic_with_the_partials_settings(tmp_path: Path) -> N
     plan = plan_topics(config, brokers=3)
     k = config.kafka
     assert list(plan) == [k.posts_topic, k.dlq_topic, "datamoat.partials",
-                          "datamoat.merger-snapshots", k.signals_topic]  # fmt: skip
+                          "datamoat.merger-snapshots", "datamoat.early", k.signals_topic,
+                          "signals.early", "alerts"]  # fmt: skip
+    assert list(plan) == topic_names(config)
+    assert plan["signals.early"].configs["cleanup.policy"] == "compact"
+    assert plan["datamoat.early"].partitions == 1
+    off = dataclasses.replace(config, early=dataclasses.replace(config.early, enabled=False))
+    assert list(plan_topics(off, brokers=3)) == topic_names(off) == [
+        k.posts_topic, k.dlq_topic, "datamoat.partials", "datamoat.merger-snapshots",
+        k.signals_topic]  # fmt: skip
     assert {s.replication_factor for s in plan.values()} == {3}
     snapshots = plan["datamoat.merger-snapshots"]
     assert snapshots.partitions == 1 and snapshots.configs["cleanup.policy"] == "compact"

@@ -1,0 +1,396 @@
+"""Early trend alerts on the synthetic firehose: how often they cry wolf on traffic without
+bursts, against the final trend rule on the same windows, and how far ahead of the final
+signal they flag the demo's bursts.
+
+.venv/bin/python tests/benchmark/bench_alerts.py [--seeds 1 2 3] [--quiet-hours 6]
+    [--diurnal-hours 3] [--demo-minutes 20] [--step-ms 250] [--jobs 2]
+    [--rule THRESHOLD MIN_ORIGINALS MIN_ELAPSED_S ...]
+
+Posts come from the firehose in event-time order, one micro-batch per ``--step-ms`` of event
+time (no Kafka, no sentiment: ``compound`` is null), through a :class:`WindowEngine` (10-s
+tumbling windows, 5-s allowed lateness, one partition, ``stage.early`` on). Each batch's
+increments go to one :class:`process.early.EarlySignals` per ``--rule`` (all on the same
+engine, so on the same baselines: the real tracker's) and each rule is updated after every
+batch, as the worker does. Final signals are taken whenever the watermark passes a window
+end (the engine emits nothing in between, so this is the every-batch result) and handed to
+every rule's ``finalise`` before its ``update``.
+
+* False alarms: on the two burst-free streams of ``bench_trends.py``, ``quiet`` (flat
+  profile, no random bursts, from 2026-01-01T00:00Z) and ``diurnal`` (the real daily profile
+  from 08:30 UTC, its steepest rise), one per seed. An episode is a run of consecutive
+  windows of one key where the rule holds: the final rule (``TrendConfig.trending``) on the
+  final signals, the early rule (a provisional ``trend_score`` >= the rule's threshold, key
+  not ``*``) at any update of the window; ``alerts`` is the number EarlySignals raised (one
+  per episode). ``max_score``: the highest score of a key (not ``*``); ``retractions``: the
+  alerts EarlySignals retracted. ``all``: every window of the stream; ``warm``: the windows
+  from the first one the tracker scored warm (``windows_seen >= warmup_windows``, the
+  engine's rule; the early rule is gated on the same count), hours counted from there.
+  Windows starting within the stream's span count; the loop runs a window and the lateness
+  past it so that every alert's confirmation is decided.
+* Lead: on the flat demo stream (``flat_demo(1157.0)``, start on a 10-s boundary), for each
+  scheduled burst of DEMO_BURSTS (onset = stream start + ``start_ms``): ``final_at`` = the end
+  of the first window whose final signal trends the hashtag + the allowed lateness (when the
+  watermark lets the final signal out), ``alert_at`` = the ``as_of`` (event time) of the
+  first alert on the hashtag, ``lead_s = final_at - alert_at``, ``alert_delay_s = alert_at -
+  onset``. ``other_alerts``: alerts on any other key of the demo stream.
+
+Figures (2026-12-07, x86_64 2 cores, TrendConfig defaults: alpha 0.02, floor 0.5,
+min_support 20, threshold 4.5, warm-up 6 windows; AlertRule defaults: threshold 4.5,
+min_originals 10, min_elapsed_s 2.0), see the FIGURES block below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
+from typing import Any
+
+import polars as pl
+
+from ingest.firehose import Firehose, FirehoseConfig
+from ingest.firehose.config import DEMO_BURSTS, flat_demo
+from process.aggregate import STREAM_KEY
+from process.early import AlertRule, EarlySignals
+from process.engine import WindowEngine
+from process.windows import WindowSpec
+
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z (bench_trends.py's start)
+DEMO_START = 1_780_000_000_000 // 10_000 * 10_000  # on a 10-s boundary
+HOUR_MS = 3_600_000
+SPEC = WindowSpec(size_ms=10_000, hop_ms=10_000, allowed_lateness_ms=5_000)
+FLAT = FirehoseConfig(diurnal_swing=1.0, random_bursts_per_day=0.0)
+DIURNAL = replace(FLAT, diurnal_swing=FirehoseConfig().diurnal_swing)
+MORNING = START + 8 * HOUR_MS + HOUR_MS // 2  # 08:30 UTC: the steepest daily rise
+
+
+def _episodes(rows: pl.DataFrame) -> pl.DataFrame:
+    """Runs of consecutive windows per key of ``rows`` (window_start, key, score, ...)."""
+    if rows.is_empty():
+        return rows.with_columns(pl.lit(0, dtype=pl.UInt32).alias("episode"))
+    return rows.sort("key", "window_start").with_columns(
+        ((pl.col("window_start").diff().over("key") != SPEC.hop_ms).fill_null(True))
+        .cum_sum()
+        .alias("episode")
+    )
+
+
+class Run:
+    """One stream through one engine and one EarlySignals per rule."""
+
+    def __init__(self, config: FirehoseConfig, seed: int, start_ms: int, span_ms: int,
+                 rules: list[AlertRule], step_ms: int) -> None:  # fmt: skip
+        self.fh = Firehose(config, seed, start_ms)
+        self.start, self.span, self.step = start_ms, span_ms, step_ms
+        self.engine = WindowEngine(SPEC, partitions={0})
+        self.engine.stage.early = True
+        self.trend = self.engine.trend_config
+        self.rules = rules
+        self.early = [EarlySignals(SPEC, self.engine.trends, rule) for rule in rules]
+        self.final_hits: list[pl.DataFrame] = []
+        self.final_max: dict[str, Any] = {"score": 0.0}
+        self.early_hits: list[list[pl.DataFrame]] = [[] for _ in rules]
+        self.early_max: list[dict[str, Any]] = [{"score": 0.0} for _ in rules]
+        self.alerts: list[list[dict[str, Any]]] = [[] for _ in rules]
+        self.retracted: list[list[dict[str, Any]]] = [[] for _ in rules]
+        self.warm_from: int | None = None  # first window scored with the warm-up done
+        self.posts = 0
+        self.batches = 0
+
+    def _close(self, now: int) -> None:
+        seen = self.engine.trends.windows_seen
+        finals = self.engine.close(now)
+        if finals.height:
+            starts = finals["window_start"].unique().sort().to_list()
+            for k, ws in enumerate(starts):
+                if self.warm_from is None and seen + k >= self.trend.warmup_windows:
+                    self.warm_from = ws
+            keyed = finals.filter(pl.col("key") != STREAM_KEY)
+            if keyed.height:
+                top = keyed.sort("trend_score", descending=True).row(0, named=True)
+                if top["trend_score"] > self.final_max["score"]:
+                    self.final_max = {"score": top["trend_score"], "key": top["key"],
+                                      "window_start": top["window_start"],
+                                      "originals": top["originals"]}  # fmt: skip
+            hits = finals.filter(self.trend.trending())
+            if hits.height:
+                self.final_hits.append(
+                    hits.select("window_start", "key", pl.col("trend_score").alias("score"),
+                                "originals")  # fmt: skip
+                )
+        through = self.engine.merger.closed_through
+        for i, early in enumerate(self.early):
+            self.retracted[i] += early.finalise(finals, through, now)
+
+    def run(self) -> None:
+        hop, lateness = SPEC.hop_ms, SPEC.allowed_lateness_ms
+        # past the span: the next window and the lateness (every alert's fate decided)
+        stop = self.start + self.span + hop + SPEC.size_ms + lateness + self.step
+        idx, max_event, mark_windows = 0, None, None
+        t = self.start
+        while t < stop:
+            t += self.step
+            batch = self.fh.take_until(t)
+            if batch.height:
+                batch = batch.with_columns(
+                    pl.lit(0, dtype=pl.Int32).alias("partition"),
+                    pl.int_range(idx, idx + batch.height, dtype=pl.Int64).alias("_idx"),
+                    pl.lit(None, dtype=pl.Float64).alias("compound"),
+                )
+                idx += batch.height
+                self.batches += 1
+                if batch["created_at"].min() < self.start + self.span:
+                    self.posts += batch.filter(pl.col("created_at") < self.start + self.span).height
+                self.engine.add(batch, t)
+                top = batch["created_at"].max()
+                max_event = top if max_event is None or top > max_event else max_event
+            increments = self.engine.stage.take_early()
+            for early in self.early:
+                early.add(increments)
+            if max_event is not None:
+                # the engine's watermark (highest event time - lateness) passed a window end
+                windows = (max_event - lateness) // hop
+                if mark_windows is None or windows > mark_windows:
+                    mark_windows = windows
+                    self._close(t)
+            for i, early in enumerate(self.early):
+                provisional, alerts = early.update(t)
+                self.alerts[i] += alerts
+                keyed = provisional.filter(pl.col("key") != STREAM_KEY)
+                if keyed.is_empty():
+                    continue
+                best = keyed.select(pl.col("trend_score").arg_max()).item()
+                row = keyed.row(best, named=True)
+                if row["trend_score"] > self.early_max[i]["score"]:
+                    self.early_max[i] = {"score": row["trend_score"], "key": row["key"],
+                                         "window_start": row["window_start"],
+                                         "originals": row["originals"],
+                                         "covered": row["covered"]}  # fmt: skip
+                held = keyed.filter(pl.col("trend_score") >= early.rule.threshold)
+                if held.height:
+                    self.early_hits[i].append(
+                        held.select("window_start", "key", pl.col("trend_score").alias("score"),
+                                    "originals", "covered", "as_of")  # fmt: skip
+                    )
+
+    # --- results ----------------------------------------------------------------------------
+
+    def _in_span(self, rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.filter(pl.col("window_start") < self.start + self.span)
+
+    def _count(self, rows: pl.DataFrame, since: int) -> dict[str, Any]:
+        """Episodes (and windows) of ``rows`` starting at or after ``since``."""
+        eps = _episodes(self._in_span(rows))
+        firsts = eps.group_by("key", "episode").agg(pl.col("window_start").min().alias("first"))
+        n = firsts.filter(pl.col("first") >= since).height
+        hours = (self.start + self.span - since) / HOUR_MS
+        return {"hours": round(hours, 3), "episodes": n, "per_hour": round(n / hours, 3)}
+
+    def _listing(self, rows: pl.DataFrame) -> list[dict[str, Any]]:
+        eps = _episodes(self._in_span(rows))
+        if eps.is_empty():
+            return []
+        return (
+            eps.group_by("key", "episode")
+            .agg(
+                ((pl.col("window_start").min() - self.start) // SPEC.hop_ms).alias("window"),
+                pl.col("window_start").n_unique().alias("windows"),
+                pl.col("score").max().round(2).alias("peak_score"),
+                pl.col("originals").max().alias("originals"),
+            )
+            .sort("window", "key")
+            .drop("episode")
+            .head(20)
+            .to_dicts()
+        )
+
+    def _stats(self, hits: list[pl.DataFrame]) -> pl.DataFrame:
+        if not hits:
+            return pl.DataFrame(schema={"window_start": pl.Int64, "key": pl.String,
+                                        "score": pl.Float64, "originals": pl.Int64})  # fmt: skip
+        return pl.concat([h.select("window_start", "key", "score", "originals") for h in hits])
+
+    def background(self) -> dict[str, Any]:
+        warm = self.warm_from if self.warm_from is not None else self.start + self.span
+        finals = self._stats(self.final_hits)
+        out: dict[str, Any] = {
+            "posts": self.posts,
+            "batches": self.batches,
+            "warm_from_window": (warm - self.start) // SPEC.hop_ms,
+            "final": {
+                "all": self._count(finals, self.start),
+                "warm": self._count(finals, warm),
+                "max_score": round(self.final_max["score"], 2),
+                "max_at": self.final_max,
+                "episode_list": self._listing(finals),
+            },
+            "early": [],
+        }
+        for i, rule in enumerate(self.rules):
+            hits = self._stats(self.early_hits[i])
+            in_span = [a for a in self.alerts[i] if a["window_start"] < self.start + self.span]
+            retracted = [r for r in self.retracted[i]
+                         if r["window_start"] < self.start + self.span]  # fmt: skip
+            out["early"].append({
+                "rule": asdict(rule),
+                "all": self._count(hits, self.start),
+                "warm": self._count(hits, warm),
+                "alerts": len(in_span),
+                "retractions": len(retracted),
+                "max_score": round(self.early_max[i]["score"], 2),
+                "max_at": self.early_max[i],
+                "episode_list": self._listing(hits),
+            })  # fmt: skip
+        return out
+
+
+def background_run(name: str, config: FirehoseConfig, seed: int, start_ms: int, hours: float,
+                   rules: list[AlertRule], step_ms: int) -> dict[str, Any]:  # fmt: skip
+    t0 = time.perf_counter()
+    run = Run(config, seed, start_ms, int(hours * HOUR_MS), rules, step_ms)
+    run.run()
+    return {"name": name, "seed": seed, "stream_hours": hours, **run.background(),
+            "runtime_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def demo_run(seed: int, minutes: float, rules: list[AlertRule], step_ms: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    span = int(minutes * 60_000)
+    run = Run(flat_demo(1157.0), seed, DEMO_START, span, rules, step_ms)
+    run.run()
+    finals = run._stats(run.final_hits)
+    tags = {b.hashtag: b for b in DEMO_BURSTS if b.start_ms < span}
+    out: dict[str, Any] = {"name": "demo", "seed": seed, "minutes": minutes, "early": []}
+    for i, rule in enumerate(rules):
+        bursts = []
+        for tag, burst in tags.items():
+            onset = DEMO_START + burst.start_ms
+            hits = finals.filter((pl.col("key") == tag) & (pl.col("window_start") + SPEC.size_ms
+                                                           > onset))  # fmt: skip
+            final_at = None
+            if hits.height:
+                final_at = hits["window_start"].min() + SPEC.size_ms + SPEC.allowed_lateness_ms
+            alerts = [a for a in run.alerts[i] if a["key"] == tag and a["as_of"] >= onset]
+            alert_at = alerts[0]["as_of"] if alerts else None
+            bursts.append({
+                "hashtag": tag,
+                "onset_s": burst.start_ms / 1000,
+                "peak": burst.peak,
+                "rise_s": burst.rise_s,
+                "final_delay_s": None if final_at is None else (final_at - onset) / 1000,
+                "alert_delay_s": None if alert_at is None else (alert_at - onset) / 1000,
+                "lead_s": None if None in (final_at, alert_at) else (final_at - alert_at) / 1000,
+                "alert_originals": alerts[0]["originals"] if alerts else None,
+                "alert_score": round(alerts[0]["score"], 2) if alerts else None,
+            })  # fmt: skip
+        others = [a for a in run.alerts[i] if a["key"] not in tags]
+        out["early"].append({
+            "rule": asdict(rule),
+            "bursts": bursts,
+            "alerts": len(run.alerts[i]),
+            "retractions": len(run.retracted[i]),
+            "other_alerts": [(a["key"], (a["window_start"] - DEMO_START) // 1000)
+                             for a in others],  # fmt: skip
+        })  # fmt: skip
+    out["runtime_s"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def lead_summary(demos: list[dict[str, Any]], n_rules: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n_rules):
+        rows = [b for d in demos for b in d["early"][i]["bursts"]]
+        leads = pl.Series([b["lead_s"] for b in rows], dtype=pl.Float64)
+        delays = pl.Series([b["alert_delay_s"] for b in rows], dtype=pl.Float64)
+        finals = pl.Series([b["final_delay_s"] for b in rows], dtype=pl.Float64)
+        out.append({
+            "rule": demos[0]["early"][i]["rule"],
+            "bursts": len(rows),
+            "alerted": int(delays.count()),
+            "final_trended": int(finals.count()),
+            "lead_p50_s": leads.median(),
+            "lead_min_s": leads.min(),
+            "alert_delay_p50_s": delays.median(),
+            "alert_delay_max_s": delays.max(),
+            "final_delay_p50_s": finals.median(),
+            "other_alerts": sum(len(d["early"][i]["other_alerts"]) for d in demos),
+            "retractions": sum(d["early"][i]["retractions"] for d in demos),
+        })  # fmt: skip
+    return out
+
+
+def table(backgrounds: list[dict[str, Any]]) -> list[str]:
+    """One line per stream, seed and rule: episodes (per hour) all / warm, max score."""
+    lines = []
+    for r in backgrounds:
+        f = r["final"]
+        lines.append(
+            f"{r['name']:8} {r['seed']} {r['stream_hours']:>4}h final        "
+            f"{f['all']['episodes']:>4} ({f['all']['per_hour']:.2f}/h)  "
+            f"{f['warm']['episodes']:>4} ({f['warm']['per_hour']:.2f}/h)  max {f['max_score']:.2f}"
+        )
+        for e in r["early"]:
+            rule = e["rule"]
+            tag = f"early {rule['threshold']:g}/{rule['min_originals']}/{rule['min_elapsed_s']:g}"
+            lines.append(
+                f"{r['name']:8} {r['seed']} {r['stream_hours']:>4}h {tag:12} "
+                f"{e['all']['episodes']:>4} ({e['all']['per_hour']:.2f}/h)  "
+                f"{e['warm']['episodes']:>4} ({e['warm']['per_hour']:.2f}/h)  "
+                f"max {e['max_score']:.2f}  alerts {e['alerts']} retracted {e['retractions']}"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--quiet-hours", type=float, default=6.0)
+    parser.add_argument("--diurnal-hours", type=float, default=3.0)
+    parser.add_argument("--demo-minutes", type=float, default=20.0, help="0: skip")
+    parser.add_argument("--step-ms", type=int, default=250, help="event time per micro-batch")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rule", type=float, nargs=3, action="append",
+                        metavar=("THRESHOLD", "MIN_ORIGINALS", "MIN_ELAPSED_S"),
+                        help="an AlertRule to evaluate (repeatable; default: AlertRule())")
+    args = parser.parse_args()
+    rules = [AlertRule(t, int(m), e) for t, m, e in args.rule] if args.rule else [AlertRule()]
+
+    t0 = time.perf_counter()
+    tasks: list[tuple[Any, tuple[Any, ...]]] = []
+    for seed in args.seeds:
+        if args.quiet_hours > 0:
+            tasks.append((background_run,
+                          ("quiet", FLAT, seed, START, args.quiet_hours, rules, args.step_ms)))
+        if args.diurnal_hours > 0:
+            tasks.append((background_run, ("diurnal", DIURNAL, seed, MORNING,
+                                           args.diurnal_hours, rules, args.step_ms)))
+        if args.demo_minutes > 0:
+            tasks.append((demo_run, (seed, args.demo_minutes, rules, args.step_ms)))
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = [f.result() for f in [pool.submit(fn, *a) for fn, a in tasks]]
+    backgrounds = [r for r in results if r["name"] != "demo"]
+    demos = [r for r in results if r["name"] == "demo"]
+    print(json.dumps({
+        "command": " ".join([".venv/bin/python", "tests/benchmark/bench_alerts.py", *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "window": asdict(SPEC),
+        "step_ms": args.step_ms,
+        "trend_config": asdict(WindowEngine(SPEC).trend_config),
+        "rules": [asdict(r) for r in rules],
+        "table": table(backgrounds),
+        "lead_summary": lead_summary(demos, len(rules)) if demos else [],
+        "false_alarms": backgrounds,
+        "demo": demos,
+        "runtime_s": round(time.perf_counter() - t0, 1),
+    }, indent=1, default=str))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
