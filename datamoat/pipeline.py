@@ -192,9 +192,11 @@ def local_worker(
     out: Path,
     metrics: Metrics,
     fault: Fault = lambda point: None,
+    early: bool = True,
 ) -> LocalPipeline:
     """A worker and the merger in one process (no transport between the stages): signals
-    to the ``[output] sinks``, dead letters to ``<out>/dead_letters.ndjson``."""
+    to the ``[output] sinks``, dead letters to ``<out>/dead_letters.ndjson``; early signals
+    when ``[early] enabled`` and ``early`` (a file replay has none)."""
     b = config.batch
     outputs = local_outputs(config, out)
     dead_letters = FileDeadLetterSink(out / DEAD_LETTERS_FILE)
@@ -212,7 +214,7 @@ def local_worker(
         max_record_bytes=b.max_record_bytes,
         max_future_ms=round(b.max_future_s * 1000),
         fault=fault,
-        alert_rule=config.early.engine() if config.early.enabled else None,
+        alert_rule=config.early.engine() if config.early.enabled and early else None,
     )
     built.closers += [dead_letters.close, outputs.close]
     return built

@@ -83,6 +83,8 @@ def run_env(tag: str | None = None) -> dict[str, str]:
         "DATAMOAT_KAFKA_POSTS_TOPIC": f"{tag}-posts",
         "DATAMOAT_KAFKA_DLQ_TOPIC": f"{tag}-dlq",
         "DATAMOAT_KAFKA_SIGNALS_TOPIC": f"{tag}-signals",
+        "DATAMOAT_KAFKA_EARLY_TOPIC": f"{tag}-signals-early",
+        "DATAMOAT_KAFKA_ALERTS_TOPIC": f"{tag}-alerts",
         "DATAMOAT_KAFKA_GROUP": f"{tag}-group",
     }
 

@@ -175,7 +175,8 @@ def _replay(
             " (write one with 'datamoat produce --output', or give - for standard input)"
         )
     source = FileSource(args.input)
-    built = local_worker(config, source, out, metrics)
+    # A replay's windows are long past: no early signals (nothing is early), like no latency.
+    built = local_worker(config, source, out, metrics, early=False)
     worker = built.worker
     built.emitter.replay = True  # event times are in the past: no emit latency
     started = time.monotonic()

@@ -163,7 +163,9 @@ def ensure_topics(
     created = []
     try:
         result = admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000), raise_errors=False)
-        for topic in result["topics"]:
+        order = list(wanted)  # the broker answers in an order of its own: blame in the caller's
+        answers = sorted(result["topics"], key=lambda t: order.index(t["name"]))
+        for topic in answers:
             if topic["error_code"] == 0:
                 created.append(topic["name"])
             elif topic["error_code"] != _TOPIC_ALREADY_EXISTS:
