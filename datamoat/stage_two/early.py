@@ -47,6 +47,11 @@ class EarlyStage:
     early_topic: str = "signals.early"
     alerts_topic: str = "alerts"
     wall_ms: Callable[[], int] = _wall_ms
+    #: Provisional signals at most this often (ms of wall time; finals and alerts are
+    #: never held back by it): a merger steps much faster than that while it catches up,
+    #: and each update writes every window and key touched since the last one.
+    interval_ms: int = 250
+    _last_update: int = 0
     #: Channel records that were not increments (skipped and counted).
     bad: int = 0
     updates: int = 0
@@ -72,6 +77,9 @@ class EarlyStage:
         """After a merger step: ``signals`` just became final (windows to ``through``)."""
         now = self.wall_ms()
         retracted = self.signals.finalise(signals, through, now)
+        if now - self._last_update < self.interval_ms and not retracted:
+            return
+        self._last_update = now
         provisional, alerts = self.signals.update(now)
         out = [*retracted, *alerts]
         if provisional.is_empty() and not out:
@@ -83,12 +91,15 @@ class EarlyStage:
 
     def _send(self, provisional: pl.DataFrame, alerts: list[dict[str, Any]]) -> None:
         assert self.writer is not None
-        keys = provisional.select(
-            (pl.col("key") + "@" + pl.col("window_start").cast(pl.String)).alias("k")
-        )["k"].to_list()
-        for key, row in zip(keys, provisional.iter_rows(named=True), strict=True):
-            self.writer.send(self.early_topic, orjson.dumps({**row, "provisional": True}),
-                             key.encode())  # fmt: skip
+        if provisional.height:
+            encoded = provisional.select(
+                (pl.col("key") + "@" + pl.col("window_start").cast(pl.String)).alias("k"),
+                pl.struct(pl.all(), pl.lit(True).alias("provisional")).struct.json_encode()
+                .alias("v"),
+            )  # fmt: skip
+            keys = [k.encode() for k in encoded["k"].to_list()]
+            values = [v.encode() for v in encoded["v"].to_list()]
+            self.writer.send_many(self.early_topic, keys, values)
         for alert in alerts:
             self.writer.send(self.alerts_topic, orjson.dumps(alert), alert["key"].encode())
 

@@ -12,12 +12,17 @@ send that fails is counted and logged, and the final signals never depend on it.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
+from kafka.partitioner.default import murmur2
 
+from ingest.errors import DeliveryError
 from ingest.kafka.client_config import secured
+from ingest.kafka.private import BulkAppender, bulk_problem
 from ingest.kafka.source import consumer_config
 
 __all__ = ["EarlyReader", "PlainWriter"]
@@ -27,7 +32,12 @@ log = logging.getLogger("datamoat.early")
 
 class PlainWriter:
     """Records sent without a transaction, acknowledged by the leader, at most a moment
-    late (``linger_ms`` 5); failures are counted in :attr:`failed`, never raised."""
+    late (``linger_ms`` 5); failures are counted in :attr:`failed`, never raised.
+
+    :meth:`send_many` appends keyed records a partition at a time into the producer's
+    batches (:class:`ingest.kafka.private.BulkAppender`, about 1 us a record against
+    ``send()``'s 15: an early update is thousands of provisional records), on the partition
+    Kafka's default partitioner gives each key, as ``send()`` would."""
 
     def __init__(self, bootstrap: str, client: str, **overrides: Any) -> None:
         config: dict[str, Any] = {
@@ -45,6 +55,11 @@ class PlainWriter:
         self._producer = KafkaProducer(**secured(config))
         self.sent = 0
         self.failed = 0
+        problem = bulk_problem(self._producer)
+        if problem is not None:
+            log.warning("early output goes by send(): the bulk path is off (%s)", problem)
+        self._bulk = None if problem else BulkAppender(self._producer, threading.Event(), 2.0)
+        self._counts: dict[str, int] = {}
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         try:
@@ -55,9 +70,43 @@ class PlainWriter:
         future.add_errback(self._failed)
         self.sent += 1
 
-    def _failed(self, exc: BaseException) -> None:
-        self.failed += 1
-        if self.failed == 1 or self.failed % 1000 == 0:
+    def send_many(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+        """Send ``values`` keyed by ``keys`` (in bulk when it can)."""
+        count = self._partitions(topic) if self._bulk is not None else 0
+        if self._bulk is None or count == 0:
+            for key, value in zip(keys, values, strict=True):
+                self.send(topic, value, key)
+            return
+        groups: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        for key, value in zip(keys, values, strict=True):
+            ks, vs = groups.setdefault((murmur2(key) & 0x7FFFFFFF) % count, ([], []))
+            ks.append(key)
+            vs.append(value)
+        for partition, (ks, vs) in groups.items():
+            try:
+                self._bulk.append(TopicPartition(topic, partition), ks, vs,
+                                  lambda n, exc: self._failed(exc, n))  # fmt: skip
+            except DeliveryError as exc:
+                self._failed(exc, len(vs))
+                continue
+            self.sent += len(vs)
+
+    def _partitions(self, topic: str) -> int:
+        """The topic's partition count (asking fetches its metadata, which the bulk path
+        needs before its batches can be sent); 0 while it is not known."""
+        count = self._counts.get(topic)
+        if count is None:
+            try:
+                count = len(self._producer.partitions_for(topic) or ())
+            except KafkaError:
+                return 0
+            if count:
+                self._counts[topic] = count
+        return count
+
+    def _failed(self, exc: BaseException, n: int = 1) -> None:
+        before, self.failed = self.failed, self.failed + n
+        if before == 0 or before // 1000 != self.failed // 1000:
             log.warning("early output: %d sends failed (%s); final signals are unaffected",
                         self.failed, exc)  # fmt: skip
 
