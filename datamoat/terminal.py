@@ -1,7 +1,8 @@
 """The terminal view of ``datamoat run``: rate against the target, processed, lag, emit
-latency, the current top trends with their sentiment and progress towards ``--duration``
-or ``--posts``. A block redrawn every second on a terminal; plain lines every 10 s
-when the output is not one (a log, a pipe)."""
+latency, the current top trends with their sentiment, the open window's provisional
+figures and the newest alerts, and progress towards ``--duration`` or ``--posts``. A block
+redrawn every second on a terminal; plain lines every 10 s when the output is not one (a
+log, a pipe)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,27 @@ def render_block(
     trends = ", ".join(
         f"#{r['key']} {r['score']:.1f} ({_n(r['sentiment'], 2)})" for r in view["trending"][:3]
     )
-    return [
+    lines = [
         f"{elapsed_s:6.0f}s  produced {t['produced']:,.0f} at {_n(rate_now)}/s"
         f" (target {target_rate:,.0f}/s)  processed {t['processed']:,.0f}"
         f"  lag {t['lag']:,.0f}  dlq {t['dead_lettered']:,.0f}  [{progress}]",
         f"        windows {t['windows_emitted']:,.0f}  emit latency {_n(last, 2)} s"
         f"  sentiment {_n(mood, 3)}  trending: {trends or '-'}",
     ]
+    early = view.get("provisional") or {}
+    if early:
+        top = ", ".join(f"#{r['key']} {r['score']:.1f}" for r in early.get("top", [])[:3])
+        lines.append(
+            f"        open window (provisional) {early['covered']:.0%} seen: "
+            f"{early['posts']:,} posts, early scores {top or '-'}"
+        )
+    for alert in view.get("alerts", [])[:2]:  # the newest first
+        at = time.strftime("%H:%M:%S", time.localtime(alert["fired_at"]))
+        lines.append(
+            f"        {alert['kind']} {at}: #{alert['key']} score {_n(alert['score'], 1)}"
+            f" with {alert['posts']:,} posts, sentiment {_n(alert['sentiment'], 2)}"
+        )
+    return lines
 
 
 class TerminalView:
