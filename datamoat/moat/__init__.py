@@ -8,6 +8,7 @@ bursts      the injected events (new, established, shift; sized in posts a minut
 adversary   campaigns timed into the sampled milliseconds
 stream      one pass over a stream through the signal engine, one engine per post slice
 detect      the detectors' statistics, alarm episodes and their calibration
+early       early alerts: the pipeline's early trend rule at checkpoints of open windows
 measure     one seed's measures per tier, against the truth
 seeds       calibration, hold-out and measured seeds in parallel processes (cached)
 results     figures over seeds: intervals and paired tests against the firehose

@@ -1,6 +1,6 @@
 """Detectors held to one false-alarm rate.
 
-Each tier has two detectors, each a statistic per (window, key) and a threshold:
+Each tier has these detectors, each a statistic per (window, key) and a threshold:
 
 * **trend**: the signal engine's ``trend_score`` (:mod:`process.trends`) under the tier's
   score rule (:func:`datamoat.moat.stream.sampled_trend`), on hashtags (not ``*``) with at
@@ -12,6 +12,13 @@ Each tier has two detectors, each a statistic per (window, key) and a threshold:
   decide a hashtag's mood for an hour): its last 3 windows against its own
   ``sentiment_baseline_windows`` windows before them (:func:`sentiment_stat`). A sentiment
   shift at flat volume is found by it.
+* **early**: the pipeline's early trend alert (:mod:`process.early`) on the part of an open
+  window seen so far, at checkpoints of the window; per window its highest checkpoint
+  (:mod:`datamoat.moat.early`). With early alerts, a tier's bursts are found by the trend
+  detector or this one, whichever is available first.
+* **trend_early**: both of those at one threshold, as the pipeline runs them (its early
+  rule's threshold is the final rule's): per window the higher of the two statistics, so
+  the final signals and the early alerts together are held to the rate.
 
 An **alarm episode** is a run of consecutive windows of one key whose statistic reaches the
 threshold. No threshold is set by hand: :func:`calibrate` picks, per tier and detector, the
@@ -37,19 +44,21 @@ from process.trends import TrendConfig
 
 __all__ = [
     "DETECTORS",
+    "FLOOR",
     "STAT_SCHEMA",
     "Threshold",
     "alarm_episodes",
     "calibrate",
+    "either_episodes",
     "sentiment_stat",
     "tie_break",
     "trend_stat",
 ]
 
-DETECTORS = ("trend", "sentiment")
+DETECTORS = ("trend", "sentiment", "early", "trend_early")
 #: Statistics below these are dropped before any threshold is looked for (no detector is
 #: calibrated below them: a z of 1 is what noise does every window).
-_FLOOR = {"trend": 1.0, "sentiment": 2.0}
+FLOOR = {"trend": 1.0, "sentiment": 2.0, "early": 1.0, "trend_early": 1.0}
 #: The sentiment chart needs this many scored posts in its recent windows, and this many
 #: baseline windows: fewer make its variance a guess (a rare hashtag's mood is noise).
 MIN_SCORED = 20
@@ -102,7 +111,7 @@ def trend_stat(signals: pl.DataFrame, rule: TrendConfig) -> pl.DataFrame:
     return signals.filter(
         (pl.col("key") != STREAM_KEY)
         & (pl.col("originals") >= rule.min_support)
-        & (pl.col("trend_score") >= _FLOOR["trend"])
+        & (pl.col("trend_score") >= FLOOR["trend"])
     ).select(
         "key", "window_start", "window_end", (pl.col("trend_score") + tie_break()).alias("stat")
     )
@@ -172,7 +181,7 @@ def sentiment_stat(
                 + tie_break()
             ).alias("stat"),
         )
-        .filter(pl.col("stat") >= _FLOOR["sentiment"])
+        .filter(pl.col("stat") >= FLOOR["sentiment"])
         .cast(STAT_SCHEMA)
     )
 
@@ -211,6 +220,16 @@ def alarm_episodes(stats: pl.DataFrame, threshold: float, hop_ms: int) -> pl.Dat
         .drop("episode")
         .sort(*by, "first")
     )
+
+
+def either_episodes(parts: list[tuple[pl.DataFrame, float]], hop_ms: int) -> pl.DataFrame:
+    """The alarm episodes of several detectors together, each ``(stats, threshold)``: runs
+    of consecutive windows of a key where any of them alarms (:func:`alarm_episodes`)."""
+    by = ["seed", "key"] if all("seed" in s.columns for s, _ in parts) else ["key"]
+    hits = pl.concat(
+        [s.filter(pl.col("stat") >= t).select(*by, "window_start", "window_end") for s, t in parts]
+    ).unique()
+    return alarm_episodes(hits.with_columns(pl.lit(1.0).alias("stat")), 1.0, hop_ms)
 
 
 def calibrate(stats: pl.DataFrame, hours: float, per_hour: float, hop_ms: int) -> Threshold:

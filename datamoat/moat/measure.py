@@ -13,6 +13,14 @@ the truth.
   onset; the lead time is that availability minus the onset, in simulated seconds. Each
   threshold of the tier's list is tried (the first is the common operating point; the
   others draw the recall against false-alarm curve).
+* **With early alerts.** A burst is also found by the tier's early detector (the early
+  trend rule at checkpoints of open windows, :mod:`datamoat.moat.early`) at a checkpoint
+  after the onset, available at the checkpoint plus the tier's delay within ``horizon_s``;
+  the lead with early alerts is the earlier of the two availabilities minus the onset
+  (``early_lead_s``; so never later than ``lead_s``). ``held_lead_s`` is the same with
+  both detectors at the one threshold of ``trend_early`` (held to the rate together). A
+  batch tier has no early alerts, and sentiment shifts none either: there both are
+  ``lead_s``.
 * **Against the truth.** The exact values over every post are the full-access engine's
   rows, which equal ``datamoat truth``'s (``tests/unit/test_moat.py`` checks it). A tier
   sampling a share p scales counts (posts, unique authors, the largest cascade) by 1/p.
@@ -36,6 +44,13 @@ import polars as pl
 
 from datamoat.moat.config import Clock, MoatConfig, Tier
 from datamoat.moat.detect import alarm_episodes, sentiment_stat, trend_stat
+from datamoat.moat.early import (
+    CHECKPOINT_SCHEMA,
+    by_window,
+    early_available,
+    early_stat,
+    either_stat,
+)
 from datamoat.moat.stats import summarise_agreement, top_n_agreement
 from datamoat.moat.stream import Pass
 from process.aggregate import STREAM_KEY
@@ -44,6 +59,7 @@ __all__ = [
     "SeedMeasures",
     "available",
     "detector_stats",
+    "early_checkpoints",
     "estimates",
     "measure_seed",
 ]
@@ -80,11 +96,15 @@ def available(tier: Tier, clock: Clock, lateness_ms: int) -> pl.Expr:
 
 
 def detector_stats(
-    config: MoatConfig, done: Pass
+    config: MoatConfig,
+    done: Pass,
+    early: dict[tuple[int, int] | None, pl.DataFrame] | None = None,
 ) -> dict[tuple[tuple[int, int] | None, str], pl.DataFrame]:
-    """Both detectors' statistics per millisecond slice of the pass, after the warm-up."""
+    """Every detector's statistics per millisecond slice of the pass, after the warm-up
+    (``early``: :func:`early_checkpoints` of the pass, when already computed)."""
     spec = done.spec
     warm = warm_ms(done)
+    early = early_checkpoints(done) if early is None else early
     out = {}
     for ms, signals in done.signals.items():
         after = signals.filter(pl.col("window_start") >= warm)
@@ -92,6 +112,25 @@ def detector_stats(
         out[ms, "sentiment"] = sentiment_stat(
             done.texts[ms], spec.hop_ms, config.sentiment_baseline_windows
         ).filter(pl.col("window_start") >= warm)
+        out[ms, "early"] = by_window(early[ms])
+        out[ms, "trend_early"] = either_stat(out[ms, "trend"], out[ms, "early"])
+    return out
+
+
+def early_checkpoints(done: Pass) -> dict[tuple[int, int] | None, pl.DataFrame]:
+    """The early statistic at every checkpoint of the open windows after the warm-up, per
+    millisecond slice of the pass (empty when the pass counted no checkpoints)."""
+    warm = warm_ms(done)
+    first = done.first_ms // done.spec.hop_ms * done.spec.hop_ms
+    out = {}
+    for ms, signals in done.signals.items():
+        steps = done.steps.get(ms)
+        if steps is None or not done.step_ms:
+            out[ms] = pl.DataFrame(schema=CHECKPOINT_SCHEMA)
+            continue
+        rate = Tier("slice", ms).rate
+        stat = early_stat(steps, signals, done.spec, done.step_ms, done.trend[ms], rate, first)
+        out[ms] = stat.filter(pl.col("window_start") >= warm)
     return out
 
 
@@ -108,7 +147,7 @@ class SeedMeasures:
 
     seed: int
     events: pl.DataFrame  # burst, hashtag, kind, size_ppm, onset_ms
-    leads: pl.DataFrame  # tier, target, burst, lead_s
+    leads: pl.DataFrame  # tier, target, burst, lead_s, early_lead_s, held_lead_s
     tiers: dict[str, dict[str, Any]]
     false_alarms: dict[str, int]  # tier -> unexplained trend episodes at the common rate
     hours: float  # simulated hours after the warm-up
@@ -137,7 +176,8 @@ def measure_seed(
         & (pl.col("onset_ms") >= warm)
         & (pl.col("onset_ms") + horizon <= done.end_ms)
     )
-    stats = detector_stats(config, done)
+    checkpoints = early_checkpoints(done)
+    stats = detector_stats(config, done, checkpoints)
     reference = done.signals[None]
     exact = estimates(reference, 1.0)
     leads: list[pl.DataFrame] = []
@@ -147,19 +187,38 @@ def measure_seed(
     curves: list[pl.DataFrame] = []
     for tier in tiers:
         when = available(tier, clock, spec.allowed_lateness_ms)
+        early_when = early_available(tier, clock)
         for detector in ("trend", "sentiment"):
             events = eligible.filter(pl.col("kind").replace_strict(DETECTOR_OF) == detector)
             hits = stats[tier.ms, detector].with_columns(when.alias("available_ms"))
             for k, threshold in enumerate(thresholds[tier.name][detector]):
                 found = _leads(events, hits.filter(pl.col("stat") >= threshold), horizon, clock)
+                rows = events.select("burst").join(found, on="burst", how="left")
+                if detector == "trend" and early_when is not None:
+                    ahead = checkpoints[tier.ms].with_columns(early_when.alias("available_ms"))
+                    by = thresholds[tier.name]
+                    rows = rows.join(
+                        _either(events, hits, ahead, by["trend"][k], by["early"][k], horizon,
+                                clock).rename({"lead_s": "early_lead_s"}),
+                        on="burst", how="left",
+                    ).join(
+                        _either(events, hits, ahead, by["trend_early"][k], by["trend_early"][k],
+                                horizon, clock).rename({"lead_s": "held_lead_s"}),
+                        on="burst", how="left",
+                    )  # fmt: skip
+                else:
+                    rows = rows.with_columns(
+                        pl.col("lead_s").alias("early_lead_s"),
+                        pl.col("lead_s").alias("held_lead_s"),
+                    )
                 leads.append(
-                    events.select("burst")
-                    .join(found, on="burst", how="left")
-                    .select(
+                    rows.select(
                         pl.lit(tier.name).alias("tier"),
                         pl.lit(k, dtype=pl.Int64).alias("target"),
                         "burst",
                         "lead_s",
+                        "early_lead_s",
+                        "held_lead_s",
                     )
                 )
         common = thresholds[tier.name]["trend"][0]
@@ -223,6 +282,29 @@ def _leads(events: pl.DataFrame, hits: pl.DataFrame, horizon: int, clock: Clock)
         .agg((pl.col("available_ms") - pl.col("onset_ms")).min().alias("lead_ms"))
     )
     return first.select("burst", (pl.col("lead_ms") / 1000.0 / clock.scale).alias("lead_s"))
+
+
+def _either(
+    events: pl.DataFrame,
+    hits: pl.DataFrame,
+    alarms: pl.DataFrame,
+    final: float,
+    early: float,
+    horizon: int,
+    clock: Clock,
+) -> pl.DataFrame:
+    """Each event's lead with early alerts: the first availability of a final alarm
+    (``hits`` at ``final``) or an early one (checkpoints ``alarms`` at ``early``, counted
+    from a checkpoint after the onset)."""
+    parts = pl.concat(
+        [
+            hits.filter(pl.col("stat") >= final).select("key", "window_end", "available_ms"),
+            alarms.filter(pl.col("stat") >= early).select(
+                "key", pl.col("at_ms").alias("window_end"), "available_ms"
+            ),
+        ]
+    )
+    return _leads(events, parts, horizon, clock)
 
 
 def _false_alarms(stats: pl.DataFrame, threshold: float, truth: pl.DataFrame, hop: int) -> int:

@@ -99,7 +99,8 @@ def real_study(
     """Every tier over the file's posts; the summary (see the module)."""
     source = PostsFile.read(path)
     end_ms = source.end_ms
-    done = run_pass(config, config.tiers, source, end_ms=end_ms, cascade=cascade, trend=trend)
+    done = run_pass(config, config.tiers, source, end_ms=end_ms, cascade=cascade, trend=trend,
+                    early_step_s=None)  # fmt: skip
     clock = config.clock(source.start_ms)
     spec = done.spec
     horizon = clock.ms(config.horizon_s)

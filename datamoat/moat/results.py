@@ -12,6 +12,13 @@ against the firehose on the same events.
 * Against the firehose, paired on the same events: exact McNemar test of found/missed, and
   Wilcoxon's signed-rank test of the lead time on the events both found (n reported);
   a difference is called significant at p < 0.05.
+* With early alerts, the same recall and lead time with each burst's lead the earlier of
+  the trend detector's and the early detector's (:mod:`datamoat.moat.early`), two ways:
+  ``early_alerts``, each detector held to the common rate on its own (so both together
+  raise more false alarms), and ``early_alerts_held``, both at one threshold held to the
+  common rate together (detector ``trend_early``, as the pipeline runs them). Each with
+  the false alarms of both together on the hold-out seeds (``either_per_h``), the paired
+  comparison with the tier without early alerts and with the firehose with early alerts.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from datamoat.moat.stats import (
     wilcoxon_signed_rank,
 )
 
-__all__ = ["ALPHA", "ESTIMATES", "events_frame", "leads_frame", "tier_figures"]
+__all__ = ["ALPHA", "ESTIMATES", "early_figures", "events_frame", "leads_frame", "tier_figures"]
 
 ALPHA = 0.05
 #: Estimate measures averaged over seeds (key in SeedMeasures.tiers).
@@ -62,7 +69,8 @@ def events_frame(runs: StudyRuns) -> pl.DataFrame:
 
 
 def leads_frame(runs: StudyRuns) -> pl.DataFrame:
-    """tier, target, seed, burst, lead_s (null: missed), with the event's kind and size."""
+    """tier, target, seed, burst, lead_s and early_lead_s (null: missed), with the event's
+    kind and size."""
     events = events_frame(runs)
     leads = pl.concat(
         [m.leads.with_columns(pl.lit(m.seed, dtype=pl.Int64).alias("seed")) for m in runs.measured]
@@ -157,6 +165,8 @@ def tier_figures(runs: StudyRuns, reference: str = "firehose") -> dict[str, dict
         fig["false_alarms_per_hour"] = alarms / cal.holdout_hours if cal.holdout_hours else None
         fig["false_alarms_per_h"] = fig["false_alarms_per_hour"]
         fig["false_alarms_per_h_ci95"] = _pair(poisson_rate_ci(alarms, cal.holdout_hours))
+        fig["early_alerts"] = early_figures(runs, name, common, "early_lead_s", reference)
+        fig["early_alerts_held"] = early_figures(runs, name, common, "held_lead_s", reference)
         fig["detector"] = {
             d: {
                 "threshold": cal.thresholds[name][d][0].value,
@@ -181,6 +191,46 @@ def tier_figures(runs: StudyRuns, reference: str = "firehose") -> dict[str, dict
             ref = common.filter(pl.col("tier") == reference)
             fig["versus_" + reference] = versus(common.filter(pl.col("tier") == name), ref)
         out[name] = fig
+    return out
+
+
+def early_figures(
+    runs: StudyRuns, name: str, common: pl.DataFrame, column: str, reference: str = "firehose"
+) -> dict[str, Any]:
+    """Detection of one tier with early alerts at the common rate (``common``: the
+    :func:`leads_frame` rows of the common target; ``column``: ``early_lead_s``, each
+    detector at its own threshold, or ``held_lead_s``, both at one), against itself without
+    them and against ``reference`` with them (see the module)."""
+    cal, seeds = runs.calibrated, [m.seed for m in runs.measured]
+    tier = next(t for t in runs.study.config.tiers if t.name == name)
+    trend = common.filter(pl.col("kind").replace_strict(DETECTOR_OF, default="trend") == "trend")
+
+    def early(who: str) -> pl.DataFrame:
+        return trend.filter(pl.col("tier") == who).with_columns(pl.col(column).alias("lead_s"))
+
+    applies = tier.every_s is None
+    held = column == "held_lead_s"
+    detector = "trend_early" if held else "early"
+    threshold = cal.thresholds[name][detector][0]
+    if not applies:  # a batch tier: its trend detector alone
+        either = cal.holdout[name]["trend"][0]
+    elif held:
+        either = cal.holdout[name]["trend_early"][0]
+    else:
+        either = cal.holdout_either.get(name, (0,))[0]
+    hours = cal.holdout_hours
+    out: dict[str, Any] = {
+        "applies": applies,
+        "detector": detector,
+        **detection(early(name), seeds),
+        "threshold": threshold.value,
+        "method": threshold.method,
+        "either_per_h": either / hours if hours else None,
+        "either_per_h_ci95": _pair(poisson_rate_ci(either, hours)),
+        "versus_without": versus(early(name), trend.filter(pl.col("tier") == name)),
+    }
+    if name != reference:
+        out["versus_" + reference] = versus(early(name), early(reference))
     return out
 
 

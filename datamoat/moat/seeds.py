@@ -61,6 +61,7 @@ _FINGERPRINT = (
     "datamoat/pipeline.py",
     "datamoat/moat/config.py",
     "datamoat/moat/detect.py",
+    "datamoat/moat/early.py",
     "datamoat/moat/measure.py",
     "datamoat/moat/stream.py",
 )
@@ -116,6 +117,9 @@ class Calibrated:
     holdout_hours: float
     holdout_seeds: tuple[int, ...]
     calibration_seeds: tuple[int, ...]
+    holdout_either: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Per tier and target, the hold-out episodes of its trend and early detectors together
+    (a batch tier: the trend detector's alone, it has no early alerts), all seeds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +393,7 @@ def _holdout(
     cal_seeds: tuple[int, ...],
     hold_seeds: tuple[int, ...],
 ) -> Calibrated:
-    from datamoat.moat.detect import alarm_episodes
+    from datamoat.moat.detect import alarm_episodes, either_episodes
 
     c = study.config
     hop = c.clock(study.start_ms).ms(c.window_s)
@@ -409,6 +413,19 @@ def _holdout(
             totals[tier.name][detector] = tuple(
                 sum(row[k] for row in per_seed) for k in range(len(study.rates))
             )
+    either: dict[str, tuple[int, ...]] = {}
+    for tier in c.tiers:
+        ts = thresholds[tier.name]
+        detectors = ("trend",) if tier.every_s is not None else ("trend", "early")
+        either[tier.name] = tuple(
+            sum(
+                either_episodes(
+                    [(stats[tier.ms, d], ts[d][k].value) for d in detectors], hop
+                ).height
+                for stats, _ in hold
+            )
+            for k in range(len(study.rates))
+        )
     return Calibrated(
         thresholds,
         totals,
@@ -416,4 +433,5 @@ def _holdout(
         sum(h for _, h in hold),
         hold_seeds,
         cal_seeds,
+        either,
     )

@@ -11,6 +11,9 @@ A sampled engine (rate p < 1) scores trends as the firehose's rule does on count
 (:func:`sampled_trend`). No tier's detection threshold is set here: every tier's detector is
 calibrated afterwards to one false-alarm rate (:mod:`datamoat.moat.detect`).
 
+For the early alerts (:mod:`datamoat.moat.early`), each engine's posts are also counted per
+(window, key, checkpoint of the open window): original posts only, as the trend rule counts.
+
 Beside the engines, the pass keeps what only the generator knows: per (window, key) the sum
 of the generator's own per-post polarity over every post (``feel``), the "how people felt"
 that sentiment estimates are held against. Campaign posts (:mod:`datamoat.moat.adversary`)
@@ -28,6 +31,7 @@ import polars as pl
 
 from datamoat.moat.adversary import Campaign, campaign_posts
 from datamoat.moat.config import MoatConfig, Tier
+from datamoat.moat.early import EARLY_STEP_S, step_counts, sum_steps
 from datamoat.pipeline import score
 from process.aggregate import NEGATIVE_AT, POSITIVE_AT, explode_keys
 from process.cascades import CascadeConfig
@@ -85,6 +89,7 @@ class _Group:
     engine: WindowEngine
     out: list[pl.DataFrame] = field(default_factory=list)
     texts: list[pl.DataFrame] = field(default_factory=list)
+    steps: list[pl.DataFrame] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,11 @@ class Pass:
     posts: int
     first_ms: int
     end_ms: int
+    steps: dict[Slice, pl.DataFrame] = field(default_factory=dict)
+    """Per slice, original posts per (window, key, checkpoint) (STEP_SCHEMA of
+    :mod:`datamoat.moat.early`); empty when the pass counted none."""
+    step_ms: int = 0
+    """Checkpoints of an open window are this many event-time ms apart (0: none)."""
 
 
 def run_pass(
@@ -117,8 +127,11 @@ def run_pass(
     trend: TrendConfig | None = None,
     campaigns: tuple[Campaign, ...] = (),
     progress: Progress | None = None,
+    early_step_s: float | None = EARLY_STEP_S,
 ) -> Pass:
-    """Feed the stream up to ``end_ms`` (epoch ms, event time) or ``posts`` posts."""
+    """Feed the stream up to ``end_ms`` (epoch ms, event time) or ``posts`` posts; with
+    ``early_step_s`` (simulated seconds), count original posts per checkpoint that far apart
+    in each open window (None: no early alerts)."""
     if (end_ms is None) == (posts is None):
         raise ValueError("give exactly one of end_ms and posts")
     spec = config.window_spec()
@@ -139,6 +152,7 @@ def run_pass(
     t, seen, last_ms = firehose.start_ms, 0, firehose.start_ms
     feel: list[pl.DataFrame] = []
     chunk_posts = max(1, round(config.rate * step_ms / 1000))
+    early_ms = 0 if early_step_s is None else max(1, config.clock(0).ms(early_step_s))
     while True:
         if end_ms is not None:
             if t >= end_ms:
@@ -157,7 +171,7 @@ def run_pass(
             if "polarity" in batch.columns:
                 feel.append(_feel(spec, batch))
                 batch = batch.drop("polarity")
-            _feed(groups, batch, seen, t)
+            _feed(groups, batch, seen, t, early_ms)
             seen += batch.height
             last_ms = int(batch["created_at"][-1])
         if progress is not None:
@@ -167,12 +181,14 @@ def run_pass(
     signals = {ms: pl.concat(g.out) for ms, g in groups.items()}
     texts = {ms: _texts_of(g.texts, spec) for ms, g in groups.items()}
     trends = {ms: g.engine.trend_config for ms, g in groups.items()}
+    steps = {ms: sum_steps(g.steps) for ms, g in groups.items()} if early_ms else {}
     felt = (
         pl.concat(feel).group_by("window_start", "key").sum()
         if feel
         else pl.DataFrame(schema=_FEEL_SCHEMA)
     )
-    return Pass(signals, trends, felt, texts, spec, seen, firehose.start_ms, max(t, last_ms + 1))
+    return Pass(signals, trends, felt, texts, spec, seen, firehose.start_ms,
+                max(t, last_ms + 1), steps, early_ms)  # fmt: skip
 
 
 _FEEL_SCHEMA = pl.Schema(
@@ -201,7 +217,9 @@ def _with_campaigns(
     return pl.concat([batch, extra.select(batch.columns)]).sort("created_at", maintain_order=True)
 
 
-def _feed(groups: dict[Slice, _Group], batch: pl.DataFrame, offset: int, now_ms: int) -> None:
+def _feed(
+    groups: dict[Slice, _Group], batch: pl.DataFrame, offset: int, now_ms: int, early_ms: int
+) -> None:
     scored = score(batch).with_columns(
         pl.lit(0, dtype=pl.Int32).alias("partition"),
         pl.int_range(offset, offset + batch.height, dtype=pl.Int64).alias("_idx"),
@@ -215,6 +233,8 @@ def _feed(groups: dict[Slice, _Group], batch: pl.DataFrame, offset: int, now_ms:
         if closed.height:
             g.out.append(closed)
         g.texts.append(_texts(g.engine.spec, part))
+        if early_ms:
+            g.steps.append(step_counts(g.engine.spec, part, early_ms))
 
 
 def _texts(spec: WindowSpec, scored: pl.DataFrame) -> pl.DataFrame:

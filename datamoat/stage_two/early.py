@@ -50,7 +50,7 @@ class EarlyStage:
     #: Provisional signals at most this often (ms of wall time; finals and alerts are
     #: never held back by it): a merger steps much faster than that while it catches up,
     #: and each update writes every window and key touched since the last one.
-    interval_ms: int = 250
+    interval_ms: int = 100
     _last_update: int = 0
     #: Channel records that were not increments (skipped and counted).
     bad: int = 0

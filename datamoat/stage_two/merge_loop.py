@@ -47,6 +47,10 @@ log = logging.getLogger("datamoat.merge")
 PARTITION = 0
 
 
+#: The partials poll's wait (ms) when early signals are on.
+EARLY_WAIT_MS = 50
+
+
 def merge_group(group: str) -> str:
     """The consumer group (and transactional id) of the merger of worker group ``group``."""
     return f"{group}-merge"
@@ -211,7 +215,11 @@ class MergeLoop:
         return sum(self.foreign.values())
 
     def step(self) -> int:
-        batch = self.source.poll(self.max_records, self.max_wait_ms)
+        # With early signals the partials are waited for briefly: a worker sends its
+        # increments just after the commit whose delta wakes this poll, so they are read
+        # on a step soon after (every wait here is up to one early update late).
+        wait = self.max_wait_ms if self.early is None else min(self.max_wait_ms, EARLY_WAIT_MS)
+        batch = self.source.poll(self.max_records, wait)
         if self.early is not None:
             self.early.poll()
         if not len(batch):
@@ -246,6 +254,7 @@ class MergeLoop:
             self.snapshots.start(lambda: snapshot.dump(self.merger, self.scope), next_offset)
         self.commit(signals, letters, next_offset)
         if self.early is not None:
+            self.early.poll()  # what came while this batch was merged and committed
             self.early.after(signals, self.merger.closed_through)
         self._gauges()
         return len(batch)

@@ -175,7 +175,7 @@ def test_every_figure_has_its_interval_and_its_provenance(small_study: dict[str,
         if t["recall_ci95"] is not None:
             lo, hi = t["recall_ci95"]
             assert 0.0 <= lo <= hi <= 1.0
-        assert set(t["detector"]) == {"trend", "sentiment"}
+        assert set(t["detector"]) == {"trend", "sentiment", "early", "trend_early"}
         assert t["detector"]["trend"]["threshold"] > 0
         assert 0.0 < t["coverage"] <= 1.0
         if name != "firehose":
@@ -189,12 +189,35 @@ def test_every_figure_has_its_interval_and_its_provenance(small_study: dict[str,
         assert t["detector"] == tiers["firehose"]["detector"]  # the same posts, one detector
     assert tiers["delayed"]["recall"] == tiers["firehose"]["recall"]
     assert [r["tier"] for r in s["curve"]].count("sample") == 7  # common rate + 6 points
+    # with early alerts: every tier, at the common rate, never finding less
+    assert s["early_rule"]["step_s"] > 0 and s["early_rule"]["min_originals"] >= 1
+    for name, t in tiers.items():
+        for way in ("early_alerts", "early_alerts_held"):
+            e = t[way]
+            assert e["bursts"] == t["bursts"] and e["applies"] == (name != "hourly")
+            lo, hi = e["either_per_h_ci95"]
+            assert lo <= e["either_per_h"] <= hi
+            assert ("versus_firehose" in e) == (name != "firehose")
+        e = t["early_alerts"]  # on top of the final alarms: never finding less, nor later
+        assert e["detected"] >= t["detected"]
+        assert e["versus_without"]["only_reference_found"] == 0
+        assert (e["versus_without"]["lead_difference_p50_s"] or 0.0) <= 0.0
+        held = t["early_alerts_held"]  # held together: both at one threshold, the rate's
+        assert held["threshold"] == t["detector"]["trend_early"]["threshold"]
+        assert held["either_per_h"] == t["detector"]["trend_early"]["holdout_per_h"] or (
+            name == "hourly"
+        )
+    for way in ("early_alerts", "early_alerts_held"):  # a batch tier has no early alerts
+        assert tiers["hourly"][way]["lead_time_p50_s"] == tiers["hourly"]["lead_time_p50_s"]
+        assert tiers["hourly"][way]["either_per_h"] == tiers["hourly"]["false_alarms_per_h"]
 
 
 def test_report_files_and_plots(small_study: dict[str, Any]) -> None:
     report: Path = small_study["report"]
     text = (report / "report.md").read_text(encoding="utf-8")
     assert "| firehose |" in text and "| sample |" in text
+    assert "lead p50, early alerts" in text and "none: a batch tier" in text
+    assert "held to the rate together" in text and "| firehose | trend_early |" in text
     assert "What this can and cannot show" in text and "Morstatter" in text
     for name in ("tiers.png", "recall_vs_false_alarms.png"):
         path = report / name
