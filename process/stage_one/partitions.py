@@ -43,6 +43,8 @@ from process.windows import WindowSpec
 __all__ = ["Added", "PartitionStage", "Resume"]
 
 STATE_GROUP: Final = ("partition", "window_start", "key")
+#: Early signals skip windows whose end plus lateness is this far behind the wall clock.
+EARLY_PAST_MS: Final = 5_000
 _PARTIALS: Final = pl.Schema([("partition", pl.Int32()), *PARTIAL_SCHEMA.items()])
 _UNIQUES: Final = pl.Schema([("partition", pl.Int32()), *UNIQUE_SCHEMA.items()])
 _FIRSTS: Final = pl.Schema(
@@ -129,7 +131,8 @@ class PartitionStage:
     clocks: dict[int, _Clock] = field(default_factory=dict)
     pending_cascades: list[pl.DataFrame] = field(default_factory=list)
     #: Keep each added batch's sums per (window, key) for :meth:`take_early` (early signals,
-    #: :mod:`process.early`); records rebuilt after a takeover are never kept.
+    #: :mod:`process.early`); records rebuilt after a takeover are never kept, nor windows
+    #: whose end plus lateness is more than ``EARLY_PAST_MS`` behind ``now_ms``.
     early: bool = False
     pending_early: list[pl.DataFrame] = field(default_factory=list)
 
@@ -181,7 +184,12 @@ class PartitionStage:
             late_idx = late["_idx"].to_list()
         batch = self._fold(windowed)
         if self.early and batch is not None:
-            self.pending_early.append(batch.drop("partition"))
+            # A window whose end plus lateness is long past on the wall clock (a backlog
+            # drained, a replay) is final at once: nothing about it is early.
+            past = now_ms - self.spec.size_ms - self.spec.allowed_lateness_ms - EARLY_PAST_MS
+            live = batch.filter(pl.col("window_start") > past)
+            if live.height:
+                self.pending_early.append(live.drop("partition"))
         cascades = accepted.lazy().select(fold_columns()).filter(pl.col("level") > 0)
         rows = cascades.collect(engine=ENGINE)
         if rows.height:

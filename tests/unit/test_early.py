@@ -219,3 +219,14 @@ def test_bad_rules_are_refused_in_their_own_names() -> None:
     assert [p.says() for p in AlertRule.problems(1.0, 0, -1.0)] == [
         "min_originals must be at least 1", "min_elapsed_s must be positive (seconds)"
     ]  # fmt: skip
+
+
+def test_a_backlog_long_past_on_the_wall_clock_hands_on_no_increments() -> None:
+    eng, _ = engine()
+    frame = posts()
+    newest = int(frame["created_at"].max())  # type: ignore[arg-type]
+    past = newest + SPEC.size_ms + SPEC.allowed_lateness_ms + 5_000 + SPEC.size_ms
+    eng.add(frame[:1_000], now_ms=past)  # a drain: every window final at once
+    assert eng.stage.take_early().is_empty()
+    eng.add(frame[1_000:2_000], now_ms=newest)  # live: the wall clock at the stream
+    assert not eng.stage.take_early().is_empty()
