@@ -69,12 +69,23 @@ DIURNAL = replace(FLAT, diurnal_swing=FirehoseConfig().diurnal_swing)
 MORNING = START + 8 * HOUR_MS + HOUR_MS // 2  # 08:30 UTC: the steepest daily rise
 
 
+_HELD = {
+    "window_start": pl.Int64,
+    "key": pl.String,
+    "score": pl.Float64,
+    "originals": pl.Int64,
+    "covered": pl.Float64,
+    "as_of": pl.Int64,
+}
+
+
 def _episodes(rows: pl.DataFrame) -> pl.DataFrame:
-    """Runs of consecutive windows per key of ``rows`` (window_start, key, score, ...)."""
+    """Runs of consecutive windows per key of ``rows`` (window_start, key, score, ...; a
+    window may have several rows, one per update where the rule held)."""
     if rows.is_empty():
         return rows.with_columns(pl.lit(0, dtype=pl.UInt32).alias("episode"))
     return rows.sort("key", "window_start").with_columns(
-        ((pl.col("window_start").diff().over("key") != SPEC.hop_ms).fill_null(True))
+        ((pl.col("window_start").diff().over("key") > SPEC.hop_ms).fill_null(True))
         .cum_sum()
         .alias("episode")
     )
@@ -83,8 +94,15 @@ def _episodes(rows: pl.DataFrame) -> pl.DataFrame:
 class Run:
     """One stream through one engine and one EarlySignals per rule."""
 
-    def __init__(self, config: FirehoseConfig, seed: int, start_ms: int, span_ms: int,
-                 rules: list[AlertRule], step_ms: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: FirehoseConfig,
+        seed: int,
+        start_ms: int,
+        span_ms: int,
+        rules: list[AlertRule],
+        step_ms: int,
+    ) -> None:
         self.fh = Firehose(config, seed, start_ms)
         self.start, self.span, self.step = start_ms, span_ms, step_ms
         self.engine = WindowEngine(SPEC, partitions={0})
@@ -114,14 +132,18 @@ class Run:
             if keyed.height:
                 top = keyed.sort("trend_score", descending=True).row(0, named=True)
                 if top["trend_score"] > self.final_max["score"]:
-                    self.final_max = {"score": top["trend_score"], "key": top["key"],
-                                      "window_start": top["window_start"],
-                                      "originals": top["originals"]}  # fmt: skip
+                    self.final_max = {
+                        "score": top["trend_score"],
+                        "key": top["key"],
+                        "window_start": top["window_start"],
+                        "originals": top["originals"],
+                    }
             hits = finals.filter(self.trend.trending())
             if hits.height:
                 self.final_hits.append(
-                    hits.select("window_start", "key", pl.col("trend_score").alias("score"),
-                                "originals")  # fmt: skip
+                    hits.select(
+                        "window_start", "key", pl.col("trend_score").alias("score"), "originals"
+                    )
                 )
         through = self.engine.merger.closed_through
         for i, early in enumerate(self.early):
@@ -144,10 +166,9 @@ class Run:
                 )
                 idx += batch.height
                 self.batches += 1
-                if batch["created_at"].min() < self.start + self.span:
-                    self.posts += batch.filter(pl.col("created_at") < self.start + self.span).height
+                self.posts += batch.filter(pl.col("created_at") < self.start + self.span).height
                 self.engine.add(batch, t)
-                top = batch["created_at"].max()
+                top: int = batch.select(pl.col("created_at").max()).item()
                 max_event = top if max_event is None or top > max_event else max_event
             increments = self.engine.stage.take_early()
             for early in self.early:
@@ -167,15 +188,24 @@ class Run:
                 best = keyed.select(pl.col("trend_score").arg_max()).item()
                 row = keyed.row(best, named=True)
                 if row["trend_score"] > self.early_max[i]["score"]:
-                    self.early_max[i] = {"score": row["trend_score"], "key": row["key"],
-                                         "window_start": row["window_start"],
-                                         "originals": row["originals"],
-                                         "covered": row["covered"]}  # fmt: skip
+                    self.early_max[i] = {
+                        "score": row["trend_score"],
+                        "key": row["key"],
+                        "window_start": row["window_start"],
+                        "originals": row["originals"],
+                        "covered": row["covered"],
+                    }
                 held = keyed.filter(pl.col("trend_score") >= early.rule.threshold)
                 if held.height:
                     self.early_hits[i].append(
-                        held.select("window_start", "key", pl.col("trend_score").alias("score"),
-                                    "originals", "covered", "as_of")  # fmt: skip
+                        held.select(
+                            "window_start",
+                            "key",
+                            pl.col("trend_score").alias("score"),
+                            "originals",
+                            "covered",
+                            "as_of",
+                        )
                     )
 
     # --- results ----------------------------------------------------------------------------
@@ -209,15 +239,31 @@ class Run:
             .to_dicts()
         )
 
-    def _stats(self, hits: list[pl.DataFrame]) -> pl.DataFrame:
+    def frame_of(self, hits: list[pl.DataFrame]) -> pl.DataFrame:
         if not hits:
-            return pl.DataFrame(schema={"window_start": pl.Int64, "key": pl.String,
-                                        "score": pl.Float64, "originals": pl.Int64})  # fmt: skip
+            return pl.DataFrame(
+                schema={
+                    "window_start": pl.Int64,
+                    "key": pl.String,
+                    "score": pl.Float64,
+                    "originals": pl.Int64,
+                }
+            )
         return pl.concat([h.select("window_start", "key", "score", "originals") for h in hits])
+
+    def dump(self, to: str | None, name: str) -> None:
+        """Write every rule's held rows (each update) and the final trending rows."""
+        if to is None:
+            return
+        os.makedirs(to, exist_ok=True)
+        self.frame_of(self.final_hits).write_parquet(f"{to}/{name}-final.parquet")
+        for i, hits in enumerate(self.early_hits):
+            rows = pl.concat(hits) if hits else pl.DataFrame(schema=_HELD)
+            rows.write_parquet(f"{to}/{name}-rule{i}.parquet")
 
     def background(self) -> dict[str, Any]:
         warm = self.warm_from if self.warm_from is not None else self.start + self.span
-        finals = self._stats(self.final_hits)
+        finals = self.frame_of(self.final_hits)
         out: dict[str, Any] = {
             "posts": self.posts,
             "batches": self.batches,
@@ -232,71 +278,98 @@ class Run:
             "early": [],
         }
         for i, rule in enumerate(self.rules):
-            hits = self._stats(self.early_hits[i])
+            hits = self.frame_of(self.early_hits[i])
             in_span = [a for a in self.alerts[i] if a["window_start"] < self.start + self.span]
-            retracted = [r for r in self.retracted[i]
-                         if r["window_start"] < self.start + self.span]  # fmt: skip
-            out["early"].append({
-                "rule": asdict(rule),
-                "all": self._count(hits, self.start),
-                "warm": self._count(hits, warm),
-                "alerts": len(in_span),
-                "retractions": len(retracted),
-                "max_score": round(self.early_max[i]["score"], 2),
-                "max_at": self.early_max[i],
-                "episode_list": self._listing(hits),
-            })  # fmt: skip
+            retracted = [r for r in self.retracted[i] if r["window_start"] < self.start + self.span]
+            out["early"].append(
+                {
+                    "rule": asdict(rule),
+                    "all": self._count(hits, self.start),
+                    "warm": self._count(hits, warm),
+                    "alerts": len(in_span),
+                    "retractions": len(retracted),
+                    "max_score": round(self.early_max[i]["score"], 2),
+                    "max_at": self.early_max[i],
+                    "episode_list": self._listing(hits),
+                }
+            )
         return out
 
 
-def background_run(name: str, config: FirehoseConfig, seed: int, start_ms: int, hours: float,
-                   rules: list[AlertRule], step_ms: int) -> dict[str, Any]:  # fmt: skip
+def background_run(
+    name: str,
+    config: FirehoseConfig,
+    seed: int,
+    start_ms: int,
+    hours: float,
+    rules: list[AlertRule],
+    step_ms: int,
+    dump: str | None,
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     run = Run(config, seed, start_ms, int(hours * HOUR_MS), rules, step_ms)
     run.run()
-    return {"name": name, "seed": seed, "stream_hours": hours, **run.background(),
-            "runtime_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    run.dump(dump, f"{name}-{seed}")
+    return {
+        "name": name,
+        "seed": seed,
+        "stream_hours": hours,
+        **run.background(),
+        "runtime_s": round(time.perf_counter() - t0, 1),
+    }
 
 
-def demo_run(seed: int, minutes: float, rules: list[AlertRule], step_ms: int) -> dict[str, Any]:
+def demo_run(
+    seed: int, minutes: float, rules: list[AlertRule], step_ms: int, dump: str | None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     span = int(minutes * 60_000)
     run = Run(flat_demo(1157.0), seed, DEMO_START, span, rules, step_ms)
     run.run()
-    finals = run._stats(run.final_hits)
+    run.dump(dump, f"demo-{seed}")
+    finals = run.frame_of(run.final_hits)
     tags = {b.hashtag: b for b in DEMO_BURSTS if b.start_ms < span}
     out: dict[str, Any] = {"name": "demo", "seed": seed, "minutes": minutes, "early": []}
     for i, rule in enumerate(rules):
         bursts = []
         for tag, burst in tags.items():
             onset = DEMO_START + burst.start_ms
-            hits = finals.filter((pl.col("key") == tag) & (pl.col("window_start") + SPEC.size_ms
-                                                           > onset))  # fmt: skip
-            final_at = None
+            hits = finals.filter(
+                (pl.col("key") == tag) & (pl.col("window_start") + SPEC.size_ms > onset)
+            )
+            final_at: int | None = None
             if hits.height:
-                final_at = hits["window_start"].min() + SPEC.size_ms + SPEC.allowed_lateness_ms
+                first: int = hits.select(pl.col("window_start").min()).item()
+                final_at = first + SPEC.size_ms + SPEC.allowed_lateness_ms
             alerts = [a for a in run.alerts[i] if a["key"] == tag and a["as_of"] >= onset]
-            alert_at = alerts[0]["as_of"] if alerts else None
-            bursts.append({
-                "hashtag": tag,
-                "onset_s": burst.start_ms / 1000,
-                "peak": burst.peak,
-                "rise_s": burst.rise_s,
-                "final_delay_s": None if final_at is None else (final_at - onset) / 1000,
-                "alert_delay_s": None if alert_at is None else (alert_at - onset) / 1000,
-                "lead_s": None if None in (final_at, alert_at) else (final_at - alert_at) / 1000,
-                "alert_originals": alerts[0]["originals"] if alerts else None,
-                "alert_score": round(alerts[0]["score"], 2) if alerts else None,
-            })  # fmt: skip
+            alert_at: int | None = alerts[0]["as_of"] if alerts else None
+            bursts.append(
+                {
+                    "hashtag": tag,
+                    "onset_s": burst.start_ms / 1000,
+                    "peak": burst.peak,
+                    "rise_s": burst.rise_s,
+                    "final_delay_s": None if final_at is None else (final_at - onset) / 1000,
+                    "alert_delay_s": None if alert_at is None else (alert_at - onset) / 1000,
+                    "lead_s": None
+                    if final_at is None or alert_at is None
+                    else (final_at - alert_at) / 1000,
+                    "alert_originals": alerts[0]["originals"] if alerts else None,
+                    "alert_score": round(alerts[0]["score"], 2) if alerts else None,
+                }
+            )
         others = [a for a in run.alerts[i] if a["key"] not in tags]
-        out["early"].append({
-            "rule": asdict(rule),
-            "bursts": bursts,
-            "alerts": len(run.alerts[i]),
-            "retractions": len(run.retracted[i]),
-            "other_alerts": [(a["key"], (a["window_start"] - DEMO_START) // 1000)
-                             for a in others],  # fmt: skip
-        })  # fmt: skip
+        out["early"].append(
+            {
+                "rule": asdict(rule),
+                "bursts": bursts,
+                "alerts": len(run.alerts[i]),
+                "retractions": len(run.retracted[i]),
+                "other_alerts": [
+                    (a["key"], (a["window_start"] - DEMO_START) // 1000) for a in others
+                ],
+            }
+        )
     out["runtime_s"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -308,19 +381,21 @@ def lead_summary(demos: list[dict[str, Any]], n_rules: int) -> list[dict[str, An
         leads = pl.Series([b["lead_s"] for b in rows], dtype=pl.Float64)
         delays = pl.Series([b["alert_delay_s"] for b in rows], dtype=pl.Float64)
         finals = pl.Series([b["final_delay_s"] for b in rows], dtype=pl.Float64)
-        out.append({
-            "rule": demos[0]["early"][i]["rule"],
-            "bursts": len(rows),
-            "alerted": int(delays.count()),
-            "final_trended": int(finals.count()),
-            "lead_p50_s": leads.median(),
-            "lead_min_s": leads.min(),
-            "alert_delay_p50_s": delays.median(),
-            "alert_delay_max_s": delays.max(),
-            "final_delay_p50_s": finals.median(),
-            "other_alerts": sum(len(d["early"][i]["other_alerts"]) for d in demos),
-            "retractions": sum(d["early"][i]["retractions"] for d in demos),
-        })  # fmt: skip
+        out.append(
+            {
+                "rule": demos[0]["early"][i]["rule"],
+                "bursts": len(rows),
+                "alerted": int(delays.count()),
+                "final_trended": int(finals.count()),
+                "lead_p50_s": leads.median(),
+                "lead_min_s": leads.min(),
+                "alert_delay_p50_s": delays.median(),
+                "alert_delay_max_s": delays.max(),
+                "final_delay_p50_s": finals.median(),
+                "other_alerts": sum(len(d["early"][i]["other_alerts"]) for d in demos),
+                "retractions": sum(d["early"][i]["retractions"] for d in demos),
+            }
+        )
     return out
 
 
@@ -347,17 +422,24 @@ def table(backgrounds: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--quiet-hours", type=float, default=6.0)
     parser.add_argument("--diurnal-hours", type=float, default=3.0)
     parser.add_argument("--demo-minutes", type=float, default=20.0, help="0: skip")
     parser.add_argument("--step-ms", type=int, default=250, help="event time per micro-batch")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--rule", type=float, nargs=3, action="append",
-                        metavar=("THRESHOLD", "MIN_ORIGINALS", "MIN_ELAPSED_S"),
-                        help="an AlertRule to evaluate (repeatable; default: AlertRule())")
+    parser.add_argument(
+        "--rule",
+        type=float,
+        nargs=3,
+        action="append",
+        metavar=("THRESHOLD", "MIN_ORIGINALS", "MIN_ELAPSED_S"),
+        help="an AlertRule to evaluate (repeatable; default: AlertRule())",
+    )
+    parser.add_argument("--dump", metavar="DIR", help="write each run's held rows (parquet)")
     args = parser.parse_args()
     rules = [AlertRule(t, int(m), e) for t, m, e in args.rule] if args.rule else [AlertRule()]
 
@@ -365,31 +447,56 @@ def main() -> None:
     tasks: list[tuple[Any, tuple[Any, ...]]] = []
     for seed in args.seeds:
         if args.quiet_hours > 0:
-            tasks.append((background_run,
-                          ("quiet", FLAT, seed, START, args.quiet_hours, rules, args.step_ms)))
+            tasks.append(
+                (
+                    background_run,
+                    ("quiet", FLAT, seed, START, args.quiet_hours, rules, args.step_ms, args.dump),
+                )
+            )
         if args.diurnal_hours > 0:
-            tasks.append((background_run, ("diurnal", DIURNAL, seed, MORNING,
-                                           args.diurnal_hours, rules, args.step_ms)))
+            tasks.append(
+                (
+                    background_run,
+                    (
+                        "diurnal",
+                        DIURNAL,
+                        seed,
+                        MORNING,
+                        args.diurnal_hours,
+                        rules,
+                        args.step_ms,
+                        args.dump,
+                    ),
+                )
+            )
         if args.demo_minutes > 0:
-            tasks.append((demo_run, (seed, args.demo_minutes, rules, args.step_ms)))
+            tasks.append((demo_run, (seed, args.demo_minutes, rules, args.step_ms, args.dump)))
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = [f.result() for f in [pool.submit(fn, *a) for fn, a in tasks]]
     backgrounds = [r for r in results if r["name"] != "demo"]
     demos = [r for r in results if r["name"] == "demo"]
-    print(json.dumps({
-        "command": " ".join([".venv/bin/python", "tests/benchmark/bench_alerts.py", *sys.argv[1:]]),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "window": asdict(SPEC),
-        "step_ms": args.step_ms,
-        "trend_config": asdict(WindowEngine(SPEC).trend_config),
-        "rules": [asdict(r) for r in rules],
-        "table": table(backgrounds),
-        "lead_summary": lead_summary(demos, len(rules)) if demos else [],
-        "false_alarms": backgrounds,
-        "demo": demos,
-        "runtime_s": round(time.perf_counter() - t0, 1),
-    }, indent=1, default=str))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "command": " ".join(
+                    [".venv/bin/python", "tests/benchmark/bench_alerts.py", *sys.argv[1:]]
+                ),
+                "date": time.strftime("%Y-%m-%d"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "window": asdict(SPEC),
+                "step_ms": args.step_ms,
+                "trend_config": asdict(WindowEngine(SPEC).trend_config),
+                "rules": [asdict(r) for r in rules],
+                "table": table(backgrounds),
+                "lead_summary": lead_summary(demos, len(rules)) if demos else [],
+                "false_alarms": backgrounds,
+                "demo": demos,
+                "runtime_s": round(time.perf_counter() - t0, 1),
+            },
+            indent=1,
+            default=str,
+        )
+    )
 
 
 if __name__ == "__main__":
