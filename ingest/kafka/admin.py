@@ -159,25 +159,34 @@ def ensure_topics(
                "configs": dict(spec.configs)}
         for name, spec in specs.items()
     }  # fmt: skip
-    admin = _admin(bootstrap, timeout_s)
-    created = []
-    try:
-        result = admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000), raise_errors=False)
-        order = list(wanted)  # the broker answers in an order of its own: blame in the caller's
-        answers = sorted(result["topics"], key=lambda t: order.index(t["name"]))
-        for topic in answers:
-            if topic["error_code"] == 0:
-                created.append(topic["name"])
-            elif topic["error_code"] != _TOPIC_ALREADY_EXISTS:
-                _refused_topic(topic["name"], topic["error_code"], "CREATE")
-                reason = topic.get("error_message") or f"error code {topic['error_code']}"
-                raise BrokerError(f"can't create topic {topic['name']!r}: {reason}")
-        admin.wait_for_topics(list(topics), timeout_ms=int(timeout_s * 1000))
-    except KafkaError as exc:
-        raise BrokerError(f"can't create topics on {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
+    deadline = time.monotonic() + timeout_s
+    created: list[str] = []
+    while True:  # a node refusing or dropping the connection (restarting): ask again
+        admin = _admin(bootstrap, timeout_s)
+        try:
+            _create(admin, wanted, created, timeout_s)
+            break
+        except KafkaError as exc:
+            if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
+                raise BrokerError(f"can't create topics on {bootstrap}: {exc}") from exc
+        finally:
+            admin.close()
+        time.sleep(0.5)
     return sorted(created)
+
+
+def _create(admin: Any, wanted: dict[str, Any], created: list[str], timeout_s: float) -> None:
+    """Create ``wanted`` (the names made now go to ``created``); wait for their leaders."""
+    result = admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000), raise_errors=False)
+    order = list(wanted)  # the broker answers in an order of its own: blame in the caller's
+    for topic in sorted(result["topics"], key=lambda t: order.index(t["name"])):
+        if topic["error_code"] == 0:
+            created.append(topic["name"])
+        elif topic["error_code"] != _TOPIC_ALREADY_EXISTS:
+            _refused_topic(topic["name"], topic["error_code"], "CREATE")
+            reason = topic.get("error_message") or f"error code {topic['error_code']}"
+            raise BrokerError(f"can't create topic {topic['name']!r}: {reason}")
+    admin.wait_for_topics(order, timeout_ms=int(timeout_s * 1000))
 
 
 def _refused_topic(name: str, code: int, operation: str) -> None:
