@@ -105,6 +105,7 @@ def run_process(args: argparse.Namespace) -> int:
         if args.http_port is not None:
             check_port_free(config.http.host, args.http_port)
         return _replay(args, config, output_dir(config), metrics, stop)
+    install_stop(stop)  # a SIGTERM while starting up stops it cleanly too, once built
     bootstrap = config.kafka.bootstrap
     group = args.group or config.kafka.group
     http_port = config.http.port if args.http_port is None else args.http_port
@@ -134,7 +135,6 @@ def run_process(args: argparse.Namespace) -> int:
         "process: group %s on %s, partials to %s; metrics at %smetrics",
         group, bootstrap, config.kafka.partials_topic(group), server.url,
     )  # fmt: skip
-    install_stop(stop)
     finishing = threading.Event()
     on_signals(finishing.set, signal.SIGUSR1)
     if args.ready_file is not None:  # for 'run': SIGUSR1 (input is over) is safe from now

@@ -107,7 +107,7 @@ def test_the_alert_leads_the_final_trend_by_10_s_and_the_finals_are_the_truth(
     assert f"#{BURST}" in shown and 'class="alert"' in shown, shown
     summary = orjson.loads((tmp_path / "run.json").read_bytes())
     produced = int(summary["produced"])
-    assert produced > 0.9 * RATE * DURATION_S and summary["kept_up"]
+    assert produced > 0.9 * RATE * DURATION_S  # (kept up or not: the lead is in record times)
 
     want = truth_of(seeded, produced, tmp_path / "truth", env)
     assert_same_signals(parquet_signals(out), want)
