@@ -268,14 +268,20 @@ def check_described(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None
 
 
 def topic_names(bootstrap: str, timeout_s: float = 10.0) -> set[str]:
-    """The topics of the cluster at ``bootstrap``."""
-    admin = _admin(bootstrap, timeout_s)
-    try:
-        return set(admin.list_topics())
-    except KafkaError as exc:
-        raise BrokerError(f"can't list the topics on {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
+    """The topics of the cluster at ``bootstrap``; a node refusing or dropping the
+    connection (restarting) is asked again, with a new client, within ``timeout_s`` (a chaos
+    run's merger exited at start when the node it asked was being killed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = _admin(bootstrap, timeout_s)
+        try:
+            return set(admin.list_topics())
+        except KafkaError as exc:
+            if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
+                raise BrokerError(f"can't list the topics on {bootstrap}: {exc}") from exc
+        finally:
+            admin.close()
+        time.sleep(0.5)
 
 
 def delete_topics(bootstrap: str, names: Sequence[str], timeout_s: float = 10.0) -> None:

@@ -59,6 +59,17 @@ def _worker(env: dict[str, str], group: str, name: str, out: Path) -> subprocess
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
+def _wait_started(out: Path, name: str, timeout_s: float = 90.0) -> None:
+    """Until worker ``name`` has said it runs (bounded: a loaded machine starts slowly)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        logs = out.glob(f"{name}-*.log")
+        if any("process: group" in f.read_text(errors="replace") for f in logs):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"worker {name} did not start within {timeout_s:.0f} s")
+
+
 def _finish(proc: subprocess.Popen[bytes]) -> None:
     """Input over: the worker drains, ends its partitions and exits 0."""
     proc.send_signal(signal.SIGUSR1)
@@ -107,6 +118,7 @@ def test_join_kill_restart_and_shrink_give_the_truth(env: dict[str, str], tmp_pa
         time.sleep(1)
         a = _worker(env, group, "a", out)  # ... and back
         time.sleep(3)
+        _wait_started(out, "b")  # (a SIGTERM before the interpreter is up kills it: -15)
         b.send_signal(signal.SIGTERM)  # the group shrinks back to one
         assert b.wait(timeout=60) == 0
         assert producer.wait(timeout=120) == 0, producer.stderr.read() if producer.stderr else ""
