@@ -11,6 +11,7 @@ in-memory topic (:class:`ThreadFeed`). A real stream plugs in at the same seam.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -70,7 +71,10 @@ class ThreadFeed:
         return None
 
     def go(self, start_ms: int) -> None:
+        go_at = time.monotonic()  # event time start_ms is due now, however long the build
         pacer = self.make_pacer(start_ms)
+        if pacer.realtime:
+            pacer.firehose.prepare(start_ms + pacer.step_ms())
 
         def on_chunk(stats: PaceStats, n: int) -> None:
             self._stats = stats
@@ -79,7 +83,7 @@ class ThreadFeed:
             try:
                 self._stats = pacer.run(
                     posts=self.posts, duration_s=self.duration_s, stop=self._stop,
-                    on_chunk=on_chunk,
+                    on_chunk=on_chunk, wall_start=go_at if pacer.realtime else None,
                 )  # fmt: skip
             except BaseException as exc:  # raised by join, in the caller's thread
                 self._failure = exc

@@ -101,18 +101,26 @@ def uniques(keyed: pl.DataFrame, by: Sequence[str] = GROUP) -> pl.DataFrame:
     return keyed.select(*_extra(by), *UNIQUE_SCHEMA.names()).unique()
 
 
-def merge_partials(frames: list[pl.DataFrame], by: Sequence[str] = GROUP) -> pl.DataFrame:
-    """Add up partials of the same ``by`` group."""
+def merge_partials(
+    frames: list[pl.DataFrame], by: Sequence[str] = GROUP, where: pl.Expr | None = None
+) -> pl.DataFrame:
+    """Add up partials of the same ``by`` group (only the rows matching ``where``, if given:
+    one filter over all the frames, not one per frame)."""
     frames = [f for f in frames if not f.is_empty()]
     if not frames:
         return pl.DataFrame(schema={**dict.fromkeys(_extra(by), pl.Int32), **PARTIAL_SCHEMA})
     if len(frames) == 1 and list(by) == frames[0].columns[: len(by)]:
-        return frames[0]
+        return frames[0] if where is None else frames[0].filter(where)
+    names = [*_extra(by), *PARTIAL_SCHEMA.names()]
+    picked = [f if f.columns == names else f.select(names) for f in frames]
+    rows = pl.concat(picked, how="vertical_relaxed").lazy()
+    if where is not None:
+        rows = rows.filter(where)
     return (
-        pl.concat([f.select(*_extra(by), *PARTIAL_SCHEMA.names()) for f in frames])
-        .group_by(by)
+        rows.group_by(by)
         .agg(*(pl.col(c).sum() for c in SUM_COLUMNS), pl.col("max_event").max())
-        .select(*_extra(by), *PARTIAL_SCHEMA.names())
+        .select(names)
+        .collect()
     )
 
 

@@ -212,7 +212,7 @@ class EarlySignals:
         self._touched = []
         windows = touched["window_start"].unique().implode()
         wanted = pl.col("window_start").is_in(windows)
-        state = _merge([f.filter(wanted) for f in self.open.frames()])
+        state = merge_partials(self.open.frames(), GROUP, wanted)
         as_of = state.filter(pl.col("key") == STREAM_KEY).select(
             "window_start", pl.col("max_event").alias("as_of")
         )

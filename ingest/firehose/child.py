@@ -17,6 +17,7 @@ import multiprocessing as mp
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -55,10 +56,11 @@ def _child(spec: FirehoseSpec, conn: Connection, progress: Any, stop: Any, paren
     try:
         writer = kafka_writer(spec.bootstrap, spec.topic)
         conn.send(("ready",))
-        start_ms = conn.recv()
-        if start_ms is None:  # the parent gave up before starting
+        started = conn.recv()
+        if started is None:  # the parent gave up before starting
             writer.close()
             return
+        start_ms, go_at = started
         pacer = Pacer(
             firehose=Firehose(spec.config, spec.seed, int(start_ms)),
             writer=writer,
@@ -69,6 +71,10 @@ def _child(spec: FirehoseSpec, conn: Connection, progress: Any, stop: Any, paren
             rate=spec.config.rate,
             realtime=spec.realtime,
         )
+        # event time start_ms was due when the parent said go, not after the generator was
+        # built: posts go out when the wall clock reaches their created_at (else every post
+        # of a paced run is appended the build's half second late)
+        pacer.firehose.prepare(int(start_ms) + pacer.step_ms())
 
         def on_chunk(stats: PaceStats, n: int) -> None:
             progress[:] = _slots(stats)
@@ -77,7 +83,11 @@ def _child(spec: FirehoseSpec, conn: Connection, progress: Any, stop: Any, paren
 
         try:
             stats = pacer.run(
-                posts=spec.posts, duration_s=spec.duration_s, stop=stop, on_chunk=on_chunk
+                posts=spec.posts,
+                duration_s=spec.duration_s,
+                stop=stop,
+                on_chunk=on_chunk,
+                wall_start=go_at if spec.realtime else None,
             )
         finally:
             writer.close()
@@ -145,8 +155,9 @@ class FirehoseProcess:
             raise ShardError(f"the firehose process sent {msg[0]!r} before 'ready'")
 
     def go(self, start_ms: int) -> None:
-        """Start producing, with event time ``start_ms`` due now."""
-        self._conn.send(start_ms)
+        """Start producing, with event time ``start_ms`` due now (``time.monotonic`` is
+        system-wide, so the child keeps to this moment whatever its set-up takes)."""
+        self._conn.send((start_ms, time.monotonic()))
 
     def stop(self) -> None:
         self._stop.set()

@@ -186,7 +186,7 @@ def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> No
         survive(first, 1)
         survive(busiest_leader(bootstrap, "posts", other_than=first), 2)
         before = processed(port)
-        wait_until("the worker to go on on three nodes", lambda: processed(port) > before, 60)
+        wait_until("the worker to go on on three nodes", lambda: processed(port) > before, 150)
         assert producer.poll() is None, "the firehose ended before the faults were over"
         producer.send_signal(signal.SIGINT)  # enough: the firehose stops cleanly
 
