@@ -18,10 +18,10 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
-from kafka.partitioner.default import murmur2
 
 from ingest.errors import DeliveryError
 from ingest.kafka.client_config import secured
+from ingest.kafka.partitioner import KeyPartitions
 from ingest.kafka.private import BulkAppender, bulk_problem
 from ingest.kafka.source import consumer_config
 
@@ -60,6 +60,7 @@ class PlainWriter:
             log.warning("early output goes by send(): the bulk path is off (%s)", problem)
         self._bulk = None if problem else BulkAppender(self._producer, threading.Event(), 2.0)
         self._counts: dict[str, int] = {}
+        self._key_partitions = KeyPartitions()
 
     def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         try:
@@ -78,8 +79,9 @@ class PlainWriter:
                 self.send(topic, value, key)
             return
         groups: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        partition_of = self._key_partitions.of(topic, count)
         for key, value in zip(keys, values, strict=True):
-            ks, vs = groups.setdefault((murmur2(key) & 0x7FFFFFFF) % count, ([], []))
+            ks, vs = groups.setdefault(partition_of(key), ([], []))
             ks.append(key)
             vs.append(value)
         for partition, (ks, vs) in groups.items():

@@ -572,6 +572,8 @@ def _self_test() -> str | None:
                 (2, b"", None, []),
                 (4, b"key", b"x" * 9000, [("h", b"v"), ("e", None)]),
                 (5, None, b"\x00\xff" * 3, []),
+                (200, b"k", b"y" * 70, []),  # two-byte offset delta and length
+                (10_000, b"k2", b"z", []),  # a three-byte offset delta
             ]
             for offset, key, value, headers in rows:
                 builder.append(offset, 1_700_000_000_000 + offset * 999, key, value, headers)

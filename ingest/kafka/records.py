@@ -91,8 +91,9 @@ def decode_records(
     must end with the last record, appending to the three lists.
 
     One pass, no object per record but the key and value slices; one- and two-byte varints
-    (every length below 8 KiB) are read inline. Raises ``CorruptRecordError`` on a record
-    whose fields don't add up to its length, or on bytes left after the last record.
+    (every length and offset delta below 8 Ki) are read inline. Raises
+    ``CorruptRecordError`` on a record whose fields don't add up to its length, or on bytes
+    left after the last record.
     """
     dv = decode_varint
     add_value, add_key, add_offset = values.append, keys.append, offsets.append
@@ -103,7 +104,13 @@ def decode_records(
                 length = (b >> 1) ^ -(b & 1)
                 pos += 1
             else:
-                length, pos = dv(buf, pos)
+                c = buf[pos + 1]
+                if c < 0x80:  # a record of 64 B to 8 KiB: most of them
+                    raw = (b & 0x7F) | (c << 7)
+                    length = (raw >> 1) ^ -(raw & 1)
+                    pos += 2
+                else:
+                    length, pos = dv(buf, pos)
             start = pos
             pos = pos + 1 if buf[pos] < 0x80 else _skip_varint(buf, pos)  # attributes
             while buf[pos] & 0x80:  # timestamp delta, unused
@@ -114,8 +121,14 @@ def decode_records(
                 add_offset(base_offset + ((b >> 1) ^ -(b & 1)))
                 pos += 1
             else:
-                delta, pos = dv(buf, pos)
-                add_offset(base_offset + delta)
+                c = buf[pos + 1]
+                if c < 0x80:  # offset deltas 64 to 8191
+                    raw = (b & 0x7F) | (c << 7)
+                    add_offset(base_offset + ((raw >> 1) ^ -(raw & 1)))
+                    pos += 2
+                else:
+                    delta, pos = dv(buf, pos)
+                    add_offset(base_offset + delta)
             b = buf[pos]
             if b < 0x80:
                 n = (b >> 1) ^ -(b & 1)

@@ -27,12 +27,12 @@ from typing import Any
 
 from kafka import KafkaProducer
 from kafka import errors as kerrors
-from kafka.partitioner.default import murmur2
 from kafka.structs import TopicPartition
 
 from ingest.batch import OutRecord
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
 from ingest.kafka.client_config import secured
+from ingest.kafka.partitioner import KeyPartitions
 from ingest.kafka.private import (
     BulkAppender,
     bulk_problem,
@@ -127,7 +127,7 @@ class Transaction:
         self.step_timeout_s = step_timeout_s
         self.producer: KafkaProducer | None = producer or make_producer()
         self._bulk: tuple[KafkaProducer, BulkAppender | None] | None = None
-        self._partitions: dict[str, tuple[int, dict[bytes, int]]] = {}
+        self._partitions = KeyPartitions()
         self._never = threading.Event()
 
     def commit(
@@ -238,18 +238,7 @@ class Transaction:
         count = len(producer.partitions_for(topic) or ())
         if count == 0:
             raise kerrors.UnknownTopicOrPartitionError(f"no partitions known for {topic}")
-        known = self._partitions.get(topic)
-        if known is None or known[0] != count or len(known[1]) > 1_000_000:
-            known = self._partitions[topic] = (count, {})
-        cache = known[1]
-
-        def partition(key: bytes) -> int:
-            part = cache.get(key)
-            if part is None:
-                part = cache[key] = (murmur2(key) & 0x7FFFFFFF) % count
-            return part
-
-        return partition
+        return self._partitions.of(topic, count)
 
     def _abort(self) -> bool:
         """Abort the open transaction; False when that failed (the producer is unusable)."""
