@@ -554,42 +554,59 @@ _INTERNALS = (
 )
 
 
+#: A record to build into a batch: (offset, key, value, headers).
+Row = tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]
+
+
+def built_batch(rows: Sequence[Row], codec: int = 0) -> bytes:
+    """A v2 record batch of ``rows``, built by kafka-python's own builder (base offset 0)."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    builder = DefaultRecordBatchBuilder(2, codec, 0, -1, -1, -1, 1 << 26)
+    for offset, key, value, headers in rows:
+        builder.append(offset, 1_700_000_000_000 + offset * 999, key, value, headers)
+    return bytes(builder.build())
+
+
+def read_batch(raw: bytes, base_offset: int = 0) -> tuple[list[Any], list[Any]]:
+    """The (offset + ``base_offset``, key, value) of each record of ``raw``, as kafka-python
+    reads them and as :func:`decode_records` does; raises ValueError on a bad CRC."""
+    from kafka.record.default_records import DefaultRecordBatch
+
+    expect = [(r.offset + base_offset, r.key, r.value) for r in DefaultRecordBatch(raw)]
+    batch = DefaultRecordBatch(raw)
+    if not batch.validate_crc():
+        raise ValueError("kafka-python's own batch fails its CRC check")
+    batch._maybe_uncompress()  # noqa: SLF001 - a fetched batch decoded in bulk
+    values: list[bytes | None] = []
+    keys: list[bytes | None] = []
+    offsets: list[int] = []
+    body = bytes(batch._buffer)  # noqa: SLF001 - a fetched batch decoded in bulk
+    start = batch._pos  # noqa: SLF001 - a fetched batch decoded in bulk
+    decode_records(body, start, batch.records_count, base_offset, values, keys, offsets)
+    return expect, list(zip(offsets, keys, values, strict=True))
+
+
 @functools.cache
 def _self_test() -> str | None:
     """None when the bulk decoder gives what kafka-python gives; else the reason."""
     from kafka.consumer.fetcher import Fetcher
-    from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
     try:
         for name in ("_parse_fetched_data", "fetched_records", "PartitionRecords"):
             if not hasattr(Fetcher, name):
                 return f"kafka-python's Fetcher has no {name}"
+        rows: list[Row] = [
+            (0, b"k0", b'{"text":"hello"}' * 20, []),
+            (1, None, b"", []),
+            (2, b"", None, []),
+            (4, b"key", b"x" * 9000, [("h", b"v"), ("e", None)]),
+            (5, None, b"\x00\xff" * 3, []),
+            (200, b"k", b"y" * 70, []),  # two-byte offset delta and length
+            (10_000, b"k2", b"z", []),  # a three-byte offset delta
+        ]
         for codec in (0, 1, 3, 4):
-            builder = DefaultRecordBatchBuilder(2, codec, 0, -1, -1, -1, 1 << 20)
-            rows = [
-                (0, b"k0", b'{"text":"hello"}' * 20, []),
-                (1, None, b"", []),
-                (2, b"", None, []),
-                (4, b"key", b"x" * 9000, [("h", b"v"), ("e", None)]),
-                (5, None, b"\x00\xff" * 3, []),
-                (200, b"k", b"y" * 70, []),  # two-byte offset delta and length
-                (10_000, b"k2", b"z", []),  # a three-byte offset delta
-            ]
-            for offset, key, value, headers in rows:
-                builder.append(offset, 1_700_000_000_000 + offset * 999, key, value, headers)
-            raw = bytes(builder.build())
-            expect = [(r.offset, r.key, r.value) for r in DefaultRecordBatch(raw)]
-            batch = DefaultRecordBatch(raw)
-            if not batch.validate_crc():
-                return "kafka-python's own batch fails its CRC check"
-            batch._maybe_uncompress()  # noqa: SLF001 - a fetched batch decoded in bulk
-            values: list[bytes | None] = []
-            keys: list[bytes | None] = []
-            offsets: list[int] = []
-            body = bytes(batch._buffer)  # noqa: SLF001 - a fetched batch decoded in bulk
-            start = batch._pos  # noqa: SLF001 - a fetched batch decoded in bulk
-            decode_records(body, start, batch.records_count, 100, values, keys, offsets)
-            got = [(o - 100, k, v) for o, k, v in zip(offsets, keys, values, strict=True)]
+            expect, got = read_batch(built_batch(rows, codec), 100)
             if got != expect:
                 return f"bulk decode differs from kafka-python's (codec {codec})"
     except Exception as exc:  # any surprise in the internals means: don't use them

@@ -49,30 +49,20 @@ def test_a_broken_builder_fails_the_self_test(monkeypatch: pytest.MonkeyPatch) -
 def test_the_bulk_decoder_reads_every_varint_width_as_kafka_python_does() -> None:
     """Lengths and offset deltas of one, two and three varint bytes (the decoder reads the
     first two widths inline), keys and values absent, empty and long, headers."""
-    from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
-
-    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 24)
     sizes = [0, 1, 30, 31, 32, 63, 64, 65, 200, 4000, 8190, 8191, 8192, 9000, 70_000]
+    rows: list[internals.Row] = []
     for i in range(9_000):
         key = None if i % 97 == 0 else str(i).encode() * (i % 5)
         value = None if i % 89 == 0 else bytes([i % 251]) * sizes[i % len(sizes)]
-        headers = [("h", b"v")] if i % 1000 == 3 else []
-        builder.append(i, 1_700_000_000_000 + i, key, value, headers)
-    raw = bytes(builder.build())
-    batch = DefaultRecordBatch(raw)
-    expect = [(r.offset + 7, r.key, r.value) for r in DefaultRecordBatch(raw)]
-    values: list[bytes | None] = []
-    keys: list[bytes | None] = []
-    offsets: list[int] = []
-    body, start = bytes(batch._buffer), batch._pos  # noqa: SLF001 - the batch's own bytes
-    records.decode_records(body, start, batch.records_count, 7, values, keys, offsets)
-    assert list(zip(offsets, keys, values, strict=True)) == expect
+        rows.append((i, key, value, [("h", b"v")] if i % 1000 == 3 else []))
+    expect, got = internals.read_batch(internals.built_batch(rows), 7)
+    assert len(got) == 9_000
+    assert got == expect
 
 
 def test_cached_key_partitions_are_kafkas_and_start_again_on_a_new_count() -> None:
-    from kafka.partitioner.default import murmur2
-
     from ingest.kafka.partitioner import KeyPartitions
+    from ingest.kafka.testing import murmur2
 
     parts = KeyPartitions(max_keys=50)
     keys = [f"tag{i}@1780000000000".encode() for i in range(200)]
