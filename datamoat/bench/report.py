@@ -83,6 +83,9 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
             rows.append((f"peak RSS: {name}", f"{peer['peak_rss_bytes'] / MIB:,.0f} MiB"))
         if peer.get("agreement"):
             rows.append((f"{name}'s output against datamoat's", str(peer["agreement"])))
+        if peer.get("late_records") is not None:
+            late = f"{peer['late_records']:,} records ({peer['late_posts']:,} posts)"
+            rows.append((f"dropped as late by {name} (most in a round)", late))
     lines = ["| figure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines)

@@ -36,8 +36,10 @@ def test_bench_peers_agree_and_report_ratios(kafka_bootstrap: str, tmp_path: Pat
         ratio = summary["processed_per_s"] / peer["posts_per_s"]
         assert peer["ratio"] == pytest.approx(ratio, rel=0.01, abs=0.006)
         assert peer["peak_rss_bytes"] > 10 << 20
+        assert peer["late_records"] == 0 and peer["late_posts"] == 0  # none dropped as late
     assert "round 1/1: quix and datamoat agree" in done.stderr
     assert "round 1/1: bytewax and datamoat agree" in done.stderr
+    assert "round 1/1: quix dropped 0 records (0 posts) as late" in done.stderr
 
 
 def test_peers_only_with_a_kafka_drain(tmp_path: Path) -> None:

@@ -11,7 +11,16 @@ from typing import Any
 
 import orjson
 
-__all__ = ["STREAM_KEY", "PeerArgs", "keys_of", "peer_args", "scorer", "write_rows"]
+__all__ = [
+    "STREAM_KEY",
+    "PeerArgs",
+    "keys_of",
+    "late_path",
+    "peer_args",
+    "scorer",
+    "write_late",
+    "write_rows",
+]
 
 STREAM_KEY = "*"
 
@@ -79,3 +88,20 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], started: float) -> in
     took = time.monotonic() - started
     print(f"wrote {n:,} rows to {path} after {took:.1f} s", file=sys.stderr, flush=True)
     return n
+
+
+def late_path(out: Path) -> Path:
+    """Where a peer writing its rows to ``out`` reports its late drops."""
+    return out.with_name(out.name + ".late.json")
+
+
+def write_late(out: Path, keys: Iterable[str]) -> int:
+    """Report the (key, ...) records the peer dropped as late, given their keys: records and
+    posts (one ``*`` record per post) to :func:`late_path`, and one line; return records."""
+    records = posts = 0
+    for key in keys:
+        records += 1
+        posts += key == STREAM_KEY
+    late_path(out).write_bytes(orjson.dumps({"late_records": records, "late_posts": posts}))
+    print(f"late drops: {records:,} records ({posts:,} posts)", file=sys.stderr, flush=True)
+    return records

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from datamoat.bench.peers.common import late_path
 from datamoat.bench.peers.compare import Agreement, agree, read_ndjson_rows, read_signal_rows
 from datamoat.bench.runner import datamoat, run_env
 from datamoat.bench.sampler import wait_rusage
@@ -68,6 +71,8 @@ class _System:
     name: str
     runs: list[Measured] = field(default_factory=list)
     agreements: list[Agreement] = field(default_factory=list)
+    #: Per round, the records and posts the peer dropped as late (its own report).
+    late: list[tuple[int, int]] = field(default_factory=list)
 
     def median_rate(self, posts: int) -> float:
         return statistics.median(m.rate(posts) for m in self.runs)
@@ -123,6 +128,15 @@ def _peer_cmd(
             "--idle-s", f"{_PEER_IDLE_S[name]:g}"]  # fmt: skip
 
 
+def _late(rows: Path, name: str) -> tuple[int, int]:
+    """The late drops ``name`` reported beside ``rows``: (records, posts)."""
+    path = late_path(rows)
+    if not path.is_file():
+        raise BrokerError(f"{name} did not report its late drops ({path} is missing)")
+    got = orjson.loads(path.read_bytes())
+    return int(got["late_records"]), int(got["late_posts"])
+
+
 def run_rounds(
     *,
     bootstrap: str,
@@ -159,6 +173,9 @@ def run_rounds(
                 measured = _together({system.name: cmd}, env, where, timeout_s)
                 measured.idle_s = _PEER_IDLE_S[system.name]
                 outputs[system.name] = read_ndjson_rows(where / "rows.ndjson")
+                system.late.append(_late(where / "rows.ndjson", system.name))
+                log(f"round {r + 1}/{rounds}: {system.name} dropped {system.late[-1][0]:,} "
+                    f"records ({system.late[-1][1]:,} posts) as late")  # fmt: skip
             system.runs.append(measured)
             log(f"round {r + 1}/{rounds}: {system.name} {posts:,} posts in "
                 f"{measured.wall_s:.1f} s ({measured.rate(posts):,.0f}/s)")  # fmt: skip
@@ -178,7 +195,9 @@ def run_rounds(
             "rounds_posts_per_s": [round(m.rate(posts), 1) for m in system.runs],
             "cpu_s": round(statistics.median(sum(m.cpu_s.values()) for m in system.runs), 2),
             "peak_rss_bytes": max(max(m.peak_rss_bytes.values()) for m in system.runs),
-            "agrees": all(a.ok for a in system.agreements),
+            "late_records": max(n for n, _ in system.late),
+            "late_posts": max(n for _, n in system.late),
+            "agrees": all(a.ok for a in system.agreements) and not any(n for n, _ in system.late),
             "agreement": worst.describe(),
         }
     last = ours.runs[-1]
