@@ -16,6 +16,8 @@ bit-identical to), so the means agree to 1e-9 when the windows hold the same pos
   partition, which closes every window.
 
 Both run as ``python -m datamoat.bench.peers.<name>`` with the options of :func:`.common.
-peer_args`, and write their rows as NDJSON. They need the ``peers`` extra
+peer_args`, write their rows as NDJSON and report the records they dropped as late
+(:func:`.common.write_late`; none may be). Each module's docstring names the documentation
+page each of its settings follows. They need the ``peers`` extra
 (``pip install -e '.[peers]'``).
 """
