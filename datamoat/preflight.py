@@ -102,7 +102,8 @@ def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = 
     )
 
 
-#: One attempt of a look: short, so that a refusal the client only logs is found soon.
+#: The first attempt of a look: short, so that a refusal the client only logs is found soon
+#: (each next attempt of the same look is twice as long).
 ATTEMPT_S = 1.5
 
 
@@ -114,10 +115,11 @@ def _answers(bootstrap: str, timeout_s: float) -> bool:
     from ingest.kafka.denied import as_access_denied
 
     deadline = time.monotonic() + timeout_s
+    attempt_s = ATTEMPT_S
     while True:
         left = deadline - time.monotonic()
         try:
-            return broker_count(bootstrap, max(0.2, min(ATTEMPT_S, left))) >= 1
+            return broker_count(bootstrap, max(0.2, min(attempt_s, left))) >= 1
         except BrokerError as exc:
             denied = as_access_denied(exc)
             if denied is exc:
@@ -126,6 +128,9 @@ def _answers(bootstrap: str, timeout_s: float) -> bool:
                 raise denied from exc
             if time.monotonic() >= deadline:
                 return False
+        # each attempt longer than the last: on a loaded machine a SASL handshake can take
+        # longer than one short attempt, which then ends before the refusal is said
+        attempt_s *= 2
 
 
 def require_topic(bootstrap: str, topic: str, key: str = "kafka.posts_topic") -> None:

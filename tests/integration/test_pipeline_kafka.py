@@ -120,6 +120,9 @@ def test_run_on_kafka_serves_metrics_and_accounts_for_every_post(
     summary = orjson.loads((tmp_path / "run.json").read_bytes())
     assert summary["produced"] == summary["processed"] + summary["dead_lettered"]
     assert summary["consumed"] == summary["produced"]
-    assert abs(summary["produced_per_s"] / 1157 - 1) < 0.05
+    # 8 s of event time at 1,157 posts/s (a count, not a wall-clock rate: CI load stretches
+    # the firehose's last flush, and with it produced_per_s, by half a second)
+    assert abs(summary["produced"] / (1157 * 8) - 1) < 0.05
+    assert summary["produced_per_s"] > 0
     star = parquet_signals(tmp_path / "run").filter(pl.col("key") == "*")
     assert star["posts"].sum() == summary["processed"]
