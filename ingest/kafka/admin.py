@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka import errors as kerrors
@@ -48,6 +48,8 @@ __all__ = [
     "topic_names",
 ]
 
+_T = TypeVar("_T")
+
 #: Kafka's TOPIC_ALREADY_EXISTS error code.
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -76,25 +78,16 @@ class TopicSpec:
 
 
 def broker_count(bootstrap: str, timeout_s: float = 10.0, plaintext: bool = False) -> int:
-    """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none).
-
-    A node that refuses or drops the connection (one of several, restarting) is not the
-    cluster's answer: the question is asked again, with a new client (which may bootstrap
-    from another node), until ``timeout_s`` has passed (a chaos run's firehose exited at
-    start when one of three nodes was being restarted)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        admin = _admin(bootstrap, timeout_s, plaintext)
-        try:
-            return len(admin.describe_cluster()["brokers"])
-        except KafkaError as exc:
-            if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
-                raise BrokerError(
-                    f"can't describe the Kafka cluster at {bootstrap}: {exc}"
-                ) from exc
-        finally:
-            admin.close()
-        time.sleep(0.5)
+    """How many brokers the cluster at ``bootstrap`` has right now (BrokerError if none);
+    asked afresh while a node is restarting (a chaos run's firehose exited at start when one
+    of three nodes was being restarted)."""
+    return _asked_afresh(
+        bootstrap,
+        timeout_s,
+        f"can't describe the Kafka cluster at {bootstrap}",
+        lambda admin: len(admin.describe_cluster()["brokers"]),
+        plaintext,
+    )
 
 
 def replication_factors(
@@ -159,19 +152,13 @@ def ensure_topics(
                "configs": dict(spec.configs)}
         for name, spec in specs.items()
     }  # fmt: skip
-    deadline = time.monotonic() + timeout_s
-    created: list[str] = []
-    while True:  # a node refusing or dropping the connection (restarting): ask again
-        admin = _admin(bootstrap, timeout_s)
-        try:
-            _create(admin, wanted, created, timeout_s)
-            break
-        except KafkaError as exc:
-            if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
-                raise BrokerError(f"can't create topics on {bootstrap}: {exc}") from exc
-        finally:
-            admin.close()
-        time.sleep(0.5)
+    created: list[str] = []  # across attempts: a retry finds the earlier ones existing
+    _asked_afresh(
+        bootstrap,
+        timeout_s,
+        f"can't create topics on {bootstrap}",
+        lambda admin: _create(admin, wanted, created, timeout_s),
+    )
     return sorted(created)
 
 
@@ -197,6 +184,32 @@ def _refused_topic(name: str, code: int, operation: str) -> None:
             f"principal needs the ACL {operation} on topic {name} (the README lists a "
             "pipeline's ACLs)"
         )
+
+
+def _asked_afresh(
+    bootstrap: str,
+    timeout_s: float,
+    failed: str,
+    ask: Callable[[Any], _T],
+    plaintext: bool = False,
+) -> _T:
+    """``ask(admin)`` of a new admin client of the cluster at ``bootstrap``.
+
+    A node that refuses or drops the connection (one of several, restarting) is not the
+    cluster's answer: a retriable error is asked again, with a new client (which may
+    bootstrap from another node), until ``timeout_s`` has passed. Anything else, or the time
+    up, is a :class:`BrokerError` line ``failed: <the error>``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = _admin(bootstrap, timeout_s, plaintext)
+        try:
+            return ask(admin)
+        except KafkaError as exc:
+            if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
+                raise BrokerError(f"{failed}: {exc}") from exc
+        finally:
+            admin.close()
+        time.sleep(0.5)
 
 
 def _admin(bootstrap: str, timeout_s: float, plaintext: bool = False) -> Any:
@@ -268,20 +281,14 @@ def check_described(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None
 
 
 def topic_names(bootstrap: str, timeout_s: float = 10.0) -> set[str]:
-    """The topics of the cluster at ``bootstrap``; a node refusing or dropping the
-    connection (restarting) is asked again, with a new client, within ``timeout_s`` (a chaos
-    run's merger exited at start when the node it asked was being killed)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        admin = _admin(bootstrap, timeout_s)
-        try:
-            return set(admin.list_topics())
-        except KafkaError as exc:
-            if time.monotonic() >= deadline or not getattr(exc, "retriable", False):
-                raise BrokerError(f"can't list the topics on {bootstrap}: {exc}") from exc
-        finally:
-            admin.close()
-        time.sleep(0.5)
+    """The topics of the cluster at ``bootstrap``; asked afresh while a node is restarting
+    (a chaos run's merger exited at start when the node it asked was being killed)."""
+    return _asked_afresh(
+        bootstrap,
+        timeout_s,
+        f"can't list the topics on {bootstrap}",
+        lambda admin: set(admin.list_topics()),
+    )
 
 
 def delete_topics(bootstrap: str, names: Sequence[str], timeout_s: float = 10.0) -> None:
