@@ -238,7 +238,7 @@ class EarlyConfig:
     windows and the alert rule (:class:`~process.early.AlertRule`) in its own units."""
 
     enabled: bool = True
-    threshold: float = 4.5
+    threshold: float = 7.5
     min_originals: int = 10
     min_elapsed_s: float = 2.0
 

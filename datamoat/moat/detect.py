@@ -16,9 +16,11 @@ Each tier has these detectors, each a statistic per (window, key) and a threshol
   window seen so far, at checkpoints of the window; per window its highest checkpoint
   (:mod:`datamoat.moat.early`). With early alerts, a tier's bursts are found by the trend
   detector or this one, whichever is available first.
-* **trend_early**: both of those at one threshold, as the pipeline runs them (its early
-  rule's threshold is the final rule's): per window the higher of the two statistics, so
-  the final signals and the early alerts together are held to the rate.
+* **trend_early**: both of those held to the rate together, as the pipeline runs them (its
+  early rule at its own threshold, a fixed ratio of the final rule's:
+  :func:`datamoat.moat.early.early_ratio`): per window the higher of the trend statistic and
+  the early one divided by the ratio, so the final signals and the early alerts together
+  are held to the rate.
 
 An **alarm episode** is a run of consecutive windows of one key whose statistic reaches the
 threshold. No threshold is set by hand: :func:`calibrate` picks, per tier and detector, the

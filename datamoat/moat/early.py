@@ -25,10 +25,14 @@ counts: :func:`checkpoint_counts`):
   key with an early alarm at any checkpoint.
 
 Held to the rate on its own, the early detector raises its false alarms on top of the trend
-detector's. The pipeline runs both at one threshold (its early rule's is the final rule's),
-and so does the detector ``trend_early`` (:func:`either_stat`): per window the higher of the
-final and the early statistic, one threshold calibrated to the common rate, so that the
-final signals and the early alerts *together* hold it.
+detector's. The pipeline runs both, its early rule at its own threshold (``early.threshold``,
+:class:`process.early.AlertRule`), :func:`early_ratio` times the final rule's
+(``trends.threshold``): the early statistic is noisier (a part of a window, looked at every
+micro-batch), so it needs a higher score for the same false-alarm rate. So does the
+detector ``trend_early`` (:func:`either_stat`): per window the higher of the final statistic
+and the early one divided by that ratio, one threshold calibrated to the common rate, so
+that the final signals and the early alerts *together* hold it, the early alarms at the
+ratio times the final threshold, as in the pipeline.
 
 An early alarm is available at its checkpoint plus the tier's delay. A batch tier
 (``every_s``) publishes nothing before its batch, so early alerts don't apply to it: its
@@ -56,6 +60,7 @@ __all__ = [
     "by_window",
     "checkpoint_counts",
     "early_available",
+    "early_ratio",
     "early_stat",
     "either_stat",
     "final_as_of",
@@ -237,12 +242,20 @@ def by_window(checkpoints: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def either_stat(trend: pl.DataFrame, early: pl.DataFrame) -> pl.DataFrame:
+def early_ratio(trend: TrendConfig) -> float:
+    """The pipeline's early threshold over its final one (:class:`process.early.AlertRule`'s
+    and ``trend``'s): held together, an early alarm needs this many times the threshold a
+    final alarm needs."""
+    return AlertRule().threshold / trend.threshold
+
+
+def either_stat(trend: pl.DataFrame, early: pl.DataFrame, ratio: float) -> pl.DataFrame:
     """Per (window, key) the higher of the trend detector's and the early detector's
-    (:func:`by_window`) statistics (STAT_SCHEMA): both at one threshold alarm in a window
-    when this reaches it."""
-    return by_window(pl.concat([trend.select(STAT_SCHEMA.names()),
-                                early.select(STAT_SCHEMA.names())]))  # fmt: skip
+    (:func:`by_window`) statistics, the early one divided by ``ratio``
+    (:func:`early_ratio`) (STAT_SCHEMA): both held together alarm in a window when this
+    reaches the threshold, the early one at ``ratio`` times it."""
+    scaled = early.select(STAT_SCHEMA.names()).with_columns(pl.col("stat") / ratio)
+    return by_window(pl.concat([trend.select(STAT_SCHEMA.names()), scaled]))
 
 
 def early_available(tier: Tier, clock: Clock) -> pl.Expr | None:

@@ -18,7 +18,8 @@ the truth.
   after the onset, available at the checkpoint plus the tier's delay within ``horizon_s``;
   the lead with early alerts is the earlier of the two availabilities minus the onset
   (``early_lead_s``; so never later than ``lead_s``). ``held_lead_s`` is the same with
-  both detectors at the one threshold of ``trend_early`` (held to the rate together). A
+  both detectors held to the rate together by ``trend_early``'s threshold (the early
+  alarms at :func:`datamoat.moat.early.early_ratio` times it). A
   batch tier has no early alerts, and sentiment shifts none either: there both are
   ``lead_s``.
 * **Against the truth.** The exact values over every post are the full-access engine's
@@ -48,6 +49,7 @@ from datamoat.moat.early import (
     CHECKPOINT_SCHEMA,
     by_window,
     early_available,
+    early_ratio,
     early_stat,
     either_stat,
 )
@@ -113,7 +115,8 @@ def detector_stats(
             done.texts[ms], spec.hop_ms, config.sentiment_baseline_windows
         ).filter(pl.col("window_start") >= warm)
         out[ms, "early"] = by_window(early[ms])
-        out[ms, "trend_early"] = either_stat(out[ms, "trend"], out[ms, "early"])
+        ratio = early_ratio(done.trend[ms])
+        out[ms, "trend_early"] = either_stat(out[ms, "trend"], out[ms, "early"], ratio)
     return out
 
 
@@ -197,13 +200,15 @@ def measure_seed(
                 if detector == "trend" and early_when is not None:
                     ahead = checkpoints[tier.ms].with_columns(early_when.alias("available_ms"))
                     by = thresholds[tier.name]
+                    held = by["trend_early"][k]
+                    ratio = early_ratio(done.trend[tier.ms])
                     rows = rows.join(
                         _either(events, hits, ahead, by["trend"][k], by["early"][k], horizon,
                                 clock).rename({"lead_s": "early_lead_s"}),
                         on="burst", how="left",
                     ).join(
-                        _either(events, hits, ahead, by["trend_early"][k], by["trend_early"][k],
-                                horizon, clock).rename({"lead_s": "held_lead_s"}),
+                        _either(events, hits, ahead, held, held * ratio, horizon,
+                                clock).rename({"lead_s": "held_lead_s"}),
                         on="burst", how="left",
                     )  # fmt: skip
                 else:

@@ -293,12 +293,18 @@ def _early_block(summary: dict[str, Any]) -> list[str]:
         return []
     step = summary.get("early_rule", {}).get("step_s")
     every = f"every {step:g} simulated seconds" if step else "at checkpoints"
+    ratio = _early_ratio(summary)
+    together = (
+        f"the early one at {ratio:.3g} times it, as in the pipeline"
+        if ratio != 1.0
+        else "as in the pipeline"
+    )
     lines = [
         f"With early alerts: each tier also scores its open windows {every} (the pipeline's "
         "early trend rule, `process/early.py`, on the part of the window seen), and a "
         "burst's lead is the earlier of its final and its early alarm. Held to the rate "
-        "together, the final and the early statistic share one threshold (as in the "
-        "pipeline); held on their own, each detector has its own, so both together raise "
+        f"together, the final and the early statistic share one threshold ({together}); "
+        "held on their own, each detector has its own, so both together raise "
         'more false alarms (last column, on the hold-out seeds). "Earlier by" is the paired '
         "median over the bursts found both with and without early alerts (negative: later); "
         '"+k found" / "-k found": bursts found only with / only without them. The lead '
@@ -445,7 +451,7 @@ def markdown_report(summary: dict[str, Any], plots: list[str]) -> str:
             "Pearson's r between the tier's mean sentiment and the generator's own mean "
             "polarity per cell.",
             "",
-            *_EARLY_NOTE,
+            *_early_note(summary),
             "### Detectors",
             "",
             "| tier | detector | threshold | method | calibration episodes / h | hold-out / h |",
@@ -473,22 +479,44 @@ def markdown_report(summary: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_EARLY_NOTE = [
-    "Early alerts: at each checkpoint of an open window, a tier scores its own posts so far "
-    "as `process/early.py` does: original posts so far over the seconds seen, against the "
-    "key's baseline after the newest window final by then (the trend tracker replayed on "
-    "the tier's final signals, undecayed), with the Poisson noise of a count over the part "
-    "seen, once 10 originals (scaled by the sampling rate, as the trend rule's support is) "
-    "and 2 s of event time are in. Per window its highest checkpoint is calibrated, like "
-    "every detector, to the common rate on the burst-free seeds (an early episode: a run "
-    "of windows of a key with an early alarm). An early alarm counts from a checkpoint "
-    "after the onset and is available at the checkpoint plus the tier's delay; a batch tier "
-    "publishes nothing before its batch, so early alerts don't change it. Held on its own, "
-    "the early detector's false alarms come on top of the final one's; held together, the "
-    "higher of a window's final and early statistic meets one threshold (detector "
-    "`trend_early`), as the pipeline runs its early rule at the final rule's threshold.",
-    "",
-]
+def _early_ratio(summary: dict[str, Any]) -> float:
+    """The early threshold over the final one, as the summary's run had them (1 for a
+    summary that names no early threshold)."""
+    early = summary.get("early_rule", {}).get("threshold")
+    final = summary.get("trend_rule", {}).get("threshold")
+    return float(early) / float(final) if early and final else 1.0
+
+
+def _early_note(summary: dict[str, Any]) -> list[str]:
+    rule = {"min_originals": 10, "min_elapsed_s": 2.0, **summary.get("early_rule", {})}
+    ratio = _early_ratio(summary)
+    held = (
+        "the higher of a window's final statistic and its early one divided by "
+        f"{ratio:.3g} meets one threshold (detector `trend_early`): the early alarms at "
+        f"{ratio:.3g} times the final threshold, as the pipeline runs its early rule "
+        f"(`early.threshold` {rule.get('threshold', 0):g} against `trends.threshold` "
+        f"{summary.get('trend_rule', {}).get('threshold', 0):g})"
+        if ratio != 1.0
+        else "the higher of a window's final and early statistic meets one threshold "
+        "(detector `trend_early`), as the pipeline runs its early rule at the final rule's "
+        "threshold"
+    )
+    return [
+        "Early alerts: at each checkpoint of an open window, a tier scores its own posts so "
+        "far as `process/early.py` does: original posts so far over the seconds seen, "
+        "against the key's baseline after the newest window final by then (the trend "
+        "tracker replayed on the tier's final signals, undecayed), with the Poisson noise of "
+        f"a count over the part seen, once {rule['min_originals']} originals (scaled by the "
+        "sampling rate, as the trend rule's support is) and "
+        f"{rule['min_elapsed_s']:g} s of event time are in. Per window its highest "
+        "checkpoint is calibrated, like every detector, to the common rate on the burst-free "
+        "seeds (an early episode: a run of windows of a key with an early alarm). An early "
+        "alarm counts from a checkpoint after the onset and is available at the checkpoint "
+        "plus the tier's delay; a batch tier publishes nothing before its batch, so early "
+        "alerts don't change it. Held on its own, the early detector's false alarms come on "
+        f"top of the final one's; held together, {held}.",
+        "",
+    ]
 
 
 def _tier_names(summary: dict[str, Any]) -> list[str]:

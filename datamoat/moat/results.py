@@ -15,8 +15,9 @@ against the firehose on the same events.
 * With early alerts, the same recall and lead time with each burst's lead the earlier of
   the trend detector's and the early detector's (:mod:`datamoat.moat.early`), two ways:
   ``early_alerts``, each detector held to the common rate on its own (so both together
-  raise more false alarms), and ``early_alerts_held``, both at one threshold held to the
-  common rate together (detector ``trend_early``, as the pipeline runs them). Each with
+  raise more false alarms), and ``early_alerts_held``, both held to the common rate
+  together (detector ``trend_early``: one threshold, the early alarms at the pipeline's
+  ratio of its early threshold to its final one). Each with
   the false alarms of both together on the hold-out seeds (``either_per_h``), the paired
   comparison with the tier without early alerts and with the firehose with early alerts.
 """

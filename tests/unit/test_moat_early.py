@@ -17,6 +17,7 @@ from datamoat.moat.early import (
     by_window,
     checkpoint_counts,
     early_available,
+    early_ratio,
     either_stat,
     sampled_rule,
 )
@@ -25,6 +26,7 @@ from datamoat.moat.seeds import CALIBRATION_BASE, Study, measured_seed, quiet_st
 from ingest.firehose import Firehose, FirehoseConfig
 from process.aggregate import STREAM_KEY
 from process.cascades import CascadeConfig
+from process.early import AlertRule
 from process.trends import TrendConfig, TrendTracker
 from tests.support.common import moat_tiers
 
@@ -140,9 +142,13 @@ def test_the_early_threshold_holds_the_common_rate_on_its_calibration_seeds(
 
 def test_with_early_alerts_no_burst_is_found_later(config: Any, calibrated: dict[str, Any]) -> None:
     study = Study(replace(config, min_bursts=6), START_MS, seeds=1, procs=1)
-    # target 1: both detectors at the one threshold of trend_early, each on its own
+    # target 1: each detector on its own at trend_early's threshold (the early one at the
+    # pipeline's ratio times it): what held together gives at target 0
+    ratio = early_ratio(study.trend)
+    assert ratio == AlertRule().threshold / study.trend.threshold
+    scale = {"trend": 1.0, "early": ratio}
     values: dict[str, dict[str, tuple[float, ...]]] = {
-        name: {d: (v[0], by["trend_early"][0] if d in ("trend", "early") else v[0])
+        name: {d: (v[0], by["trend_early"][0] * scale[d] if d in scale else v[0])
                for d, v in by.items()}
         for name, by in calibrated["values"].items()
     }  # fmt: skip
@@ -177,9 +183,13 @@ def test_the_held_statistic_is_the_higher_of_the_two() -> None:
                           "stat": [5.0, 2.0]})  # fmt: skip
     early = pl.DataFrame({"key": ["x", "z"], "window_start": [0, 10], "window_end": [10, 20],
                           "stat": [3.0, 4.0], "at_ms": [5, 20]})  # fmt: skip
-    got = either_stat(trend, by_window(early)).sort("key")
+    got = either_stat(trend, by_window(early), 1.0).sort("key")
     assert got.select("key", "window_start", "stat").rows() == [("x", 0, 5.0), ("y", 0, 2.0),
                                                                 ("z", 10, 4.0)]  # fmt: skip
+    # the early statistic divided by the ratio of the early threshold to the final one
+    got = either_stat(trend, by_window(early), 2.0).sort("key")
+    assert got.select("key", "window_start", "stat").rows() == [("x", 0, 5.0), ("y", 0, 2.0),
+                                                                ("z", 10, 2.0)]  # fmt: skip
 
 
 def test_both_detectors_together_are_runs_of_either() -> None:
