@@ -34,14 +34,30 @@ every rule's ``finalise`` before its ``update``.
   first alert on the hashtag, ``lead_s = final_at - alert_at``, ``alert_delay_s = alert_at -
   onset``. ``other_alerts``: alerts on any other key of the demo stream.
 
-Figures (2026-12-07, x86_64 2 cores, TrendConfig defaults: alpha 0.02, floor 0.5,
-min_support 20, threshold 4.5, warm-up 6 windows; AlertRule defaults: threshold 4.5,
-min_originals 10, min_elapsed_s 2.0), see the FIGURES block below.
+``--dump DIR`` writes every update where a rule held (and ``rules.json``); ``--rescore DIR``
+then evaluates stricter rules on those rows without running anything (the dumped rule must
+be no stricter on any field). For the dumped run's own second rule it gives the run's
+figures exactly.
+
+Figures (2026-12-07, x86_64, 2 cores; TrendConfig defaults: alpha 0.02, floor 0.5,
+min_support 20, threshold 4.5, warm-up 6 windows)::
+
+    bench_alerts.py --seeds 1 2 3 --quiet-hours 2 --diurnal-hours 1 --demo-minutes 20 \
+        --rule 3.5 5 1 --rule 5.5 12 3 --dump D                   (2,179 s on 2 processes)
+    bench_alerts.py --rescore D --rule 4.5 10 2 --rule 5.5 12 3 --rule 7.5 10 2
+
+    6 h quiet + 3 h diurnal (3 seeds)  false-alarm episodes  demo bursts (15): alerted,
+                                       (alerts, retracted)   lead p50 / min, other alerts
+    final rule                         0 (max score 3.62)    -
+    early 4.5/10/2 (the old default)   18 (18, 18)           15, 12.75 s / 5.0 s, 2
+    early 5.5/12/3                     0                     15, 11.75 s / 1.75 s, 0
+    early 7.5/10/2 (AlertRule default) 0 (max score 6.63)    15, 12.75 s / 2.5 s, 0
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -319,6 +335,30 @@ def background_run(
     }
 
 
+def _burst_row(tag: str, finals: pl.DataFrame, alert: dict[str, Any] | None) -> dict[str, Any]:
+    """A demo burst's delays and lead: its first final trending window (``finals``: the
+    trending rows) and its first alert after the onset (None: none)."""
+    burst = next(b for b in DEMO_BURSTS if b.hashtag == tag)
+    onset = DEMO_START + burst.start_ms
+    hits = finals.filter((pl.col("key") == tag) & (pl.col("window_start") + SPEC.size_ms > onset))
+    final_at: int | None = None
+    if hits.height:
+        first: int = hits.select(pl.col("window_start").min()).item()
+        final_at = first + SPEC.size_ms + SPEC.allowed_lateness_ms
+    alert_at: int | None = None if alert is None else alert["as_of"]
+    return {
+        "hashtag": tag,
+        "onset_s": burst.start_ms / 1000,
+        "peak": burst.peak,
+        "rise_s": burst.rise_s,
+        "final_delay_s": None if final_at is None else (final_at - onset) / 1000,
+        "alert_delay_s": None if alert_at is None else (alert_at - onset) / 1000,
+        "lead_s": None if final_at is None or alert_at is None else (final_at - alert_at) / 1000,
+        "alert_originals": None if alert is None else alert["originals"],
+        "alert_score": None if alert is None else round(alert["score"], 2),
+    }
+
+
 def demo_run(
     seed: int, minutes: float, rules: list[AlertRule], step_ms: int, dump: str | None
 ) -> dict[str, Any]:
@@ -334,30 +374,8 @@ def demo_run(
         bursts = []
         for tag, burst in tags.items():
             onset = DEMO_START + burst.start_ms
-            hits = finals.filter(
-                (pl.col("key") == tag) & (pl.col("window_start") + SPEC.size_ms > onset)
-            )
-            final_at: int | None = None
-            if hits.height:
-                first: int = hits.select(pl.col("window_start").min()).item()
-                final_at = first + SPEC.size_ms + SPEC.allowed_lateness_ms
             alerts = [a for a in run.alerts[i] if a["key"] == tag and a["as_of"] >= onset]
-            alert_at: int | None = alerts[0]["as_of"] if alerts else None
-            bursts.append(
-                {
-                    "hashtag": tag,
-                    "onset_s": burst.start_ms / 1000,
-                    "peak": burst.peak,
-                    "rise_s": burst.rise_s,
-                    "final_delay_s": None if final_at is None else (final_at - onset) / 1000,
-                    "alert_delay_s": None if alert_at is None else (alert_at - onset) / 1000,
-                    "lead_s": None
-                    if final_at is None or alert_at is None
-                    else (final_at - alert_at) / 1000,
-                    "alert_originals": alerts[0]["originals"] if alerts else None,
-                    "alert_score": round(alerts[0]["score"], 2) if alerts else None,
-                }
-            )
+            bursts.append(_burst_row(tag, finals, alerts[0] if alerts else None))
         others = [a for a in run.alerts[i] if a["key"] not in tags]
         out["early"].append(
             {
@@ -397,6 +415,82 @@ def lead_summary(demos: list[dict[str, Any]], n_rules: int) -> list[dict[str, An
             }
         )
     return out
+
+
+def rescore(dump: str, rules: list[AlertRule]) -> dict[str, Any]:
+    """Run nothing: each of ``rules`` on the rows a ``--dump`` run held under its first rule,
+    which must be no stricter than any of them on any field (those rows are every update
+    where a stricter rule can hold). Per rule: alerts (one per episode: its first window's
+    first held update) and retractions (neither that window nor the next trends finally) on
+    each burst-free stream, over every window dumped (its span and the one after), and the
+    demo bursts' leads as :func:`demo_run` gives them."""
+    with open(f"{dump}/rules.json", encoding="utf-8") as f:
+        dumped = json.load(f)
+    base, span = AlertRule(**dumped["rules"][0]), int(dumped["demo_minutes"] * 60_000)
+    for rule in rules:
+        if (rule.threshold < base.threshold or rule.min_originals < base.min_originals
+                or rule.min_elapsed_s < base.min_elapsed_s):  # fmt: skip
+            sys.exit(f"--rescore: {asdict(rule)} is less strict than the dumped {asdict(base)}")
+    runs = sorted(
+        os.path.basename(p).removesuffix("-rule0.parquet")
+        for p in glob.glob(f"{dump}/*-rule0.parquet")
+    )
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        streams: dict[str, dict[str, Any]] = {}
+        demos: list[dict[str, Any]] = []
+        for name in runs:
+            gated = pl.read_parquet(f"{dump}/{name}-rule0.parquet").filter(
+                (pl.col("originals") >= rule.min_originals)
+                & (pl.col("as_of") - pl.col("window_start") + 1 >= rule.min_elapsed_s * 1000)
+                & (pl.col("key") != STREAM_KEY)
+            )
+            held = gated.filter(pl.col("score") >= rule.threshold)
+            finals = pl.read_parquet(f"{dump}/{name}-final.parquet")
+            alerts = (
+                _episodes(held)
+                .group_by("key", "episode")
+                .agg(pl.all().sort_by("window_start", "as_of").first())
+                .sort("window_start", "key")
+            )
+            confirmed = alerts.join(
+                pl.concat([finals, finals.with_columns(pl.col("window_start") - SPEC.hop_ms)])
+                .select("window_start", "key")
+                .unique(),
+                on=["window_start", "key"],
+                how="semi",
+            )
+            retracted = alerts.height - confirmed.height
+            if not name.startswith("demo-"):
+                top = gated.select(pl.col("score").max()).item()  # of the dumped rows
+                best = None if top is None else round(float(top), 2)
+                streams[name] = {"alerts": alerts.height, "retractions": retracted,
+                                 "max_score": best}  # fmt: skip
+                continue
+            tags = [b.hashtag for b in DEMO_BURSTS if b.start_ms < span]
+            bursts = []
+            for tag in tags:
+                onset = DEMO_START + next(b for b in DEMO_BURSTS if b.hashtag == tag).start_ms
+                first = alerts.filter((pl.col("key") == tag) & (pl.col("as_of") >= onset))
+                bursts.append(_burst_row(tag, finals, first.row(0, named=True) if first.height
+                                         else None))  # fmt: skip
+            others = alerts.filter(~pl.col("key").is_in(tags))
+            demos.append({"early": [{
+                "rule": asdict(rule), "bursts": bursts, "retractions": retracted,
+                "other_alerts": [(k, (w - DEMO_START) // 1000)
+                                 for k, w in others.select("key", "window_start").iter_rows()],
+            }]})  # fmt: skip
+        out.append(
+            {
+                "rule": asdict(rule),
+                "alerts": sum(v["alerts"] for v in streams.values()),
+                "retractions": sum(v["retractions"] for v in streams.values()),
+                "streams": streams,
+                "demo": lead_summary(demos, 1)[0] if demos else None,
+                "demo_bursts": [b for d in demos for b in d["early"][0]["bursts"]],
+            }
+        )
+    return {"dump": dump, "dumped_rule": asdict(base), "rules": out}
 
 
 def table(backgrounds: list[dict[str, Any]]) -> list[str]:
@@ -440,9 +534,24 @@ def main() -> None:
         help="an AlertRule to evaluate (repeatable; default: AlertRule())",
     )
     parser.add_argument("--dump", metavar="DIR", help="write each run's held rows (parquet)")
+    parser.add_argument(
+        "--rescore",
+        metavar="DIR",
+        help="run nothing: each --rule on the rows a run with --dump DIR held (its first rule "
+        "no stricter than any)",
+    )
     args = parser.parse_args()
     rules = [AlertRule(t, int(m), e) for t, m, e in args.rule] if args.rule else [AlertRule()]
+    if args.rescore:
+        print(json.dumps({"command": " ".join([".venv/bin/python",
+                          "tests/benchmark/bench_alerts.py", *sys.argv[1:]]),
+                          **rescore(args.rescore, rules)}, indent=1, default=str))  # fmt: skip
+        return
 
+    if args.dump:
+        os.makedirs(args.dump, exist_ok=True)
+        with open(f"{args.dump}/rules.json", "w", encoding="utf-8") as f:
+            json.dump({"rules": [asdict(r) for r in rules], "demo_minutes": args.demo_minutes}, f)
     t0 = time.perf_counter()
     tasks: list[tuple[Any, tuple[Any, ...]]] = []
     for seed in args.seeds:
