@@ -169,7 +169,7 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class BatchConfig:
-    max_records: int = 20_000
+    max_records: int = 50_000
     max_wait_ms: int = 250
     max_record_bytes: int = 65_536
     max_future_s: float = 86_400.0

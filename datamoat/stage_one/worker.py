@@ -58,7 +58,7 @@ class Worker:
     stage: PartitionStage
     output: StageOutput
     metrics: Metrics
-    max_records: int = 20_000
+    max_records: int = 50_000
     max_wait_ms: int = 250
     max_record_bytes: int | None = 65_536
     #: Posts stamped further than this ahead of the wall clock are dead letters (0: no check).
