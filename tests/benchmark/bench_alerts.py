@@ -70,7 +70,7 @@ from typing import Any
 import polars as pl
 
 from ingest.firehose import Firehose, FirehoseConfig
-from ingest.firehose.config import DEMO_BURSTS, flat_demo
+from ingest.firehose.config import DEMO_BURSTS, Burst, flat_demo
 from process.aggregate import STREAM_KEY
 from process.early import AlertRule, EarlySignals
 from process.engine import WindowEngine
@@ -335,11 +335,10 @@ def background_run(
     }
 
 
-def _burst_row(tag: str, finals: pl.DataFrame, alert: dict[str, Any] | None) -> dict[str, Any]:
+def _burst_row(burst: Burst, finals: pl.DataFrame, alert: dict[str, Any] | None) -> dict[str, Any]:
     """A demo burst's delays and lead: its first final trending window (``finals``: the
     trending rows) and its first alert after the onset (None: none)."""
-    burst = next(b for b in DEMO_BURSTS if b.hashtag == tag)
-    onset = DEMO_START + burst.start_ms
+    tag, onset = burst.hashtag, DEMO_START + burst.start_ms
     hits = finals.filter((pl.col("key") == tag) & (pl.col("window_start") + SPEC.size_ms > onset))
     final_at: int | None = None
     if hits.height:
@@ -375,7 +374,7 @@ def demo_run(
         for tag, burst in tags.items():
             onset = DEMO_START + burst.start_ms
             alerts = [a for a in run.alerts[i] if a["key"] == tag and a["as_of"] >= onset]
-            bursts.append(_burst_row(tag, finals, alerts[0] if alerts else None))
+            bursts.append(_burst_row(burst, finals, alerts[0] if alerts else None))
         others = [a for a in run.alerts[i] if a["key"] not in tags]
         out["early"].append(
             {
@@ -467,12 +466,15 @@ def rescore(dump: str, rules: list[AlertRule]) -> dict[str, Any]:
                 streams[name] = {"alerts": alerts.height, "retractions": retracted,
                                  "max_score": best}  # fmt: skip
                 continue
-            tags = [b.hashtag for b in DEMO_BURSTS if b.start_ms < span]
+            scheduled = [b for b in DEMO_BURSTS if b.start_ms < span]
+            tags = [b.hashtag for b in scheduled]
             bursts = []
-            for tag in tags:
-                onset = DEMO_START + next(b for b in DEMO_BURSTS if b.hashtag == tag).start_ms
-                first = alerts.filter((pl.col("key") == tag) & (pl.col("as_of") >= onset))
-                bursts.append(_burst_row(tag, finals, first.row(0, named=True) if first.height
+            for burst in scheduled:
+                first = alerts.filter(
+                    (pl.col("key") == burst.hashtag)
+                    & (pl.col("as_of") >= DEMO_START + burst.start_ms)
+                )
+                bursts.append(_burst_row(burst, finals, first.row(0, named=True) if first.height
                                          else None))  # fmt: skip
             others = alerts.filter(~pl.col("key").is_in(tags))
             demos.append({"early": [{

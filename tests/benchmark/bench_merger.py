@@ -26,31 +26,24 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from datamoat.config import Config
 from ingest.firehose import Firehose, FirehoseConfig
-from ingest.producer import partitions_of
 from process.aggregate import STREAM_KEY
 from process.delta import Origin, decode_delta, encode_delta
 from process.stage_one.partitions import PartitionStage
 from process.stage_two.merger import Merger
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support, run as a script
+from tests.support.common import stage_one_input
+
 RATE = 1157.0
 PARTITIONS = 6
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-
-
-def prepared(posts: pl.DataFrame, first: int) -> pl.DataFrame:
-    """Stage one's input columns: a deterministic stand-in for VADER (null off English)."""
-    compound = (pl.col("post_id") * 7919 % 2001 - 1000) / 1000.0
-    return posts.with_columns(
-        pl.when(pl.col("lang") == "en").then(compound).alias("compound"),
-        pl.Series("partition", partitions_of(posts, PARTITIONS), dtype=pl.Int32),
-        pl.int_range(first, first + pl.len(), dtype=pl.Int64).alias("_idx"),
-    )
 
 
 def posts_of(n: int, seed: int) -> pl.DataFrame:
@@ -72,7 +65,7 @@ def stage_one(posts: pl.DataFrame, batch: int, config: Config) -> tuple[list[byt
     records = []
     cpu = 0.0
     for at in range(0, posts.height, batch):
-        chunk = prepared(posts.slice(at, batch), at)
+        chunk = stage_one_input(posts.slice(at, batch), PARTITIONS, at)
         now: int = chunk.select(pl.col("created_at").max()).item()
         t0 = time.process_time()
         stage.add(chunk, now_ms=now)

@@ -46,11 +46,13 @@ from datamoat.topics import internal_topics, plan_topics
 from ingest.firehose import Firehose, FirehoseConfig
 from ingest.kafka.admin import commit_at_end, ensure_topics
 from ingest.kafka.testing import KafkaProducer
-from ingest.producer import partitions_of
 from process.delta import Delta, Origin, encode_delta
 from process.stage_one.partitions import PartitionStage
 from process.stage_two import snapshot
 from process.stage_two.merger import Merger
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support, run as a script
+from tests.support.common import stage_one_input
 
 RATE = 1157.0
 PARTITIONS = 6
@@ -59,16 +61,6 @@ MINUTE = 60_000
 RESTORED = re.compile(
     r"merger restored from snapshot (\d+) \(([\d,]+) bytes\) and (\d+) deltas.* in ([\d.]+) s"
 )
-
-
-def prepared(posts: pl.DataFrame) -> pl.DataFrame:
-    """Stage one's input columns: a deterministic stand-in for VADER (null off English)."""
-    compound = (pl.col("post_id") * 7919 % 2001 - 1000) / 1000.0
-    return posts.with_columns(
-        pl.when(pl.col("lang") == "en").then(compound).alias("compound"),
-        pl.Series("partition", partitions_of(posts, PARTITIONS), dtype=pl.Int32),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("_idx"),
-    )
 
 
 class Pipeline:
@@ -95,7 +87,7 @@ class Pipeline:
             posts = self.firehose.take_until(self.clock_ms)
             if posts.is_empty():
                 continue
-            self.stage.add(prepared(posts), now_ms=self.clock_ms)
+            self.stage.add(stage_one_input(posts, PARTITIONS), now_ms=self.clock_ms)
             delta = self.stage.advance(now_ms=self.clock_ms)
             deltas.append(delta)
             self.merge(delta)
