@@ -91,6 +91,8 @@ class Worker:
     _waiting: int = 0
     _consumed_at: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=31))
     _ended_checked_at: float = 0.0
+    #: The last batch ended because a poll came back empty: the input may be over.
+    _caught_up: bool = False
 
     def __post_init__(self) -> None:
         if self.durably is None:
@@ -112,7 +114,9 @@ class Worker:
         self.durably.stop = stop
         while not stop.is_set():
             read = self.step()
-            if not read and done is not None and done():
+            # Asked after a batch that caught up too, not only after an empty one: the end
+            # of a drain is found without waiting out one more poll.
+            if (not read or self._caught_up) and done is not None and done():
                 if any(c.closed_through != END for c in self.stage.clocks.values()):
                     self.finish()
                 if self.group_ended():
@@ -140,6 +144,7 @@ class Worker:
         """Accumulate polls until ``max_records`` or ``max_wait_ms``, whichever comes first."""
         batch = RawBatch()
         deadline = self.monotonic() + self.max_wait_ms / 1000.0
+        self._caught_up = False
         while len(batch) < self.max_records:
             left_ms = int((deadline - self.monotonic()) * 1000)
             if left_ms <= 0:
@@ -148,6 +153,7 @@ class Worker:
             batch = batch.without(self.source.take_revoked())
             if not len(got):
                 if len(batch):
+                    self._caught_up = True
                     break  # caught up: don't sit on what we have
                 continue
             if len(batch):
@@ -160,6 +166,9 @@ class Worker:
         while self.source.rebalancing and self.monotonic() < until:
             batch.extend(self.source.poll(self.max_records, 200))
         batch = batch.without(self.source.take_revoked())
+        if len(batch) and not self._caught_up:  # full, but maybe the last records there are
+            backlog = self.source.backlog()
+            self._caught_up = bool(backlog) and not any(backlog.values())
         return batch
 
     def step(self) -> int:

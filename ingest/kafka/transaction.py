@@ -79,6 +79,11 @@ def transactional_producer(
         "client_id": transactional_id,
         "reconnect_backoff_max_ms": 2_000,
         "max_block_ms": 30_000,
+        # A transaction's first request right after the previous commit is often answered
+        # CONCURRENT_TRANSACTIONS (the coordinator still writes that commit's markers);
+        # kafka-python retries AddOffsetsToTxn after retry_backoff_ms, 100 ms by default:
+        # a tenth of a second per batch of a drained backlog.
+        "retry_backoff_ms": 20,
     }
     config.update(overrides)
     deadline = time.monotonic() + start_within_s

@@ -326,3 +326,30 @@ def test_a_batch_aborted_by_a_rebalance_loses_none_of_the_windows_still_open() -
     order = ["window_start", "key"]
     assert_frame_equal(sink.frame().sort(order), want.sort(order), check_exact=False,
                        abs_tol=1e-9)  # fmt: skip
+
+
+@pytest.mark.parametrize("posts", [3_000, 2_000])  # a full batch, and one cut short
+def test_the_end_of_a_drain_is_found_without_one_more_empty_poll(posts: int) -> None:
+    """``done`` is asked after a batch that read the last records, full or not: a drain
+    does not wait out another poll (up to max_wait_ms) to learn that the input is over."""
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, posts)
+    topic = MemoryTopic(partitions=4)
+    fill(topic, frame)
+    topic.closed = False  # a live topic: only done() says the input is over
+    sink, dead = ListSink(), ListDeadLetterSink()
+    worker = make_worker(topic, sink, dead)
+    source = worker.source
+    assert isinstance(source, MemorySource)
+    reads: list[int] = []
+    read = source.read
+
+    def counted(max_records: int, timeout_ms: int) -> RawBatch:
+        got = read(max_records, timeout_ms)
+        reads.append(len(got))
+        return got
+
+    source.read = counted  # type: ignore[method-assign]
+    assert worker.run(threading.Event(), done=lambda: not any(source.backlog().values()))
+    assert worker.stats.processed == posts
+    assert sum(reads) == posts
+    assert reads.count(0) <= 1  # at most the poll that found a short batch's end
