@@ -69,13 +69,10 @@ def record_bytes(
     return b"".join(parts)
 
 
-# -- reading
+# -- reading ---------------------------------------------------------------------------
 
 
-def _skip_varint(buf: bytes, pos: int) -> int:
-    while buf[pos] & 0x80:
-        pos += 1
-    return pos + 1
+_PAD = bytes(16)  # read past the end by the vectorised varints: zeros, never a continuation
 
 
 def decode_records(
@@ -90,97 +87,115 @@ def decode_records(
     """Decode ``count`` v2 records of an (uncompressed) batch body from ``buf[pos:]``, which
     must end with the last record, appending to the three lists.
 
-    One pass, no object per record but the key and value slices; one- and two-byte varints
-    (every length and offset delta below 8 Ki) are read inline. Raises
+    Two passes: one Python loop finds where each record starts and ends (its length
+    varint alone), then numpy reads every record's fields at once, one varint field after
+    the other; what is left per record is slicing out its key and value. Raises
     ``CorruptRecordError`` on a record whose fields don't add up to its length, or on bytes
     left after the last record.
     """
-    dv = decode_varint
-    add_value, add_key, add_offset = values.append, keys.append, offsets.append
     try:
-        for _ in range(count):
-            b = buf[pos]
-            if b < 0x80:
-                length = (b >> 1) ^ -(b & 1)
-                pos += 1
-            else:
-                c = buf[pos + 1]
-                if c < 0x80:  # a record of 64 B to 8 KiB: most of them
-                    raw = (b & 0x7F) | (c << 7)
-                    length = (raw >> 1) ^ -(raw & 1)
-                    pos += 2
-                else:
-                    length, pos = dv(buf, pos)
-            start = pos
-            pos = pos + 1 if buf[pos] < 0x80 else _skip_varint(buf, pos)  # attributes
-            while buf[pos] & 0x80:  # timestamp delta, unused
-                pos += 1
-            pos += 1
-            b = buf[pos]
-            if b < 0x80:
-                add_offset(base_offset + ((b >> 1) ^ -(b & 1)))
-                pos += 1
-            else:
-                c = buf[pos + 1]
-                if c < 0x80:  # offset deltas 64 to 8191
-                    raw = (b & 0x7F) | (c << 7)
-                    add_offset(base_offset + ((raw >> 1) ^ -(raw & 1)))
-                    pos += 2
-                else:
-                    delta, pos = dv(buf, pos)
-                    add_offset(base_offset + delta)
-            b = buf[pos]
-            if b < 0x80:
-                n = (b >> 1) ^ -(b & 1)
-                pos += 1
-            else:
-                n, pos = dv(buf, pos)
-            if n < 0:
-                add_key(None)
-            else:
-                add_key(buf[pos : pos + n])
-                pos += n
-            b = buf[pos]
-            if b < 0x80:
-                n = (b >> 1) ^ -(b & 1)
-                pos += 1
-            else:
-                c = buf[pos + 1]
-                if c < 0x80:
-                    raw = (b & 0x7F) | (c << 7)
-                    n = (raw >> 1) ^ -(raw & 1)
-                    pos += 2
-                else:
-                    n, pos = dv(buf, pos)
-            if n < 0:
-                add_value(None)
-            else:
-                add_value(buf[pos : pos + n])
-                pos += n
-            if buf[pos] == 0:  # no headers
-                pos += 1
-            else:
-                pos = _skip_headers(buf, pos)
-            if pos - start != length:
-                raise CorruptRecordError(
-                    f"Invalid record size: expected to read {length} bytes in record "
-                    f"payload, but instead read {pos - start}"
-                )
+        starts, ends, end = _spans(buf, pos, count)
     except (ValueError, IndexError) as err:
         raise CorruptRecordError(f"Found invalid record structure: {err!r}") from None
-    if pos != len(buf):
-        raise CorruptRecordError(f"{len(buf) - pos} unconsumed bytes after all records consumed")
+    if end != len(buf):
+        raise CorruptRecordError(f"{len(buf) - end} unconsumed bytes after all records consumed")
+    if not count:
+        return
+    data = np.frombuffer(buf + _PAD, np.uint8)
+    last = len(buf)
+    start, stop = np.array(starts, np.int64), np.array(ends, np.int64)
+    _, at = _varints(data, start)  # attributes (a varint, as kafka-python reads them)
+    _, at = _varints(data, np.minimum(at, last))  # timestamp delta
+    delta, at = _varints(data, np.minimum(at, last))
+    klen, at = _varints(data, np.minimum(at, last))
+    kpos = at
+    vlen, at = _varints(data, np.minimum(at + np.maximum(klen, 0), last))
+    vpos = at
+    headers, at = _varints(data, np.minimum(at + np.maximum(vlen, 0), last))
+    if headers.any():
+        at = _skip_headers(buf, headers, at)
+    wrong = np.flatnonzero(at != stop)
+    if len(wrong):
+        i = int(wrong[0])
+        raise CorruptRecordError(
+            f"Invalid record size: expected to read {ends[i] - starts[i]} bytes in record "
+            f"payload, but instead read {int(at[i]) - starts[i]}"
+        )
+    offsets.extend((delta + base_offset).tolist())
+    keys.extend(_slices(buf, kpos, klen))
+    values.extend(_slices(buf, vpos, vlen))
 
 
-def _skip_headers(buf: bytes, pos: int) -> int:
-    count, pos = decode_varint(buf, pos)
-    if count < 0:
-        raise CorruptRecordError(f"Found invalid number of record headers {count}")
-    for _ in range(count):
-        n, pos = decode_varint(buf, pos)
-        if n < 0:
-            raise CorruptRecordError(f"Invalid negative header key size {n}")
-        pos += n
-        n, pos = decode_varint(buf, pos)
-        pos += max(n, 0)
-    return pos
+def _spans(buf: bytes, pos: int, count: int) -> tuple[list[int], list[int], int]:
+    """Where each record's fields start and where the record ends; the end of the last.
+    One- and two-byte lengths (records below 8 KiB) are read inline."""
+    dv = decode_varint
+    starts, ends = [0] * count, [0] * count
+    for i in range(count):
+        b = buf[pos]
+        if b < 0x80:
+            length = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            c = buf[pos + 1]
+            if c < 0x80:
+                raw = (b & 0x7F) | (c << 7)
+                length = (raw >> 1) ^ -(raw & 1)
+                pos += 2
+            else:
+                length, pos = dv(buf, pos)
+        if length < 0:
+            raise ValueError(f"negative record length {length}")
+        starts[i] = pos
+        pos += length
+        ends[i] = pos
+    return starts, ends, pos
+
+
+def _varints(data: npt.NDArray[np.uint8], at: I64) -> tuple[I64, I64]:
+    """The zigzag varints at positions ``at`` of ``data``, and the positions after them."""
+    b = data[at]
+    more = b >= 0x80
+    raw = (b & 0x7F).astype(np.int64)
+    size = np.ones(len(at), np.int64)
+    k = 1
+    while more.any():
+        if k == 10:
+            raise CorruptRecordError("Found invalid record structure: a varint of over 10 bytes")
+        b = data[at + k]
+        raw |= np.where(more, (b & 0x7F).astype(np.int64) << (7 * k), 0)
+        size += more
+        more &= b >= 0x80
+        k += 1
+    return (raw >> 1) ^ -(raw & 1), at + size
+
+
+def _slices(buf: bytes, at: I64, length: I64) -> list[bytes | None]:
+    """``buf[at:at + length]`` per record; None where the length is negative (absent)."""
+    firsts = at.tolist()
+    if (length >= 0).all():
+        return [buf[i:j] for i, j in zip(firsts, (at + length).tolist(), strict=True)]
+    lengths = length.tolist()
+    return [buf[i : i + n] if n >= 0 else None for i, n in zip(firsts, lengths, strict=True)]
+
+
+def _skip_headers(buf: bytes, counts: I64, at: I64) -> I64:
+    """The positions after the headers of the records that have any (rare: read one by
+    one)."""
+    at = at.copy()
+    for i in np.flatnonzero(counts).tolist():
+        count, pos = int(counts[i]), int(at[i])
+        if count < 0:
+            raise CorruptRecordError(f"Found invalid number of record headers {count}")
+        try:
+            for _ in range(count):
+                n, pos = decode_varint(buf, pos)
+                if n < 0:
+                    raise CorruptRecordError(f"Invalid negative header key size {n}")
+                pos += n
+                n, pos = decode_varint(buf, pos)
+                pos += max(n, 0)
+        except (ValueError, IndexError) as err:
+            raise CorruptRecordError(f"Found invalid record structure: {err!r}") from None
+        at[i] = pos
+    return at

@@ -69,3 +69,35 @@ def test_cached_key_partitions_are_kafkas_and_start_again_on_a_new_count() -> No
     for count in (6, 6, 12):
         partition = parts.of("signals.early", count)
         assert [partition(k) for k in keys] == [(murmur2(k) & 0x7FFFFFFF) % count for k in keys]
+
+
+def test_the_bulk_decoder_refuses_a_damaged_batch_body_with_a_corrupt_record_error() -> None:
+    """Bytes flipped, cut off or added anywhere in a batch body: the decoder answers with
+    its records or with CorruptRecordError, never another error, and never records that
+    don't fit the count."""
+    import random
+
+    from kafka.errors import CorruptRecordError
+
+    rows: list[internals.Row] = [
+        (i, str(i).encode() if i % 7 else None, b"x" * (i * 37 % 300), []) for i in range(200)
+    ]
+    body = records.record_bytes([r[1] or b"" for r in rows], [r[2] or b"" for r in rows], 0, 0)
+    rng = random.Random(7)
+    refused = 0
+    for trial in range(600):
+        damaged = bytearray(body)
+        if trial % 3 == 0:
+            damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        elif trial % 3 == 1:
+            del damaged[rng.randrange(len(damaged)) :]
+        else:
+            damaged.insert(rng.randrange(len(damaged)), rng.randrange(256))
+        out: tuple[list[bytes | None], list[bytes | None], list[int]] = ([], [], [])
+        try:
+            records.decode_records(bytes(damaged), 0, len(rows), 0, *out)
+        except CorruptRecordError:
+            refused += 1
+            continue
+        assert len(out[0]) == len(out[1]) == len(out[2]) == len(rows)
+    assert refused > 400  # most damage is found (a flipped bit inside a value is not)
