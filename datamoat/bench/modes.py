@@ -113,13 +113,22 @@ def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
             env=env, work=o.work, broker=b, interval_s=o.interval_s, http=False,
             on_sample=lambda s: progress("fill", s),
         )  # fmt: skip
+        log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; warming the broker up with an "
+            f"unmeasured drain of {WARM_UP_POSTS:,} posts ...")  # fmt: skip
+        warm = _warm_up(o, b)
         if o.peers:
-            log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; {o.rounds} rounds of datamoat, "
+            log(f"warmed up in {warm:.1f} s; {o.rounds} rounds of datamoat, "
                 f"{', '.join(PEERS)} ...")  # fmt: skip
-            return _peer_rounds(o, b, env["DATAMOAT_KAFKA_POSTS_TOPIC"], posts, fill, log)
-        log(f"filled {posts:,} posts in {fill.wall_s:.1f} s; draining with one worker and "
-            "the merger ...")  # fmt: skip
-        return _kafka_drain(o, b, env, posts, fill, progress, log)
+            got = _peer_rounds(o, b, env["DATAMOAT_KAFKA_POSTS_TOPIC"], posts, fill, log)
+        else:
+            log(f"warmed up in {warm:.1f} s; draining with one worker and the merger ...")
+            got = _kafka_drain(o, b, env, posts, fill, progress, log)
+        got["notes"].append(
+            f"before the measured runs, an unmeasured drain of {WARM_UP_POSTS:,} other posts "
+            f"({warm:.1f} s) warmed the broker up: a JVM runs its fetch and transaction "
+            "paths slowly until they are compiled, and a production broker has been up for days"
+        )
+        return got
     processed = int(measured.summary.get("processed", 0))
     rate, seconds = _span_rate(measured, processed)
     notes.append(
@@ -134,6 +143,45 @@ def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
         wall_start_to_exit_s=round(measured.wall_s, 3),
         posts_per_s_start_to_exit=round(processed / measured.wall_s, 1),
     )  # fmt: skip
+
+
+#: Posts of the unmeasured drain that warms a broker up before a drain is measured.
+WARM_UP_POSTS = 50_000
+
+
+def _warm_up(o: BenchOptions, b: Broker) -> float:
+    """Fill topics of their own with :data:`WARM_UP_POSTS` posts and drain them with a
+    worker and the merger, unmeasured; the seconds it took."""
+    env, common = run_env(), _common(o, b)
+    t0 = time.monotonic()
+    steps = (
+        ["produce", "--unpaced", "--posts", str(WARM_UP_POSTS), "--seed", str(o.seed + 1),
+         "--start", FILL_START, *common],
+        ["merge", "--until-ended", "--http-port", "0", "--output-dir", str(o.work / "warm-up"),
+         *common],
+        ["process", "--until-idle", "--idle-s", "0", "--http-port", "0", *common],
+    )  # fmt: skip
+    log_path = o.work / "warm-up.stderr"
+    with log_path.open("wb") as err:
+        fill = subprocess.run(datamoat(*steps[0]), env=env, stdout=subprocess.DEVNULL, stderr=err)
+        merger = None
+        if fill.returncode == 0:
+            merger = subprocess.Popen(datamoat(*steps[1]), env=env, stdout=subprocess.DEVNULL,
+                                      stderr=err)  # fmt: skip
+            worker = subprocess.run(datamoat(*steps[2]), env=env, stdout=subprocess.DEVNULL,
+                                    stderr=err)  # fmt: skip
+        codes = [fill.returncode]
+        if merger is not None:
+            try:
+                codes += [worker.returncode, merger.wait(timeout=300)]
+            except subprocess.TimeoutExpired:
+                merger.kill()
+                merger.wait()
+                codes.append(-1)
+    if any(codes):
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        raise BrokerError("the broker's warm-up drain failed: " + " | ".join(tail))
+    return time.monotonic() - t0
 
 
 def _kafka_drain(
