@@ -1,14 +1,15 @@
 """Records as bytes: a raw micro-batch in (the undecoded records of one or more polls,
-columns side by side), and one record out (:class:`OutRecord`)."""
+columns side by side), and records out: one (:class:`OutRecord`), or many of one topic as
+columns (:class:`OutColumns`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
-__all__ = ["OutRecord", "RawBatch"]
+__all__ = ["OutColumns", "OutRecord", "RawBatch"]
 
 
 @dataclass(slots=True)
@@ -64,3 +65,25 @@ class OutRecord:
     value: bytes
     key: bytes | None = None
     headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutColumns:
+    """Records of one topic as two columns, every one with a key and no headers: a
+    batch of signals written without an object per record."""
+
+    topic: str
+    keys: list[bytes]
+    values: list[bytes]
+
+    def __post_init__(self) -> None:
+        if len(self.keys) != len(self.values):
+            raise ValueError(f"{len(self.keys)} keys for {len(self.values)} values")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[OutRecord]:
+        """The records one by one (for a writer without a bulk path)."""
+        for key, value in zip(self.keys, self.values, strict=True):
+            yield OutRecord(self.topic, value, key)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import polars as pl
 
-from ingest.batch import OutRecord
+from ingest.batch import OutColumns, OutRecord
 
 __all__ = ["DeadLetterSink", "DeadLetters", "SignalSink", "TransactionalSink"]
 
@@ -31,9 +32,11 @@ class SignalSink(Protocol):
 class TransactionalSink(Protocol):
     """Hands signal rows to the merger's Kafka transaction, as records committed atomically
     with its input offset: a batch done again is aborted or fenced, never written twice.
+    Records one by one (:class:`ingest.batch.OutRecord`), or many of a topic as columns
+    (:class:`ingest.batch.OutColumns`).
     """
 
-    def records(self, signals: pl.DataFrame) -> list[OutRecord]: ...
+    def records(self, signals: pl.DataFrame) -> Sequence[OutRecord | OutColumns]: ...
 
     def close(self) -> None: ...
 

@@ -13,21 +13,23 @@ import io
 
 import polars as pl
 
-from ingest.batch import OutRecord
+from ingest.batch import OutColumns, OutRecord
 from sinks.base import DeadLetters
 from sinks.registry import SinkContext, sink
 
 __all__ = ["SignalTopicSink", "dead_letter_records", "signal_records", "signal_topic_sink"]
 
 
-def signal_records(topic: str, signals: pl.DataFrame) -> list[OutRecord]:
+def signal_records(topic: str, signals: pl.DataFrame) -> list[OutColumns]:
+    """The signals topic's records of ``signals``: one per row, its key the row's key and
+    its value the row as JSON (none for no rows)."""
     if signals.is_empty():
         return []
     buf = io.BytesIO()
     signals.write_ndjson(buf)
-    lines = buf.getvalue().splitlines()
-    keys = signals["key"].to_list()
-    return [OutRecord(topic, value, key.encode()) for key, value in zip(keys, lines, strict=True)]
+    values = buf.getvalue().splitlines()
+    keys = signals["key"].cast(pl.Binary).to_list()
+    return [OutColumns(topic, keys, values)]
 
 
 class SignalTopicSink:
@@ -36,7 +38,7 @@ class SignalTopicSink:
     def __init__(self, topic: str) -> None:
         self.topic = topic
 
-    def records(self, signals: pl.DataFrame) -> list[OutRecord]:
+    def records(self, signals: pl.DataFrame) -> list[OutColumns]:
         return signal_records(self.topic, signals)
 
     def close(self) -> None:

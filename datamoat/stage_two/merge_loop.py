@@ -31,7 +31,7 @@ import polars as pl
 from datamoat.stage_two.early import EarlyStage
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.snapshots import SnapshotMissing, SnapshotRef, Snapshots
-from ingest.batch import OutRecord
+from ingest.batch import OutColumns, OutRecord
 from ingest.errors import DeltaError, SourceTimeout, StateLost
 from ingest.kafka.source import KafkaSource
 from ingest.kafka.transaction import Transaction
@@ -271,7 +271,9 @@ class MergeLoop:
 
     def commit(self, signals: pl.DataFrame, letters: DeadLetters, next_offset: int) -> None:
         self.emitter.write(signals)  # the idempotent sinks first: per window, again or not
-        records: list[OutRecord] = [r for sink in self.transactional for r in sink.records(signals)]
+        records: list[OutRecord | OutColumns] = [
+            r for sink in self.transactional for r in sink.records(signals)
+        ]
         records += dead_letter_records(
             self.dlq_topic, letters, merge_group(self.origin.group), self.source.topic
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.errors import KafkaError
+from kafka.errors import CorruptRecordError, KafkaError
 from kafka.partitioner.default import murmur2
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -18,6 +18,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 __all__ = [
     "ConfigResource",
     "ConfigResourceType",
+    "CorruptRecordError",
     "DefaultRecordBatchBuilder",
     "KafkaAdminClient",
     "KafkaConsumer",

@@ -25,11 +25,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from kafka import KafkaProducer
 from kafka import errors as kerrors
 from kafka.structs import TopicPartition
 
-from ingest.batch import OutRecord
+from ingest.batch import OutColumns, OutRecord
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
 from ingest.kafka.client_config import secured
 from ingest.kafka.partitioner import KeyPartitions
@@ -42,7 +43,7 @@ from ingest.kafka.private import (
 )
 from ingest.kafka.source import KafkaSource
 
-__all__ = ["OutRecord", "Transaction", "transactional_producer"]
+__all__ = ["OutColumns", "OutRecord", "Transaction", "transactional_producer"]
 
 log = logging.getLogger("datamoat.transaction")
 
@@ -137,7 +138,7 @@ class Transaction:
 
     def commit(
         self,
-        records: Sequence[OutRecord],
+        records: Sequence[OutRecord | OutColumns],
         offsets: Mapping[int, tuple[int, str]],
         group: Any = None,
     ) -> None:
@@ -171,7 +172,10 @@ class Transaction:
         self.source.committed_now({part: o for part, (o, _) in offsets.items()})
 
     def _attempt(
-        self, records: Sequence[OutRecord], offsets: Mapping[int, tuple[int, str]], group: Any
+        self,
+        records: Sequence[OutRecord | OutColumns],
+        offsets: Mapping[int, tuple[int, str]],
+        group: Any,
     ) -> None:
         if self.producer is None:
             self.renew()
@@ -195,7 +199,7 @@ class Transaction:
             raise kerrors.KafkaError(repr(first))
 
     def send(
-        self, p: KafkaProducer, records: Sequence[OutRecord]
+        self, p: KafkaProducer, records: Sequence[OutRecord | OutColumns]
     ) -> tuple[list[Any], list[BaseException]]:
         """Send ``records`` in the open transaction: the futures of those sent one by one,
         and a list that the bulk batches' errors are added to as they fail."""
@@ -203,12 +207,24 @@ class Transaction:
         futures = []
         groups: dict[TopicPartition, tuple[list[bytes], list[bytes]]] = {}
         partitioners: dict[str, Callable[[bytes], int]] = {}
+
+        def partitioner(topic: str) -> Callable[[bytes], int]:
+            partition = partitioners.get(topic)
+            if partition is None:
+                partition = partitioners[topic] = self._partitioner(p, topic)
+            return partition
+
         for r in records:
-            if bulk is not None and r.key is not None and not r.headers:
-                partition = partitioners.get(r.topic)
-                if partition is None:
-                    partition = partitioners[r.topic] = self._partitioner(p, r.topic)
-                tp = TopicPartition(r.topic, partition(r.key))
+            if isinstance(r, OutColumns):
+                if bulk is None:
+                    futures += [p.send(r.topic, value=x.value, key=x.key) for x in r]
+                    continue
+                for part, keys, values in _by_partition(r, partitioner(r.topic)):
+                    into = groups.setdefault(TopicPartition(r.topic, part), ([], []))
+                    into[0].extend(keys)
+                    into[1].extend(values)
+            elif bulk is not None and r.key is not None and not r.headers:
+                tp = TopicPartition(r.topic, partitioner(r.topic)(r.key))
                 keys, values = groups.setdefault(tp, ([], []))
                 keys.append(r.key)
                 values.append(r.value)
@@ -282,6 +298,25 @@ class Transaction:
     def close(self) -> None:
         if self.producer is not None:
             _close(self.producer, 10.0)
+
+
+def _by_partition(
+    columns: OutColumns, partition: Callable[[bytes], int]
+) -> list[tuple[int, list[bytes], list[bytes]]]:
+    """The records of ``columns`` per partition of their keys, in their order within each."""
+    if not len(columns):
+        return []
+    parts = np.fromiter(map(partition, columns.keys), np.int64, len(columns))
+    if (parts == parts[0]).all():
+        return [(int(parts[0]), columns.keys, columns.values)]
+    order = np.argsort(parts, kind="stable")
+    ends = np.flatnonzero(np.diff(parts[order])) + 1
+    out = []
+    for run in np.split(order, ends):
+        idx = run.tolist()
+        keys, values = columns.keys, columns.values
+        out.append((int(parts[idx[0]]), [keys[i] for i in idx], [values[i] for i in idx]))
+    return out
 
 
 def _close(producer: KafkaProducer, timeout_s: float) -> None:

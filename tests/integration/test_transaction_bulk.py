@@ -1,7 +1,8 @@
-"""The transactional bulk path against a real broker: keyed records appended in bulk land
-once, on the partition Kafka's default partitioner gives their key, atomically with the
-input offsets; an aborted transaction's bulk records are never seen under read_committed;
-and with the bulk path off (its self-test failing) ``send()`` delivers the same records."""
+"""The transactional bulk path against a real broker: keyed records appended in bulk (one
+by one, or as columns) land once, on the partition Kafka's default partitioner gives their
+key and in their order, atomically with the input offsets; an aborted transaction's bulk
+records are never seen under read_committed; and with the bulk path off (its self-test
+failing) ``send()`` delivers the same records."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import uuid
 import pytest
 
 import ingest.kafka.transaction as transaction_module
-from ingest.batch import OutRecord
+from ingest.batch import OutColumns, OutRecord
 from ingest.kafka.private import transaction_step
 from ingest.kafka.source import KafkaSource, consumer_config
 from ingest.kafka.testing import KafkaConsumer, KafkaProducer, TopicPartition, murmur2
@@ -66,6 +67,8 @@ def test_keyed_records_commit_once_on_their_keys_partition(
         # not wait for metadata it never asks for.
         txn.renew()
         txn.commit([OutRecord(out, b"renewed", b"#tag2")], {0: (1, "meta")})
+        columns = [b"c%06d" % i for i in range(5_000)]
+        txn.commit([OutColumns(out, KEYS[: len(columns)], columns)], {0: (1, "meta")})
 
         # An aborted transaction's records (bulk or not) never show under read_committed.
         p = txn.producer
@@ -77,7 +80,10 @@ def test_keyed_records_commit_once_on_their_keys_partition(
         txn.close()
         source.close()
     got = _read_committed(kafka_bootstrap, out)
-    assert sorted(v for _, _, v in got) == sorted([*values, b"with-headers", b"renewed"])
+    assert sorted(v for _, _, v in got) == sorted([*values, b"with-headers", b"renewed", *columns])
     for partition, key, value in got:
         if value != b"with-headers":
             assert partition == (murmur2(key) & 0x7FFFFFFF) % 6, (key, partition)
+    for partition in range(6):  # the columns' records in their order on each partition
+        mine = [v for p, _, v in got if p == partition and v.startswith(b"c")]
+        assert mine == sorted(mine)

@@ -115,10 +115,9 @@ def signal_rows() -> tuple[dict[str, Any], ...]:
         truth_signals(posts, WindowSpec(10_000, 10_000, 5_000)),
         truth_signals(hopping, WindowSpec(1_000, 500, 0)),
     ):
-        for record, key in zip(
-            signal_records("signals", signals), signals["key"].to_list(), strict=True
-        ):
-            assert record.key == key.encode()
+        records = [r for columns in signal_records("signals", signals) for r in columns]
+        for record, key in zip(records, signals["key"].to_list(), strict=True):
+            assert record.topic == "signals" and record.key == key.encode()
             rows.append(json.loads(record.value))
     return tuple(rows)
 

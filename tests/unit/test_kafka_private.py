@@ -77,7 +77,7 @@ def test_the_bulk_decoder_refuses_a_damaged_batch_body_with_a_corrupt_record_err
     don't fit the count."""
     import random
 
-    from kafka.errors import CorruptRecordError
+    from ingest.kafka.testing import CorruptRecordError
 
     rows: list[internals.Row] = [
         (i, str(i).encode() if i % 7 else None, b"x" * (i * 37 % 300), []) for i in range(200)
@@ -101,3 +101,26 @@ def test_the_bulk_decoder_refuses_a_damaged_batch_body_with_a_corrupt_record_err
             continue
         assert len(out[0]) == len(out[1]) == len(out[2]) == len(rows)
     assert refused > 400  # most damage is found (a flipped bit inside a value is not)
+
+
+def test_columns_go_to_their_keys_partitions_in_their_order() -> None:
+    """A signals batch as columns is split by Kafka's partition of each key, as records
+    sent one by one would be, each partition keeping the columns' order."""
+    from ingest.batch import OutColumns
+    from ingest.kafka.partitioner import KeyPartitions
+    from ingest.kafka.transaction import _by_partition
+
+    keys = [f"#k{i % 37}".encode() for i in range(2_000)]
+    columns = OutColumns("t", keys, [b"%d" % i for i in range(2_000)])
+    partition = KeyPartitions().of("t", 6)
+    expect: dict[int, list[tuple[bytes, bytes]]] = {}
+    for record in columns:
+        key = record.key or b""
+        expect.setdefault(partition(key), []).append((key, record.value))
+    got = {p: list(zip(k, v, strict=True)) for p, k, v in _by_partition(columns, partition)}
+    assert got == expect
+    one = OutColumns("t", [b"#a"] * 3, [b"1", b"2", b"3"])
+    assert _by_partition(one, partition) == [(partition(b"#a"), one.keys, one.values)]
+    assert _by_partition(OutColumns("t", [], []), partition) == []
+    with pytest.raises(ValueError, match="2 keys for 1 values"):
+        OutColumns("t", [b"a", b"b"], [b"1"])
