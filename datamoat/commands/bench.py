@@ -28,9 +28,11 @@ __all__ = ["public_command", "register"]
 
 _EPILOG = """\
 modes:
-  drain  one worker against a pre-filled topic: `datamoat produce --unpaced` fills it, then
-         `datamoat process --until-idle` drains it; posts/s from the first to the last
-         processed post (the idle wait at the end is not counted)
+  drain  one worker and the merger against a pre-filled topic: `datamoat produce
+         --unpaced` fills it, an unmeasured drain of 50,000 other posts warms the broker
+         up, then `datamoat process --until-idle` and `datamoat merge --until-ended` drain
+         it; posts/s from their start until both exited, and the ratio to `datamoat process
+         --input` on the same posts (--transport memory: one process, no Kafka)
   fixed  `datamoat run` at --rate (default 1157 = 100M posts/day) for --duration or --posts
   max    `datamoat run` ramped from --start-rate, --step-s seconds per rate; the highest
          rate with a bounded lag over the steady window (rule: datamoat/bench/ramp.py)

@@ -54,6 +54,7 @@ __all__ = [
     "BulkAppender",
     "bulk_available",
     "bulk_problem",
+    "decode_batch",
     "drop_producer",
     "fetch_raw",
     "fetch_undecoded",
@@ -574,9 +575,21 @@ def read_batch(raw: bytes, base_offset: int = 0) -> tuple[list[Any], list[Any]]:
     from kafka.record.default_records import DefaultRecordBatch
 
     expect = [(r.offset + base_offset, r.key, r.value) for r in DefaultRecordBatch(raw)]
-    batch = DefaultRecordBatch(raw)
-    if not batch.validate_crc():
+    if not DefaultRecordBatch(raw).validate_crc():
         raise ValueError("kafka-python's own batch fails its CRC check")
+    offsets, keys, values = decode_batch(raw, base_offset)
+    return expect, list(zip(offsets, keys, values, strict=True))
+
+
+def decode_batch(
+    raw: bytes, base_offset: int = 0
+) -> tuple[list[int], list[bytes | None], list[bytes | None]]:
+    """The offsets (plus ``base_offset``), keys and values of the v2 batch ``raw``, read by
+    :func:`decode_records` after kafka-python's header parsing and decompression, as a
+    fetch reads them (the CRC is not checked)."""
+    from kafka.record.default_records import DefaultRecordBatch
+
+    batch = DefaultRecordBatch(raw)
     batch._maybe_uncompress()  # noqa: SLF001 - a fetched batch decoded in bulk
     values: list[bytes | None] = []
     keys: list[bytes | None] = []
@@ -584,7 +597,7 @@ def read_batch(raw: bytes, base_offset: int = 0) -> tuple[list[Any], list[Any]]:
     body = bytes(batch._buffer)  # noqa: SLF001 - a fetched batch decoded in bulk
     start = batch._pos  # noqa: SLF001 - a fetched batch decoded in bulk
     decode_records(body, start, batch.records_count, base_offset, values, keys, offsets)
-    return expect, list(zip(offsets, keys, values, strict=True))
+    return offsets, keys, values
 
 
 @functools.cache

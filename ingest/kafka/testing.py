@@ -12,13 +12,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import CorruptRecordError, KafkaError
 from kafka.partitioner.default import murmur2
-from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 __all__ = [
     "ConfigResource",
     "ConfigResourceType",
     "CorruptRecordError",
+    "DefaultRecordBatch",
     "DefaultRecordBatchBuilder",
     "KafkaAdminClient",
     "KafkaConsumer",
