@@ -13,12 +13,12 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from datamoat.errors import BrokerError, BrokerUnreachable, ConfigError
 
-__all__ = ["check_output_dir", "check_port_free", "require_topic", "wait_for_broker"]
+__all__ = ["check_output_dir", "check_port_free", "require_topics", "wait_for_broker"]
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +133,16 @@ def _answers(bootstrap: str, timeout_s: float) -> bool:
         attempt_s *= 2
 
 
-def require_topic(bootstrap: str, topic: str, key: str = "kafka.posts_topic") -> None:
-    """Fail with one line when ``topic`` (config ``key``) does not exist (the worker would
-    wait forever)."""
+def require_topics(bootstrap: str, topics: Mapping[str, str]) -> None:
+    """Fail with one line on the first of ``topics`` (config key -> topic) that does not
+    exist: a command would wait forever to read it, or retry forever to write to it."""
     from ingest.kafka.admin import check_described, topic_names
 
-    if topic not in topic_names(bootstrap):
-        check_described(bootstrap, topic)  # a topic hidden by the ACLs: AccessDenied
-        raise ConfigError(
-            f"topic {topic!r} does not exist on {bootstrap}: create it with 'datamoat topics' "
-            f"or fix {key} in the config"
-        )
+    names = topic_names(bootstrap)
+    for key, topic in topics.items():
+        if topic not in names:
+            check_described(bootstrap, topic)  # a topic hidden by the ACLs: AccessDenied
+            raise ConfigError(
+                f"topic {topic!r} does not exist on {bootstrap}: create it with 'datamoat "
+                f"topics' or fix {key} in the config"
+            )

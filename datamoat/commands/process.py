@@ -19,7 +19,7 @@ from datamoat.errors import ConfigError
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port
 from datamoat.pipeline import instance_name, kafka_worker, local_worker, output_dir
-from datamoat.preflight import check_port_free, require_topic, wait_for_broker
+from datamoat.preflight import check_port_free, require_topics, wait_for_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, on_signals, serve
 from datamoat.stage_one.worker import Worker
@@ -111,7 +111,8 @@ def run_process(args: argparse.Namespace) -> int:
     http_port = config.http.port if args.http_port is None else args.http_port
     check_port_free(config.http.host, http_port)
     wait_for_broker(bootstrap, args.wait_for_broker)
-    require_topic(bootstrap, config.kafka.posts_topic)
+    require_topics(bootstrap, {"kafka.posts_topic": config.kafka.posts_topic,
+                               "kafka.dlq_topic": config.kafka.dlq_topic})  # fmt: skip
     create_internal_topics(config, group)
     built = kafka_worker(
         config,

@@ -39,6 +39,27 @@ def test_unknown_topic_is_one_line_and_non_zero(env: dict[str, str]) -> None:
     assert len(lines) == 1 and "does not exist" in lines[0] and "datamoat topics" in lines[0]
 
 
+def test_a_merger_whose_output_topic_is_missing_says_so_in_one_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The merger would retry its signals for ever into a topic that does not exist: it
+    names the topic and the setting at start instead."""
+    made = subprocess.run([*DATAMOAT, "topics"], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    missing = f"{env['DATAMOAT_KAFKA_SIGNALS_TOPIC']}-typo"
+    done = subprocess.run(
+        [*DATAMOAT, "merge", "--http-port", "0", "--quiet", "--output-dir", str(tmp_path)],
+        env={**env, "DATAMOAT_KAFKA_SIGNALS_TOPIC": missing},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"topic {missing!r} does not exist" in lines[0]
+    assert "datamoat topics" in lines[0] and "kafka.signals_topic" in lines[0]
+
+
 def test_sigterm_commits_and_a_restart_finishes_exactly(
     env: dict[str, str], tmp_path: Path
 ) -> None:
