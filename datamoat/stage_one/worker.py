@@ -91,7 +91,8 @@ class Worker:
     _waiting: int = 0
     _consumed_at: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=31))
     _ended_checked_at: float = 0.0
-    #: The last batch ended because a poll came back empty: the input may be over.
+    #: The last batch read all there was (a poll came back empty, or the last fetches'
+    #: high-water marks were reached): the input may be over.
     _caught_up: bool = False
 
     def __post_init__(self) -> None:
