@@ -35,6 +35,7 @@ __all__ = [
     "internal_topics",
     "plan_topics",
     "replication_for",
+    "stage_topics",
     "topic_names",
 ]
 
@@ -118,6 +119,20 @@ def topic_names(config: Config, group: str | None = None) -> list[str]:
     early = [k.early_channel(group or k.group)] if config.early.enabled else []
     outputs = [k.early_topic, k.alerts_topic] if config.early.enabled else []
     return [k.posts_topic, k.dlq_topic, *internal, *early, k.signals_topic, *outputs]
+
+
+def stage_topics(config: Config, merger: bool = False) -> dict[str, str]:
+    """The topics a worker (``merger``: the merger) reads or writes besides its group's own,
+    config key -> topic: the posts topic, the dead letters, and the merger's outputs. A
+    missing one would be waited for, or retried, for ever."""
+    k = config.kafka
+    topics = {"kafka.posts_topic": k.posts_topic, "kafka.dlq_topic": k.dlq_topic}
+    if merger and "kafka" in config.output.sinks:
+        topics["kafka.signals_topic"] = k.signals_topic
+    if merger and config.early.enabled:
+        topics["kafka.early_topic"] = k.early_topic
+        topics["kafka.alerts_topic"] = k.alerts_topic
+    return topics
 
 
 def create_topics(config: Config, group: str | None = None) -> dict[str, TopicSpec]:

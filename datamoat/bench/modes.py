@@ -149,31 +149,38 @@ def _drain(o: BenchOptions, b: Broker | None, progress: Progress, log: Log) -> d
 WARM_UP_POSTS = 50_000
 
 
+def _stages(o: BenchOptions, b: Broker, out: Path) -> tuple[list[str], list[str]]:
+    """A drain's merger (``merge --until-ended``, its signals under ``out``) and worker
+    (``process --until-idle --idle-s 0``: it stops at the end offsets; its /metrics port
+    is the caller's) as ``datamoat`` arguments."""
+    common = _common(o, b)
+    return (
+        ["merge", "--until-ended", "--http-port", "0", "--output-dir", str(out), *common],
+        ["process", "--until-idle", "--idle-s", "0", *common],
+    )
+
+
 def _warm_up(o: BenchOptions, b: Broker) -> float:
     """Fill topics of their own with :data:`WARM_UP_POSTS` posts and drain them with a
     worker and the merger, unmeasured; the seconds it took."""
-    env, common = run_env(), _common(o, b)
+    env = run_env()
+    merge, process = _stages(o, b, o.work / "warm-up")
     t0 = time.monotonic()
-    steps = (
-        ["produce", "--unpaced", "--posts", str(WARM_UP_POSTS), "--seed", str(o.seed + 1),
-         "--start", FILL_START, *common],
-        ["merge", "--until-ended", "--http-port", "0", "--output-dir", str(o.work / "warm-up"),
-         *common],
-        ["process", "--until-idle", "--idle-s", "0", "--http-port", "0", *common],
-    )  # fmt: skip
     log_path = o.work / "warm-up.stderr"
     with log_path.open("wb") as err:
-        fill = subprocess.run(datamoat(*steps[0]), env=env, stdout=subprocess.DEVNULL, stderr=err)
-        merger = None
-        if fill.returncode == 0:
-            merger = subprocess.Popen(datamoat(*steps[1]), env=env, stdout=subprocess.DEVNULL,
+
+        def run(*args: str) -> int:
+            done = subprocess.run(datamoat(*args), env=env, stdout=subprocess.DEVNULL, stderr=err)
+            return done.returncode
+
+        codes = [run("produce", "--unpaced", "--posts", str(WARM_UP_POSTS), "--seed",
+                     str(o.seed + 1), "--start", FILL_START, *_common(o, b))]  # fmt: skip
+        if not codes[0]:
+            merger = subprocess.Popen(datamoat(*merge), env=env, stdout=subprocess.DEVNULL,
                                       stderr=err)  # fmt: skip
-            worker = subprocess.run(datamoat(*steps[2]), env=env, stdout=subprocess.DEVNULL,
-                                    stderr=err)  # fmt: skip
-        codes = [fill.returncode]
-        if merger is not None:
+            codes.append(run(*process, "--http-port", "0"))
             try:
-                codes += [worker.returncode, merger.wait(timeout=300)]
+                codes.append(merger.wait(timeout=300))
             except subprocess.TimeoutExpired:
                 merger.kill()
                 merger.wait()
@@ -191,15 +198,13 @@ def _kafka_drain(
     """The worker (``process --until-idle --idle-s 0``: it stops at the end offsets) and
     the merger (``merge --until-ended``) drain the topic together; then the same posts go
     through ``process --input`` (both stages in one process, no Kafka) for the ratio."""
-    out = o.work / "out"
-    merge_cmd = datamoat("merge", "--until-ended", "--http-port", "0", "--output-dir",
-                         str(out), *_common(o, b))  # fmt: skip
+    merge, process = _stages(o, b, o.work / "out")
     t0 = time.monotonic()
     with (o.work / "merge.stderr").open("wb") as err:
-        merger = subprocess.Popen(merge_cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        merger = subprocess.Popen(datamoat(*merge), env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
         worker = run_measured(
-            "process", ["process", "--until-idle", "--idle-s", "0", *_common(o, b)],
+            "process", process,
             env=env, work=o.work, broker=b, interval_s=o.interval_s,
             on_sample=lambda s: progress("drain", s),
         )  # fmt: skip

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from datamoat.config import Config
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port, positive_int
 from datamoat.pipeline import kafka_merger, output_dir
@@ -24,7 +23,7 @@ from datamoat.report import LiveLine, format_summary, make_summary, write_summar
 from datamoat.runtime import fault_from_env, install_stop, serve
 from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.merge_loop import MergeLoop
-from datamoat.topics import create_internal_topics
+from datamoat.topics import create_internal_topics, stage_topics
 
 __all__ = ["merge_line", "merge_status", "register"]
 
@@ -83,20 +82,6 @@ def merge_line(loop: MergeLoop, emitter: SignalEmitter, elapsed: float) -> str:
     )
 
 
-def merge_topics(config: Config) -> dict[str, str]:
-    """The topics the merger needs besides its group's own (config key -> topic): the posts
-    topic (its partition count) and those it writes to, each of which would otherwise be
-    retried for ever."""
-    k = config.kafka
-    topics = {"kafka.posts_topic": k.posts_topic, "kafka.dlq_topic": k.dlq_topic}
-    if "kafka" in config.output.sinks:
-        topics["kafka.signals_topic"] = k.signals_topic
-    if config.early.enabled:
-        topics["kafka.early_topic"] = k.early_topic
-        topics["kafka.alerts_topic"] = k.alerts_topic
-    return topics
-
-
 def run_merge(args: argparse.Namespace) -> int:
     config = config_from(args)
     bootstrap = config.kafka.bootstrap
@@ -105,7 +90,7 @@ def run_merge(args: argparse.Namespace) -> int:
     check_port_free(config.http.host, http_port)
     out = output_dir(config)
     wait_for_broker(bootstrap, args.wait_for_broker)
-    require_topics(bootstrap, merge_topics(config))
+    require_topics(bootstrap, stage_topics(config, merger=True))
     create_internal_topics(config, group)
     metrics = Metrics()
     built = kafka_merger(config, group, metrics, out, fault=fault_from_env())

@@ -24,7 +24,7 @@ from datamoat.report import LiveLine, format_summary, make_summary, write_summar
 from datamoat.runtime import fault_from_env, install_stop, on_signals, serve
 from datamoat.stage_one.worker import Worker
 from datamoat.stage_two.emitter import SignalEmitter
-from datamoat.topics import create_internal_topics
+from datamoat.topics import create_internal_topics, stage_topics
 from ingest.file_source import FileSource
 
 __all__ = ["register", "status_of", "worker_line"]
@@ -111,8 +111,7 @@ def run_process(args: argparse.Namespace) -> int:
     http_port = config.http.port if args.http_port is None else args.http_port
     check_port_free(config.http.host, http_port)
     wait_for_broker(bootstrap, args.wait_for_broker)
-    require_topics(bootstrap, {"kafka.posts_topic": config.kafka.posts_topic,
-                               "kafka.dlq_topic": config.kafka.dlq_topic})  # fmt: skip
+    require_topics(bootstrap, stage_topics(config))
     create_internal_topics(config, group)
     built = kafka_worker(
         config,

@@ -311,10 +311,10 @@ def _by_partition(
         return [(int(parts[0]), columns.keys, columns.values)]
     order = np.argsort(parts, kind="stable")
     ends = np.flatnonzero(np.diff(parts[order])) + 1
+    keys, values = columns.keys, columns.values
     out = []
     for run in np.split(order, ends):
         idx = run.tolist()
-        keys, values = columns.keys, columns.values
         out.append((int(parts[idx[0]]), [keys[i] for i in idx], [values[i] for i in idx]))
     return out
 
