@@ -52,10 +52,13 @@ traffic without bursts); its docstring has the figures.
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from process.aggregate import STREAM_KEY
@@ -134,23 +137,130 @@ class TrendConfig:
         )
 
 
-@dataclass(slots=True)
 class TrendTracker:
-    """Scores closed windows in order; ``state`` and ``windows_seen`` are all its state."""
+    """Scores closed windows in order; ``state`` and ``windows_seen`` are all its state.
 
+    The baselines live in numpy arrays, one slot per key (a dict from key to slot), so a
+    window is a few dozen array operations on its own rows: no join, no rebuilt frame.
+    ``state`` is the same baselines as a frame (TREND_STATE_SCHEMA), in the order the keys
+    were last updated (a key updated moves to the end), made when asked; assigning it
+    loads a frame (a restored snapshot).
+    """
+
+    __slots__ = ("_frame", "_keys", "_last", "_live", "_mean", "_next_seq", "_seq", "_slot",
+                 "_var", "_vel", "config", "hop_ms", "windows_seen")  # fmt: skip
     config: TrendConfig
     hop_ms: int
-    state: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=TREND_STATE_SCHEMA))
-    windows_seen: int = 0
+    windows_seen: int
+    _frame: pl.DataFrame | None  # ``state``, made when asked
+    _slot: dict[str, int]
+    # Per slot: the key, its baseline, its last window's start and velocity, when it was
+    # last updated (the order of ``state``) and whether it is remembered.
+    _keys: pl.Series
+    _mean: npt.NDArray[np.float64]
+    _var: npt.NDArray[np.float64]
+    _last: npt.NDArray[np.int64]
+    _vel: npt.NDArray[np.float64]
+    _seq: npt.NDArray[np.int64]
+    _live: npt.NDArray[np.bool_]
+    _next_seq: int
+
+    def __init__(
+        self,
+        config: TrendConfig,
+        hop_ms: int,
+        state: pl.DataFrame | None = None,
+        windows_seen: int = 0,
+    ) -> None:
+        self.config, self.hop_ms, self.windows_seen = config, hop_ms, windows_seen
+        self.state = pl.DataFrame(schema=TREND_STATE_SCHEMA) if state is None else state
+
+    @property
+    def state(self) -> pl.DataFrame:
+        """The baselines of the keys remembered: ``key``, ``mean``, ``var``,
+        ``last_start`` (the key's last window) and ``last_velocity`` (its velocity there)."""
+        if self._frame is None:
+            live = np.flatnonzero(self._live)
+            idx = live[np.argsort(self._seq[live], kind="stable")]
+            self._frame = pl.DataFrame(
+                {
+                    "key": self._keys.gather(idx),
+                    "mean": self._mean[idx],
+                    "var": self._var[idx],
+                    "last_start": self._last[idx],
+                    "last_velocity": self._vel[idx],
+                },
+                schema=TREND_STATE_SCHEMA,
+            )
+        return self._frame
+
+    @state.setter
+    def state(self, frame: pl.DataFrame) -> None:
+        frame = frame.select(TREND_STATE_SCHEMA.names()).cast(TREND_STATE_SCHEMA)
+        self._keys = frame["key"]
+        self._slot = {k: i for i, k in enumerate(self._keys.to_list())}
+        self._mean = frame["mean"].to_numpy().astype(np.float64, copy=True)
+        self._var = frame["var"].to_numpy().astype(np.float64, copy=True)
+        self._last = frame["last_start"].to_numpy().astype(np.int64, copy=True)
+        self._vel = frame["last_velocity"].to_numpy().astype(np.float64, copy=True)
+        self._seq = np.arange(frame.height, dtype=np.int64)
+        self._live = np.ones(frame.height, dtype=np.bool_)
+        self._next_seq = frame.height
+        self._frame = frame
 
     def apply(self, signals: pl.DataFrame) -> pl.DataFrame:
-        """Fill ``acceleration`` and ``trend_score`` of closed windows, oldest first."""
+        """Fill ``acceleration`` and ``trend_score`` of closed windows, oldest first (the
+        rows grouped by window, ascending; a window's rows in their order)."""
         if signals.is_empty():
             return signals
-        parts = signals.partition_by("window_start", maintain_order=True, as_dict=True)
-        return pl.concat([self._window(parts[k], k[0]) for k in sorted(parts)])
+        starts = signals["window_start"].to_numpy()
+        if (np.diff(starts) < 0).any():
+            order = np.argsort(starts, kind="stable")
+            signals, starts = signals[order], starts[order]
+        slots = self._slots_of(signals["key"].to_list())
+        originals = signals["originals"].to_numpy().astype(np.float64)
+        velocity = signals["velocity"].to_numpy().astype(np.float64)
+        posts = signals["posts"].to_numpy().astype(np.float64)
+        size_s = (signals["window_end"].to_numpy() - starts) / 1000.0
+        acceleration = np.empty(signals.height)
+        score = np.empty(signals.height)
+        bounds = [0, *(np.flatnonzero(np.diff(starts)) + 1).tolist(), signals.height]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for lo, hi in itertools.pairwise(bounds):
+                rows = slice(lo, hi)
+                acceleration[rows], score[rows] = self._window(
+                    int(starts[lo]), slots[rows], originals[rows], velocity[rows],
+                    posts[rows], size_s[rows],
+                )  # fmt: skip
+        self._frame = None
+        self._compact()
+        return signals.with_columns(
+            pl.Series("acceleration", acceleration, dtype=pl.Float64),
+            pl.Series("trend_score", score, dtype=pl.Float64),
+        )
 
-    def _decay(self, gap: pl.Expr, t: int) -> pl.Expr:
+    def _slots_of(self, keys: list[str]) -> npt.NDArray[np.int64]:
+        """Each key's slot; new keys get new (empty, not live) slots."""
+        slot, new = self._slot, list[str]()
+        out = np.empty(len(keys), dtype=np.int64)
+        for i, key in enumerate(keys):
+            s = slot.get(key)
+            if s is None:
+                s = slot[key] = len(self._mean) + len(new)
+                new.append(key)
+            out[i] = s
+        if new:
+            n = len(new)
+            self._keys = pl.concat([self._keys, pl.Series("key", new, dtype=pl.String)])
+            self._mean = np.concatenate([self._mean, np.zeros(n)])
+            self._var = np.concatenate([self._var, np.zeros(n)])
+            self._last = np.concatenate([self._last, np.zeros(n, dtype=np.int64)])
+            self._vel = np.concatenate([self._vel, np.zeros(n)])
+            self._seq = np.concatenate([self._seq, np.zeros(n, dtype=np.int64)])
+            self._live = np.concatenate([self._live, np.zeros(n, dtype=np.bool_)])
+        return out
+
+    def _decay(self, gap: npt.NDArray[np.int64], t: int) -> npt.NDArray[np.float64]:
         """Product of ``1 - a_j`` over the ``gap`` windows just before window ``t``.
 
         ``a_j = 1 / (j + 1)`` for ``j < k`` (the product telescopes to ``lo / hi``), then
@@ -158,57 +268,65 @@ class TrendTracker:
         """
         alpha = self.config.alpha
         k = math.floor(1.0 / alpha)
-        lo = pl.max_horizontal(pl.lit(t) - gap, pl.lit(1))
+        lo = np.maximum(t - gap, 1)
         cum_hi = min(t, k)
-        cumulative = pl.when(lo < cum_hi).then(lo / cum_hi).otherwise(1.0)
-        steady = (pl.lit(t) - pl.max_horizontal(lo, pl.lit(k))).clip(lower_bound=0)
-        return cumulative * (1.0 - alpha) ** steady.cast(pl.Float64)
+        cumulative = np.where(lo < cum_hi, lo / max(cum_hi, 1), 1.0)
+        steady = np.maximum(t - np.maximum(lo, k), 0)
+        powers, at = np.unique(steady, return_inverse=True)
+        d: npt.NDArray[np.float64] = (
+            cumulative * np.array([(1.0 - alpha) ** float(p) for p in powers.tolist()])[at]
+        )
+        return d
 
-    def _window(self, window: pl.DataFrame, start: int) -> pl.DataFrame:
+    def _window(
+        self,
+        start: int,
+        slots: npt.NDArray[np.int64],
+        originals: npt.NDArray[np.float64],
+        velocity: npt.NDArray[np.float64],
+        posts: npt.NDArray[np.float64],
+        size_s: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Score one window's rows and take them into the baselines: (acceleration,
+        trend_score) per row."""
         c = self.config
         t = self.windows_seen
         warm = t >= c.warmup_windows
         a = max(c.alpha, 1.0 / (t + 1))
         self.windows_seen += 1
-        state = self.state.filter(pl.col("last_start") >= start - c.ttl_windows * self.hop_ms)
-        gap = (pl.lit(start) - pl.col("last_start")) // self.hop_ms - 1
+        self._live &= self._last >= start - c.ttl_windows * self.hop_ms  # forget the silent
+        known = self._live[slots]
+        gap = np.where(known, (start - self._last[slots]) // self.hop_ms - 1, 0)
         d = self._decay(gap, t)
-        joined = window.drop("acceleration", "trend_score").join(state, on="key", how="left")
-        rate = pl.col("originals") * pl.col("velocity") / pl.col("posts")  # originals / size
-        size_s = (pl.col("window_end") - pl.col("window_start")) / 1000.0
-        noise = pl.max_horizontal(pl.col("var"), pl.col("mean") / size_s)  # >= Poisson's
-        scored = (
-            joined.with_columns(
-                (pl.col("mean") * d).fill_null(0.0).alias("mean"),
-                (d * (pl.col("var") + pl.col("mean") ** 2 * (1.0 - d))).fill_null(0.0).alias("var"),
-                pl.when(gap == 0).then(pl.col("last_velocity")).otherwise(0.0).alias("prev"),
-            )
-            .with_columns((rate - pl.col("mean")).alias("diff"))
-            .with_columns(
-                (pl.col("diff") / (noise + c.floor**2).sqrt()).alias("z"),
-                (pl.col("velocity") - pl.col("prev")).alias("acceleration"),
-            )
-            .with_columns(
-                pl.when((pl.col("originals") >= c.min_support) & warm)
-                .then(pl.col("z"))
-                .otherwise(0.0)
-                .alias("trend_score")
-            )
-        )
-        outlier = (pl.col("z").abs() >= c.outlier) & warm
-        updated = scored.select(
-            "key",
-            (pl.col("mean") + a * pl.col("diff")).alias("mean"),
-            pl.when(outlier)
-            .then(pl.col("var"))
-            .otherwise((1.0 - a) * (pl.col("var") + a * pl.col("diff") ** 2))
-            .alias("var"),
-            pl.lit(start, dtype=pl.Int64).alias("last_start"),
-            pl.col("velocity").alias("last_velocity"),
-        )
-        kept = state.filter(~pl.col("key").is_in(updated["key"].implode()))
-        self.state = pl.concat([kept, updated])
-        return scored.select(window.columns)
+        mean0 = self._mean[slots]
+        mean = np.where(known, mean0 * d, 0.0)
+        var = np.where(known, d * (self._var[slots] + mean0**2 * (1.0 - d)), 0.0)
+        prev = np.where(known & (gap == 0), self._vel[slots], 0.0)
+        rate = originals * velocity / posts  # originals / size
+        noise = np.maximum(var, mean / size_s)  # >= Poisson's
+        diff = rate - mean
+        z = diff / np.sqrt(noise + c.floor**2)
+        score = np.where((originals >= c.min_support) & warm, z, 0.0)
+        outlier = (np.abs(z) >= c.outlier) & warm
+        self._mean[slots] = mean + a * diff
+        self._var[slots] = np.where(outlier, var, (1.0 - a) * (var + a * diff**2))
+        self._last[slots] = start
+        self._vel[slots] = velocity
+        self._live[slots] = True
+        self._seq[slots] = np.arange(self._next_seq, self._next_seq + len(slots))
+        self._next_seq += len(slots)
+        return velocity - prev, score
+
+    def _compact(self) -> None:
+        """Drop forgotten keys' slots once they outnumber the remembered ones (and 1,024)."""
+        live = np.flatnonzero(self._live)
+        if len(self._live) - len(live) <= max(len(live), 1_024):
+            return
+        self._keys = self._keys.gather(live)
+        self._slot = {k: i for i, k in enumerate(self._keys.to_list())}
+        self._mean, self._var = self._mean[live], self._var[live]
+        self._last, self._vel = self._last[live], self._vel[live]
+        self._seq, self._live = self._seq[live], self._live[live]
 
     def top(self, signals: pl.DataFrame) -> pl.DataFrame:
         """The top-K trending keys of the newest window in ``signals``: ``key`` and
