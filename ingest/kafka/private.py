@@ -32,7 +32,8 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -57,6 +58,7 @@ __all__ = [
     "decode_batch",
     "drop_producer",
     "fetch_raw",
+    "fetch_requests",
     "fetch_undecoded",
     "group_session_alive",
     "oldest_pending_s",
@@ -340,6 +342,15 @@ def transaction_step(producer: KafkaProducer, step: str, timeout_s: float, *args
 # - positions advanced as ``poll()`` advances them, and only for records returned; a
 #   partition that was sought, paused or revoked meanwhile drops what was fetched for it.
 #
+# And one thing it does differently: every call that returns records ends with the next
+# fetch out for each partition whose fetched records are all returned. kafka-python sends
+# fetches only once nothing fetched is left, and not after records that came after a wait,
+# so a batch cut in the middle of a fetch response (a worker's ``max_records``) left the
+# drained partitions unfetched while that batch was processed, and the next call waited
+# for the broker. The partition partly returned is left out of
+# that fetch (kafka-python leaves out its own ``_next_partition_records`` the same way);
+# partitions with fetched records waiting are left out by kafka-python itself.
+#
 # It relies on kafka-python internals (3.0.x): ``consumer._fetcher`` and its
 # ``_completed_fetches``, ``_parse_fetched_data``, ``_subscriptions``. A self-test at first
 # use decodes batches built by kafka-python's own builder (every codec installed, keys,
@@ -530,8 +541,17 @@ def _bulk_fetched(
         if not len(out):
             raise
         state.error = (tp, at, exc)  # raised by the next call, as kafka-python does
-    partial = bool(fetcher._completed_fetches)  # noqa: SLF001 - the fetcher's queue, drained in bulk
-    return ({"bulk": out} if len(out) else {}), partial
+    # Never "partial": the drained partitions are fetched again now (see the module notes).
+    return ({"bulk": out} if len(out) else {}), False
+
+
+def _fetchable(fetchable: Callable[[], list[Any]], state: _State) -> list[Any]:
+    """Stands in for ``Fetcher._fetchable_partitions``: also leaves out the partition whose
+    fetched records are partly returned (a fetch for it now would come back at an offset
+    already passed, and be dropped)."""
+    pending = state.pending
+    partitions = fetchable()
+    return partitions if pending is None else [tp for tp in partitions if tp != pending.tp]
 
 
 def poll_records(consumer: Any, max_records: int, timeout_ms: int) -> RawBatch:
@@ -547,6 +567,8 @@ def poll_records(consumer: Any, max_records: int, timeout_ms: int) -> RawBatch:
 
 _INTERNALS = (
     "_completed_fetches",
+    "_fetchable_partitions",
+    "send_fetches",
     "_paused_completed_fetches",
     "_parse_fetched_data",
     "_subscriptions",
@@ -661,12 +683,40 @@ def fetch_raw(
         return poll_records(consumer, max_records, timeout_ms)
     state = _states.setdefault(consumer, _State())
     fetcher.fetched_records = functools.partial(_bulk_fetched, fetcher, state)
+    fetchable = fetcher._fetchable_partitions  # noqa: SLF001 - which partitions the next fetch asks for
+    fetcher._fetchable_partitions = functools.partial(_fetchable, fetchable, state)  # noqa: SLF001 - which partitions the next fetch asks for
     try:
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        got = polled.get("bulk")
+        if isinstance(got, RawBatch) and len(got):
+            # Records that came after a wait are returned without a fetch sent after them
+            # (kafka-python sends at the start of its next call): send it now, while they
+            # are processed (none when one is already out).
+            fetcher.send_fetches()
     finally:
         del fetcher.fetched_records
-    got = polled.get("bulk")
+        del fetcher._fetchable_partitions  # noqa: SLF001 - which partitions the next fetch asks for
     return got if isinstance(got, RawBatch) else RawBatch()
+
+
+@contextmanager
+def fetch_requests(consumer: Any) -> Iterator[list[set[int]]]:
+    """For the tests of the fetch pipelining: the partitions each fetch request made
+    meanwhile asks for, in order (one set per request)."""
+    fetcher = consumer._fetcher  # noqa: SLF001 - which partitions each fetch asks for
+    create = fetcher._create_fetch_requests  # noqa: SLF001 - which partitions each fetch asks for
+    asked: list[set[int]] = []
+
+    def recorded() -> Any:
+        requests = create()
+        asked.extend({tp.partition for tp in offsets} for _, offsets in requests.values())
+        return requests
+
+    fetcher._create_fetch_requests = recorded  # noqa: SLF001 - which partitions each fetch asks for
+    try:
+        yield asked
+    finally:
+        del fetcher._create_fetch_requests  # noqa: SLF001 - which partitions each fetch asks for
 
 
 def fetch_undecoded(c: Any) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ingest.batch import RawBatch
-from ingest.kafka.private import bulk_available, fetch_raw
+from ingest.kafka.private import bulk_available, fetch_raw, fetch_requests
 from ingest.kafka.testing import KafkaConsumer, KafkaProducer, TopicPartition
 
 pytestmark = pytest.mark.kafka
@@ -176,3 +176,35 @@ def test_aborted_transaction_is_skipped_under_read_committed(
     finally:
         for c in (a, b, u, v):
             c.close()
+
+
+def test_drained_partitions_are_fetched_again_while_the_others_wait(
+    kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """A call that returns one partition's fetched records and part of another's sends the
+    next fetch for the first one at once (kafka-python would wait until nothing fetched is
+    left), and leaves out the partition partly returned and the one not yet touched."""
+    topic = topic_factory(3)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20)
+    for i in range(1800):
+        producer.send(topic, value=b"%06d" % i + b"x" * 500, partition=i % 3)
+    producer.close()
+    consumer = _consumer(kafka_bootstrap, topic, 3)  # about 120 records per partition fetch
+    try:
+        got = RawBatch()
+        with fetch_requests(consumer) as asked:
+            for _ in range(100):
+                got = fetch_raw(consumer, 200, 500)
+                if len(got):
+                    break
+        # one partition's fetched records (about 120), then part of another's
+        drained = list(dict.fromkeys(got.partitions))[:-1]
+        assert len(drained) == 1
+        assert asked[0] == {0, 1, 2}
+        assert asked[-1] == set(drained)  # not the one partly returned, nor the untouched
+        rows = _drain(consumer, bulk=True, expect=1800 - 200, max_records=200)
+        for p in range(3):
+            before = [o for o, q in zip(got.offsets, got.partitions, strict=True) if q == p]
+            assert before + [o for o, _, _ in rows.get(p, [])] == list(range(600))
+    finally:
+        consumer.close()
