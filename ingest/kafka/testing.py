@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.errors import CorruptRecordError, KafkaError
+from kafka.errors import CorruptRecordError, KafkaConnectionError, KafkaError
 from kafka.partitioner.default import murmur2
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -22,6 +22,7 @@ __all__ = [
     "DefaultRecordBatch",
     "DefaultRecordBatchBuilder",
     "KafkaAdminClient",
+    "KafkaConnectionError",
     "KafkaConsumer",
     "KafkaError",
     "KafkaProducer",

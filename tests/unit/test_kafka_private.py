@@ -3,13 +3,17 @@ pinned kafka-python, and must fail when the bulk path writes anything Kafka can'
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 import ingest.kafka.private as internals
 import ingest.kafka.records as records
-from ingest.kafka.private import self_test
+from ingest.kafka.private import RECV_BYTES, read_sockets_in_bulk, receive, self_test
+from ingest.kafka.testing import KafkaConnectionError
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +128,38 @@ def test_columns_go_to_their_keys_partitions_in_their_order() -> None:
     assert _by_partition(OutColumns("t", [], []), partition) == []
     with pytest.raises(ValueError, match="2 keys for 1 values"):
         OutColumns("t", [b"a", b"b"], [b"1"])
+
+
+def test_receive_reads_all_a_socket_holds_and_says_when_the_peer_closed() -> None:
+    ours, theirs = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        sent = bytes(range(256)) * 4096 * 3  # 3 MiB: three reads of RECV_BYTES or more
+        theirs.setblocking(True)
+        writer = threading.Thread(target=theirs.sendall, args=(sent,))
+        writer.start()
+        got = b""
+        deadline = time.monotonic() + 30
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            data, error = receive(ours)
+            assert error is None  # drained, not failed
+            got += data
+            time.sleep(0.001)
+        writer.join(timeout=30)
+        assert got == sent
+        assert receive(ours) == (b"", None)  # nothing there: no error
+        theirs.sendall(b"last")
+        theirs.close()
+        time.sleep(0.05)
+        data, error = receive(ours)
+        assert data == b"last"
+        assert isinstance(error, KafkaConnectionError)
+        assert "socket disconnected" in str(error)
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_sockets_are_read_in_bulk_on_this_kafka_python() -> None:
+    assert RECV_BYTES == 1 << 20
+    assert read_sockets_in_bulk()
