@@ -747,8 +747,12 @@ def fetch_raw(
         if isinstance(got, RawBatch) and len(got):
             # Records that came after a wait are returned without a fetch sent after them
             # (kafka-python sends at the start of its next call): send it now, while they
-            # are processed (none when one is already out).
-            fetcher.send_fetches()
+            # are processed (none when one is already out). Their positions are taken: a
+            # failure here must not lose them, and the next call sends the fetch anyway.
+            try:
+                fetcher.send_fetches()
+            except Exception as exc:  # an early fetch only; never at the cost of the batch
+                log.debug("the next fetch is left to the next poll: %r", exc)
     finally:
         del fetcher.fetched_records
         del fetcher._fetchable_partitions  # noqa: SLF001 - which partitions the next fetch asks for

@@ -12,7 +12,8 @@ import pytest
 
 import ingest.kafka.private as internals
 import ingest.kafka.records as records
-from ingest.kafka.private import RECV_BYTES, read_sockets_in_bulk, receive, self_test
+from ingest.batch import RawBatch
+from ingest.kafka.private import RECV_BYTES, fetch_raw, read_sockets_in_bulk, receive, self_test
 from ingest.kafka.testing import KafkaConnectionError
 
 
@@ -163,3 +164,38 @@ def test_receive_reads_all_a_socket_holds_and_says_when_the_peer_closed() -> Non
 def test_sockets_are_read_in_bulk_on_this_kafka_python() -> None:
     assert RECV_BYTES == 1 << 20
     assert read_sockets_in_bulk()
+
+
+class _Fetcher:
+    """The fetcher attributes fetch_raw needs; its early fetch fails."""
+
+    _completed_fetches: tuple[()] = ()
+    _paused_completed_fetches: dict[object, object] = {}  # noqa: RUF012 - never written
+    _subscriptions = None
+    _next_partition_records = None
+    config: dict[str, int] = {"max_poll_records": 500}  # noqa: RUF012 - never written
+
+    def _fetchable_partitions(self) -> list[object]:
+        return []
+
+    def _parse_fetched_data(self, completion: object) -> None:
+        return None
+
+    def send_fetches(self) -> None:
+        raise ConnectionError("the IO loop is gone")
+
+
+class _Consumer:
+    def __init__(self, batch: RawBatch) -> None:
+        self._fetcher = _Fetcher()
+        self.batch = batch
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[str, RawBatch]:
+        return {"bulk": self.batch}
+
+
+def test_a_failed_early_fetch_never_loses_the_records_already_taken() -> None:
+    batch = RawBatch([b"a", b"b"], [None, None], [0, 0], [3, 4])
+    consumer = _Consumer(batch)
+    assert fetch_raw(consumer, 10, 100) is batch
+    assert fetch_raw(consumer, 10, 100) is batch  # the fetcher put back as it was
