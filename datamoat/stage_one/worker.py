@@ -114,7 +114,7 @@ class Worker:
         assert self.durably is not None
         self.durably.stop = stop
         while not stop.is_set():
-            read = self.step()
+            read = self.step(done)
             # Asked after a batch that caught up too, not only after an empty one: the end
             # of a drain is found without waiting out one more poll.
             if (not read or self._caught_up) and done is not None and done():
@@ -172,15 +172,18 @@ class Worker:
             self._caught_up = bool(backlog) and not any(backlog.values())
         return batch
 
-    def step(self) -> int:
-        """Process one micro-batch; returns how many records it read."""
+    def step(self, done: Callable[[], bool] | None = None) -> int:
+        """Process one micro-batch; returns how many records it read. A batch that caught
+        up when ``done()`` says the input is over ends every partition in its own commit
+        (:meth:`finish` in it): a drain's last batch, without one more transaction."""
         batch = self.poll_batch()
         group = self.source.group_metadata()
         now = self.wall_ms()
         assigned = self.source.partitions()
         self.stage.track(assigned, self._unheard_or_waiting(assigned), now)
         if len(batch):
-            self.process_batch(batch, now, group)
+            end = self._caught_up and done is not None and done()
+            self.process_batch(batch, now, group, end=end)
         elif assigned:
             self._hand_on(self.stage.advance(now), DeadLetters([], [], [], [], []), {}, group)
         self._update_gauges()
@@ -196,7 +199,11 @@ class Worker:
         backlog = self.source.backlog()
         return {p for p in assigned if backlog.get(p, 1) > 0}
 
-    def process_batch(self, batch: RawBatch, now: int, group: Any = None) -> None:
+    def process_batch(
+        self, batch: RawBatch, now: int, group: Any = None, end: bool = False
+    ) -> None:
+        """Decode, fold and hand on ``batch``; ``end``: the input is over with it, so every
+        window of every partition read is closed and committed with it (as :meth:`finish`)."""
         started = self.monotonic()
         posts, rejects = self._decode(batch, now)
         added = self.stage.add(posts, now)
@@ -209,8 +216,13 @@ class Worker:
         )
         dead = sum(reasons.values())
         counts = Counts(len(batch), added.processed, dead, len(added.late_idx), reasons)
-        delta = self.stage.advance(now, counts)
-        self._hand_on(delta, letters, batch.next_offsets(), group)
+        offsets = batch.next_offsets()
+        if end:
+            delta = self.stage.end(now, counts)
+            offsets = {**offsets, **self._positions()}
+        else:
+            delta = self.stage.advance(now, counts)
+        self._hand_on(delta, letters, offsets, group)
         with self._lock:
             self.stats.add(counts)
             self.stats.batches += 1
@@ -221,10 +233,15 @@ class Worker:
     def finish(self) -> None:
         """End of input: close every window of every partition read, and commit that."""
         now = self.wall_ms()
-        offsets = {p: self.source.position(p) for p in self.source.partitions()}
         group = self.source.group_metadata()
-        self._hand_on(self.stage.end(now), DeadLetters([], [], [], [], []), offsets, group)
+        self._hand_on(
+            self.stage.end(now), DeadLetters([], [], [], [], []), self._positions(), group
+        )
         self._update_gauges(force=True)
+
+    def _positions(self) -> dict[int, int]:
+        """Where reading each assigned partition goes on (what an end commits)."""
+        return {p: self.source.position(p) for p in self.source.partitions()}
 
     def _decode(self, batch: RawBatch, now: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         decoded = decode(

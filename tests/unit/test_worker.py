@@ -16,6 +16,7 @@ from ingest.errors import GroupMovedOn, SinkError, SinkUnavailable
 from ingest.firehose import FirehoseConfig, encode_keys, encode_values, generate
 from ingest.memory import MemorySource, MemoryTopic
 from ingest.producer import partitions_of
+from process.delta import END
 from process.truth import truth_signals
 from process.windows import WindowSpec
 from sinks.memory import ListDeadLetterSink, ListSink
@@ -263,6 +264,38 @@ def test_each_delta_says_which_input_offsets_hold_the_posts_it_sums() -> None:
             assert first <= held.min() and held.max() < end, (p, first, end)
             assert end == offsets.get(p, end)
     assert max(d.ranges[0][0] for d, _ in with_rows) > 0  # it moves on as windows close
+
+
+def test_the_batch_that_ends_a_drain_ends_every_partition_in_its_own_commit() -> None:
+    """The last batch of a drain (caught up, and the input over) closes every window and
+    ends every partition in the commit that carries its records: no commit after it."""
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+    topic = MemoryTopic(partitions=2)
+    fill(topic, frame)
+    source = MemorySource(topic)
+    built = local_pipeline(source, [ListSink()], ListDeadLetterSink(), Metrics(), SPEC,
+                           max_records=2_500, max_wait_ms=20)  # fmt: skip
+    worker, commits = built.worker, []
+    inner = worker.output
+
+    class Recording:
+        def early(self, increments: Any) -> None:
+            return None
+
+        def commit(self, delta, letters, offsets, group):
+            commits.append((delta, {p: o for p, (o, _) in offsets.items()}))
+            inner.commit(delta, letters, offsets, group)
+
+    worker.output = Recording()
+    assert worker.run(threading.Event(), done=source.exhausted)
+    last, offsets = commits[-1]
+    assert last.stats.consumed > 0 and last.partials.height  # the last batch's own records
+    assert {p: m.closed_through for p, m in last.marks.items()} == {0: END, 1: END}
+    assert all(m.closed_through != END for d, _ in commits[:-1] for m in d.marks.values())
+    ends = partitions_of(frame, topic.partitions)
+    assert offsets == {p: ends.count(p) for p in (0, 1)}
+    assert sum(d.stats.consumed for d, _ in commits) == frame.height == worker.stats.consumed
+    assert len(commits) == -(-frame.height // 2_500)  # one per batch, none to end
 
 
 class _Regrouped(MemorySource):
