@@ -79,9 +79,9 @@ class PlainWriter:
                 self.send(topic, value, key)
             return
         groups: dict[int, tuple[list[bytes], list[bytes]]] = {}
-        partition_of = self._key_partitions.of(topic, count)
-        for key, value in zip(keys, values, strict=True):
-            ks, vs = groups.setdefault(partition_of(key), ([], []))
+        parts = self._key_partitions.many(topic, count, keys).tolist()
+        for part, key, value in zip(parts, keys, values, strict=True):
+            ks, vs = groups.setdefault(part, ([], []))
             ks.append(key)
             vs.append(value)
         for partition, (ks, vs) in groups.items():

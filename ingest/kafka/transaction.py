@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from kafka import KafkaProducer
 from kafka import errors as kerrors
 from kafka.structs import TopicPartition
@@ -206,25 +207,26 @@ class Transaction:
         bulk = self.bulk_of(p)
         futures = []
         groups: dict[TopicPartition, tuple[list[bytes], list[bytes]]] = {}
-        partitioners: dict[str, Callable[[bytes], int]] = {}
+        counts: dict[str, int] = {}
 
-        def partitioner(topic: str) -> Callable[[bytes], int]:
-            partition = partitioners.get(topic)
-            if partition is None:
-                partition = partitioners[topic] = self._partitioner(p, topic)
-            return partition
+        def count_of(topic: str) -> int:
+            count = counts.get(topic)
+            if count is None:
+                count = counts[topic] = self._partition_count(p, topic)
+            return count
 
         for r in records:
             if isinstance(r, OutColumns):
                 if bulk is None:
                     futures += [p.send(r.topic, value=x.value, key=x.key) for x in r]
                     continue
-                for part, keys, values in _by_partition(r, partitioner(r.topic)):
+                parts = self._partitions.many(r.topic, count_of(r.topic), r.keys)
+                for part, keys, values in _by_partition(r, parts):
                     into = groups.setdefault(TopicPartition(r.topic, part), ([], []))
                     into[0].extend(keys)
                     into[1].extend(values)
             elif bulk is not None and r.key is not None and not r.headers:
-                tp = TopicPartition(r.topic, partitioner(r.topic)(r.key))
+                tp = TopicPartition(r.topic, self._partitions.of(r.topic, count_of(r.topic))(r.key))
                 keys, values = groups.setdefault(tp, ([], []))
                 keys.append(r.key)
                 values.append(r.value)
@@ -251,15 +253,16 @@ class Transaction:
             self._bulk = (producer, appender)
         return self._bulk[1]
 
-    def _partitioner(self, producer: KafkaProducer, topic: str) -> Callable[[bytes], int]:
-        """Kafka's default partition of a key of ``topic`` (murmur2, as ``send()`` and the
-        Java client choose it), cached per key while the partition count stays the same.
-        Asking ``producer`` for the count also makes it fetch the topic's metadata, which a
-        new producer lacks and without which its bulk batches would never be sent."""
+    def _partition_count(self, producer: KafkaProducer, topic: str) -> int:
+        """How many partitions ``topic`` has, for Kafka's default partition of a key
+        (murmur2, as ``send()`` and the Java client choose it; :attr:`_partitions` caches
+        it per key while the count stays the same). Asking ``producer`` for the count also
+        makes it fetch the topic's metadata, which a new producer lacks and without which
+        its bulk batches would never be sent."""
         count = len(producer.partitions_for(topic) or ())
         if count == 0:
             raise kerrors.UnknownTopicOrPartitionError(f"no partitions known for {topic}")
-        return self._partitions.of(topic, count)
+        return count
 
     def _abort(self) -> bool:
         """Abort the open transaction; False when that failed (the producer is unusable)."""
@@ -301,12 +304,12 @@ class Transaction:
 
 
 def _by_partition(
-    columns: OutColumns, partition: Callable[[bytes], int]
+    columns: OutColumns, parts: npt.NDArray[np.int64]
 ) -> list[tuple[int, list[bytes], list[bytes]]]:
-    """The records of ``columns`` per partition of their keys, in their order within each."""
+    """The records of ``columns`` per partition (``parts``, one per record), in their
+    order within each."""
     if not len(columns):
         return []
-    parts = np.fromiter(map(partition, columns.keys), np.int64, len(columns))
     if (parts == parts[0]).all():
         return [(int(parts[0]), columns.keys, columns.values)]
     order = np.argsort(parts, kind="stable")

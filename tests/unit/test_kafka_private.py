@@ -76,6 +76,28 @@ def test_cached_key_partitions_are_kafkas_and_start_again_on_a_new_count() -> No
         assert [partition(k) for k in keys] == [(murmur2(k) & 0x7FFFFFFF) % count for k in keys]
 
 
+def test_keys_hashed_together_are_kafkas_murmur2_one_by_one() -> None:
+    """Every length's tail (0-3 bytes), empty keys, any byte, keys past the vector width
+    (hashed one by one) and keys seen before: the partitions of ``send()``."""
+    import random
+
+    from ingest.kafka.partitioner import MAX_VECTOR_KEY, KeyPartitions, murmur2_many
+    from ingest.kafka.testing import murmur2
+
+    rng = random.Random(11)
+    lengths = [*range(0, 40), MAX_VECTOR_KEY - 1, MAX_VECTOR_KEY, MAX_VECTOR_KEY + 1, 5_000]
+    keys = [rng.randbytes(rng.choice(lengths)) for _ in range(3_000)]
+    keys += [b"", b"\xff" * 4, "#日本語".encode(), b"#tag"]
+    assert murmur2_many(keys).tolist() == [murmur2(k) for k in keys]
+    assert murmur2_many([]).tolist() == []
+    assert murmur2_many([b"x" * 1_000]).tolist() == [murmur2(b"x" * 1_000)]
+    parts = KeyPartitions(max_keys=500)
+    for count in (6, 6, 12):  # cached the second time, then a new count
+        want = [(murmur2(k) & 0x7FFFFFFF) % count for k in keys]
+        assert parts.many("signals", count, keys).tolist() == want
+        assert [parts.of("signals", count)(k) for k in keys[:50]] == want[:50]
+
+
 def test_the_bulk_decoder_refuses_a_damaged_batch_body_with_a_corrupt_record_error() -> None:
     """Bytes flipped, cut off or added anywhere in a batch body: the decoder answers with
     its records or with CorruptRecordError, never another error, and never records that
@@ -122,11 +144,13 @@ def test_columns_go_to_their_keys_partitions_in_their_order() -> None:
     for record in columns:
         key = record.key or b""
         expect.setdefault(partition(key), []).append((key, record.value))
-    got = {p: list(zip(k, v, strict=True)) for p, k, v in _by_partition(columns, partition)}
+    parts = KeyPartitions().many("t", 6, keys)
+    got = {p: list(zip(k, v, strict=True)) for p, k, v in _by_partition(columns, parts)}
     assert got == expect
     one = OutColumns("t", [b"#a"] * 3, [b"1", b"2", b"3"])
-    assert _by_partition(one, partition) == [(partition(b"#a"), one.keys, one.values)]
-    assert _by_partition(OutColumns("t", [], []), partition) == []
+    same = KeyPartitions().many("t", 6, one.keys)
+    assert _by_partition(one, same) == [(partition(b"#a"), one.keys, one.values)]
+    assert _by_partition(OutColumns("t", [], []), same[:0]) == []
     with pytest.raises(ValueError, match="2 keys for 1 values"):
         OutColumns("t", [b"a", b"b"], [b"1"])
 
