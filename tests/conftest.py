@@ -1,7 +1,7 @@
 """Suite-wide: the shared fixtures and hooks (``tests/support``, registered as plugins, so that
 pytest rewrites their asserts too) and the order of a parallel run.
 
-Under pytest-xdist (``make test``: ``-n 3 --dist loadfile``: each file in one process, so a
+Under pytest-xdist (``make test``: ``-n 4 --dist loadfile``: each file in one process, so a
 module's fixtures run once) the longest tests are handed out first, so that a parallel run
 does not end waiting on one of them; a serial run keeps the files' order (the quick unit
 tests first)."""
