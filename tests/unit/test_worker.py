@@ -224,32 +224,41 @@ def test_a_source_heard_throughout_lets_silent_partitions_go_idle() -> None:
     assert all(c.mark(t0 + 1_000, 1_000).idle for c in worker.stage.clocks.values())
 
 
-def test_each_delta_says_which_input_offsets_hold_the_posts_it_sums() -> None:
-    """A delta's ``ranges`` cover, per partition, every record its rows sum: from the first
-    record of a window open at the previous commit to the next offset of this one."""
-    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+Commits = list[tuple[Any, dict[int, int]]]
+
+
+def _recorded_drain(frame: pl.DataFrame, max_records: int) -> tuple[Worker, Commits]:
+    """Drain ``frame`` (two partitions) through a worker whose every commit is recorded:
+    its delta and the offsets it commits."""
     topic = MemoryTopic(partitions=2)
     fill(topic, frame)
     source = MemorySource(topic)
     built = local_pipeline(source, [ListSink()], ListDeadLetterSink(), Metrics(), SPEC,
-                           max_records=700, max_wait_ms=20)  # fmt: skip
-    worker, deltas = built.worker, []
+                           max_records=max_records, max_wait_ms=20)  # fmt: skip
+    worker, commits = built.worker, []
     inner = worker.output
 
     class Recording:
         def early(self, increments: Any) -> None:  # early signals: not these tests'
-
             return None
 
         def commit(self, delta, letters, offsets, group):
-            deltas.append((delta, {p: o for p, (o, _) in offsets.items()}))
+            commits.append((delta, {p: o for p, (o, _) in offsets.items()}))
             inner.commit(delta, letters, offsets, group)
 
     worker.output = Recording()
-    worker.run(threading.Event(), done=source.exhausted)
+    assert worker.run(threading.Event(), done=source.exhausted)
+    return worker, commits
+
+
+def test_each_delta_says_which_input_offsets_hold_the_posts_it_sums() -> None:
+    """A delta's ``ranges`` cover, per partition, every record its rows sum: from the first
+    record of a window open at the previous commit to the next offset of this one."""
+    frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
+    _, deltas = _recorded_drain(frame, 700)
     with_rows = [(d, o) for d, o in deltas if d.partials.height]
     assert len(with_rows) >= 3
-    parts = partitions_of(frame, topic.partitions)
+    parts = partitions_of(frame, 2)
     where = frame.with_columns(
         pl.Series("partition", parts),
         (pl.col("created_at") // SPEC.hop_ms * SPEC.hop_ms).alias("window_start"),
@@ -270,29 +279,12 @@ def test_the_batch_that_ends_a_drain_ends_every_partition_in_its_own_commit() ->
     """The last batch of a drain (caught up, and the input over) closes every window and
     ends every partition in the commit that carries its records: no commit after it."""
     frame = generate(FirehoseConfig(rate=300.0), 5, START, 6_000)
-    topic = MemoryTopic(partitions=2)
-    fill(topic, frame)
-    source = MemorySource(topic)
-    built = local_pipeline(source, [ListSink()], ListDeadLetterSink(), Metrics(), SPEC,
-                           max_records=2_500, max_wait_ms=20)  # fmt: skip
-    worker, commits = built.worker, []
-    inner = worker.output
-
-    class Recording:
-        def early(self, increments: Any) -> None:
-            return None
-
-        def commit(self, delta, letters, offsets, group):
-            commits.append((delta, {p: o for p, (o, _) in offsets.items()}))
-            inner.commit(delta, letters, offsets, group)
-
-    worker.output = Recording()
-    assert worker.run(threading.Event(), done=source.exhausted)
+    worker, commits = _recorded_drain(frame, 2_500)
     last, offsets = commits[-1]
     assert last.stats.consumed > 0 and last.partials.height  # the last batch's own records
     assert {p: m.closed_through for p, m in last.marks.items()} == {0: END, 1: END}
     assert all(m.closed_through != END for d, _ in commits[:-1] for m in d.marks.values())
-    ends = partitions_of(frame, topic.partitions)
+    ends = partitions_of(frame, 2)
     assert offsets == {p: ends.count(p) for p in (0, 1)}
     assert sum(d.stats.consumed for d, _ in commits) == frame.height == worker.stats.consumed
     assert len(commits) == -(-frame.height // 2_500)  # one per batch, none to end
