@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -34,8 +34,6 @@ from datamoat.stage_two.emitter import SignalEmitter
 from datamoat.stage_two.local import LocalOutput
 from datamoat.stage_two.merge_loop import MergeLoop, merge_group
 from datamoat.stage_two.snapshots import Snapshots
-from ingest.firehose import Firehose, FirehoseConfig
-from ingest.firehose.config import flat_demo
 from ingest.kafka.admin import commit_at_end
 from ingest.kafka.early import EarlyReader, PlainWriter
 from ingest.kafka.lag import GroupLag
@@ -55,6 +53,9 @@ from process.windows import WindowSpec
 from sinks.base import DeadLetterSink, SignalSink
 from sinks.file import FileDeadLetterSink
 from sinks.registry import Outputs, SinkContext, build_outputs
+
+if TYPE_CHECKING:  # the firehose is imported by the commands that run one (not a worker's)
+    from ingest.firehose import Firehose, FirehoseConfig
 
 __all__ = [
     "Built",
@@ -83,6 +84,9 @@ log = logging.getLogger("datamoat.pipeline")
 def firehose_config(config: Config) -> FirehoseConfig:
     """The firehose's config: flat rate with the demo bursts by default, the daily cycle
     with ``firehose.diurnal`` (``--diurnal``, ``--day-in``)."""
+    from ingest.firehose import FirehoseConfig
+    from ingest.firehose.config import flat_demo
+
     f = config.firehose
     if f.diurnal or f.day_in_s:
         return FirehoseConfig(rate=f.rate, day_in_s=f.day_in_s or None)
@@ -90,6 +94,8 @@ def firehose_config(config: Config) -> FirehoseConfig:
 
 
 def make_firehose(config: Config, start_ms: int, shard: int = 0, shards: int = 1) -> Firehose:
+    from ingest.firehose import Firehose
+
     fh_config, seed = firehose_config(config), config.firehose.seed
     if shards == 1:
         return Firehose(fh_config, seed, start_ms)
