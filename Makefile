@@ -14,8 +14,8 @@ WORKERS ?= 1
 POSTS ?= 200000
 SEED ?= 7
 # Test processes for `make test` (pytest-xdist): each integration process starts its own broker.
-# The tests mostly wait on brokers and paced streams, so four share two cores well (pytest took
-# 620 s with four on a fresh clone, 643-718 s with three).
+# The tests mostly wait on brokers and paced streams, so four share two cores (pytest took
+# 620-695 s with four in three fresh-clone runs, 643-718 s with three: about the same).
 TEST_PROCS ?= 4
 
 .PHONY: run test test-tools lint typecheck unit integration bench kafka-jars venv clean help \
