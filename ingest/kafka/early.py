@@ -19,9 +19,10 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from ingest.batch import OutColumns
 from ingest.errors import DeliveryError
 from ingest.kafka.client_config import secured
-from ingest.kafka.partitioner import KeyPartitions
+from ingest.kafka.partitioner import KeyPartitions, by_partition
 from ingest.kafka.private import BulkAppender, bulk_problem
 from ingest.kafka.source import consumer_config
 
@@ -78,13 +79,8 @@ class PlainWriter:
             for key, value in zip(keys, values, strict=True):
                 self.send(topic, value, key)
             return
-        groups: dict[int, tuple[list[bytes], list[bytes]]] = {}
-        parts = self._key_partitions.many(topic, count, keys).tolist()
-        for part, key, value in zip(parts, keys, values, strict=True):
-            ks, vs = groups.setdefault(part, ([], []))
-            ks.append(key)
-            vs.append(value)
-        for partition, (ks, vs) in groups.items():
+        parts = self._key_partitions.many(topic, count, keys)
+        for partition, ks, vs in by_partition(OutColumns(topic, list(keys), list(values)), parts):
             try:
                 self._bulk.append(TopicPartition(topic, partition), ks, vs,
                                   lambda n, exc: self._failed(exc, n))  # fmt: skip

@@ -16,7 +16,9 @@ import numpy as np
 import numpy.typing as npt
 from kafka.partitioner.default import murmur2
 
-__all__ = ["KeyPartitions", "murmur2_many"]
+from ingest.batch import OutColumns
+
+__all__ = ["KeyPartitions", "by_partition", "murmur2_many"]
 
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -105,3 +107,22 @@ class KeyPartitions:
             for i, part in zip(new, parts, strict=True):
                 got[i] = part
         return np.array(got, np.int64)
+
+
+def by_partition(
+    columns: OutColumns, parts: npt.NDArray[np.int64]
+) -> list[tuple[int, list[bytes], list[bytes]]]:
+    """The records of ``columns`` per partition (``parts``, one per record), in their
+    order within each."""
+    if not len(columns):
+        return []
+    if (parts == parts[0]).all():
+        return [(int(parts[0]), columns.keys, columns.values)]
+    order = np.argsort(parts, kind="stable")
+    ends = np.flatnonzero(np.diff(parts[order])) + 1
+    keys, values = columns.keys, columns.values
+    out = []
+    for run in np.split(order, ends):
+        idx = run.tolist()
+        out.append((int(parts[idx[0]]), [keys[i] for i in idx], [values[i] for i in idx]))
+    return out

@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from kafka import KafkaProducer
 from kafka import errors as kerrors
 from kafka.structs import TopicPartition
@@ -34,7 +32,7 @@ from kafka.structs import TopicPartition
 from ingest.batch import OutColumns, OutRecord
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
 from ingest.kafka.client_config import secured
-from ingest.kafka.partitioner import KeyPartitions
+from ingest.kafka.partitioner import KeyPartitions, by_partition
 from ingest.kafka.private import (
     BulkAppender,
     bulk_problem,
@@ -221,7 +219,7 @@ class Transaction:
                     futures += [p.send(r.topic, value=x.value, key=x.key) for x in r]
                     continue
                 parts = self._partitions.many(r.topic, count_of(r.topic), r.keys)
-                for part, keys, values in _by_partition(r, parts):
+                for part, keys, values in by_partition(r, parts):
                     into = groups.setdefault(TopicPartition(r.topic, part), ([], []))
                     into[0].extend(keys)
                     into[1].extend(values)
@@ -301,25 +299,6 @@ class Transaction:
     def close(self) -> None:
         if self.producer is not None:
             _close(self.producer, 10.0)
-
-
-def _by_partition(
-    columns: OutColumns, parts: npt.NDArray[np.int64]
-) -> list[tuple[int, list[bytes], list[bytes]]]:
-    """The records of ``columns`` per partition (``parts``, one per record), in their
-    order within each."""
-    if not len(columns):
-        return []
-    if (parts == parts[0]).all():
-        return [(int(parts[0]), columns.keys, columns.values)]
-    order = np.argsort(parts, kind="stable")
-    ends = np.flatnonzero(np.diff(parts[order])) + 1
-    keys, values = columns.keys, columns.values
-    out = []
-    for run in np.split(order, ends):
-        idx = run.tolist()
-        out.append((int(parts[idx[0]]), [keys[i] for i in idx], [values[i] for i in idx]))
-    return out
 
 
 def _close(producer: KafkaProducer, timeout_s: float) -> None:

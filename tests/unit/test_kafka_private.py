@@ -134,8 +134,7 @@ def test_columns_go_to_their_keys_partitions_in_their_order() -> None:
     """A signals batch as columns is split by Kafka's partition of each key, as records
     sent one by one would be, each partition keeping the columns' order."""
     from ingest.batch import OutColumns
-    from ingest.kafka.partitioner import KeyPartitions
-    from ingest.kafka.transaction import _by_partition
+    from ingest.kafka.partitioner import KeyPartitions, by_partition
 
     keys = [f"#k{i % 37}".encode() for i in range(2_000)]
     columns = OutColumns("t", keys, [b"%d" % i for i in range(2_000)])
@@ -145,12 +144,12 @@ def test_columns_go_to_their_keys_partitions_in_their_order() -> None:
         key = record.key or b""
         expect.setdefault(partition(key), []).append((key, record.value))
     parts = KeyPartitions().many("t", 6, keys)
-    got = {p: list(zip(k, v, strict=True)) for p, k, v in _by_partition(columns, parts)}
+    got = {p: list(zip(k, v, strict=True)) for p, k, v in by_partition(columns, parts)}
     assert got == expect
     one = OutColumns("t", [b"#a"] * 3, [b"1", b"2", b"3"])
     same = KeyPartitions().many("t", 6, one.keys)
-    assert _by_partition(one, same) == [(partition(b"#a"), one.keys, one.values)]
-    assert _by_partition(OutColumns("t", [], []), same[:0]) == []
+    assert by_partition(one, same) == [(partition(b"#a"), one.keys, one.values)]
+    assert by_partition(OutColumns("t", [], []), same[:0]) == []
     with pytest.raises(ValueError, match="2 keys for 1 values"):
         OutColumns("t", [b"a", b"b"], [b"1"])
 
