@@ -41,6 +41,8 @@ COMMITTED_WAIT_S = 120.0
 CONTACT_GAP_S = 5.0
 #: With no records coming, ask the broker for the end offsets this often (a proof of contact).
 ASK_EVERY_S = 1.0
+#: How long a reader of every partition retries asking for them while the broker fails.
+START_WAIT_S = 60.0
 #: How long a new subscriber waits for its topic's metadata before it first joins its group.
 LEARN_TOPIC_MS = 2_000
 
@@ -128,7 +130,7 @@ class KafkaSource:
         self.consumer = KafkaConsumer(**config)
         self._assign = assign
         if assign:
-            partitions = self.consumer.partitions_for_topic(topic)
+            partitions = self._partitions_of(topic)
             if not partitions:
                 raise LookupError(f"topic {topic!r} does not exist: run 'datamoat topics'")
             self.consumer.assign([self._tp(p) for p in sorted(partitions)])
@@ -137,6 +139,20 @@ class KafkaSource:
         else:
             self.consumer.subscribe([topic], listener=_Rebalance(self))
             _learn_topic(self.consumer, topic)
+
+    def _partitions_of(self, topic: str) -> set[int]:
+        """``topic``'s partitions, asked again while the broker answers with a retriable
+        error (a node that is starting or was just killed resets the connection) for up to
+        :data:`START_WAIT_S`; a merger started beside a restarting cluster must not die."""
+        deadline = time.monotonic() + START_WAIT_S
+        while True:
+            try:
+                return set(self.consumer.partitions_for_topic(topic) or ())
+            except KafkaError as exc:
+                if not exc.retriable or time.monotonic() >= deadline:
+                    raise
+                log.warning("no partitions of %s yet (%s); asking again", topic, exc)
+                self.sleep(0.5)
 
     def _tp(self, partition: int) -> TopicPartition:
         return TopicPartition(self.topic, partition)

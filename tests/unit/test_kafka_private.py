@@ -222,3 +222,36 @@ def test_a_failed_early_fetch_never_loses_the_records_already_taken() -> None:
     consumer = _Consumer(batch)
     assert fetch_raw(consumer, 10, 100) is batch
     assert fetch_raw(consumer, 10, 100) is batch  # the fetcher put back as it was
+
+
+def test_a_reader_of_every_partition_asks_again_when_the_broker_resets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A merger started while a node restarts: a connection reset while asking for the
+    topic's partitions is retried, not a crash (a chaos run's merger died of it)."""
+    import ingest.kafka.source as source_module
+    from ingest.kafka.testing import KafkaConnectionError
+
+    class _Consumer:
+        asked = 0
+
+        def __init__(self, **config: object) -> None:
+            self.assigned: list[object] = []
+
+        def partitions_for_topic(self, topic: str) -> set[int]:
+            _Consumer.asked += 1
+            if _Consumer.asked < 3:
+                raise KafkaConnectionError("[Errno 104] Connection reset by peer")
+            return {0, 1}
+
+        def assign(self, tps: list[object]) -> None:
+            self.assigned = tps
+
+        def committed(self, tp: object, **kwargs: object) -> None:
+            return None
+
+    monkeypatch.setattr(source_module, "KafkaConsumer", _Consumer)
+    naps: list[float] = []
+    source = source_module.KafkaSource("t", {}, assign=True, sleep=naps.append)
+    assert _Consumer.asked == 3 and naps == [0.5, 0.5]
+    assert len(source.consumer.assigned) == 2
