@@ -154,7 +154,8 @@ class Metrics:
         )
         self.batch_seconds = Histogram(
             "datamoat_batch_processing_seconds",
-            "Wall time to process one micro-batch (decode to sink write).",
+            "Wall time to process one micro-batch (decode to sink write; a Kafka commit "
+            "begun there ends while the next batch is read).",
             buckets=BATCH_BUCKETS,
             registry=r,
         )
