@@ -154,8 +154,7 @@ class Metrics:
         )
         self.batch_seconds = Histogram(
             "datamoat_batch_processing_seconds",
-            "Wall time to process one micro-batch (decode to sink write; a Kafka commit "
-            "begun there ends while the next batch is read).",
+            "Wall time to process one micro-batch (decode to sink write).",
             buckets=BATCH_BUCKETS,
             registry=r,
         )

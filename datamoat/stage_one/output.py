@@ -5,15 +5,10 @@ A worker ends every micro-batch with one :meth:`StageOutput.commit`: the batch's
 offset with the partition's resume point as metadata. With Kafka (:class:`KafkaOutput`)
 the three are one transaction; in one process the merger takes the delta at once
 (:class:`datamoat.stage_two.local.LocalOutput`).
-
-The worker starts each commit with :meth:`StageOutput.begin`: Kafka's returns once the
-transaction's end is asked for, with the call that waits for it, so the worker reads and
-decodes its next batch meanwhile; an output that commits at once returns None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,14 +29,6 @@ __all__ = ["KafkaOutput", "StageOutput"]
 class StageOutput(Protocol):
     def commit(self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any) -> None:
         """All of it durably, or raise (SinkError: retry the same call; GroupMovedOn)."""
-        ...
-
-    def begin(
-        self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any
-    ) -> Callable[[], None] | None:
-        """Start :meth:`commit`: the call returned waits for its end and raises what
-        :meth:`commit` would (nothing else is committed until it has been made); None when
-        this output has committed at once."""
         ...
 
     def early(self, increments: pl.DataFrame) -> None:
@@ -72,15 +59,9 @@ class KafkaOutput:
         self.early_writer.send(self.early_channel, value, self.worker_id.encode())
 
     def commit(self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any) -> None:
-        self.begin(delta, letters, offsets, group)()
-
-    def begin(
-        self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any
-    ) -> Callable[[], None]:
         value = encode_delta(delta, self.origin)
         records = [OutRecord(self.partials_topic, value, self.worker_id.encode())]
         records += dead_letter_records(
             self.dlq_topic, letters, self.origin.group, self.origin.topic
         )
-        pending = self.transaction.begin(records, offsets, group)
-        return lambda: self.transaction.settle(pending)
+        self.transaction.commit(records, offsets, group)

@@ -29,7 +29,7 @@ from datamoat.metrics import Metrics
 from datamoat.retry import Durably
 from datamoat.stage_one.output import StageOutput
 from ingest.batch import RawBatch
-from ingest.errors import GroupMovedOn, SinkError
+from ingest.errors import GroupMovedOn
 from ingest.source import Committed, Source
 from process.accounting import Counts
 from process.decode import decode
@@ -84,8 +84,6 @@ class Worker:
     _rebuild_from: dict[int, int] = field(default_factory=dict)
     _last_marks: dict[int, Mark] = field(default_factory=dict)
     _committing: bool = False
-    #: The end of a commit started and not yet settled (:meth:`settle`).
-    _pending: Callable[[], bool] | None = None
     _moved: bool = False
     _last_lag_at: float = 0.0
     #: Readiness inputs, taken by the loop (the consumer is not thread-safe): records
@@ -120,13 +118,10 @@ class Worker:
             # Asked after a batch that caught up too, not only after an empty one: the end
             # of a drain is found without waiting out one more poll.
             if (not read or self._caught_up) and done is not None and done():
-                if not self.settle():
-                    continue  # the group moved under the last commit: read on
                 if any(c.closed_through != END for c in self.stage.clocks.values()):
                     self.finish()
                 if self.group_ended():
                     return True
-        self.settle()
         return False
 
     def group_ended(self) -> bool:
@@ -180,30 +175,17 @@ class Worker:
     def step(self, done: Callable[[], bool] | None = None) -> int:
         """Process one micro-batch; returns how many records it read. A batch that caught
         up when ``done()`` says the input is over ends every partition in its own commit
-        (:meth:`finish` in it): a drain's last batch, without one more transaction.
-
-        Behind the input, the last batch's commit may still be finishing as this one is
-        read and decoded (which changes no state; ``StageOutput.begin``); it is settled
-        before this batch touches the windows, and if the group moved under it this batch
-        is dropped (it is read again from the commits). A batch that caught up settles its
-        own commit at once: nothing was waiting to be read, and its early signals go out
-        without waiting for the next one."""
+        (:meth:`finish` in it): a drain's last batch, without one more transaction."""
         batch = self.poll_batch()
         group = self.source.group_metadata()
         now = self.wall_ms()
-        decoded = self._decode(batch, now) if len(batch) else None
-        if not self.settle():
-            self._caught_up = False
-            return len(batch)
         assigned = self.source.partitions()
         self.stage.track(assigned, self._unheard_or_waiting(assigned), now)
         if len(batch):
             end = self._caught_up and done is not None and done()
-            self.process_batch(batch, now, group, end=end, decoded=decoded)
+            self.process_batch(batch, now, group, end=end)
         elif assigned:
             self._hand_on(self.stage.advance(now), DeadLetters([], [], [], [], []), {}, group)
-        if self._caught_up or not len(batch):
-            self.settle()  # nothing waiting to be read meanwhile: end the commit now
         self._update_gauges()
         return len(batch)
 
@@ -218,18 +200,12 @@ class Worker:
         return {p for p in assigned if backlog.get(p, 1) > 0}
 
     def process_batch(
-        self,
-        batch: RawBatch,
-        now: int,
-        group: Any = None,
-        end: bool = False,
-        decoded: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+        self, batch: RawBatch, now: int, group: Any = None, end: bool = False
     ) -> None:
         """Decode, fold and hand on ``batch``; ``end``: the input is over with it, so every
-        window of every partition read is closed and committed with it (as :meth:`finish`).
-        ``decoded``: what :meth:`_decode` made of ``batch`` already."""
+        window of every partition read is closed and committed with it (as :meth:`finish`)."""
         started = self.monotonic()
-        posts, rejects = decoded if decoded is not None else self._decode(batch, now)
+        posts, rejects = self._decode(batch, now)
         added = self.stage.add(posts, now)
         if added.late_idx:
             late = pl.DataFrame({"_idx": added.late_idx, "reason": "late"})
@@ -256,14 +232,11 @@ class Worker:
 
     def finish(self) -> None:
         """End of input: close every window of every partition read, and commit that."""
-        if not self.settle():
-            return  # the group moved under the last commit: nothing of ours to end yet
         now = self.wall_ms()
         group = self.source.group_metadata()
         self._hand_on(
             self.stage.end(now), DeadLetters([], [], [], [], []), self._positions(), group
         )
-        self.settle()
         self._update_gauges(force=True)
 
     def _positions(self) -> dict[int, int]:
@@ -301,10 +274,6 @@ class Worker:
     def _hand_on(
         self, delta: Delta, letters: DeadLetters, offsets: dict[int, int], group: Any
     ) -> None:
-        """Commit ``delta``, ``letters`` and ``offsets``: begun here, and finished by
-        :meth:`settle` at once, or (Kafka) once the next batch has been read."""
-        if not self.settle():
-            return  # the group moved under the last commit: this state is gone
         if not (delta.carries_data() or len(letters) or offsets or delta.marks != self._last_marks):
             return
         increments = self.stage.take_early()  # this batch's, handed on once it commits
@@ -316,60 +285,27 @@ class Worker:
                       if p in ends}  # fmt: skip
             delta = replace(delta, ranges=ranges)
         self.fault("before_commit")
-        self._committing = True  # until settled: a rebalance meanwhile marks the batch moved
-        wait: Callable[[], None] | None = None
-        error: Exception | None = None
+        self._committing = True
         try:
-            wait = self.output.begin(delta, letters, commits, group)
-        except (SinkError, GroupMovedOn) as exc:  # an output that commits at once failed
-            error = exc
-        tries = 0
-
-        def attempt() -> None:  # the commit begun above first, then whole new ones
-            nonlocal tries
-            tries += 1
-            if tries > 1:
-                self.output.commit(delta, letters, commits, group)
-            elif error is not None:
-                raise error
-            elif wait is not None:
-                wait()
-
-        def ended() -> bool:
-            try:
-                assert self.durably is not None
-                self.durably(attempt, "commit")
-            except GroupMovedOn as exc:
-                # Not committing any more: the rewind's assignment must rebuild the
-                # partitions (an assignment seen while committing only marks the batch as
-                # moved).
-                self._committing = False
-                log.warning("%s: this batch is aborted; its partitions' owners read it again", exc)
-                self._rewind()
-                return False
-            finally:
-                self._committing = False
-            self.fault("after_commit")
-            if self.stage.early:
-                self.output.early(increments)
-            self._committed.update(offsets)
-            self._rebuild_from.update({p: r.rebuild_from for p, r in resumes.items()})
-            self._last_marks = delta.marks
-            if self._moved:  # the group moved while we committed: start again from the commits
-                self._rewind()
-                return False
-            return True
-
-        self._pending = ended
-        if wait is None:
-            self.settle()
-
-    def settle(self) -> bool:
-        """Finish the commit under way, if any. False when the group moved under it: every
-        partition's state was dropped and reading goes on from the commits (a batch read
-        meanwhile is read again)."""
-        pending, self._pending = self._pending, None
-        return pending is None or pending()
+            assert self.durably is not None
+            self.durably(lambda: self.output.commit(delta, letters, commits, group), "commit")
+        except GroupMovedOn as exc:
+            # Not committing any more: the rewind's assignment must rebuild the partitions
+            # (an assignment seen while committing only marks the batch as moved).
+            self._committing = False
+            log.warning("%s: this batch is aborted; its partitions' owners read it again", exc)
+            self._rewind()
+            return
+        finally:
+            self._committing = False
+        self.fault("after_commit")
+        if self.stage.early:
+            self.output.early(increments)
+        self._committed.update(offsets)
+        self._rebuild_from.update({p: r.rebuild_from for p, r in resumes.items()})
+        self._last_marks = delta.marks
+        if self._moved:  # the group moved while we committed: start again from the commits
+            self._rewind()
 
     def _rewind(self) -> None:
         """After an aborted batch: drop every partition's state and continue from the

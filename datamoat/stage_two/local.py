@@ -67,10 +67,6 @@ class LocalOutput:
         if self.early_stage is not None and signals.height:
             self._final.append(signals)
 
-    def begin(self, delta: Delta, letters: DeadLetters, offsets: Offsets, group: Any) -> None:
-        """Commits at once (the merger is here)."""
-        self.commit(delta, letters, offsets, group)
-
     def early(self, increments: pl.DataFrame) -> None:
         if self.early_stage is None:
             return

@@ -72,7 +72,6 @@ __all__ = [
     "read_sockets_in_bulk",
     "receive",
     "self_test",
-    "start_transaction_step",
     "transaction_error",
     "transaction_step",
 ]
@@ -311,15 +310,6 @@ def transaction_step(producer: KafkaProducer, step: str, timeout_s: float, *args
     with a broker that went away never completes; here the step is started on the
     producer's transaction manager and waited for with a deadline. Without those internals
     the public, unbounded call is used."""
-    start_transaction_step(producer, step, *args)(timeout_s)
-
-
-def start_transaction_step(
-    producer: KafkaProducer, step: str, *args: Any
-) -> Callable[[float], None]:
-    """Start a step of :func:`transaction_step` and return at once the call that waits for
-    it (given the seconds to wait): the producer's sender thread does the rest meanwhile.
-    Without the internals the public call runs now, and the waiter has nothing to do."""
     manager = getattr(producer, "_transaction_manager", None)
     sender = getattr(producer, "_sender", None)
     if step not in _TXN_STEPS:
@@ -331,15 +321,11 @@ def start_transaction_step(
             "begin_abort": producer.abort_transaction,
         }[step]
         public(*args)
-        return lambda timeout_s: None
+        return
     result = getattr(manager, step)(*args)
     sender.wakeup()
-
-    def wait(timeout_s: float) -> None:
-        if not result.wait(timeout_ms=timeout_s * 1000):
-            raise KafkaTimeoutError(f"{step} did not complete within {timeout_s:.0f} s")
-
-    return wait
+    if not result.wait(timeout_ms=timeout_s * 1000):
+        raise KafkaTimeoutError(f"{step} did not complete within {timeout_s:.0f} s")
 
 
 # == Reading sockets ==================================================================

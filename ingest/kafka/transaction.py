@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
@@ -38,13 +37,12 @@ from ingest.kafka.private import (
     BulkAppender,
     bulk_problem,
     drop_producer,
-    start_transaction_step,
     transaction_error,
     transaction_step,
 )
 from ingest.kafka.source import KafkaSource
 
-__all__ = ["OutColumns", "OutRecord", "PendingCommit", "Transaction", "transactional_producer"]
+__all__ = ["OutColumns", "OutRecord", "Transaction", "transactional_producer"]
 
 log = logging.getLogger("datamoat.transaction")
 
@@ -110,16 +108,6 @@ def transactional_producer(
             time.sleep(1.0)
 
 
-@dataclass(slots=True)
-class PendingCommit:
-    """A commit :meth:`Transaction.begin` started: the offsets it commits, and the wait
-    for its end or the error that stopped it on the way."""
-
-    offsets: Mapping[int, tuple[int, str]]
-    finish: Callable[[], None] | None = None
-    error: kerrors.KafkaError | None = None
-
-
 class Transaction:
     """Commits records plus input offsets atomically (see the module docstring).
 
@@ -155,34 +143,8 @@ class Transaction:
     ) -> None:
         """``group``: the consumer's group metadata when the batch was read (so a batch
         read before a rebalance can't commit after it); None takes the current one."""
-        self.settle(self.begin(records, offsets, group))
-
-    def begin(
-        self,
-        records: Sequence[OutRecord | OutColumns],
-        offsets: Mapping[int, tuple[int, str]],
-        group: Any = None,
-    ) -> PendingCommit:
-        """Start :meth:`commit`: the records sent, the offsets added and the commit asked
-        for; returns without waiting for the broker to end the transaction (the producer's
-        sender thread does that), so the caller can read its next batch meanwhile. Nothing
-        else may use this transaction until :meth:`settle` has been called with the result;
-        the errors of the attempt are raised there."""
-        pending = PendingCommit(offsets)
         try:
-            pending.finish = self._attempt(records, offsets, group)
-        except kerrors.KafkaError as exc:
-            pending.error = exc
-        return pending
-
-    def settle(self, pending: PendingCommit) -> None:
-        """Wait for the commit :meth:`begin` started and sort its errors (module docstring)."""
-        offsets = pending.offsets
-        try:
-            if pending.error is not None:
-                raise pending.error
-            assert pending.finish is not None
-            pending.finish()
+            self._attempt(records, offsets, group)
         except _FENCED as exc:
             raise InstanceFenced(
                 f"another process took over this transactional id ({exc}); stopping"
@@ -213,10 +175,7 @@ class Transaction:
         records: Sequence[OutRecord | OutColumns],
         offsets: Mapping[int, tuple[int, str]],
         group: Any,
-    ) -> Callable[[], None]:
-        """Everything up to asking for the commit; returns the wait for its end. The
-        offsets are in the transaction before its commit is asked for: a producer given up
-        on while adding them (a step timed out) must never have been asked to commit."""
+    ) -> None:
         if self.producer is None:
             self.renew()
             if self.producer is None:
@@ -228,20 +187,15 @@ class Transaction:
             group = group if group is not None else self.source.group_metadata()
             txn_offsets = self.source.transaction_offsets(offsets)
             transaction_step(p, "send_offsets_to_transaction", timeout, txn_offsets, group)
-        ended = start_transaction_step(p, "begin_commit")
-
-        def finish() -> None:
-            ended(timeout)
-            for future in futures:
-                if future.failed():
-                    raise future.exception
-            if failed:
-                first = failed[0]
-                if isinstance(first, kerrors.KafkaError):
-                    raise first
-                raise kerrors.KafkaError(repr(first))
-
-        return finish
+        transaction_step(p, "begin_commit", timeout)
+        for future in futures:
+            if future.failed():
+                raise future.exception
+        if failed:
+            first = failed[0]
+            if isinstance(first, kerrors.KafkaError):
+                raise first
+            raise kerrors.KafkaError(repr(first))
 
     def send(
         self, p: KafkaProducer, records: Sequence[OutRecord | OutColumns]

@@ -103,9 +103,6 @@ def _deltas(frame: pl.DataFrame) -> list[bytes]:
 
             return None
 
-        def begin(self, *args: Any) -> None:  # commits at once
-            self.commit(*args)
-
         def commit(self, delta: Any, letters: Any, offsets: Any, group: Any) -> None:
             values.append(encode_delta(delta, ORIGIN))
             inner.commit(delta, letters, offsets, group)

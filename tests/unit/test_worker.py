@@ -242,10 +242,7 @@ def _recorded_drain(frame: pl.DataFrame, max_records: int) -> tuple[Worker, Comm
         def early(self, increments: Any) -> None:  # early signals: not these tests'
             return None
 
-        def begin(self, *args: Any) -> None:  # commits at once
-            self.commit(*args)
-
-        def commit(self, delta: Any, letters: Any, offsets: Any, group: Any) -> None:
+        def commit(self, delta, letters, offsets, group):
             commits.append((delta, {p: o for p, (o, _) in offsets.items()}))
             inner.commit(delta, letters, offsets, group)
 
@@ -341,10 +338,7 @@ def test_a_batch_aborted_by_a_rebalance_loses_none_of_the_windows_still_open() -
 
             return None
 
-        def begin(self, *args: Any) -> None:  # commits at once
-            self.commit(*args)
-
-        def commit(self, delta: Any, letters: Any, offsets: Any, group: Any) -> None:
+        def commit(self, delta, letters, offsets, group):
             calls.append(len(calls))
             if len(calls) == 4:  # windows are open, with posts before the last commit
                 raise GroupMovedOn("the group rebalanced under this batch (test)")
@@ -384,100 +378,3 @@ def test_the_end_of_a_drain_is_found_without_one_more_empty_poll(posts: int) -> 
     assert worker.stats.processed == posts
     assert sum(reads) == posts
     assert reads.count(0) <= 1  # at most the poll that found a short batch's end
-
-
-class _Later:
-    """An output whose commits end only when the worker waits for them (as a Kafka
-    transaction does), logging begins, waits and the worker's reads into ``log``; the
-    ``moves_on``-th wait raises GroupMovedOn instead (nothing of that batch committed)."""
-
-    def __init__(self, inner: Any, log: list[str], moves_on: int = 0) -> None:
-        self.inner, self.log, self.moves_on, self.begun = inner, log, moves_on, 0
-
-    def early(self, increments: Any) -> None:  # early signals: not these tests'
-        return None
-
-    def begin(self, delta: Any, letters: Any, offsets: Any, group: Any) -> Any:
-        self.begun += 1
-        n = self.begun
-        self.log.append(f"begin {n}")
-
-        def wait() -> None:
-            self.log.append(f"wait {n}")
-            if n == self.moves_on:
-                raise GroupMovedOn("the group rebalanced under this batch (test)")
-            self.inner.commit(delta, letters, offsets, group)
-
-        return wait
-
-    def commit(self, delta: Any, letters: Any, offsets: Any, group: Any) -> None:
-        self.log.append("commit")
-        self.inner.commit(delta, letters, offsets, group)
-
-
-def _logged_reads(source: MemorySource, log: list[str]) -> None:
-    read = source.read
-
-    def logged(max_records: int, timeout_ms: int) -> RawBatch:
-        got = read(max_records, timeout_ms)
-        if len(got):
-            log.append("read")
-        return got
-
-    source.read = logged  # type: ignore[method-assign]
-
-
-def test_the_next_batch_is_read_while_a_commit_ends_and_the_output_still_equals_truth() -> None:
-    """Behind the input, a commit begun is waited for only after the next batch has been
-    read, before that batch touches the windows; a batch that caught up (here the last,
-    ending the drain) waits for its own at once."""
-    frame = generate(FirehoseConfig(rate=300.0), 5, START, 9_000)
-    topic = MemoryTopic(partitions=2)
-    fill(topic, frame)
-    source = MemorySource(topic)
-    sink, log = ListSink(), list[str]()
-    built = local_pipeline(source, [sink], ListDeadLetterSink(), Metrics(), SPEC,
-                           max_records=1_000, max_wait_ms=20)  # fmt: skip
-    worker = built.worker
-    worker.output = _Later(worker.output, log)
-    _logged_reads(source, log)
-    assert worker.run(threading.Event(), done=source.exhausted)
-    begun = sum(e.startswith("begin") for e in log)
-    assert begun >= 9 and "commit" not in log
-    for n in range(1, begun):  # each commit ends after the next batch's read, before its begin
-        b, w, nxt = log.index(f"begin {n}"), log.index(f"wait {n}"), log.index(f"begin {n + 1}")
-        assert b < w < nxt and "read" in log[b:w], log[b : nxt + 1]
-    assert log[-2:] == [f"begin {begun}", f"wait {begun}"]  # caught up: ended at once
-    want = truth_signals(score(frame), SPEC)
-    order = ["window_start", "key"]
-    assert_frame_equal(sink.frame().sort(order), want.sort(order), check_exact=False,
-                       abs_tol=1e-9)  # fmt: skip
-
-
-def test_a_batch_read_while_the_group_moved_under_a_commit_is_read_again() -> None:
-    """The commit that ends while the next batch is read fails with GroupMovedOn: that
-    batch is dropped with every partition's state, both are read again from the commits,
-    and the output still equals the truth."""
-    frame = generate(FirehoseConfig(rate=300.0), 5, START, 9_000)
-    topic = MemoryTopic(partitions=2)
-    fill(topic, frame)
-    parts = partitions_of(frame, topic.partitions)
-    values, keys = encode_values(frame), encode_keys(frame)
-    raw: dict[int, list[tuple[bytes | None, bytes]]] = {0: [], 1: []}
-    for p, k, v in zip(parts, keys, values, strict=True):
-        raw[p].append((k, v))
-    source = _Regrouped(topic, raw)
-    sink, log = ListSink(), list[str]()
-    built = local_pipeline(source, [sink], ListDeadLetterSink(), Metrics(), SPEC,
-                           max_records=700, max_wait_ms=20)  # fmt: skip
-    worker = built.worker
-    source.listener = worker
-    worker.output = _Later(worker.output, log, moves_on=4)
-    _logged_reads(source, log)
-    worker.run(threading.Event(), done=source.exhausted)
-    assert "wait 4" in log and log.index("wait 5") > log.index("wait 4")
-    assert worker.stats.consumed > frame.height  # the dropped batch was read again
-    want = truth_signals(score(frame), SPEC)
-    order = ["window_start", "key"]
-    assert_frame_equal(sink.frame().sort(order), want.sort(order), check_exact=False,
-                       abs_tol=1e-9)  # fmt: skip
