@@ -187,6 +187,10 @@ class Transaction:
             group = group if group is not None else self.source.group_metadata()
             txn_offsets = self.source.transaction_offsets(offsets)
             transaction_step(p, "send_offsets_to_transaction", timeout, txn_offsets, group)
+        # The commit is asked for only once the offsets are in: a producer given up on while
+        # adding them must never have been asked to commit (its successor then aborts the
+        # transaction). Asking for both at once (session 16) saved 6 ms a commit, and a
+        # fault test that killed the coordinator then found a window's cascades doubled.
         transaction_step(p, "begin_commit", timeout)
         for future in futures:
             if future.failed():
