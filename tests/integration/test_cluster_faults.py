@@ -27,10 +27,11 @@ pytestmark = pytest.mark.kafka
 
 START = "2026-01-01T00:00:00Z"
 DATAMOAT = [sys.executable, "-m", "datamoat.cli"]
-#: At most 180 s of paced producing: the firehose is stopped (SIGINT) once both faults are
+#: At most 250 s of paced producing: the firehose is stopped (SIGINT) once both faults are
 #: over and the worker has gone on after the second, so the run lasts what the faults take
-#: (a coordinator failover under load has taken over 80 s).
-POSTS = 36_000
+#: (a coordinator failover under load has taken over 80 s, and both faults with their
+#: recoveries over 180 s in a fresh-clone suite).
+POSTS = 50_000
 SEEDED = ["--seed", "33", "--start", START, "--rate", "200"]
 GROUP = "faults"
 INTERNAL = ["__consumer_offsets", "__transaction_state"]
@@ -138,6 +139,7 @@ def restart(cluster: LocalCluster, node_id: int, env: dict[str, str]) -> None:
 
 
 # --- the test -------------------------------------------------------------------------------
+@pytest.mark.timeout(480)  # the cluster, up to 250 s of faults, the drain and the truth
 def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> None:
     cluster = LocalCluster(tmp_path / "kafka", brokers=3, port=0, heap="384m")
     procs: list[subprocess.Popen[bytes]] = []
