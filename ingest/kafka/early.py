@@ -19,7 +19,6 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from ingest.batch import OutColumns
 from ingest.errors import DeliveryError
 from ingest.kafka.client_config import secured
 from ingest.kafka.partitioner import KeyPartitions, by_partition
@@ -80,7 +79,7 @@ class PlainWriter:
                 self.send(topic, value, key)
             return
         parts = self._key_partitions.many(topic, count, keys)
-        for partition, ks, vs in by_partition(OutColumns(topic, list(keys), list(values)), parts):
+        for partition, ks, vs in by_partition(keys, values, parts):
             try:
                 self._bulk.append(TopicPartition(topic, partition), ks, vs,
                                   lambda n, exc: self._failed(exc, n))  # fmt: skip

@@ -16,8 +16,6 @@ import numpy as np
 import numpy.typing as npt
 from kafka.partitioner.default import murmur2
 
-from ingest.batch import OutColumns
-
 __all__ = ["KeyPartitions", "by_partition", "murmur2_many"]
 
 I64 = npt.NDArray[np.int64]
@@ -110,17 +108,16 @@ class KeyPartitions:
 
 
 def by_partition(
-    columns: OutColumns, parts: npt.NDArray[np.int64]
+    keys: Sequence[bytes], values: Sequence[bytes], parts: npt.NDArray[np.int64]
 ) -> list[tuple[int, list[bytes], list[bytes]]]:
-    """The records of ``columns`` per partition (``parts``, one per record), in their
-    order within each."""
-    if not len(columns):
+    """The records (``keys`` and ``values``) per partition (``parts``, one per record), in
+    their order within each."""
+    if not len(values):
         return []
     if (parts == parts[0]).all():
-        return [(int(parts[0]), columns.keys, columns.values)]
+        return [(int(parts[0]), list(keys), list(values))]
     order = np.argsort(parts, kind="stable")
     ends = np.flatnonzero(np.diff(parts[order])) + 1
-    keys, values = columns.keys, columns.values
     out = []
     for run in np.split(order, ends):
         idx = run.tolist()

@@ -223,7 +223,7 @@ class Transaction:
                     futures += [p.send(r.topic, value=x.value, key=x.key) for x in r]
                     continue
                 parts = self._partitions.many(r.topic, count_of(r.topic), r.keys)
-                for part, keys, values in by_partition(r, parts):
+                for part, keys, values in by_partition(r.keys, r.values, parts):
                     into = groups.setdefault(TopicPartition(r.topic, part), ([], []))
                     into[0].extend(keys)
                     into[1].extend(values)

@@ -144,12 +144,13 @@ def test_columns_go_to_their_keys_partitions_in_their_order() -> None:
         key = record.key or b""
         expect.setdefault(partition(key), []).append((key, record.value))
     parts = KeyPartitions().many("t", 6, keys)
-    got = {p: list(zip(k, v, strict=True)) for p, k, v in by_partition(columns, parts)}
+    split = by_partition(columns.keys, columns.values, parts)
+    got = {p: list(zip(k, v, strict=True)) for p, k, v in split}
     assert got == expect
     one = OutColumns("t", [b"#a"] * 3, [b"1", b"2", b"3"])
     same = KeyPartitions().many("t", 6, one.keys)
-    assert by_partition(one, same) == [(partition(b"#a"), one.keys, one.values)]
-    assert by_partition(OutColumns("t", [], []), same[:0]) == []
+    assert by_partition(one.keys, one.values, same) == [(partition(b"#a"), one.keys, one.values)]
+    assert by_partition([], [], same[:0]) == []
     with pytest.raises(ValueError, match="2 keys for 1 values"):
         OutColumns("t", [b"a", b"b"], [b"1"])
 
