@@ -63,7 +63,7 @@ def described(texts: pl.Series) -> pl.Series:
     found = chars.join(_replacements(), on="char")
     if found.height:
         patterns, by = found.get_column("char"), found.get_column("by")
-        part = part.str.replace_many(patterns.implode(), by.implode())
+        part = part.str.replace_many(patterns.to_list(), by.to_list())
     return texts.clone().scatter(at, part.str.replace_all(" {2,}", " ").str.strip_chars(" "))
 
 
