@@ -33,15 +33,15 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,reports]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,reports]'
 	@touch $@
 
 # Quix Streams and Bytewax, which `datamoat bench --peers` compares with (tests and bench).
 $(PEERS_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[peers]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[peers]'
 	@touch $@
 
 kafka-jars: $(STAMP)

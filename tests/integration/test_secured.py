@@ -147,10 +147,12 @@ def test_refusals_are_one_line_with_their_own_status(
     wrong = tmp_path / "wrong.properties"
     wrong.write_text(config.read_text().replace(_password(config), "not-the-password"))
     before = _posts_end(bootstrap, config)
-    began = time.monotonic()
     code, out, err = _datamoat(["produce", "--client-config", str(wrong), *SEEDED,
                                 "--posts", "100", "--quiet"], env)  # fmt: skip
-    assert code == EXIT_NOPERM and time.monotonic() - began < 30, err
+    # 77 is the refusal found, not waited out (that is 69, "no Kafka broker reachable"). No
+    # bound on the time: under the suite's load a fresh-clone run's first look (15 s) saw no
+    # answer at all, and the refusal came 36 s after the start.
+    assert code == EXIT_NOPERM, err
     # one error line; under load the refusal can take longer than the first look, which
     # then says once that it goes on trying
     said = err.strip().splitlines()
