@@ -74,7 +74,9 @@ def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = 
     from ingest.kafka.diagnose import listens
 
     # A port that takes connections gets longer for the first look (up to the wait): a
-    # refused login shows first as dropped connections, and only a later attempt says why.
+    # refused login shows first as dropped connections, and only a later attempt says why
+    # (where kafka-python drops the refusal that comes with the close: datamoat's socket
+    # reads keep it, :func:`ingest.kafka.private.receive`, on the kafka-python it knows).
     first = max(PROBE_S, min(LISTENING_S, wait_s)) if listens(bootstrap) else PROBE_S
     if _answers(bootstrap, first):
         return

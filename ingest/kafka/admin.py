@@ -32,6 +32,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from ingest.errors import AccessDenied, BrokerError, BrokerUnreachable
 from ingest.kafka.client_config import secured
 from ingest.kafka.diagnose import explain, witnessed
+from ingest.kafka.private import read_sockets_in_bulk
 
 __all__ = [
     "TopicSpec",
@@ -47,6 +48,10 @@ __all__ = [
     "replication_factors",
     "topic_names",
 ]
+
+# The admin clients here are the first a command makes (the preflight): they read sockets as
+# the door's clients do, so a refusal a broker sends just before it closes is read, not lost.
+read_sockets_in_bulk()
 
 _T = TypeVar("_T")
 
@@ -218,7 +223,8 @@ def _admin(bootstrap: str, timeout_s: float, plaintext: bool = False) -> Any:
     no answer is :class:`BrokerUnreachable`."""
     ms = max(100, int(timeout_s * 1000))
     # Retry a failed connection within a second: a refused login can show first as a
-    # dropped connection, and only the next attempt says why.
+    # dropped connection, and only the next attempt says why (kafka-python drops a refusal
+    # read with the close; :func:`read_sockets_in_bulk` mends that on 3.0.x).
     config = {"bootstrap_servers": bootstrap.split(","), "bootstrap_timeout_ms": ms,
               "request_timeout_ms": ms, "client_id": "datamoat-broker",
               "reconnect_backoff_max_ms": 1_000}  # fmt: skip

@@ -12,10 +12,13 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import CorruptRecordError, KafkaConnectionError, KafkaError
 from kafka.partitioner.default import murmur2
+from kafka.protocol.metadata.api_versions import ApiVersionsResponse
+from kafka.protocol.sasl import SaslAuthenticateResponse, SaslHandshakeResponse
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 __all__ = [
+    "ApiVersionsResponse",
     "ConfigResource",
     "ConfigResourceType",
     "CorruptRecordError",
@@ -27,6 +30,8 @@ __all__ = [
     "KafkaError",
     "KafkaProducer",
     "OffsetAndMetadata",
+    "SaslAuthenticateResponse",
+    "SaslHandshakeResponse",
     "TopicPartition",
     "murmur2",
 ]
