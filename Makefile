@@ -71,7 +71,7 @@ test-tools:
 	docker/test-tools.sh
 
 test: $(STAMP) $(PEERS_STAMP) kafka-jars lint typecheck test-tools
-	$(PY) -m pytest -n $(TEST_PROCS) --dist loadfile --no-loadscope-reorder --durations=25
+	$(PY) -m pytest -n $(TEST_PROCS) --dist loadfile --durations=25
 
 # Everything docs/moat/ and the README's moat table show, from one command (no broker).
 moat: $(STAMP)

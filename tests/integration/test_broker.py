@@ -233,7 +233,6 @@ def _create(config: Config, warnings: list[str]) -> dict[str, object]:
         logger.removeHandler(handler)
 
 
-@pytest.mark.long
 def test_three_nodes_topics_and_one_node_restarted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -91,7 +91,6 @@ def _worker(
     )  # fmt: skip
 
 
-@pytest.mark.long
 def test_broker_restart_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
     """... and a worker's /readyz turns 503 while the broker is away, 200 once it is back;
     /healthz stays 200 throughout."""

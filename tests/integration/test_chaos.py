@@ -15,7 +15,6 @@ from tests.support.chaos import ROUNDS, Chaos
 pytestmark = pytest.mark.kafka
 
 
-@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_random_faults_under_live_traffic_give_the_truth(tmp_path: Path) -> None:
     result = Chaos(tmp_path, seed=20261206, rounds=6).run()  # every kind once, and one more

@@ -139,7 +139,6 @@ def restart(cluster: LocalCluster, node_id: int, env: dict[str, str]) -> None:
 
 
 # --- the test -------------------------------------------------------------------------------
-@pytest.mark.long
 @pytest.mark.timeout(480)  # the cluster, up to 250 s of faults, the drain and the truth
 def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> None:
     cluster = LocalCluster(tmp_path / "kafka", brokers=3, port=0, heap="384m")

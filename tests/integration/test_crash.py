@@ -87,7 +87,6 @@ def crash_and_restart(
     return kills
 
 
-@pytest.mark.long
 def test_killed_worker_and_merger_restart_to_exactly_the_truth(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -74,7 +74,6 @@ def _read(topic: str, env: dict[str, str], committed: bool) -> list[Any]:
         consumer.close()
 
 
-@pytest.mark.long
 @pytest.mark.timeout(420)
 def test_the_alert_leads_the_final_trend_by_10_s_and_the_finals_are_the_truth(
     datamoat_env: dict[str, str], tmp_path: Path

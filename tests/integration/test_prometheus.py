@@ -86,7 +86,6 @@ def start_prometheus(exe: str, tmp: Path, target_port: int, port: int) -> subpro
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
-@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_every_dashboard_query_returns_data_and_latency_agrees(
     kafka_bootstrap: str, tmp_path: Path

@@ -126,7 +126,6 @@ def _run_equals_truth(bootstrap: str, config: Path, env: dict[str, str], out: Pa
     return [stdout, stderr, (out / "summary.json").read_text(), *scraper.pages]
 
 
-@pytest.mark.long
 def test_sasl_ssl_scram_run_gives_the_truth_and_no_output_shows_the_password(
     sasl: tuple[str, Path, dict[str, str]], tmp_path: Path
 ) -> None:
