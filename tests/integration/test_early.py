@@ -26,9 +26,14 @@ import orjson
 import pytest
 
 from datamoat.broker import free_port
-from ingest.kafka.testing import KafkaConsumer
 from tests.support.live import fetch, require_tool, stop, wait_for
-from tests.support.pipelines import DATAMOAT, assert_same_signals, parquet_signals, topic_signals
+from tests.support.pipelines import (
+    DATAMOAT,
+    assert_same_signals,
+    parquet_signals,
+    topic_records,
+    topic_signals,
+)
 from tests.support.pipelines import truth as truth_of
 
 pytestmark = pytest.mark.kafka
@@ -61,17 +66,7 @@ def chromium(exe: str, tmp: Path, url: str) -> str:
 
 
 def _read(topic: str, env: dict[str, str], committed: bool) -> list[Any]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5_000,
-        isolation_level="read_committed" if committed else "read_uncommitted",
-    )
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
+    return topic_records(env["KAFKA_BOOTSTRAP"], topic, committed)
 
 
 @pytest.mark.timeout(420)

@@ -11,8 +11,8 @@ import pytest
 from ingest.firehose import Firehose, encode_values
 from ingest.firehose.child import FirehoseProcess, FirehoseSpec
 from ingest.firehose.config import flat_demo
-from ingest.kafka.testing import KafkaConsumer, TopicPartition
 from tests.support.kafka import TopicFactory
+from tests.support.pipelines import topic_records
 
 pytestmark = pytest.mark.kafka
 
@@ -20,14 +20,7 @@ START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
 def _values(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=4_000)  # fmt: skip
-    try:
-        parts = sorted(consumer.partitions_for_topic(topic) or ())
-        consumer.assign([TopicPartition(topic, p) for p in parts])
-        return [r.value for r in consumer]
-    finally:
-        consumer.close()
+    return [r.value for r in topic_records(bootstrap, topic, committed=False)]
 
 
 def _spec(bootstrap: str, topic: str, **kw: object) -> FirehoseSpec:

@@ -12,8 +12,15 @@ import polars as pl
 import pytest
 
 from datamoat.broker import free_port
-from ingest.kafka.testing import KafkaConsumer, KafkaProducer
-from tests.support.pipelines import DATAMOAT, START, assert_same_signals, cli, parquet_signals
+from ingest.kafka.testing import KafkaProducer
+from tests.support.pipelines import (
+    DATAMOAT,
+    START,
+    assert_same_signals,
+    cli,
+    parquet_signals,
+    topic_records,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -57,15 +64,7 @@ def test_produce_then_process_matches_truth_and_dead_letters_keep_bytes(
     cli(["truth", *seeded, "--posts", str(n), "--output-dir", str(tmp_path / "truth")], env)
     assert_same_signals(parquet_signals(tmp_path / "run"), parquet_signals(tmp_path / "truth"))
 
-    consumer = KafkaConsumer(
-        env["DATAMOAT_KAFKA_DLQ_TOPIC"],
-        bootstrap_servers=kafka_bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5_000,
-        isolation_level="read_committed",
-    )
-    letters = list(consumer)
-    consumer.close()
+    letters = topic_records(kafka_bootstrap, env["DATAMOAT_KAFKA_DLQ_TOPIC"])
     assert sorted(r.value for r in letters) == sorted(bad)
     reasons = {dict(r.headers)["reason"] for r in letters}
     assert b"not_json" in reasons and b"empty" in reasons and b"not_object" in reasons

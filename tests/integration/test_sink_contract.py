@@ -25,6 +25,7 @@ from tests.support.pipelines import (
     assert_same_signals,
     cli,
     parquet_signals,
+    topic_records,
     truth,
 )
 
@@ -105,8 +106,5 @@ def test_refused_records_are_not_committed_and_the_worker_stays_in_its_group(
                   str(out), "--summary-json", str(tmp_path / "merge.json")], env)  # fmt: skip
     assert merged["processed"] == N and merged["dead_lettered"] == 1
     assert_same_signals(parquet_signals(tmp_path / "run"), truth(SEEDED, N, tmp_path / "t", env))
-    letters = KafkaConsumer(dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                            isolation_level="read_committed",
-                            consumer_timeout_ms=5_000)  # fmt: skip
+    letters = topic_records(bootstrap, dlq)
     assert [r.value for r in letters] == [BIG_BAD]  # once, its original bytes
-    letters.close()

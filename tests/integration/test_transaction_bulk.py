@@ -14,9 +14,10 @@ import ingest.kafka.transaction as transaction_module
 from ingest.batch import OutColumns, OutRecord
 from ingest.kafka.private import transaction_step
 from ingest.kafka.source import KafkaSource, consumer_config
-from ingest.kafka.testing import KafkaConsumer, KafkaProducer, TopicPartition, murmur2
+from ingest.kafka.testing import KafkaProducer, murmur2
 from ingest.kafka.transaction import Transaction, transactional_producer
 from tests.support.kafka import TopicFactory
+from tests.support.pipelines import topic_records
 
 pytestmark = pytest.mark.kafka
 
@@ -24,15 +25,7 @@ KEYS = [f"#tag{i % 997}".encode() for i in range(30_000)]
 
 
 def _read_committed(bootstrap: str, topic: str) -> list[tuple[int, bytes, bytes]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=4_000)  # fmt: skip
-    try:
-        parts = sorted(consumer.partitions_for_topic(topic) or ())
-        consumer.assign([TopicPartition(topic, p) for p in parts])
-        return [(r.partition, r.key, r.value) for r in consumer]
-    finally:
-        consumer.close()
+    return [(r.partition, r.key, r.value) for r in topic_records(bootstrap, topic)]
 
 
 def _transaction(bootstrap: str, topic: str) -> tuple[Transaction, KafkaSource]:

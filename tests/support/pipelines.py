@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import orjson
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from ingest.kafka.testing import KafkaConsumer
+from ingest.kafka.testing import KafkaConsumer, TopicPartition
 from process.signals import SIGNAL_SCHEMA
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "dead_letter_reasons",
     "dead_letters",
     "parquet_signals",
+    "topic_records",
     "topic_signals",
     "truth",
 ]
@@ -53,24 +55,41 @@ def parquet_signals(directory: Path) -> pl.DataFrame:
     return pl.read_parquet(directory / "signals" / "**" / "*.parquet").sort(ORDER)
 
 
-def _records(topic: str, env: dict[str, str], quiet_ms: int) -> list[Any]:
-    """Every record of ``topic`` as a ``read_committed`` consumer sees it, from the start
-    until ``quiet_ms`` pass without one."""
+def topic_records(
+    bootstrap: str, topic: str, committed: bool = True, timeout_s: float = 60.0
+) -> list[Any]:
+    """Every record of ``topic`` below its end offsets as they are when asked, every
+    partition from its start: for a topic whose writers have finished, all of it, read
+    without waiting for a quiet spell. ``committed``: as a ``read_committed`` consumer
+    sees it (the end is then the last stable offset, past every ended transaction)."""
     consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        consumer_timeout_ms=quiet_ms,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed" if committed else "read_uncommitted",
     )
-    records = list(consumer)
-    consumer.close()
-    return records
+    try:
+        parts = sorted(consumer.partitions_for_topic(topic) or ())  # none: no such topic
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"{topic}: not read to its end in {timeout_s} s"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records += batch
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
 
 
 def topic_signals(env: dict[str, str]) -> pl.DataFrame:
     """Every record of the signals topic, as a ``read_committed`` consumer sees it."""
-    values = [r.value for r in _records(env["DATAMOAT_KAFKA_SIGNALS_TOPIC"], env, 5_000)]
+    records = topic_records(env["KAFKA_BOOTSTRAP"], env["DATAMOAT_KAFKA_SIGNALS_TOPIC"])
+    values = [r.value for r in records]
     if not values:
         return pl.DataFrame()
     return pl.read_ndjson(b"\n".join(values), schema=SIGNAL_SCHEMA)
@@ -91,7 +110,7 @@ def dead_letters(env: dict[str, str]) -> list[dict[str, str]]:
             **{k: v.decode() for k, v in record.headers},
             "value": (record.value or b"").decode(errors="replace"),
         }
-        for record in _records(env["DATAMOAT_KAFKA_DLQ_TOPIC"], env, 3_000)
+        for record in topic_records(env["KAFKA_BOOTSTRAP"], env["DATAMOAT_KAFKA_DLQ_TOPIC"])
     ]
 
 
