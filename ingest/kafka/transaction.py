@@ -37,6 +37,7 @@ from ingest.kafka.private import (
     BulkAppender,
     bulk_problem,
     drop_producer,
+    keep_transaction_requests,
     transaction_error,
     transaction_step,
 )
@@ -89,6 +90,7 @@ def transactional_producer(
     deadline = time.monotonic() + start_within_s
     while True:
         producer = KafkaProducer(**secured(config))
+        keep_transaction_requests(producer)
         try:
             producer.init_transactions()
             return producer

@@ -22,6 +22,7 @@ from polars.testing import assert_frame_equal
 
 from datamoat.broker import LocalCluster, free_port
 from ingest.kafka.testing import KafkaAdminClient, KafkaError
+from tests.support.kafka import coordinator
 
 pytestmark = pytest.mark.kafka
 
@@ -56,28 +57,6 @@ def start_consumers(env: dict[str, str], out: Path) -> tuple[list[subprocess.Pop
 
 
 # --- cluster helpers ------------------------------------------------------------------------
-def java_hash(text: str) -> int:
-    """Java's ``String.hashCode`` (UTF-16 code units, 32-bit overflow)."""
-    h = 0
-    units = text.encode("utf-16-be")
-    for i in range(0, len(units), 2):
-        h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def coordinator(bootstrap: str, group: str) -> int:
-    """The node coordinating ``group``: Kafka keeps a group in ``__consumer_offsets``
-    partition ``abs(hashCode(group)) % partitions``, and that partition's leader is it."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
-    try:
-        (topic,) = admin.describe_topics(["__consumer_offsets"])
-    finally:
-        admin.close()
-    leaders = {p["partition_index"]: p["leader_id"] for p in topic["partitions"]}
-    h = java_hash(group)
-    return int(leaders[(0 if h == -(1 << 31) else abs(h)) % len(leaders)])
-
-
 def wait_until(what: str, ok: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -17,8 +17,16 @@ import pytest
 from datamoat.broker import LocalCluster
 from datamoat.errors import BrokerError
 from ingest.kafka.admin import delete_topics, ensure_topics, is_reachable
+from ingest.kafka.testing import KafkaAdminClient
 
-__all__ = ["TopicFactory", "datamoat_env", "kafka_bootstrap", "topic_factory"]
+__all__ = [
+    "TopicFactory",
+    "coordinator",
+    "datamoat_env",
+    "java_hash",
+    "kafka_bootstrap",
+    "topic_factory",
+]
 
 #: The fixtures that give a test the broker: a test that uses one carries the kafka marker.
 BROKER_FIXTURES = frozenset({"kafka_bootstrap", "topic_factory", "datamoat_env"})
@@ -105,3 +113,25 @@ def datamoat_env(kafka_bootstrap: str, topic_factory: TopicFactory) -> dict[str,
         "DATAMOAT_KAFKA_ALERTS_TOPIC": topic_factory(6, create=False),
         "DATAMOAT_KAFKA_GROUP": group,
     }
+
+
+def java_hash(text: str) -> int:
+    """Java's ``String.hashCode`` (UTF-16 code units, 32-bit overflow)."""
+    h = 0
+    units = text.encode("utf-16-be")
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def coordinator(bootstrap: str, group: str) -> int:
+    """The node coordinating ``group``: Kafka keeps a group in ``__consumer_offsets``
+    partition ``abs(hashCode(group)) % partitions``, and that partition's leader is it."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
+    try:
+        (topic,) = admin.describe_topics(["__consumer_offsets"])
+    finally:
+        admin.close()
+    leaders = {p["partition_index"]: p["leader_id"] for p in topic["partitions"]}
+    h = java_hash(group)
+    return int(leaders[(0 if h == -(1 << 31) else abs(h)) % len(leaders)])
