@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import shutil
 import signal
@@ -503,28 +502,9 @@ class LocalCluster:
         return "\n".join(parts) or "(the broker wrote no log)"
 
 
-#: Where Linux says which ports it gives outgoing connections (their local ports).
-_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
-#: How many ports below that range :func:`free_ports` picks from.
-_LISTEN_SPAN = 16_384
-
-
 def free_ports(count: int, host: str = HOST) -> list[int]:
     """``count`` ports nothing listens on now (another process may take one before it is
-    bound: :meth:`LocalCluster.start` starts again on others when that happens).
-
-    They are picked at random below the range the system gives outgoing connections: a
-    node restarted on its ports (``--node K``, a broker brought back on its bootstrap) can
-    find one taken by a client's connection otherwise (a fresh-clone suite lost a broker
-    restart so). Where that range is unknown, the system picks."""
-    span = _listen_span()
-    picked: list[int] = []
-    if span is not None:
-        for port in random.sample(span, min(len(span), 64 * count)):
-            if port not in picked and _bindable(host, port):
-                picked.append(port)
-                if len(picked) == count:
-                    return picked
+    bound: :meth:`LocalCluster.start` starts again on others when that happens)."""
     socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in socks:
@@ -533,26 +513,6 @@ def free_ports(count: int, host: str = HOST) -> list[int]:
     finally:
         for sock in socks:
             sock.close()
-
-
-def _listen_span() -> range | None:
-    """The ports below the system's ephemeral range to pick listening ports from (None:
-    unknown, or too few below it)."""
-    try:
-        low = int(_EPHEMERAL.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    first = max(1024, low - _LISTEN_SPAN)
-    return range(first, low) if low - first >= 1024 else None
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def port_free(port: int) -> bool:

@@ -317,27 +317,3 @@ def test_plan_covers_every_topic_with_the_partials_settings(tmp_path: Path) -> N
     (tmp_path / "c.toml").write_text("[kafka]\nreplication_factor = -1\n")
     with pytest.raises(ConfigError, match="replication_factor must be >= 0"):
         load_config(tmp_path / "c.toml", env={})
-
-
-def test_free_ports_lie_below_the_ports_outgoing_connections_get(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A node restarted on its recorded ports must not find one taken by a client's
-    connection: ports are picked free below the system's ephemeral range; where that range
-    is unknown (or leaves too little below it), the system picks."""
-    import socket
-
-    ranges = tmp_path / "ip_local_port_range"
-    ranges.write_text("32768\t60999\n")
-    monkeypatch.setattr(broker, "_EPHEMERAL", ranges)
-    ports = broker.free_ports(8)
-    assert len(set(ports)) == 8
-    assert all(32768 - 16_384 <= p < 32768 for p in ports), ports
-    for p in ports:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", p))  # free indeed
-    for text in ("", "2000 60999"):  # unreadable; too few ports below it
-        ranges.write_text(text)
-        assert all(0 < p < 65536 for p in broker.free_ports(2))
-    monkeypatch.setattr(broker, "_EPHEMERAL", tmp_path / "missing")
-    assert len(set(broker.free_ports(3))) == 3
