@@ -1,0 +1,97 @@
+"""How long a transactional producer stalls when its group's coordinator is killed: from the
+SIGKILL to the first transaction committed after it, as the worker and the merger commit
+(each step with the worker's 30 s deadline; a producer given up on is replaced by a new
+one with the same transactional id). Rounds alternate between datamoat's producer, which
+keeps a transactional request whose coordinator is unreachable
+(``ingest.kafka.private.keep_transaction_requests``), and kafka-python's own sender, which
+drops it; each round on a new three-node cluster.
+
+    .venv/bin/python tests/benchmark/bench_coordinator_loss.py [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import ingest.kafka.transaction as transaction_module
+from datamoat.broker import LocalCluster
+from ingest.kafka.admin import TopicSpec, ensure_topics
+from ingest.kafka.private import drop_producer, keep_transaction_requests, transaction_step
+from ingest.kafka.testing import KafkaError, OffsetAndMetadata, TopicPartition
+from ingest.kafka.transaction import transactional_producer
+from tests.support.kafka import coordinator
+
+GROUP = "bench-loss"
+STEP_S = 30.0  # the worker's and the merger's step deadline (Transaction.step_timeout_s)
+#: The name transactional_producer calls; a round of kafka-python's own sender swaps it out.
+KEEP = "keep_transaction_requests"
+
+
+def one_round(kept: bool, work: Path) -> float:
+    """Seconds from the coordinator's SIGKILL to the next committed transaction."""
+    setattr(transaction_module, KEEP, keep_transaction_requests if kept else lambda p: False)
+    cluster = LocalCluster(work / "kafka", brokers=3, port=0, heap="384m")
+    bootstrap = cluster.start().bootstrap
+    assert bootstrap is not None
+    try:
+        ensure_topics(bootstrap, {"in": TopicSpec(1, 3), "out": TopicSpec(3, 3)})
+        source = TopicPartition("in", 0)
+        producer = transactional_producer(bootstrap, "bench-loss-txn")
+        done = 0
+
+        def commit() -> None:
+            nonlocal done
+            producer.begin_transaction()
+            producer.send("out", key=b"k", value=b"%d" % done)
+            offsets = {source: OffsetAndMetadata(done + 1, "", -1)}
+            transaction_step(producer, "send_offsets_to_transaction", STEP_S, offsets, GROUP)
+            transaction_step(producer, "begin_commit", STEP_S)
+            done += 1
+
+        for _ in range(3):
+            commit()
+        node = coordinator(bootstrap, GROUP)
+        pid = cluster.status().nodes[node - 1].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while True:
+            try:
+                commit()
+                break
+            except KafkaError as exc:  # as Transaction.renew: a new producer, same id
+                print(f"  step failed after {time.monotonic() - killed:.1f} s ({exc})")
+                drop_producer(producer)
+                producer = transactional_producer(bootstrap, "bench-loss-txn")
+        stalled = time.monotonic() - killed
+        producer.close(timeout=10)
+        return stalled
+    finally:
+        cluster.stop()
+        setattr(transaction_module, KEEP, keep_transaction_requests)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of each producer")
+    args = parser.parse_args()
+    got: dict[str, list[float]] = {"kept": [], "dropped": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.rounds):
+            for name in ("kept", "dropped") if i % 2 == 0 else ("dropped", "kept"):
+                stalled = one_round(name == "kept", Path(tmp) / f"{name}-{i}")
+                got[name].append(stalled)
+                print(f"round {i + 1} {name:8s} stalled {stalled:5.1f} s", flush=True)
+    for name, values in got.items():
+        print(f"{name:8s} median {statistics.median(values):5.1f} s  "
+              f"({', '.join(f'{v:.1f}' for v in values)})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
