@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ from ingest.kafka.admin import TopicSpec, ensure_topics
 from ingest.kafka.private import drop_producer, keep_transaction_requests, transaction_step
 from ingest.kafka.testing import KafkaError, OffsetAndMetadata, TopicPartition
 from ingest.kafka.transaction import transactional_producer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support, run as a script
 from tests.support.kafka import coordinator
 
 GROUP = "bench-loss"
