@@ -31,11 +31,6 @@ name, ``vars()`` and ``__dict__``; ruff's SLF rule is on, and each access here c
   a broker that answers and closes (a refused SASL login: the refusal, then the close) is
   seen to close without a word whenever both have arrived by the time the client reads,
   which a loaded machine makes the rule. datamoat's reads hand those bytes on first.
-* **Transactional requests kept** (:func:`keep_transaction_requests`): a transactional
-  producer's sender drops the request it is about to send (a ``TxnOffsetCommit``, say)
-  when the coordinator it goes to can't be reached, so the step waiting for it never ends:
-  kafka-python 3.0's client raises where its sender expects "not ready" (False), and the
-  sender's error path forgets the request. The sender's client answers False instead.
 """
 
 from __future__ import annotations
@@ -55,7 +50,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from kafka import KafkaProducer
-from kafka.errors import CorruptRecordError, KafkaConnectionError, KafkaError, KafkaTimeoutError
+from kafka.errors import CorruptRecordError, KafkaConnectionError, KafkaTimeoutError
 from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 from kafka.producer.producer_batch import ProducerBatch
 from kafka.record import MemoryRecords
@@ -77,7 +72,6 @@ __all__ = [
     "fetch_requests",
     "fetch_undecoded",
     "group_session_alive",
-    "keep_transaction_requests",
     "oldest_pending_s",
     "poll_records",
     "read_sockets_in_bulk",
@@ -337,45 +331,6 @@ def transaction_step(producer: KafkaProducer, step: str, timeout_s: float, *args
     sender.wakeup()
     if not result.wait(timeout_ms=timeout_s * 1000):
         raise KafkaTimeoutError(f"{step} did not complete within {timeout_s:.0f} s")
-
-
-class _ReadyOrNot:
-    """A sender's client whose ``await_ready`` answers False where kafka-python 3.0's
-    raises (the sender's check is ``if not client.await_ready(...)``); the rest is the
-    client's own."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def await_ready(self, node_id: Any, timeout_ms: int = 30_000) -> bool:
-        try:
-            return bool(self._client.await_ready(node_id, timeout_ms=timeout_ms))
-        except KafkaError as exc:
-            log.debug("node %s not ready: %s", node_id, exc)
-            return False
-
-
-def keep_transaction_requests(producer: KafkaProducer) -> bool:
-    """Keep ``producer``'s transactional requests when their coordinator is unreachable.
-
-    kafka-python 3.0.x sends a transactional request only once ``await_ready`` says its
-    coordinator is ready; when that is False it looks the coordinator up again and requeues
-    the request. But the client's ``await_ready`` raises instead (a node killed a moment
-    ago refuses the connection), and the sender's ``except`` path looks the coordinator up
-    without requeueing: the request is gone, and ``send_offsets_to_transaction`` or the
-    commit waits for it forever (a worker stalled 30 s, its step's deadline, whenever its
-    group's coordinator was killed mid-run). With a client that answers False, the request
-    waits for the new coordinator, as the Java client's does. True when in place."""
-    sender: Any = getattr(producer, "_sender", None)  # private: the sender's own client
-    client = getattr(sender, "_client", None)
-    if not kafka_version.startswith("3.0.") or client is None or not hasattr(client, "await_ready"):
-        return False
-    if not isinstance(client, _ReadyOrNot):
-        sender._client = _ReadyOrNot(client)  # noqa: SLF001 - requeue, not drop
-    return True
 
 
 # == Reading sockets ==================================================================

@@ -11,6 +11,7 @@ from __future__ import annotations
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import CorruptRecordError, KafkaConnectionError, KafkaError
+from kafka.net.compat import KafkaNetClient
 from kafka.partitioner.default import murmur2
 from kafka.protocol.metadata.api_versions import ApiVersionsResponse
 from kafka.protocol.sasl import SaslAuthenticateResponse, SaslHandshakeResponse
@@ -28,6 +29,7 @@ __all__ = [
     "KafkaConnectionError",
     "KafkaConsumer",
     "KafkaError",
+    "KafkaNetClient",
     "KafkaProducer",
     "OffsetAndMetadata",
     "SaslAuthenticateResponse",

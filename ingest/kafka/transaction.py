@@ -29,6 +29,11 @@ from kafka import KafkaProducer
 from kafka import errors as kerrors
 from kafka.structs import TopicPartition
 
+try:  # kafka-python 3.0's client class, which transactional producers refine
+    from kafka.net.compat import KafkaNetClient
+except ImportError:  # pragma: no cover - another kafka-python: its own client serves
+    KafkaNetClient = None
+
 from ingest.batch import OutColumns, OutRecord
 from ingest.errors import DeliveryError, GroupMovedOn, InstanceFenced, SinkError
 from ingest.kafka.client_config import secured
@@ -37,13 +42,12 @@ from ingest.kafka.private import (
     BulkAppender,
     bulk_problem,
     drop_producer,
-    keep_transaction_requests,
     transaction_error,
     transaction_step,
 )
 from ingest.kafka.source import KafkaSource
 
-__all__ = ["OutColumns", "OutRecord", "Transaction", "transactional_producer"]
+__all__ = ["OutColumns", "OutRecord", "ReadyOrNotClient", "Transaction", "transactional_producer"]
 
 log = logging.getLogger("datamoat.transaction")
 
@@ -55,6 +59,35 @@ _MOVED_ON = (
     kerrors.FencedInstanceIdError,
 )
 _FENCED = (kerrors.ProducerFencedError, kerrors.InvalidProducerEpochError)
+
+
+class _ReadyOrNot:
+    """``await_ready`` that answers False where kafka-python 3.0's client raises.
+
+    A transactional producer's sender sends a request (``AddOffsetsToTxn``,
+    ``TxnOffsetCommit``, ``EndTxn``) once ``await_ready`` says its coordinator is ready; on
+    False it looks the coordinator up again and requeues the request, as the Java client
+    does. kafka-python 3.0.12's client raises instead when the connection is refused (the
+    coordinator's node killed a moment ago), and the sender's ``except`` path looks the
+    coordinator up without requeueing: the request is gone and the step waiting for it never
+    ends (a worker stalled its step's whole deadline, 30 s, whenever its group's coordinator
+    was killed; ``tests/benchmark/bench_coordinator_loss.py``). With False the request waits
+    for the coordinator's new node. Given to the producer through kafka-python's own
+    ``kafka_client`` setting."""
+
+    def await_ready(self, node_id: Any, timeout_ms: int = 30_000) -> bool:
+        try:
+            return bool(super().await_ready(node_id, timeout_ms=timeout_ms))  # type: ignore[misc]
+        except kerrors.KafkaError as exc:
+            log.debug("node %s not ready: %s", node_id, exc)
+            return False
+
+
+#: The client class of transactional producers (None: a kafka-python without that client,
+#: whose own then serves).
+ReadyOrNotClient: type | None = (
+    None if KafkaNetClient is None else type("ReadyOrNotClient", (_ReadyOrNot, KafkaNetClient), {})
+)
 
 
 def transactional_producer(
@@ -86,11 +119,12 @@ def transactional_producer(
         # a tenth of a second per batch of a drained backlog.
         "retry_backoff_ms": 20,
     }
+    if ReadyOrNotClient is not None:
+        config["kafka_client"] = ReadyOrNotClient
     config.update(overrides)
     deadline = time.monotonic() + start_within_s
     while True:
         producer = KafkaProducer(**secured(config))
-        keep_transaction_requests(producer)
         try:
             producer.init_transactions()
             return producer

@@ -3,8 +3,8 @@ SIGKILL to the first transaction committed after it, as the worker and the merge
 (each step with the worker's 30 s deadline; a producer given up on is replaced by a new
 one with the same transactional id). Rounds alternate between datamoat's producer, which
 keeps a transactional request whose coordinator is unreachable
-(``ingest.kafka.private.keep_transaction_requests``), and kafka-python's own sender, which
-drops it; each round on a new three-node cluster.
+(``ingest.kafka.transaction.ReadyOrNotClient``), and kafka-python's own client, with which
+the sender drops it; each round on a new three-node cluster.
 
     .venv/bin/python tests/benchmark/bench_coordinator_loss.py [--rounds 2]
 """
@@ -19,12 +19,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-import ingest.kafka.transaction as transaction_module
 from datamoat.broker import LocalCluster
 from ingest.kafka.admin import TopicSpec, ensure_topics
-from ingest.kafka.private import drop_producer, keep_transaction_requests, transaction_step
-from ingest.kafka.testing import KafkaError, OffsetAndMetadata, TopicPartition
+from ingest.kafka.private import drop_producer, transaction_step
+from ingest.kafka.testing import KafkaError, KafkaNetClient, OffsetAndMetadata, TopicPartition
 from ingest.kafka.transaction import transactional_producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support, run as a script
@@ -32,20 +32,20 @@ from tests.support.kafka import coordinator
 
 GROUP = "bench-loss"
 STEP_S = 30.0  # the worker's and the merger's step deadline (Transaction.step_timeout_s)
-#: The name transactional_producer calls; a round of kafka-python's own sender swaps it out.
-KEEP = "keep_transaction_requests"
 
 
 def one_round(kept: bool, work: Path) -> float:
     """Seconds from the coordinator's SIGKILL to the next committed transaction."""
-    setattr(transaction_module, KEEP, keep_transaction_requests if kept else lambda p: False)
+    # kafka-python's own client in the rounds without the fix (transactional_producer's
+    # overrides are kafka-python settings)
+    own: dict[str, Any] = {} if kept else {"kafka_client": KafkaNetClient}
     cluster = LocalCluster(work / "kafka", brokers=3, port=0, heap="384m")
     bootstrap = cluster.start().bootstrap
     assert bootstrap is not None
     try:
         ensure_topics(bootstrap, {"in": TopicSpec(1, 3), "out": TopicSpec(3, 3)})
         source = TopicPartition("in", 0)
-        producer = transactional_producer(bootstrap, "bench-loss-txn")
+        producer = transactional_producer(bootstrap, "bench-loss-txn", **own)
         done = 0
 
         def commit() -> None:
@@ -71,13 +71,12 @@ def one_round(kept: bool, work: Path) -> float:
             except KafkaError as exc:  # as Transaction.renew: a new producer, same id
                 print(f"  step failed after {time.monotonic() - killed:.1f} s ({exc})")
                 drop_producer(producer)
-                producer = transactional_producer(bootstrap, "bench-loss-txn")
+                producer = transactional_producer(bootstrap, "bench-loss-txn", **own)
         stalled = time.monotonic() - killed
         producer.close(timeout=10)
         return stalled
     finally:
         cluster.stop()
-        setattr(transaction_module, KEEP, keep_transaction_requests)
 
 
 def main() -> None:

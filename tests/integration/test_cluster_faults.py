@@ -193,7 +193,7 @@ def test_coordinator_and_another_node_killed_and_restarted(tmp_path: Path) -> No
     # No commit step given up on: each waited for the group's moved coordinator. kafka-python's
     # own sender dropped a transactional request whose coordinator refused the connection, and
     # the worker replaced its producer after the step's 30 s deadline ("commit failing ...
-    # did not complete within 30 s"); ingest.kafka.private.keep_transaction_requests.
+    # did not complete within 30 s"); ingest.kafka.transaction.ReadyOrNotClient.
     assert "commit failing" not in (out / "worker.err").read_text()
     summary = orjson.loads((out / "worker.json").read_bytes())
     assert summary["consumed"] == produced  # nothing lost, nothing doubled
