@@ -298,7 +298,11 @@ def kafka_worker(
     output = KafkaOutput(transaction, k.partials_topic(group), k.dlq_topic, instance, origin)
     if config.early.enabled:
         output.early_channel = k.early_channel(group)
-        output.early_writer = PlainWriter(k.bootstrap, f"{txn_id}-early")
+        try:
+            output.early_writer = PlainWriter(k.bootstrap, f"{txn_id}-early")
+        except BaseException:
+            Built(closers=closers).close()
+            raise
         closers.append(output.early_writer.close)
     worker = _worker(config, source, output, metrics, fault)
     source.listener = worker
@@ -338,6 +342,23 @@ def kafka_merger(
         Built(closers=closers).close()
         raise
     closers.append(transaction.close)
+    try:
+        return _merger_stages(config, group, metrics, out, fault, count_group, source,
+                              transaction, count, closers)  # fmt: skip
+    except BaseException:
+        Built(closers=closers).close()
+        raise
+
+
+def _merger_stages(
+    config: Config, group: str, metrics: Metrics, out: Path, fault: Fault, count_group: bool,
+    source: KafkaSource, transaction: Transaction, count: int,
+    closers: list[Callable[[], None]],
+) -> KafkaMerger:  # fmt: skip
+    """The rest of :func:`kafka_merger` once its input and transaction are made: each client
+    made here joins ``closers`` (all closed by the caller when a step fails)."""
+    k = config.kafka
+    mgroup = merge_group(group)
     merger = _merger(config, set(range(count)) if count else None)
     metrics.fit_latency(config.window.size_s, config.window.allowed_lateness_s)
     outputs = build_outputs(config.output.sinks, SinkContext(out, k.signals_topic))

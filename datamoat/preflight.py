@@ -15,12 +15,21 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from datamoat.errors import BrokerError, BrokerUnreachable, ConfigError
 
-__all__ = ["check_output_dir", "check_port_free", "require_topics", "wait_for_broker"]
+__all__ = [
+    "check_output_dir",
+    "check_port_free",
+    "require_topics",
+    "start_with_broker",
+    "wait_for_broker",
+]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 def check_output_dir(path: Path, flag: str = "--output-dir") -> Path:
@@ -102,6 +111,47 @@ def wait_for_broker(bootstrap: str, wait_s: float, say: Callable[[str], None] = 
         f"no Kafka broker reachable at {bootstrap} after {wait_s:.0f} s: {hint}"
         f"{protocol_hint(bootstrap)}"
     )
+
+
+def start_with_broker(
+    bootstrap: str,
+    wait_s: float,
+    start: Callable[[], _T],
+    say: Callable[[str], None] = log.warning,
+    retry_s: float = 1.0,
+) -> _T:
+    """``start()`` (a command's set-up: its topic checks and clients) once the broker at
+    ``bootstrap`` answers, as :func:`wait_for_broker` waits for it; and again when the broker
+    is lost on the way (it answered, then a client made after that could not bootstrap or
+    timed out: a node restarting, a container name that did not resolve for a while), until
+    ``wait_s`` seconds from the first look have passed. ``start`` must close what it made
+    before it raises. A broker still lost then is :class:`BrokerUnreachable` (exit 69), one
+    line; a refusal, a bad setting or a missing topic is raised at once."""
+    from ingest.kafka.diagnose import lost_broker
+
+    deadline = time.monotonic() + wait_s
+    wait_for_broker(bootstrap, wait_s)
+    while True:
+        try:
+            return start()
+        except Exception as exc:
+            if not lost_broker(exc):
+                raise
+            lost = exc
+        left = deadline - time.monotonic()
+        gone = (
+            f"the Kafka broker at {bootstrap} answered, then was lost while this command "
+            f"started, for longer than --wait-for-broker {wait_s:g} s: {lost}"
+        )
+        if left <= 0:
+            raise BrokerUnreachable(gone) from lost
+        say(f"lost the broker at {bootstrap} while starting ({lost}); trying again for up to "
+            f"{left:.0f} s")  # fmt: skip
+        time.sleep(min(retry_s, left))
+        try:
+            wait_for_broker(bootstrap, max(0.0, deadline - time.monotonic()))
+        except BrokerUnreachable as exc:
+            raise BrokerUnreachable(gone) from exc
 
 
 #: The first attempt of a look: short, so that a refusal the client only logs is found soon

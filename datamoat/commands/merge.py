@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from datamoat.config import Config
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port, positive_int
-from datamoat.pipeline import kafka_merger, output_dir
-from datamoat.preflight import check_port_free, require_topics, wait_for_broker
+from datamoat.pipeline import KafkaMerger, kafka_merger, output_dir
+from datamoat.preflight import check_port_free, require_topics, start_with_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, serve
 from datamoat.stage_two.emitter import SignalEmitter
@@ -82,6 +83,22 @@ def merge_line(loop: MergeLoop, emitter: SignalEmitter, elapsed: float) -> str:
     )
 
 
+def _start(config: Config, group: str, out: Path, max_deltas: int) -> tuple[Metrics, KafkaMerger]:
+    """The merger's topic checks, clients and restored state (its clients closed again when
+    a step fails), with metrics of their own."""
+    require_topics(config.kafka.bootstrap, stage_topics(config, merger=True))
+    create_internal_topics(config, group)
+    metrics = Metrics()
+    built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
+    built.merge.max_records = max_deltas
+    try:
+        built.merge.restore()
+    except BaseException:
+        built.close()
+        raise
+    return metrics, built
+
+
 def run_merge(args: argparse.Namespace) -> int:
     config = config_from(args)
     bootstrap = config.kafka.bootstrap
@@ -89,18 +106,14 @@ def run_merge(args: argparse.Namespace) -> int:
     http_port = config.http.port if args.http_port is None else args.http_port
     check_port_free(config.http.host, http_port)
     out = output_dir(config)
-    wait_for_broker(bootstrap, args.wait_for_broker)
-    require_topics(bootstrap, stage_topics(config, merger=True))
-    create_internal_topics(config, group)
-    metrics = Metrics()
-    built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
-    loop, emitter = built.merge, built.emitter
-    loop.max_records = args.max_deltas
     stop = threading.Event()
     install_stop(stop)
+    metrics, built = start_with_broker(
+        bootstrap, args.wait_for_broker, lambda: _start(config, group, out, args.max_deltas)
+    )
+    loop, emitter = built.merge, built.emitter
     started = time.monotonic()
     try:
-        loop.restore()
         server = serve(
             metrics, lambda: merge_status(loop, emitter, started), config, http_port,
             role="merger", ready=loop.ready,

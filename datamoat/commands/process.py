@@ -19,8 +19,8 @@ from datamoat.config import Config
 from datamoat.errors import ConfigError
 from datamoat.metrics import Metrics
 from datamoat.options import add_common, config_from, port
-from datamoat.pipeline import instance_name, kafka_worker, local_worker, output_dir
-from datamoat.preflight import check_port_free, require_topics, wait_for_broker
+from datamoat.pipeline import KafkaWorker, instance_name, kafka_worker, local_worker, output_dir
+from datamoat.preflight import check_port_free, require_topics, start_with_broker
 from datamoat.report import LiveLine, format_summary, make_summary, write_summary
 from datamoat.runtime import fault_from_env, install_stop, on_signals, serve
 from datamoat.stage_one.worker import Worker
@@ -111,25 +111,7 @@ def run_process(args: argparse.Namespace) -> int:
     group = args.group or config.kafka.group
     http_port = config.http.port if args.http_port is None else args.http_port
     check_port_free(config.http.host, http_port)
-    wait_for_broker(bootstrap, args.wait_for_broker)
-    require_topics(bootstrap, stage_topics(config))
-    # The group's internal topics are made (when missing) while the consumer joins and the
-    # producers start: nothing writes to them before the first commit, and creating one
-    # waits on the controller (about 70 ms of every start).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamoat-topics") as pool:
-        topics = pool.submit(create_internal_topics, config, group)
-        built = kafka_worker(
-            config,
-            group,
-            instance_name(args.instance_id),
-            metrics,
-            fault=fault_from_env(),
-        )
-        try:
-            topics.result()
-        except BaseException:
-            built.close()
-            raise
+    built = start_with_broker(bootstrap, args.wait_for_broker, lambda: _start(config, group, args))
     worker = built.worker
     source = worker.source
     started = time.monotonic()
@@ -174,6 +156,30 @@ def run_process(args: argparse.Namespace) -> int:
         built.close()
         server.stop()
     return _finish(worker, None, started, args.summary_json, idle_wait_s=waited)
+
+
+def _start(config: Config, group: str, args: argparse.Namespace) -> KafkaWorker:
+    """The worker's topic check and clients (closed again when a step fails), with metrics
+    of their own."""
+    require_topics(config.kafka.bootstrap, stage_topics(config))
+    # The group's internal topics are made (when missing) while the consumer joins and the
+    # producers start: nothing writes to them before the first commit, and creating one
+    # waits on the controller (about 70 ms of every start).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datamoat-topics") as pool:
+        topics = pool.submit(create_internal_topics, config, group)
+        try:
+            built = kafka_worker(
+                config, group, instance_name(args.instance_id), Metrics(), fault=fault_from_env()
+            )
+        except BaseException:
+            topics.cancel()
+            raise
+        try:
+            topics.result()
+        except BaseException:
+            built.close()
+            raise
+    return built
 
 
 def _replay(

@@ -208,11 +208,10 @@ def _to_file(plan: ShardPlan, path: Path, stop: Any, progress: _Progress) -> dic
 
 def _kafka_ready(config: Config, args: argparse.Namespace) -> None:
     """Wait for the broker and create the topics."""
-    from datamoat.preflight import wait_for_broker
+    from datamoat.preflight import start_with_broker
     from datamoat.topics import create_topics
 
-    wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
-    create_topics(config)
+    start_with_broker(config.kafka.bootstrap, args.wait_for_broker, lambda: create_topics(config))
 
 
 def _to_kafka(

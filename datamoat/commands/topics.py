@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from datamoat.options import add_common, config_from
-from datamoat.preflight import wait_for_broker
+from datamoat.preflight import start_with_broker
 from datamoat.topics import create_topics, topic_names
 
 __all__ = ["register"]
@@ -32,9 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_topics(args: argparse.Namespace) -> int:
     config = config_from(args)
-    wait_for_broker(config.kafka.bootstrap, args.wait_for_broker)
     group = args.group or config.kafka.group
-    made = create_topics(config, group)
+    made = start_with_broker(
+        config.kafka.bootstrap, args.wait_for_broker, lambda: create_topics(config, group)
+    )
     for name in topic_names(config, group):
         spec = made.get(name)
         if spec is None:

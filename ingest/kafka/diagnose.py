@@ -18,11 +18,21 @@ import ssl
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.errors import AccessDenied
+from kafka.errors import KafkaError
+
+from ingest.errors import AccessDenied, BrokerUnreachable, ConfigError
 from ingest.kafka.client_config import ClientSettings, client_settings
 from ingest.kafka.denied import as_access_denied, exception_chain
 
-__all__ = ["explain", "listens", "peer_names", "protocol_hint", "speaks_tls", "witnessed"]
+__all__ = [
+    "explain",
+    "listens",
+    "lost_broker",
+    "peer_names",
+    "protocol_hint",
+    "speaks_tls",
+    "witnessed",
+]
 
 
 class _Witness(logging.Handler):
@@ -48,6 +58,22 @@ def witnessed() -> Iterator[list[BaseException]]:
         yield witness.seen
     finally:
         logger.removeHandler(witness)
+
+
+def lost_broker(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the cluster did not answer (a client that could not
+    bootstrap, a request that timed out, a node that dropped the connection), which waiting
+    may change: kafka-python's retriable errors and :class:`BrokerUnreachable`, found in
+    ``exc`` or in what it wraps. A refusal (:class:`AccessDenied`), a bad setting or a missing
+    topic is not: waiting would not change its answer."""
+    if isinstance(exc, ConfigError) or as_access_denied(exc) is not None:
+        return False
+    for found in exception_chain(exc):
+        if isinstance(found, BrokerUnreachable):
+            return True
+        if isinstance(found, KafkaError) and found.retriable:
+            return True
+    return False
 
 
 #: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.

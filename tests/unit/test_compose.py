@@ -793,7 +793,10 @@ def test_run_override_bounds_the_run(services: dict[str, dict[str, Any]]) -> Non
     assert "--until-ended" in merger, "the merger exits once every window is final"
     for name in ("--group", "--http-port", "--bootstrap"):
         assert flag(worker, name) == flag(command(services["worker"]), name), name
-    assert merger[1:] == [*command(services["merger"])[1:], "--until-ended", "--quiet"]
+    bounded = ["--until-ended", "--wait-for-broker", "120", "--quiet"]
+    assert merger[1:] == [*command(services["merger"])[1:], *bounded]
+    # nothing restarts them: a broker lost while they start is waited for, longer than 30 s
+    assert flag(worker, "--wait-for-broker") == flag(merger, "--wait-for-broker") == "120"
     assert flag(firehose, "--http-port") == flag(command(services["firehose"]), "--http-port")
     assert run["firehose"]["restart"] == run["worker"]["restart"] == "no"
     assert run["merger"]["restart"] == "no"
