@@ -218,10 +218,7 @@ def _kafka_drain(
     worker_rate, seconds = _span_rate(worker, processed)
 
     log(f"drained in {both_s:.1f} s; the same posts through process --input ...")
-    posts_file = o.work / "posts.ndjson"
-    subprocess.run(datamoat("produce", "--posts", str(posts), "--seed", str(o.seed), "--start",
-                            FILL_START, "--output", str(posts_file), "--quiet"),
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    posts_file = _posts_file(o, posts)
     local = run_measured(
         "process-input", ["process", "--input", str(posts_file), "--output-dir",
                           str(o.work / "out-input"), "--quiet"],
@@ -253,19 +250,36 @@ def _kafka_drain(
     )  # fmt: skip
 
 
+def _posts_file(o: BenchOptions, posts: int) -> Path:
+    """The filled topic's posts as NDJSON (the same seed and start), for ``process --input``."""
+    path = o.work / "posts.ndjson"
+    subprocess.run(datamoat("produce", "--posts", str(posts), "--seed", str(o.seed), "--start",
+                            FILL_START, "--output", str(path), "--quiet"),
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return path
+
+
 def _peer_rounds(
     o: BenchOptions, b: Broker, topic: str, posts: int, fill: Run, log: Log
 ) -> dict[str, Any]:
     got = run_rounds(bootstrap=b.bootstrap, topic=topic, posts=posts, rounds=o.rounds,
-                     work=o.work / "peers", common=_common(o, b), log=log)  # fmt: skip
+                     work=o.work / "peers", common=_common(o, b), log=log,
+                     input_file=_posts_file(o, posts))  # fmt: skip
+    ref = got["process_input"]
     return dict(
         posts=posts, processed_per_s=got["processed_per_s"], latency_p50_s=None,
         latency_p99_s=None, cpu=got["cpu"], rss=got["rss"], timeline=Timeline(),
         peers=got["peers"], rounds_posts_per_s=got["rounds_posts_per_s"],
+        process_input=ref, process_input_posts_per_s=ref["posts_per_s"],
+        ratio_to_process_input=ref["drain_ratio"],
         notes=[
             "posts/s from start to exit, median of the rounds; datamoat is its two stages "
             "(process --until-idle and merge --until-ended, exactly once), each peer one "
             "process (datamoat/bench/peers/)",
+            "each round also runs the same posts through process --input (both stages in one "
+            "process, no Kafka): the drain's ratio to it is the median of the rounds' own "
+            "ratios; its multiple of a peer is what the drain would reach if Kafka cost "
+            "nothing",
             "rounds interleaved, the order rotating; each system's output checked against "
             "datamoat's of the same round (windows, '*' counts, per key posts, sentiment "
             "means to 1e-9)",

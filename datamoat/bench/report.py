@@ -86,9 +86,29 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         if peer.get("late_records") is not None:
             late = f"{peer['late_records']:,} records ({peer['late_posts']:,} posts)"
             rows.append((f"dropped as late by {name} (most in a round)", late))
+    rows += _reference_rows(summary)
     lines = ["| figure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines)
+
+
+def _reference_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The drain against ``process --input`` on the same posts: its rate, the ratio, and (in
+    peer rounds) its per-round rates and its own multiple of each peer."""
+    if summary.get("process_input_posts_per_s") is None:
+        return []
+    rows = [("process --input, same posts, no Kafka",
+             f"{float(summary['process_input_posts_per_s']):,.0f} posts/s (drain / process "
+             f"--input = **{float(summary['ratio_to_process_input']):.2f}**)")]  # fmt: skip
+    ref = summary.get("process_input") or {}
+    if ref.get("rounds_posts_per_s"):
+        rows.append(("process --input per round", " / ".join(
+            _fmt(float(r)) for r in ref["rounds_posts_per_s"])))  # fmt: skip
+    for name, ratio in (ref.get("ratio_to_peers") or {}).items():
+        rows.append((f"process --input / {name}", f"{float(ratio):.2f}x"))
+    if ref.get("agreement"):
+        rows.append(("process --input's output against datamoat's", str(ref["agreement"])))
+    return rows
 
 
 def _plot_throughput(plt: Any, tl: Timeline, path: Path) -> None:

@@ -1,6 +1,7 @@
 """``datamoat bench --mode drain --peers`` against the test broker: Quix Streams and Bytewax
 drain the same topic as datamoat, their outputs agree with datamoat's (windows, ``*``
-counts, per-key posts, sentiment to 1e-9), and the summary carries each peer's ratio."""
+counts, per-key posts, sentiment to 1e-9), and the summary carries each peer's ratio; so do the
+same posts through ``process --input`` in each round, the reference of the drain's ratio."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ def test_bench_peers_agree_and_report_ratios(kafka_bootstrap: str, tmp_path: Pat
         assert peer["ratio"] == pytest.approx(ratio, rel=0.01, abs=0.006)
         assert peer["peak_rss_bytes"] > 10 << 20
         assert peer["late_records"] == 0 and peer["late_posts"] == 0  # none dropped as late
+    # the same posts through process --input in the same round: the drain's ratio to it,
+    # and its own multiple of each peer
+    ref = summary["process_input"]
+    assert ref["agrees"] is True, ref["agreement"]
+    assert summary["process_input_posts_per_s"] == ref["posts_per_s"] > 0
+    (drain,), (local,) = summary["rounds_posts_per_s"], ref["rounds_posts_per_s"]
+    assert summary["ratio_to_process_input"] == pytest.approx(drain / local, abs=0.001)
+    assert set(ref["ratio_to_peers"]) == {"quix", "bytewax"}
+    for name, ratio in ref["ratio_to_peers"].items():
+        assert ratio == pytest.approx(local / summary["peers"][name]["posts_per_s"], rel=0.01)
+    assert "round 1/1: process --input and datamoat agree" in done.stderr
     assert "round 1/1: quix and datamoat agree" in done.stderr
     assert "round 1/1: bytewax and datamoat agree" in done.stderr
     assert "round 1/1: quix dropped 0 records (0 posts) as late" in done.stderr

@@ -33,7 +33,7 @@ from datamoat.bench.runner import datamoat, run_env
 from datamoat.bench.sampler import wait_rusage
 from datamoat.errors import BrokerError, ConfigError
 
-__all__ = ["PEERS", "Measured", "check_peers_installed", "run_rounds"]
+__all__ = ["INPUT", "PEERS", "Measured", "check_peers_installed", "run_rounds"]
 
 #: Peer name -> the module that runs it.
 PEERS = {"quix": "datamoat.bench.peers.quix", "bytewax": "datamoat.bench.peers.bytewax_flow"}
@@ -137,6 +137,11 @@ def _late(rows: Path, name: str) -> tuple[int, int]:
     return int(got["late_records"]), int(got["late_posts"])
 
 
+#: The reference system of the rounds: the same posts through ``process --input`` (both
+#: stages in one process, no Kafka), as the non-peer drain compares with.
+INPUT = "process --input"
+
+
 def run_rounds(
     *,
     bootstrap: str,
@@ -147,10 +152,17 @@ def run_rounds(
     common: list[str],
     log: Callable[[str], None],
     timeout_s: float = 3600.0,
+    input_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the rounds; return datamoat's figures and the ``peers`` summary object."""
+    """Run the rounds; return datamoat's figures and the ``peers`` summary object.
+
+    With ``input_file`` (the topic's posts as NDJSON) each round also runs ``process
+    --input`` on it: the drain's ratio to the in-process path, per round, and that path's own
+    multiple of each peer (what the drain could reach with Kafka's costs at zero)."""
     keep_forever(bootstrap, topic)
     systems = [_System("datamoat"), *(_System(n) for n in PEERS)]
+    if input_file is not None:
+        systems.append(_System(INPUT))
     for r in range(rounds):
         order = systems[r % len(systems) :] + systems[: r % len(systems)]
         outputs = {}
@@ -166,6 +178,12 @@ def run_rounds(
                     raise BrokerError(f"datamoat topics: {made.stderr.strip()}")
                 cmds = _datamoat_cmds(common, where / "out")
                 measured = _together(cmds, env, where, timeout_s)
+                outputs[system.name] = read_signal_rows(where / "out")
+            elif system.name == INPUT:
+                assert input_file is not None
+                cmd = datamoat("process", "--input", str(input_file), "--output-dir",
+                               str(where / "out"), "--quiet")  # fmt: skip
+                measured = _together({"process-input": cmd}, env, where, timeout_s)
                 outputs[system.name] = read_signal_rows(where / "out")
             else:
                 cmd = _peer_cmd(system.name, bootstrap, topic, f"{tag}-group",
@@ -186,7 +204,7 @@ def run_rounds(
     ours = systems[0]
     base = ours.median_rate(posts)
     peers: dict[str, Any] = {}
-    for system in systems[1:]:
+    for system in systems[1 : 1 + len(PEERS)]:
         rate = system.median_rate(posts)
         worst = max(system.agreements, key=lambda a: (not a.ok, a.max_sentiment_diff))
         peers[system.name] = {
@@ -201,10 +219,35 @@ def run_rounds(
             "agreement": worst.describe(),
         }
     last = ours.runs[-1]
-    return {
+    got = {
         "processed_per_s": base,
         "rounds_posts_per_s": [round(m.rate(posts), 1) for m in ours.runs],
         "cpu": {n: statistics.median(m.cpu_s[n] for m in ours.runs) for n in last.cpu_s},
         "rss": {n: max(m.peak_rss_bytes[n] for m in ours.runs) for n in last.peak_rss_bytes},
         "peers": peers,
+    }
+    if input_file is not None:
+        got["process_input"] = _reference(systems[-1], ours, systems[1:-1], posts)
+    return got
+
+
+def _reference(ref: _System, ours: _System, peers: list[_System], posts: int) -> dict[str, Any]:
+    """``process --input`` in the rounds: its rate, the drain's ratio to it (the median of
+    the rounds' own ratios, each round's two runs minutes apart at most) and its own
+    multiple of each peer."""
+    rate = ref.median_rate(posts)
+    worst = max(ref.agreements, key=lambda a: (not a.ok, a.max_sentiment_diff))
+    return {
+        "posts_per_s": round(rate, 1),
+        "rounds_posts_per_s": [round(m.rate(posts), 1) for m in ref.runs],
+        "drain_ratio": round(
+            statistics.median(
+                d.rate(posts) / i.rate(posts) for d, i in zip(ours.runs, ref.runs, strict=True)
+            ),
+            3,
+        ),
+        "ratio_to_peers": {p.name: round(rate / p.median_rate(posts), 2) for p in peers},
+        "cpu_s": round(statistics.median(sum(m.cpu_s.values()) for m in ref.runs), 2),
+        "agrees": all(a.ok for a in ref.agreements),
+        "agreement": worst.describe(),
     }
