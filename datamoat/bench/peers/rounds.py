@@ -168,7 +168,7 @@ def run_rounds(
         outputs = {}
         for system in order:
             tag = f"peers-{uuid.uuid4().hex[:8]}"
-            where = work / f"round{r + 1}-{system.name}"
+            where = work / f"round{r + 1}-{system.name.replace(' --', '-')}"
             where.mkdir(parents=True, exist_ok=True)
             env = {**run_env(tag), "DATAMOAT_KAFKA_POSTS_TOPIC": topic}
             if system.name == "datamoat":
