@@ -100,12 +100,11 @@ def worker_line(worker: Worker, elapsed: float) -> str:
 
 def run_process(args: argparse.Namespace) -> int:
     config = config_from(args)
-    metrics = Metrics()
     stop = threading.Event()
     if args.input is not None:
         if args.http_port is not None:
             check_port_free(config.http.host, args.http_port)
-        return _replay(args, config, output_dir(config), metrics, stop)
+        return _replay(args, config, output_dir(config), Metrics(), stop)
     install_stop(stop)  # a SIGTERM while starting up stops it cleanly too, once built
     bootstrap = config.kafka.bootstrap
     group = args.group or config.kafka.group

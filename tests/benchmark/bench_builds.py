@@ -347,6 +347,8 @@ def main() -> int:
                 env=new.env,
                 check=False,
             )
+            if not args.keep:  # the broker's data: gigabytes after a few 1M-post rounds
+                shutil.rmtree(work / "kafka", ignore_errors=True)
     load_after = Path("/proc/loadavg").read_text().strip()
     print(f"\nload average after: {load_after}")
     table = report(results, builds, modes)

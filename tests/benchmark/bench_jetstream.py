@@ -19,6 +19,7 @@ import asyncio
 import multiprocessing
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,13 @@ def main() -> int:
     ap.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-jetstream-"))
+    try:
+        return _run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, tmp: Path) -> int:
     data = tmp / "frames.jsonl"
     data.write_bytes(b"\n".join(frames(args.events)))
     port_file, stop_file = tmp / "port", tmp / "stop"
