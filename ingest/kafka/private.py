@@ -366,6 +366,10 @@ def receive(
             data = sock.recv(size)
         except drained:
             break
+        except OSError as exc:  # a reset, a network or TLS failure: one line, no traceback
+            log.warning("%s: connection lost while receiving (%r); closing the socket", who, exc)
+            error = KafkaConnectionError(exc)
+            break
         except BaseException as exc:  # as kafka-python: any failure closes the connection
             log.exception("%s: Error receiving network data closing socket", who)
             error = KafkaConnectionError(exc)

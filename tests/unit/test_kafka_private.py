@@ -4,6 +4,7 @@ pinned kafka-python, and must fail when the bulk path writes anything Kafka can'
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -185,6 +186,31 @@ def test_receive_reads_all_a_socket_holds_then_says_that_the_peer_closed() -> No
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_reset_connection_is_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broker restarting resets its clients' connections: an event to say in one line,
+    not a failure to show a traceback for."""
+    server = socket.create_server(("127.0.0.1", 0))
+    ours = socket.create_connection(server.getsockname())
+    theirs, _ = server.accept()
+    try:
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        theirs.close()  # linger 0: a reset, not an orderly end
+        ours.setblocking(False)
+        time.sleep(0.05)
+        with caplog.at_level("WARNING", logger="datamoat.kafka"):
+            data, error = receive(ours, "broker-1")
+        assert data == b"" and isinstance(error, KafkaConnectionError)
+        (record,) = caplog.records
+        assert record.exc_info is None
+        assert record.getMessage().startswith("broker-1: connection lost while receiving")
+        assert "ConnectionResetError" in record.getMessage()
+    finally:
+        ours.close()
+        server.close()
 
 
 def test_sockets_are_read_in_bulk_on_this_kafka_python() -> None:
