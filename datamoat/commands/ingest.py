@@ -32,7 +32,7 @@ from datamoat.options import (
     positive_float,
     positive_int,
 )
-from datamoat.preflight import check_port_free
+from datamoat.preflight import check_port_free, start_with_broker
 from datamoat.report import LiveLine, write_summary
 from ingest.firehose import encode_keys, encode_values
 from ingest.producer import FileWriter, PostWriter, partitions_of
@@ -129,7 +129,10 @@ def _writer(args: argparse.Namespace) -> tuple[PostWriter, int, str]:
 
     config = config_from(args)
     k = config.kafka
-    return kafka_writer(k.bootstrap, k.posts_topic), k.partitions, f"{k.posts_topic}@{k.bootstrap}"
+    writer = start_with_broker(
+        k.bootstrap, args.wait_for_broker, lambda: kafka_writer(k.bootstrap, k.posts_topic)
+    )
+    return writer, k.partitions, f"{k.posts_topic}@{k.bootstrap}"
 
 
 def _kafka_ingest(args: argparse.Namespace) -> tuple[Any, int, str, int | None]:
@@ -140,9 +143,17 @@ def _kafka_ingest(args: argparse.Namespace) -> tuple[Any, int, str, int | None]:
 
     config = config_from(args)
     k = config.kafka
-    create_topics(config)
-    writer = CursorWriter(k.bootstrap, args.name, k.posts_topic, k.dlq_topic)
-    committed = read_cursor(k.bootstrap, args.name)  # after the fence: nothing left open
+
+    def start() -> tuple[CursorWriter, int | None]:
+        create_topics(config)
+        writer = CursorWriter(k.bootstrap, args.name, k.posts_topic, k.dlq_topic)
+        try:
+            return writer, read_cursor(k.bootstrap, args.name)  # after the fence: none open
+        except BaseException:
+            writer.close()
+            raise
+
+    writer, committed = start_with_broker(k.bootstrap, args.wait_for_broker, start)
     return writer, k.partitions, f"{k.posts_topic}@{k.bootstrap}", committed
 
 

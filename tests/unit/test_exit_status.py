@@ -86,15 +86,16 @@ def test_a_bad_config_value_is_2(
 # --- 69: no broker answers -------------------------------------------------------------------
 
 
-def test_no_broker_after_waiting_is_69(capsys: Capture) -> None:
+@pytest.mark.parametrize("command", [["topics"], ["ingest", "jetstream", "--quiet"]])
+def test_no_broker_after_waiting_is_69(capsys: Capture, command: list[str]) -> None:
     nobody = f"127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    assert status_of(["topics", "--bootstrap", nobody, "--wait-for-broker", "1"]) == 69
+    assert status_of([*command, "--bootstrap", nobody, "--wait-for-broker", "1"]) == 69
     assert time.monotonic() - started < 30
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
-        f"datamoat topics: error: no Kafka broker reachable at {nobody} after 1 s: start one "
-        "with 'datamoat broker start' or point --bootstrap at one"
+        f"datamoat {command[0]}: error: no Kafka broker reachable at {nobody} after 1 s: start "
+        "one with 'datamoat broker start' or point --bootstrap at one"
     )
     assert EXIT_UNAVAILABLE == 69
 
