@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 
 __all__ = ["Gate"]
 
 
 class Gate:
-    """Forwards ``127.0.0.1:<port>`` to ``target``. With ``shut_after_first=True`` it shuts
-    (connections refused) once the first connection that carried bytes has ended, until
-    :meth:`open`. Every thread is a daemon with bounded waits; :meth:`close` ends them."""
+    """Forwards ``127.0.0.1:<port>`` to ``target``. While shut, it takes each connection and
+    resets it at once (it keeps its port: a port given up could be taken by another socket
+    before the gate opens again). With ``shut_after_first=True`` it shuts once the first
+    connection that carried bytes has ended, until :meth:`open`. Every thread is a daemon with
+    bounded waits; :meth:`close` ends them."""
 
     def __init__(self, target: tuple[str, int], *, shut_after_first: bool = False) -> None:
         self.target = target
@@ -29,55 +32,44 @@ class Gate:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
-        self._server: socket.socket | None = None
-        self.port = 0
-        self.open()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def open(self) -> None:
-        """Listen (again, on the same port once it has one) and forward."""
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen(64)
-        server.settimeout(0.2)
-        self.port = server.getsockname()[1]
-        with self._lock:
-            self._server = server
-            self.shut.clear()
-        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+        """Forward new connections again."""
+        self.shut.clear()
 
     def close_door(self) -> None:
-        """Stop listening: new connections are refused (those open go on)."""
-        with self._lock:
-            server, self._server = self._server, None
-            self.shut.set()
-        if server is not None:
-            server.close()
+        """Reset new connections (those open go on)."""
+        self.shut.set()
 
     def close(self) -> None:
         self._closed.set()
-        self.close_door()
+        self._server.close()
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def _accept(self, server: socket.socket) -> None:
+    def _accept(self) -> None:
         while not self._closed.is_set():
-            with self._lock:
-                if self._server is not server:
-                    return
             try:
-                client, _ = server.accept()
+                client, _ = self._server.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
+            if self.shut.is_set():
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()  # a reset, as from a port nobody listens on
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
