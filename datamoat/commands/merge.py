@@ -83,20 +83,19 @@ def merge_line(loop: MergeLoop, emitter: SignalEmitter, elapsed: float) -> str:
     )
 
 
-def _start(config: Config, group: str, out: Path, max_deltas: int) -> tuple[Metrics, KafkaMerger]:
+def _start(config: Config, group: str, out: Path, max_deltas: int) -> KafkaMerger:
     """The merger's topic checks, clients and restored state (its clients closed again when
-    a step fails), with metrics of their own."""
+    a step fails), with metrics of their own (``emitter.metrics``)."""
     require_topics(config.kafka.bootstrap, stage_topics(config, merger=True))
     create_internal_topics(config, group)
-    metrics = Metrics()
-    built = kafka_merger(config, group, metrics, out, fault=fault_from_env())
+    built = kafka_merger(config, group, Metrics(), out, fault=fault_from_env())
     built.merge.max_records = max_deltas
     try:
         built.merge.restore()
     except BaseException:
         built.close()
         raise
-    return metrics, built
+    return built
 
 
 def run_merge(args: argparse.Namespace) -> int:
@@ -108,10 +107,11 @@ def run_merge(args: argparse.Namespace) -> int:
     out = output_dir(config)
     stop = threading.Event()
     install_stop(stop)
-    metrics, built = start_with_broker(
+    built = start_with_broker(
         bootstrap, args.wait_for_broker, lambda: _start(config, group, out, args.max_deltas)
     )
     loop, emitter = built.merge, built.emitter
+    metrics = emitter.metrics
     started = time.monotonic()
     try:
         server = serve(
